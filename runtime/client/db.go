@@ -1,0 +1,356 @@
+// Package client is the device side of ssync: a local SQLite database whose
+// synchronized tables track their own changes, the repositories that
+// generated code builds on, and Synchronize, which exchanges changes with a
+// server over HTTP.
+package client
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/mattn/go-sqlite3" // the device database is always SQLite
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Names of the client-only columns every synchronized table has.
+const (
+	// columnDirty counts local changes not yet acknowledged by the server;
+	// 0 means clean. Acknowledging compares it, so an edit made while a push
+	// is in flight stays dirty.
+	columnDirty = "ss_dirty"
+	// columnKnown is 1 once the server is known to have the row.
+	columnKnown = "ss_known"
+)
+
+const metaDDL = `CREATE TABLE IF NOT EXISTS ss_meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)`
+
+// Options configures a client database.
+type Options struct {
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil uses time.Now. Tests set it to make
+	// timestamps predictable.
+	Now func() time.Time
+}
+
+// DB is a device's local database: the synchronized tables of one registry
+// plus the sync state (device id, active user, checkpoints). It is safe for
+// concurrent use.
+type DB struct {
+	sql    *sql.DB
+	reg    *ssync.Registry
+	logger *slog.Logger
+	now    func() time.Time
+	tables map[string]*localTable
+
+	syncSem chan struct{} // one Synchronize at a time
+
+	mu       sync.RWMutex
+	deviceID string
+	syncID   string
+	linked   []string
+	scope    string // JSON array of syncID and linked, for json_each
+}
+
+// Open opens (creating if needed) the SQLite database at path, creates the
+// tables of reg, and loads the device id and active user.
+func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (*DB, error) {
+	if reg == nil {
+		return nil, errors.New("ssync client: Open: nil registry")
+	}
+	sqldb, err := sql.Open("sqlite3", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: open %s: %w", path, err)
+	}
+	db := &DB{
+		sql:     sqldb,
+		reg:     reg,
+		logger:  opts.Logger,
+		now:     opts.Now,
+		tables:  make(map[string]*localTable),
+		syncSem: make(chan struct{}, 1),
+	}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if err := db.init(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("ssync client: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// DSN returns the go-sqlite3 data source name ssync uses for a database file:
+// WAL journal, a busy timeout, foreign keys on, and write transactions that
+// take the write lock when they begin.
+func DSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL"
+}
+
+func (db *DB) init(ctx context.Context) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, metaDDL); err != nil {
+		return fmt.Errorf("create ss_meta: %w", err)
+	}
+	for _, c := range db.reg.Collections() {
+		ddl := c.DDL(ssync.ClientSQLite)
+		if len(ddl) == 0 {
+			return fmt.Errorf("collection %q has no client schema; regenerate with ssyncgen", c.CollectionName())
+		}
+		for _, stmt := range ddl {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create %s: %w", c.CollectionName(), err)
+			}
+		}
+		db.tables[c.CollectionName()] = newLocalTable(c)
+	}
+	meta, err := readMeta(ctx, tx)
+	if err != nil {
+		return err
+	}
+	db.deviceID = meta["device_id"]
+	if db.deviceID == "" {
+		db.deviceID = uuid.NewString()
+		if err := writeMeta(ctx, tx, "device_id", db.deviceID); err != nil {
+			return err
+		}
+	}
+	var linked []string
+	if s := meta["linked_sync_ids"]; s != "" {
+		if err := json.Unmarshal([]byte(s), &linked); err != nil {
+			return fmt.Errorf("ss_meta linked_sync_ids: %w", err)
+		}
+	}
+	db.setScope(meta["sync_id"], linked)
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// SQL returns the underlying database handle, for reads the repositories do
+// not cover. Writes to synchronized tables through it are not tracked and
+// will not sync.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Registry returns the registry the database was opened with.
+func (db *DB) Registry() *ssync.Registry { return db.reg }
+
+// DeviceID returns the id of this database, created once and kept in the
+// file (NETCoreSync's knowledge id).
+func (db *DB) DeviceID() string {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.deviceID
+}
+
+// User returns the active user and its linked users.
+func (db *DB) User() (syncID string, linked []string) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.syncID, append([]string(nil), db.linked...)
+}
+
+// SetUser makes syncID the active user, with the users it is linked to, and
+// keeps the choice in the database. New rows belong to the active user; reads
+// see the rows of the active and linked users.
+func (db *DB) SetUser(ctx context.Context, syncID string, linked ...string) error {
+	if syncID == "" {
+		return errors.New("ssync client: SetUser: empty sync id")
+	}
+	clean := make([]string, 0, len(linked))
+	for _, l := range linked {
+		if l != "" && l != syncID {
+			clean = append(clean, l)
+		}
+	}
+	enc, err := json.Marshal(clean)
+	if err != nil {
+		return err
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: SetUser: %w", err)
+	}
+	defer tx.Rollback()
+	if err := writeMeta(ctx, tx, "sync_id", syncID); err != nil {
+		return err
+	}
+	if err := writeMeta(ctx, tx, "linked_sync_ids", string(enc)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: SetUser: %w", err)
+	}
+	db.setScope(syncID, clean)
+	return nil
+}
+
+func (db *DB) setScope(syncID string, linked []string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.syncID = syncID
+	db.linked = linked
+	all := append([]string{syncID}, linked...)
+	enc, _ := json.Marshal(all) // strings always marshal
+	db.scope = string(enc)
+}
+
+// activeScope returns the active user and the JSON scope, or ErrNoActiveUser.
+func (db *DB) activeScope() (syncID, scope string, allowed func(string) bool, err error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.syncID == "" {
+		return "", "", nil, ErrNoActiveUser
+	}
+	id, linked := db.syncID, db.linked
+	allowed = func(s string) bool {
+		if s == id {
+			return true
+		}
+		for _, l := range linked {
+			if s == l {
+				return true
+			}
+		}
+		return false
+	}
+	return db.syncID, db.scope, allowed, nil
+}
+
+func (db *DB) table(name string) (*localTable, error) {
+	t, ok := db.tables[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnregisteredTable, name)
+	}
+	return t, nil
+}
+
+// timestamp returns the current time as stored: UTC, microsecond precision
+// (the precision every server store keeps).
+func (db *DB) timestamp() time.Time {
+	return db.now().UTC().Truncate(time.Microsecond)
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func readMeta(ctx context.Context, q queryer) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, value FROM ss_meta`)
+	if err != nil {
+		return nil, fmt.Errorf("read ss_meta: %w", err)
+	}
+	defer rows.Close()
+	m := make(map[string]string)
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read ss_meta: %w", err)
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
+}
+
+func writeMeta(ctx context.Context, q queryer, key, value string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO ss_meta (key, value) VALUES (?, ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("write ss_meta %s: %w", key, err)
+	}
+	return nil
+}
+
+// localTable holds the SQL the client runs against one synchronized table,
+// built once from its columns.
+type localTable struct {
+	coll      ssync.Collection
+	selectAll string // SELECT <all columns> FROM t
+	insert    string
+	update    string
+	delete    string
+	dirty     string
+	ack       string
+	apply     string
+	applyDel  string
+}
+
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+func newLocalTable(c ssync.Collection) *localTable {
+	t := quote(c.CollectionName())
+	meta := []string{ssync.ColumnID, ssync.ColumnCreatedAt, ssync.ColumnUpdatedAt, ssync.ColumnDeletedAt, ssync.ColumnSyncID}
+	var user []string
+	for _, col := range c.UserColumns() {
+		user = append(user, col.Name)
+	}
+	all := append(append([]string(nil), meta...), user...)
+	q := make([]string, len(all))
+	for i, n := range all {
+		q[i] = quote(n)
+	}
+	cols := strings.Join(q, ", ")
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(all)), ", ")
+
+	var set []string
+	for _, n := range user {
+		set = append(set, quote(n)+" = ?")
+	}
+	userSet := ""
+	if len(set) > 0 {
+		userSet = ", " + strings.Join(set, ", ")
+	}
+	var excluded []string
+	for _, n := range all[1:] {
+		excluded = append(excluded, quote(n)+" = excluded."+quote(n))
+	}
+	scope := ` AND "ss_sync_id" IN (SELECT value FROM json_each(?))`
+	return &localTable{
+		coll:      c,
+		selectAll: "SELECT " + cols + " FROM " + t,
+		insert:    "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 1, 0)",
+		update: "UPDATE " + t + ` SET "updated_at" = ?` + userSet +
+			`, "ss_dirty" = "ss_dirty" + 1 WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
+		delete: "UPDATE " + t + ` SET "deleted_at" = ?, "updated_at" = ?, "ss_dirty" = "ss_dirty" + 1` +
+			` WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
+		dirty: "SELECT " + cols + `, "ss_dirty", "ss_known" FROM ` + t + ` WHERE "ss_dirty" > 0` + scope,
+		ack:   "UPDATE " + t + ` SET "ss_dirty" = 0, "ss_known" = 1 WHERE "id" = ? AND "ss_dirty" = ?`,
+		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
+			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
+		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), "ss_dirty" = 0, "ss_known" = 1 WHERE "id" = ?`,
+	}
+}
+
+// metaValues appends the metadata column values of rec to dst.
+func metaValues(rec *ssync.Record, dst []any) []any {
+	var deleted any
+	if rec.DeletedAt != nil {
+		deleted = *rec.DeletedAt
+	}
+	return append(dst, rec.ID.String(), rec.CreatedAt, rec.UpdatedAt, deleted, rec.SyncID)
+}
+
+// metaTargets appends scan destinations for the metadata columns.
+func metaTargets(rec *ssync.Record, dst []any) []any {
+	return append(dst, &rec.ID, &rec.CreatedAt, &rec.UpdatedAt, &rec.DeletedAt, &rec.SyncID)
+}

@@ -1,0 +1,168 @@
+package ssync
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+)
+
+// GeneratedCodeV1 is referenced by code generated for this runtime's table
+// format. A runtime with an incompatible format drops the constant, so stale
+// generated code stops compiling instead of misbehaving.
+const GeneratedCodeV1 = 1
+
+// Record is the sync metadata every synchronized row carries. Embed it in a
+// model struct and put the table tag on it:
+//
+//	ssync.Record `ssync:"table=ss_tb_note,order=2"`
+//
+// The repositories generated for the model fill these fields; application code
+// reads them but should not set them, except ID before an insert when it wants
+// to choose the id itself.
+type Record struct {
+	// ID identifies the row on every device and on the server.
+	ID uuid.UUID
+	// CreatedAt is when the row was first inserted, on the device that made it.
+	CreatedAt time.Time
+	// UpdatedAt is when the row was last changed, on the device that changed it.
+	UpdatedAt time.Time
+	// DeletedAt is set when the row is deleted; deletes are soft, so a deleted
+	// row stays in the table and syncs as a deletion.
+	DeletedAt *time.Time
+	// SyncID is the user who owns the row.
+	SyncID string
+}
+
+// Deleted reports whether the row is soft-deleted.
+func (r *Record) Deleted() bool { return r.DeletedAt != nil }
+
+// Names of the columns every synchronized table has, on the client and on the
+// server. User fields may not take these names.
+const (
+	ColumnID        = "id"
+	ColumnCreatedAt = "created_at"
+	ColumnUpdatedAt = "updated_at"
+	ColumnDeletedAt = "deleted_at"
+	ColumnSyncID    = "ss_sync_id"
+)
+
+// Wire names of the metadata every row carries in a change set.
+const (
+	WireID        = "id"
+	WireCreatedAt = "createdAt"
+	WireUpdatedAt = "updatedAt"
+	WireDeletedAt = "deletedAt"
+	WireSyncID    = "syncId"
+)
+
+// Column describes one user column of a table: its SQL name and its name on
+// the wire. The metadata columns of [Record] are not listed.
+type Column struct {
+	// Name is the column's name in SQL.
+	Name string
+	// Wire is the field's name in the JSON change set.
+	Wire string
+}
+
+// SchemaTarget names a database that a table's DDL is written for.
+type SchemaTarget string
+
+// The schema targets ssyncgen writes DDL for.
+const (
+	// ClientSQLite is the device's local SQLite database.
+	ClientSQLite SchemaTarget = "client-sqlite"
+	// ServerSQLite is the server store on SQLite, the embedded default.
+	ServerSQLite SchemaTarget = "server-sqlite"
+)
+
+// DecodeOptions controls how rows are read from the wire.
+type DecodeOptions struct {
+	// Strict refuses fields the table does not know. Servers decode strictly;
+	// clients skip unknown fields so that a newer server does not break them.
+	Strict bool
+}
+
+// Table describes one synchronized table of model type T. ssyncgen emits one
+// constructor per model returning a Table; every function field is
+// straight-line generated code.
+type Table[T any] struct {
+	// Name is the collection (and table) name from the `table=` tag.
+	Name string
+	// Order is the foreign-key order from the `order=` tag: parents first.
+	Order int
+	// Columns lists the user columns in declaration order.
+	Columns []Column
+	// Record returns the row's embedded sync metadata.
+	Record func(row *T) *Record
+	// Values appends the row's user column values, in Columns order, to dst.
+	Values func(row *T, dst []any) []any
+	// Targets appends scan destinations for the user columns, in Columns
+	// order, to dst.
+	Targets func(row *T, dst []any) []any
+	// Encode writes the row as one JSON object, metadata included.
+	Encode func(w *jwriter.Writer, row *T)
+	// Decode reads one JSON object into row, metadata included.
+	Decode func(l *jlexer.Lexer, row *T, opts DecodeOptions) error
+	// Schema holds the DDL statements that create the table on each target.
+	Schema map[SchemaTarget][]string
+}
+
+// Collection is the type-erased view of a [Table] that the client and server
+// runtimes use. Rows are passed as pointers to the model type, held in an any.
+type Collection interface {
+	// CollectionName is the collection and table name.
+	CollectionName() string
+	// CollectionOrder is the foreign-key order: parents first.
+	CollectionOrder() int
+	// UserColumns lists the user columns in declaration order.
+	UserColumns() []Column
+	// DDL returns the statements that create the table on target, or nil
+	// when the table has no DDL for that target.
+	DDL(target SchemaTarget) []string
+	// NewRow returns a new zero row (a pointer to the model type).
+	NewRow() any
+	// RecordOf returns the metadata embedded in row.
+	RecordOf(row any) *Record
+	// AppendValues appends the user column values of row to dst.
+	AppendValues(row any, dst []any) []any
+	// AppendTargets appends scan destinations for the user columns of row.
+	AppendTargets(row any, dst []any) []any
+	// EncodeRow writes row as one JSON object.
+	EncodeRow(w *jwriter.Writer, row any)
+	// DecodeRow reads one JSON object into row.
+	DecodeRow(l *jlexer.Lexer, row any, opts DecodeOptions) error
+}
+
+// CollectionName implements [Collection].
+func (t *Table[T]) CollectionName() string { return t.Name }
+
+// CollectionOrder implements [Collection].
+func (t *Table[T]) CollectionOrder() int { return t.Order }
+
+// UserColumns implements [Collection].
+func (t *Table[T]) UserColumns() []Column { return t.Columns }
+
+// DDL implements [Collection].
+func (t *Table[T]) DDL(target SchemaTarget) []string { return t.Schema[target] }
+
+// NewRow implements [Collection].
+func (t *Table[T]) NewRow() any { return new(T) }
+
+// RecordOf implements [Collection].
+func (t *Table[T]) RecordOf(row any) *Record { return t.Record(row.(*T)) }
+
+// AppendValues implements [Collection].
+func (t *Table[T]) AppendValues(row any, dst []any) []any { return t.Values(row.(*T), dst) }
+
+// AppendTargets implements [Collection].
+func (t *Table[T]) AppendTargets(row any, dst []any) []any { return t.Targets(row.(*T), dst) }
+
+// EncodeRow implements [Collection].
+func (t *Table[T]) EncodeRow(w *jwriter.Writer, row any) { t.Encode(w, row.(*T)) }
+
+// DecodeRow implements [Collection].
+func (t *Table[T]) DecodeRow(l *jlexer.Lexer, row any, opts DecodeOptions) error {
+	return t.Decode(l, row.(*T), opts)
+}

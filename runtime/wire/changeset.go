@@ -1,0 +1,287 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// ChangeSet is the changes of one collection: one element of the wire array.
+type ChangeSet struct {
+	// Collection is the collection name.
+	Collection string
+	// Timestamp is the server checkpoint the changes lead to (in a pull
+	// response) or the checkpoint the client last pulled (in a push body).
+	Timestamp string
+	// Created holds rows new to the receiver, as pointers to the model type.
+	Created []any
+	// Updated holds rows the receiver already had, as pointers to the model
+	// type.
+	Updated []any
+	// Deleted holds the ids of deleted rows.
+	Deleted []uuid.UUID
+}
+
+// Len returns the number of rows and ids in the change set.
+func (c *ChangeSet) Len() int { return len(c.Created) + len(c.Updated) + len(c.Deleted) }
+
+// EncodeChangeSet writes one change set object. Rows are encoded by coll.
+func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
+	w.RawString(`{"collection":`)
+	w.String(cs.Collection)
+	w.RawString(`,"timestamp":`)
+	w.String(cs.Timestamp)
+	w.RawString(`,"changes":{"created":[`)
+	for i, row := range cs.Created {
+		if i > 0 {
+			w.RawByte(',')
+		}
+		coll.EncodeRow(w, row)
+	}
+	w.RawString(`],"updated":[`)
+	for i, row := range cs.Updated {
+		if i > 0 {
+			w.RawByte(',')
+		}
+		coll.EncodeRow(w, row)
+	}
+	w.RawString(`],"deleted":[`)
+	for i, id := range cs.Deleted {
+		if i > 0 {
+			w.RawByte(',')
+		}
+		WriteUUID(w, id)
+	}
+	w.RawString(`]}}`)
+}
+
+// EncodeChangeSets writes the whole wire array. Every change set's
+// collection must be in reg.
+func EncodeChangeSets(w *jwriter.Writer, reg *ssync.Registry, sets []ChangeSet) error {
+	w.RawByte('[')
+	for i := range sets {
+		coll, err := reg.Lookup(sets[i].Collection)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			w.RawByte(',')
+		}
+		EncodeChangeSet(w, coll, &sets[i])
+	}
+	w.RawByte(']')
+	return w.Error
+}
+
+// ErrMalformed is wrapped by every error about a change-set document that is
+// not well formed or does not fit the schema.
+var ErrMalformed = errors.New("malformed change set")
+
+// DecodeError tells where in a change-set document decoding failed.
+type DecodeError struct {
+	// Collection is the change set's collection, when known.
+	Collection string
+	// Part is "created", "updated" or "deleted", when inside changes.
+	Part string
+	// Index is the row's position within Part, or -1.
+	Index int
+	// Err is what went wrong.
+	Err error
+}
+
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	b.WriteString("malformed change set")
+	if e.Collection != "" {
+		fmt.Fprintf(&b, ": collection %q", e.Collection)
+	}
+	if e.Part != "" {
+		fmt.Fprintf(&b, ": %s", e.Part)
+		if e.Index >= 0 {
+			fmt.Fprintf(&b, "[%d]", e.Index)
+		}
+	}
+	fmt.Fprintf(&b, ": %s", lexerReason(e.Err))
+	return b.String()
+}
+
+// Unwrap returns the cause and [ErrMalformed], so both match with errors.Is.
+func (e *DecodeError) Unwrap() []error { return []error{e.Err, ErrMalformed} }
+
+// DecodeChangeSets reads a whole wire array. Every collection must be in reg
+// (else the error wraps [ssync.ErrUnknownCollection]) and appear once; rows
+// are decoded by the collection's generated decoder with opts.
+func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions) ([]ChangeSet, error) {
+	l := &jlexer.Lexer{Data: data}
+	var sets []ChangeSet
+	seen := make(map[string]bool)
+	if l.IsNull() {
+		return nil, &DecodeError{Index: -1, Err: errors.New("expected an array of change sets, got null")}
+	}
+	l.Delim('[')
+	if !l.Ok() {
+		return nil, &DecodeError{Index: -1, Err: l.Error()}
+	}
+	for l.Ok() && !l.IsDelim(']') {
+		cs, err := decodeChangeSet(l, reg, opts)
+		if err != nil {
+			return nil, err
+		}
+		if seen[cs.Collection] {
+			return nil, &DecodeError{Collection: cs.Collection, Index: -1, Err: errors.New("collection appears twice")}
+		}
+		seen[cs.Collection] = true
+		sets = append(sets, cs)
+		l.WantComma()
+	}
+	l.Delim(']')
+	l.Consumed()
+	if err := l.Error(); err != nil {
+		return nil, &DecodeError{Index: -1, Err: err}
+	}
+	return sets, nil
+}
+
+func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOptions) (ChangeSet, error) {
+	var cs ChangeSet
+	var changes []byte
+	haveCollection, haveChanges := false, false
+	l.Delim('{')
+	for l.Ok() && !l.IsDelim('}') {
+		key := l.UnsafeFieldName(false)
+		l.WantColon()
+		switch key {
+		case "collection":
+			cs.Collection = l.String()
+			haveCollection = true
+		case "timestamp":
+			if l.IsNull() {
+				l.Skip()
+			} else {
+				cs.Timestamp = l.String()
+			}
+		case "changes":
+			changes = l.Raw()
+			haveChanges = true
+		default:
+			if opts.Strict {
+				l.AddError(fmt.Errorf("%w %q in change set", ErrUnknownField, truncate(key)))
+			} else {
+				l.SkipRecursive()
+			}
+		}
+		if !l.Ok() {
+			return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: l.Error()}
+		}
+		l.WantComma()
+	}
+	l.Delim('}')
+	if err := l.Error(); err != nil {
+		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
+	}
+	if !haveCollection || cs.Collection == "" {
+		return cs, &DecodeError{Index: -1, Err: errors.New(`missing "collection"`)}
+	}
+	coll, err := reg.Lookup(cs.Collection)
+	if err != nil {
+		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
+	}
+	if !haveChanges {
+		return cs, nil
+	}
+	cl := &jlexer.Lexer{Data: changes}
+	if cl.IsNull() {
+		return cs, nil
+	}
+	cl.Delim('{')
+	for cl.Ok() && !cl.IsDelim('}') {
+		part := strings.Clone(cl.UnsafeFieldName(false))
+		cl.WantColon()
+		switch part {
+		case "created", "updated":
+			rows, err := decodeRows(cl, coll, part, opts)
+			if err != nil {
+				return cs, err
+			}
+			if part == "created" {
+				cs.Created = rows
+			} else {
+				cs.Updated = rows
+			}
+		case "deleted":
+			ids, err := decodeIDs(cl, cs.Collection)
+			if err != nil {
+				return cs, err
+			}
+			cs.Deleted = ids
+		default:
+			if opts.Strict {
+				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted)", ErrUnknownField, truncate(part)))
+			} else {
+				cl.SkipRecursive()
+			}
+		}
+		if !cl.Ok() {
+			return cs, &DecodeError{Collection: cs.Collection, Part: part, Index: -1, Err: cl.Error()}
+		}
+		cl.WantComma()
+	}
+	cl.Delim('}')
+	if err := cl.Error(); err != nil {
+		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
+	}
+	return cs, nil
+}
+
+func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.DecodeOptions) ([]any, error) {
+	if l.IsNull() {
+		l.Skip()
+		return nil, nil
+	}
+	var rows []any
+	l.Delim('[')
+	for l.Ok() && !l.IsDelim(']') {
+		row := coll.NewRow()
+		if err := coll.DecodeRow(l, row, opts); err != nil {
+			return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: err}
+		}
+		if coll.RecordOf(row).ID == uuid.Nil {
+			return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: errors.New(`missing or nil "id"`)}
+		}
+		rows = append(rows, row)
+		l.WantComma()
+	}
+	l.Delim(']')
+	if err := l.Error(); err != nil {
+		return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: err}
+	}
+	return rows, nil
+}
+
+func decodeIDs(l *jlexer.Lexer, collection string) ([]uuid.UUID, error) {
+	if l.IsNull() {
+		l.Skip()
+		return nil, nil
+	}
+	var ids []uuid.UUID
+	l.Delim('[')
+	for l.Ok() && !l.IsDelim(']') {
+		id := ReadUUID(l)
+		if !l.Ok() {
+			return nil, &DecodeError{Collection: collection, Part: "deleted", Index: len(ids), Err: l.Error()}
+		}
+		ids = append(ids, id)
+		l.WantComma()
+	}
+	l.Delim(']')
+	if err := l.Error(); err != nil {
+		return nil, &DecodeError{Collection: collection, Part: "deleted", Index: len(ids), Err: err}
+	}
+	return ids, nil
+}

@@ -1,0 +1,242 @@
+// Package wire reads and writes the ssync change-set format: a JSON array of
+// {"collection", "timestamp", "changes": {"created", "updated", "deleted"}}
+// objects, one per collection, whose rows carry "id", "createdAt",
+// "updatedAt", "deletedAt", "syncId" and the model's fields by wire name.
+//
+// The helpers in values.go are called by generated encoders and decoders;
+// they write and read single values with no reflection.
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// TimeLayout is the layout of every time on the wire: RFC 3339 in UTC with
+// up to nanosecond precision.
+const TimeLayout = time.RFC3339Nano
+
+// zonelessLayout is the layout of SSync-style times that carry no zone; they
+// are read as UTC.
+const zonelessLayout = "2006-01-02T15:04:05.999999999"
+
+// WriteUUID writes id as a JSON string.
+func WriteUUID(w *jwriter.Writer, id uuid.UUID) {
+	var buf [38]byte
+	buf[0] = '"'
+	encodeUUID(buf[1:37], id)
+	buf[37] = '"'
+	w.Buffer.AppendBytes(buf[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+func encodeUUID(dst []byte, id uuid.UUID) {
+	j := 0
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j] = hexDigits[b>>4]
+		dst[j+1] = hexDigits[b&0x0f]
+		j += 2
+	}
+}
+
+// ReadUUID reads a JSON string holding a UUID.
+func ReadUUID(l *jlexer.Lexer) uuid.UUID {
+	s := l.UnsafeBytes()
+	if !l.Ok() {
+		return uuid.Nil
+	}
+	id, err := uuid.ParseBytes(s)
+	if err != nil {
+		l.AddError(fmt.Errorf("invalid UUID %q", truncate(string(s))))
+		return uuid.Nil
+	}
+	return id
+}
+
+// WriteTime writes t as a JSON string in [TimeLayout], in UTC.
+func WriteTime(w *jwriter.Writer, t time.Time) {
+	var buf [48]byte
+	b := append(buf[:0], '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	b = append(b, '"')
+	w.Buffer.AppendBytes(b)
+}
+
+// ReadTime reads a JSON string holding a time in RFC 3339, or in the
+// zone-less form "2006-01-02T15:04:05.9999999", which is taken as UTC.
+func ReadTime(l *jlexer.Lexer) time.Time {
+	s := l.UnsafeString()
+	if !l.Ok() {
+		return time.Time{}
+	}
+	t, err := ParseTime(s)
+	if err != nil {
+		l.AddError(err)
+		return time.Time{}
+	}
+	return t
+}
+
+// ParseTime parses a wire time: RFC 3339, or zone-less (taken as UTC). The
+// result is in UTC.
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(zonelessLayout, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, e.g. 2024-12-21T17:37:41.761Z)", truncate(s))
+}
+
+// WriteBytes writes b as a base64 JSON string.
+func WriteBytes(w *jwriter.Writer, b []byte) {
+	if b == nil {
+		b = []byte{}
+	}
+	w.Base64Bytes(b)
+}
+
+// ReadBytes reads a base64 JSON string; null reads as nil.
+func ReadBytes(l *jlexer.Lexer) []byte {
+	if l.IsNull() {
+		l.Skip()
+		return nil
+	}
+	return l.Bytes()
+}
+
+// WritePtr writes *v with write, or null when v is nil.
+func WritePtr[V any](w *jwriter.Writer, v *V, write func(*jwriter.Writer, V)) {
+	if v == nil {
+		w.RawString("null")
+		return
+	}
+	write(w, *v)
+}
+
+// ReadPtr reads null as nil, or a value with read.
+func ReadPtr[V any](l *jlexer.Lexer, read func(*jlexer.Lexer) V) *V {
+	if l.IsNull() {
+		l.Skip()
+		return nil
+	}
+	v := read(l)
+	if !l.Ok() {
+		return nil
+	}
+	return &v
+}
+
+// WriteRecord opens a row object and writes the metadata fields of rec. The
+// generated encoder then writes each user field with a leading comma and
+// closes the object.
+func WriteRecord(w *jwriter.Writer, rec *ssync.Record) {
+	w.RawString(`{"id":`)
+	WriteUUID(w, rec.ID)
+	w.RawString(`,"createdAt":`)
+	WriteTime(w, rec.CreatedAt)
+	w.RawString(`,"updatedAt":`)
+	WriteTime(w, rec.UpdatedAt)
+	w.RawString(`,"deletedAt":`)
+	WritePtr(w, rec.DeletedAt, WriteTime)
+	w.RawString(`,"syncId":`)
+	w.String(rec.SyncID)
+}
+
+// ReadRecordField reads the value of a metadata field into rec. It reports
+// false, reading nothing, when key is not a metadata field.
+func ReadRecordField(l *jlexer.Lexer, rec *ssync.Record, key string) bool {
+	switch key {
+	case ssync.WireID:
+		rec.ID = ReadUUID(l)
+	case ssync.WireCreatedAt:
+		rec.CreatedAt = ReadTime(l)
+	case ssync.WireUpdatedAt:
+		rec.UpdatedAt = ReadTime(l)
+	case ssync.WireDeletedAt:
+		rec.DeletedAt = ReadPtr(l, ReadTime)
+	case ssync.WireSyncID:
+		if l.IsNull() {
+			l.Skip()
+			rec.SyncID = ""
+		} else {
+			rec.SyncID = l.String()
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// ErrUnknownField is wrapped by the error for a field a strict decoder does
+// not know.
+var ErrUnknownField = errors.New("unknown field")
+
+// UnknownField handles a field key that a row decoder does not know: under
+// strict options it records an error wrapping [ErrUnknownField]; otherwise it
+// skips the value.
+func UnknownField(l *jlexer.Lexer, key string, opts ssync.DecodeOptions) {
+	if opts.Strict {
+		l.AddError(fmt.Errorf("%w %q", ErrUnknownField, truncate(key)))
+		return
+	}
+	l.SkipRecursive()
+}
+
+// FieldError is the error of one field of a row that could not be decoded.
+type FieldError struct {
+	// Field is the field's wire name.
+	Field string
+	// Err is what went wrong.
+	Err error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("field %q: %s", e.Field, lexerReason(e.Err))
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// NewFieldError returns the error for field key, copying the key (which may
+// point into the decoder's buffer).
+func NewFieldError(key string, err error) error {
+	if errors.Is(err, ErrUnknownField) {
+		return err
+	}
+	return &FieldError{Field: strings.Clone(key), Err: err}
+}
+
+// lexerReason shortens jlexer's errors to their reason and the offending
+// text.
+func lexerReason(err error) string {
+	var le *jlexer.LexerError
+	if errors.As(err, &le) {
+		if le.Data != "" {
+			return fmt.Sprintf("%s, got %s", le.Reason, truncate(le.Data))
+		}
+		return le.Reason
+	}
+	return err.Error()
+}
+
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
