@@ -1,0 +1,36 @@
+// Package models holds the annotated models of the example notes app: users
+// and the notes they write. Running go generate in this folder regenerates
+// the typed repositories, schema and server mappers in ../../generated.
+package models
+
+import (
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+
+
+// User is a person who writes notes.
+type User struct {
+	ssync.Record `ssync:"table=ss_tb_user,order=1"`
+
+	// Name is the user's display name.
+	Name string `json:"name"`
+	// Age is the user's age in years.
+	Age int `json:"age"`
+}
+
+// Note is one note of a user.
+type Note struct {
+	ssync.Record `ssync:"table=ss_tb_note,order=2"`
+
+	// Message is the note's text.
+	Message string `json:"message"`
+	// Completed is true once the note is done.
+	Completed bool `json:"completed"`
+	// UserID references the user who wrote the note, if any.
+	UserID *uuid.UUID `json:"userId"`
+	// UserName is the writer's name as shown on the note.
+	UserName string `json:"userName"`
+}
