@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -75,7 +76,7 @@ func InsecureHeaderAuth() Authenticator {
 	return AuthenticatorFunc(func(r *http.Request) (Identity, error) {
 		user := strings.TrimSpace(r.Header.Get(HeaderUser))
 		if user == "" {
-			return Identity{}, errors.Join(ErrUnauthenticated, errors.New("missing "+HeaderUser+" header"))
+			return Identity{}, fmt.Errorf("%w: missing %s header", ErrUnauthenticated, HeaderUser)
 		}
 		id := Identity{SyncID: user}
 		if l := r.Header.Get(HeaderLinked); l != "" {

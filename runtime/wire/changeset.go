@@ -126,7 +126,7 @@ func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions
 	}
 	l.Delim('[')
 	if !l.Ok() {
-		return nil, &DecodeError{Index: -1, Err: l.Error()}
+		return nil, &DecodeError{Index: -1, Err: errors.New("expected a JSON array of change sets")}
 	}
 	for l.Ok() && !l.IsDelim(']') {
 		cs, err := decodeChangeSet(l, reg, opts)

@@ -10,6 +10,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -223,8 +224,10 @@ func NewFieldError(key string, err error) error {
 // lexerReason shortens jlexer's errors to their reason and the offending
 // text.
 func lexerReason(err error) string {
-	var le *jlexer.LexerError
-	if errors.As(err, &le) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of JSON input"
+	}
+	if le, ok := err.(*jlexer.LexerError); ok {
 		if le.Data != "" {
 			return fmt.Sprintf("%s, got %s", le.Reason, truncate(le.Data))
 		}

@@ -1,0 +1,388 @@
+// Command notes is the device side of the example notes app: it keeps notes
+// in a local SQLite file, works offline, and exchanges changes with a
+// notes-server when told to sync.
+//
+//	notes [-db file] [-server url] [-user name] <command> [arguments]
+//
+// Commands:
+//
+//	add <message>        add a note and print its id
+//	edit <id> <message>  change a note's message
+//	done <id>            mark a note done
+//	rm <id>              delete a note
+//	list                 print the notes, one per line, sorted by id
+//	sync                 push local changes to the server and pull its changes
+//
+// list prints "<id> [x] <message>" for done notes and "<id> [ ] <message>"
+// otherwise, and nothing else, so the lists of two devices compare line by
+// line. The user defaults to $SSYNC_USER, or "demo"; sync sends it in the
+// X-Ssync-User header that notes-server's development authenticator trusts.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+)
+
+// Exit codes of run.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// defaultUser is the user when neither -user nor SSYNC_USER says otherwise.
+const defaultUser = "demo"
+
+const usageText = `usage: notes [-db file] [-server url] [-user name] [-v] <command> [arguments]
+
+commands:
+  add <message>        add a note and print its id
+  edit <id> <message>  change a note's message
+  done <id>            mark a note done
+  rm <id>              delete a note
+  list                 print "<id> [x] <message>" (done) or "<id> [ ] <message>" per note, sorted by id
+  sync                 push local changes to the server, pull the server's changes
+                       (prints per-table counts: +created ~updated -deleted)
+
+flags:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a mistake in the command line; run reports it with the
+// usage text and exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// config is the parsed command line.
+type config struct {
+	dbPath    string
+	serverURL string
+	user      string
+	verbose   bool
+	command   string
+	args      []string
+}
+
+// run executes one notes command and returns the process exit code: 0 on
+// success, 1 on failure, 2 on bad usage. Results go to stdout, errors and
+// logs to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("notes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	user := os.Getenv("SSYNC_USER")
+	if user == "" {
+		user = defaultUser
+	}
+	var cfg config
+	fs.StringVar(&cfg.dbPath, "db", "notes.db", "local SQLite database `file` of this device")
+	fs.StringVar(&cfg.serverURL, "server", "http://127.0.0.1:8080", "notes-server `url`, used by sync")
+	fs.StringVar(&cfg.user, "user", user, "`name` of the user the notes belong to ($SSYNC_USER sets the default)")
+	fs.BoolVar(&cfg.verbose, "v", false, "log sync details to stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "notes: missing command")
+		fs.Usage()
+		return exitUsage
+	}
+	cfg.command, cfg.args = fs.Arg(0), fs.Args()[1:]
+
+	err := execute(ctx, cfg, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "notes: %v\n", err)
+		fs.Usage()
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "notes: %v\n", err)
+		return exitError
+	}
+}
+
+// execute checks the command's arguments, opens the device database and
+// runs the command.
+func execute(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	if cfg.user == "" {
+		return usagef("-user is empty")
+	}
+	if cfg.dbPath == "" {
+		return usagef("-db is empty")
+	}
+	cmd, err := parseCommand(cfg.command, cfg.args)
+	if err != nil {
+		return err
+	}
+
+	level := slog.LevelWarn
+	if cfg.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	db, err := client.Open(ctx, cfg.dbPath, generated.Registry(), client.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if active, _ := db.User(); active != cfg.user {
+		if err := db.SetUser(ctx, cfg.user); err != nil {
+			return fmt.Errorf("set user %q: %w", cfg.user, err)
+		}
+	}
+	app := &app{db: db, notes: generated.SyncNotes(db), cfg: cfg, stdout: stdout}
+	return cmd(ctx, app)
+}
+
+// app is what a command works with.
+type app struct {
+	db     *client.DB
+	notes  generated.NoteRepo
+	cfg    config
+	stdout io.Writer
+}
+
+// command runs one parsed command.
+type command func(ctx context.Context, a *app) error
+
+// parseCommand checks name and its arguments before anything is opened, so
+// that usage errors never touch the database.
+func parseCommand(name string, args []string) (command, error) {
+	switch name {
+	case "add":
+		if len(args) != 1 {
+			return nil, usagef("add takes one argument, the message (quote it): add <message>")
+		}
+		msg, err := parseMessage(args[0])
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, a *app) error { return a.add(ctx, msg) }, nil
+	case "edit":
+		if len(args) != 2 {
+			return nil, usagef("edit takes two arguments (quote the message): edit <id> <message>")
+		}
+		id, err := parseID(name, args[0])
+		if err != nil {
+			return nil, err
+		}
+		msg, err := parseMessage(args[1])
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, a *app) error { return a.edit(ctx, id, msg) }, nil
+	case "done", "rm":
+		if len(args) != 1 {
+			return nil, usagef("%s takes one argument: %s <id>", name, name)
+		}
+		id, err := parseID(name, args[0])
+		if err != nil {
+			return nil, err
+		}
+		if name == "done" {
+			return func(ctx context.Context, a *app) error { return a.done(ctx, id) }, nil
+		}
+		return func(ctx context.Context, a *app) error { return a.rm(ctx, id) }, nil
+	case "list", "sync":
+		if len(args) != 0 {
+			return nil, usagef("%s takes no arguments", name)
+		}
+		if name == "list" {
+			return func(ctx context.Context, a *app) error { return a.list(ctx) }, nil
+		}
+		return func(ctx context.Context, a *app) error { return a.sync(ctx) }, nil
+	default:
+		return nil, usagef("unknown command %q", name)
+	}
+}
+
+// parseID reads a note id: the full UUID that add and list print.
+func parseID(cmd, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, usagef("%s: invalid note id %q: want the full UUID that add and list print", cmd, s)
+	}
+	return id, nil
+}
+
+// parseMessage checks that a message fits on one line of list's output.
+func parseMessage(s string) (string, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return "", usagef("the message must be a single line")
+	}
+	return s, nil
+}
+
+func (a *app) add(ctx context.Context, msg string) error {
+	note := &models.Note{Message: msg, UserName: a.cfg.user}
+	if err := a.notes.Insert(ctx, note); err != nil {
+		return fmt.Errorf("add: %w", err)
+	}
+	_, err := fmt.Fprintln(a.stdout, note.ID)
+	return err
+}
+
+// get returns the live note id, with a short error when there is none.
+func (a *app) get(ctx context.Context, cmd string, id uuid.UUID) (*models.Note, error) {
+	note, err := a.notes.Get(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, fmt.Errorf("%s: no note %s: %w", cmd, id, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	return note, nil
+}
+
+func (a *app) edit(ctx context.Context, id uuid.UUID, msg string) error {
+	note, err := a.get(ctx, "edit", id)
+	if err != nil {
+		return err
+	}
+	if note.Message == msg {
+		return nil
+	}
+	note.Message = msg
+	if err := a.notes.Update(ctx, note); err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	return nil
+}
+
+func (a *app) done(ctx context.Context, id uuid.UUID) error {
+	note, err := a.get(ctx, "done", id)
+	if err != nil {
+		return err
+	}
+	if note.Completed {
+		return nil
+	}
+	note.Completed = true
+	if err := a.notes.Update(ctx, note); err != nil {
+		return fmt.Errorf("done: %w", err)
+	}
+	return nil
+}
+
+func (a *app) rm(ctx context.Context, id uuid.UUID) error {
+	if err := a.notes.Delete(ctx, id); errors.Is(err, client.ErrNotFound) {
+		return fmt.Errorf("rm: no note %s: %w", id, err)
+	} else if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	return nil
+}
+
+func (a *app) list(ctx context.Context) error {
+	notes, err := a.notes.Select(ctx)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	// Creation times come from each device's clock; ids are the same
+	// everywhere, so sorting by id gives every device the same order.
+	slices.SortFunc(notes, func(x, y *models.Note) int { return bytes.Compare(x.ID[:], y.ID[:]) })
+	var b strings.Builder
+	for _, n := range notes {
+		mark := "[ ]"
+		if n.Completed {
+			mark = "[x]"
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", n.ID, mark, n.Message)
+	}
+	_, err = io.WriteString(a.stdout, b.String())
+	return err
+}
+
+func (a *app) sync(ctx context.Context) error {
+	user := a.cfg.user
+	res, err := a.db.Synchronize(ctx, client.SyncOptions{
+		ServerURL:  a.cfg.serverURL,
+		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		Decorate: func(r *http.Request) error {
+			r.Header.Set(server.HeaderUser, user)
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("sync with %s: %w", a.cfg.serverURL, err)
+	}
+	_, err = fmt.Fprintln(a.stdout, summary(res))
+	return err
+}
+
+// summary is sync's one-line report, e.g.
+// "synced: pushed ss_tb_note(+3 ~0 -0); pulled ss_tb_note(+2 ~1 -0); checkpoint 4".
+func summary(res *client.Result) string {
+	var b strings.Builder
+	b.WriteString("synced: pushed ")
+	writeCounts(&b, res.Pushed)
+	b.WriteString("; pulled ")
+	writeCounts(&b, res.Pulled)
+	if res.Skipped > 0 {
+		fmt.Fprintf(&b, "; kept %d local changes over pulled ones", res.Skipped)
+	}
+	cp := res.Checkpoint
+	if cp == "" {
+		cp = "none"
+	}
+	fmt.Fprintf(&b, "; checkpoint %s", cp)
+	return b.String()
+}
+
+// writeCounts writes the tables that moved rows, or "nothing".
+func writeCounts(b *strings.Builder, counts []client.TableCounts) {
+	n := 0
+	for _, c := range counts {
+		if c.Created+c.Updated+c.Deleted == 0 {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%s(+%d ~%d -%d)", c.Collection, c.Created, c.Updated, c.Deleted)
+		n++
+	}
+	if n == 0 {
+		b.WriteString("nothing")
+	}
+}
