@@ -3,13 +3,18 @@ module github.com/ssync-go/ssync
 go 1.26.8
 
 require (
-	github.com/aymanbagabas/go-udiff v0.4.1 // indirect
-	github.com/dave/jennifer v1.7.1 // indirect
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/josharian/intern v1.0.0 // indirect
-	github.com/mailru/easyjson v0.9.2 // indirect
-	github.com/mattn/go-sqlite3 v1.14.53 // indirect
-	golang.org/x/mod v0.42.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/tools v0.52.0 // indirect
+	github.com/aymanbagabas/go-udiff v0.4.1
+	github.com/dave/jennifer v1.7.1
+	github.com/google/uuid v1.6.0
+	github.com/mailru/easyjson v0.9.2
+	github.com/mattn/go-sqlite3 v1.14.53
+	golang.org/x/mod v0.42.0
+	golang.org/x/tools v0.52.0
 )
+
+require (
+	github.com/josharian/intern v1.0.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
+
+tool github.com/ssync-go/ssync/cmd/ssyncgen
