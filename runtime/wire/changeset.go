@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -126,6 +127,9 @@ func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions
 	}
 	l.Delim('[')
 	if !l.Ok() {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, &DecodeError{Index: -1, Err: errors.New("empty body: expected a JSON array of change sets")}
+		}
 		return nil, &DecodeError{Index: -1, Err: errors.New("expected a JSON array of change sets")}
 	}
 	for l.Ok() && !l.IsDelim(']') {

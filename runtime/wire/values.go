@@ -228,6 +228,12 @@ func lexerReason(err error) string {
 		return "unexpected end of JSON input"
 	}
 	if le, ok := err.(*jlexer.LexerError); ok {
+		if strings.HasPrefix(le.Reason, "EOF reached") {
+			return "unexpected end of JSON input"
+		}
+		if strings.HasPrefix(le.Reason, "skipped array/object") {
+			return "invalid JSON value (malformed, or nested too deeply)"
+		}
 		if le.Data != "" {
 			return fmt.Sprintf("%s, got %s", le.Reason, truncate(le.Data))
 		}
