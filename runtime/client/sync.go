@@ -116,6 +116,7 @@ type pendingRow struct {
 	table *localTable
 	id    string
 	dirty int64
+	sent  bool // false for rows created and deleted before the server saw them
 }
 
 func (db *DB) push(ctx context.Context, ex *exchange, res *Result) error {
@@ -182,7 +183,13 @@ func (db *DB) push(ctx context.Context, ex *exchange, res *Result) error {
 	}
 	defer tx.Rollback()
 	for _, p := range pending {
-		if _, err := tx.ExecContext(ctx, p.table.ack, p.id, p.dirty); err != nil {
+		var err error
+		if p.sent {
+			_, err = tx.ExecContext(ctx, p.table.ack, p.dirty, p.id)
+		} else {
+			_, err = tx.ExecContext(ctx, p.table.ackUnsent, p.id, p.dirty)
+		}
+		if err != nil {
 			return fmt.Errorf("ssync client: acknowledge push: %w", err)
 		}
 	}
@@ -227,17 +234,18 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) (wire
 		if err := rows.Scan(targets...); err != nil {
 			return cs, nil, fmt.Errorf("ssync client: read changes of %s: %w", cs.Collection, err)
 		}
-		pending = append(pending, pendingRow{table: lt, id: rec.ID.String(), dirty: dirty})
+		p := pendingRow{table: lt, id: rec.ID.String(), dirty: dirty, sent: true}
 		switch {
 		case rec.DeletedAt != nil && known:
 			cs.Deleted = append(cs.Deleted, rec.ID)
 		case rec.DeletedAt != nil:
-			// Never reached the server: nothing to tell it.
+			p.sent = false // never reached the server: nothing to tell it
 		case known:
 			cs.Updated = append(cs.Updated, row)
 		default:
 			cs.Created = append(cs.Created, row)
 		}
+		pending = append(pending, p)
 	}
 	if err := rows.Err(); err != nil {
 		return cs, nil, fmt.Errorf("ssync client: read changes of %s: %w", cs.Collection, err)
@@ -392,7 +400,7 @@ func (db *DB) apply(ctx context.Context, sets []wire.ChangeSet, res *Result) err
 		return fmt.Errorf("ssync client: apply pull: %w", err)
 	}
 	for _, name := range names {
-		if tc := counts[name]; tc != nil {
+		if tc := counts[name]; tc != nil && tc.Created+tc.Updated+tc.Deleted > 0 {
 			res.Pulled = append(res.Pulled, *tc)
 		}
 	}
