@@ -110,7 +110,7 @@ func TestDecodeErrors(t *testing.T) {
 	reg := generated.Registry()
 	cases := []struct {
 		name, in, want string
-		is         error
+		is             error
 	}{
 		{"empty", ``, "empty body", wire.ErrMalformed},
 		{"truncated", `[{"collection":"ss_tb_user","changes":{"created":[{"id":"a6ea`, "unexpected end of JSON input", wire.ErrMalformed},
