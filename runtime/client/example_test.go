@@ -1,0 +1,136 @@
+package client_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+)
+
+// Two devices of one user work offline, then meet through a server.
+func ExampleDB_Synchronize() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ssync-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// A server on 127.0.0.1 over a SQLite store.
+	sdb, err := sql.Open("sqlite3", client.DSN(filepath.Join(dir, "server.db")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sdb.Close()
+	store, err := server.OpenStore(ctx, sdb, server.SQLite(), generated.Registry())
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux, "")
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+
+	opts := client.SyncOptions{
+		ServerURL: hs.URL,
+		Decorate: func(r *http.Request) error {
+			r.Header.Set(server.HeaderUser, "alice") // development-only authentication
+			return nil
+		},
+	}
+	var devices []*client.DB
+	for _, name := range []string{"phone.db", "laptop.db"} {
+		db, err := client.Open(ctx, filepath.Join(dir, name), generated.Registry(), client.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.SetUser(ctx, "alice"); err != nil {
+			log.Fatal(err)
+		}
+		devices = append(devices, db)
+	}
+	phone, laptop := devices[0], devices[1]
+
+	// Offline on the phone.
+	note := &models.Note{Message: "buy milk"}
+	if err := generated.SyncNotes(phone).Insert(ctx, note); err != nil {
+		log.Fatal(err)
+	}
+	res, err := phone.Synchronize(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("phone pushed %d note(s)\n", res.Pushed[0].Created)
+
+	res, err = laptop.Synchronize(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("laptop pulled %d note(s)\n", res.Pulled[0].Created)
+	notes, err := generated.SyncNotes(laptop).Select(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, n := range notes {
+		fmt.Println("laptop has:", n.Message, n.ID == note.ID)
+	}
+	// Output:
+	// phone pushed 1 note(s)
+	// laptop pulled 1 note(s)
+	// laptop has: buy milk true
+}
+
+// A repository tracks every write so that the next Synchronize carries it.
+func ExampleRepo() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ssync-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := client.Open(ctx, filepath.Join(dir, "device.db"), generated.Registry(), client.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.SetUser(ctx, "alice"); err != nil {
+		log.Fatal(err)
+	}
+	notes := generated.SyncNotes(db)
+	n := &models.Note{Message: "draft"}
+	if err := notes.Insert(ctx, n); err != nil { // sets ID, timestamps, owner
+		log.Fatal(err)
+	}
+	n.Message = "final"
+	if err := notes.Update(ctx, n); err != nil {
+		log.Fatal(err)
+	}
+	if err := notes.Insert(ctx, &models.Note{Message: "scratch"}); err != nil {
+		log.Fatal(err)
+	}
+	live, _ := notes.Select(ctx)
+	fmt.Println("live:", len(live), "owner:", n.SyncID)
+	if err := notes.Delete(ctx, live[1].ID); err != nil { // soft delete
+		log.Fatal(err)
+	}
+	live, _ = notes.Select(ctx)
+	all, _ := notes.Select(ctx, client.IncludeDeleted())
+	fmt.Println("live:", len(live), "with deleted:", len(all), "first:", live[0].Message)
+	// Output:
+	// live: 2 owner: alice
+	// live: 1 with deleted: 2 first: final
+}
