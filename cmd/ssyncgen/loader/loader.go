@@ -106,7 +106,17 @@ func Load(cfg Config) (*Result, error) {
 	}
 	l := &loader{fset: fset, wd: dir}
 	for _, p := range pkgs {
+		checked := false // the type checker or parser reported errors with positions
 		for _, e := range p.Errors {
+			checked = checked || e.Kind == packages.TypeError || e.Kind == packages.ParseError
+		}
+		for _, e := range p.Errors {
+			// go list -export compiles the package and reports the
+			// compiler's output as one position-less "# path\n..." error;
+			// the same errors come again, positioned, from the type checker.
+			if checked && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+				continue
+			}
 			l.diags = append(l.diags, Diagnostic{Pos: l.relPos(e.Pos), Msg: e.Msg})
 		}
 	}
@@ -290,12 +300,12 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 	var tableTag string
 	for _, f := range st.Fields.List {
 		tag := ssyncTag(f)
-		if !strings.Contains(tag, "table") && !strings.Contains(tag, "order") {
+		if !isTableTag(tag) {
 			continue
 		}
 		if len(f.Names) != 0 || !isRecord(p.TypesInfo.TypeOf(f.Type)) {
-			l.errorf(f.Tag.Pos(), "the table tag goes on the embedded ssync.Record field (write `ssync.Record `+"+
-				"`ssync:\"table=...,order=...\"` as the struct's first field)")
+			l.errorf(f.Tag.Pos(), "table= and order= go on the embedded ssync.Record field, not on %s "+
+				"(write ssync.Record `ssync:\"table=...,order=...\"` as the struct's first field)", fieldDesc(f))
 			continue
 		}
 		recordField, tableTag = f, tag
@@ -322,9 +332,9 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 		ModelPkg:    p.Name,
 		RecordField: "Record",
 	}
-	if !l.parseTableTag(recordField, tableTag, t) {
-		return
-	}
+	// A bad table tag still lets the fields be checked, so that one run
+	// reports every problem.
+	tagOK := l.parseTableTag(recordField, tableTag, t)
 	for i := range strct.NumFields() {
 		v := strct.Field(i)
 		name := v.Name()
@@ -359,6 +369,9 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 			t.Fields = append(t.Fields, fld)
 		}
 	}
+	if !tagOK {
+		return
+	}
 	t.TableFunc = t.GoName + "Table"
 	t.RepoType = t.GoName + "Repo"
 	t.Accessor = "Sync" + templates.Plural(t.GoName)
@@ -366,6 +379,25 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 	t.FileName = templates.SnakeCase(t.GoName) + ".ssync.go"
 	l.tables = append(l.tables, t)
 	l.tagPos = append(l.tagPos, recordField.Tag.Pos())
+}
+
+// isTableTag reports whether an ssync tag has a table= or order= key.
+func isTableTag(tag string) bool {
+	for _, part := range strings.Split(tag, ",") {
+		key, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if key == "table" || key == "order" {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldDesc names a field in a message: "field Name" or "embedded field T".
+func fieldDesc(f *ast.Field) string {
+	if len(f.Names) == 0 {
+		return "embedded field " + types.ExprString(f.Type)
+	}
+	return "field " + f.Names[0].Name
 }
 
 func ssyncTag(f *ast.Field) string {
@@ -476,7 +508,7 @@ func (l *loader) parseField(p *packages.Package, f *ast.Field, name *ast.Ident, 
 					}
 					fld.Column = val
 				case "table", "order":
-					l.errorf(tagPos, "%s= belongs on the embedded ssync.Record field, not on field %s", key, name.Name)
+					// Reported once, by loadStruct.
 				default:
 					l.errorf(tagPos, "unknown key %q in the ssync tag of field %s.%s (known: name, -)", key, t.GoName, name.Name)
 				}

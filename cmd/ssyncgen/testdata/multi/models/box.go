@@ -13,6 +13,8 @@ type Box struct {
 	Label      string    `json:"label"`
 	CategoryID uuid.UUID `json:"categoryId"`
 	Weight     float64   `json:"weight"`
+	// Shelf's column name starts with a tag key: it is still a column name.
+	Shelf int `ssync:"name=order_shelf"`
 }
 
 // notSynced is an ordinary struct: without a table tag it is ignored.

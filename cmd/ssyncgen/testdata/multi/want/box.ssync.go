@@ -21,6 +21,7 @@ func BoxTable() *ssync.Table[models.Box] {
 			{Name: "label", Wire: "label"},
 			{Name: "category_id", Wire: "categoryId"},
 			{Name: "weight", Wire: "weight"},
+			{Name: "order_shelf", Wire: "shelf"},
 		},
 		Record:  boxRecord,
 		Values:  boxValues,
@@ -38,6 +39,7 @@ func BoxTable() *ssync.Table[models.Box] {
 	"label" TEXT NOT NULL,
 	"category_id" TEXT NOT NULL,
 	"weight" REAL NOT NULL,
+	"order_shelf" INTEGER NOT NULL,
 	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
 	"ss_known" INTEGER NOT NULL DEFAULT 0
 )`,
@@ -54,6 +56,7 @@ func BoxTable() *ssync.Table[models.Box] {
 	"label" TEXT NOT NULL,
 	"category_id" TEXT NOT NULL,
 	"weight" REAL NOT NULL,
+	"order_shelf" INTEGER NOT NULL,
 	"ss_version" INTEGER NOT NULL,
 	"ss_created_version" INTEGER NOT NULL
 )`,
@@ -79,11 +82,11 @@ func boxRecord(r *models.Box) *ssync.Record {
 }
 
 func boxValues(r *models.Box, dst []any) []any {
-	return append(dst, r.Label, r.CategoryID, r.Weight)
+	return append(dst, r.Label, r.CategoryID, r.Weight, r.Shelf)
 }
 
 func boxTargets(r *models.Box, dst []any) []any {
-	return append(dst, &r.Label, &r.CategoryID, &r.Weight)
+	return append(dst, &r.Label, &r.CategoryID, &r.Weight, &r.Shelf)
 }
 
 func encodeBox(w *jwriter.Writer, r *models.Box) {
@@ -94,6 +97,8 @@ func encodeBox(w *jwriter.Writer, r *models.Box) {
 	wire.WriteUUID(w, r.CategoryID)
 	w.RawString(`,"weight":`)
 	w.Float64(r.Weight)
+	w.RawString(`,"shelf":`)
+	w.Int(r.Shelf)
 	w.RawByte('}')
 }
 
@@ -109,6 +114,8 @@ func decodeBox(l *jlexer.Lexer, r *models.Box, opts ssync.DecodeOptions) error {
 			r.CategoryID = wire.ReadUUID(l)
 		case "weight":
 			r.Weight = l.Float64()
+		case "shelf":
+			r.Shelf = l.Int()
 		default:
 			if !wire.ReadRecordField(l, &r.Record, key) {
 				wire.UnknownField(l, key, opts)
@@ -131,5 +138,6 @@ func _() {
 		Label      string
 		CategoryID uuid.UUID
 		Weight     float64
+		Shelf      int
 	}(x)
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
-
-
 // User is a person who writes notes.
 type User struct {
 	ssync.Record `ssync:"table=ss_tb_user,order=1"`

@@ -2,17 +2,16 @@ package models
 
 import "github.com/ssync-go/ssync/runtime/ssync"
 
-// Thing has three problems.
+// Thing has a bad order and a field of an unsupported type.
 type Thing struct {
 	ssync.Record `ssync:"table=t,order=-1"`
 
 	Counts map[string]int
-	UpdatedAt string
 }
 
-// Other has one more.
+// Other has a field whose column is reserved.
 type Other struct {
-	ssync.Record `ssync:"table=o,order=2,size=3"`
+	ssync.Record `ssync:"table=o,order=2"`
 
-	Name string
+	UpdatedAt string
 }

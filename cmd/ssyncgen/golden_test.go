@@ -1,0 +1,743 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aymanbagabas/go-udiff"
+
+	"github.com/ssync-go/ssync/cmd/ssyncgen/loader"
+	"github.com/ssync-go/ssync/templates"
+)
+
+// update rewrites the golden files: go test ./cmd/ssyncgen -run 'Golden|Errors' -update
+var update = flag.Bool("update", false, "rewrite testdata/*/want and testdata/errors/*/want.txt")
+
+// Golden cases live in testdata/<case>: the input package in models/ and the
+// expected output in want/. testdata is skipped by ./..., but its packages
+// load (and build) by explicit path, e.g. ./testdata/notes/models. Every
+// case is generated with -pkg generated.
+//
+// Failing cases live in testdata/errors/<case>: the input package in models/
+// and the expected stderr, positions relative to this directory, in want.txt.
+
+// checkDirPrefix names the throwaway packages some tests generate inside the
+// module, next to this file: go/packages and the go command need them inside
+// the module. The leading underscore keeps them out of ./... even when a
+// killed test leaves one behind; .gitignore keeps them out of git.
+const checkDirPrefix = "_goldencheck-"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Sweep throwaway packages that a killed run left behind. Only old
+	// ones: another run may be using a fresh one.
+	if old, _ := filepath.Glob(checkDirPrefix + "*"); len(old) > 0 {
+		for _, d := range old {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.RemoveAll(d)
+			}
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// validCases lists the golden cases: every directory of testdata except
+// errors.
+func validCases(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "errors" {
+			cases = append(cases, e.Name())
+		}
+	}
+	if len(cases) == 0 {
+		t.Fatal("no golden cases in testdata")
+	}
+	return cases
+}
+
+// runGen runs ssyncgen in-process and returns its exit code and output.
+func runGen(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// goFiles reads the .go files of dir by name.
+func goFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+	}
+	return files
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range validCases(t) {
+		t.Run(c, func(t *testing.T) {
+			models := "./" + filepath.ToSlash(filepath.Join("testdata", c, "models"))
+			wantDir := filepath.Join("testdata", c, "want")
+			if *update {
+				// The normal write path: it also removes files that a
+				// previous run wrote and that are no longer produced.
+				if code, _, stderr := runGen("-out", wantDir, "-pkg", "generated", models); code != 0 {
+					t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
+				}
+			}
+			res, err := loader.Load(loader.Config{Patterns: []string{models}, OutDir: wantDir, PkgName: "generated"})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			files, err := templates.Generate(res.Model)
+			if err != nil {
+				t.Fatalf("generate: %v", err)
+			}
+			want := goFiles(t, wantDir)
+			for _, f := range files {
+				w, ok := want[f.Name]
+				delete(want, f.Name)
+				if !ok {
+					t.Errorf("%s is generated but missing from %s (run go test -update)", f.Name, wantDir)
+					continue
+				}
+				if !bytes.Equal(w, f.Content) {
+					name := filepath.ToSlash(filepath.Join(wantDir, f.Name))
+					t.Errorf("%s differs from the generated file (run go test -update):\n%s",
+						name, udiff.Unified("want/"+name, "got/"+name, string(w), string(f.Content)))
+				}
+			}
+			for name := range want {
+				t.Errorf("%s is in %s but no longer generated (run go test -update)", name, wantDir)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "errors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c := e.Name()
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join("testdata", "errors", c)
+			out := filepath.Join(dir, "out")
+			t.Cleanup(func() { os.RemoveAll(out) })
+			code, stdout, stderr := runGen("-out", out, "-pkg", "generated", "./"+filepath.ToSlash(filepath.Join(dir, "models")))
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout is not empty:\n%s", stdout)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written although ssyncgen failed", out)
+			}
+			wantFile := filepath.Join(dir, "want.txt")
+			if *update {
+				if err := os.WriteFile(wantFile, []byte(stderr), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(wantFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stderr != string(want) {
+				t.Errorf("stderr differs from %s (run go test -update):\n%s", wantFile,
+					udiff.Unified("want", "got", string(want), stderr))
+			}
+		})
+	}
+}
+
+// goCmd runs the go command in this directory and fails the test, showing
+// its output, when it fails.
+func goCmd(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := goCmdOutput(args...)
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func goCmdOutput(args ...string) (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(gobin, args...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestGoldenBuild builds and vets the committed golden outputs in place: the
+// generated code must compile against the runtime and the models, and pass
+// go vet.
+func TestGoldenBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	t.Parallel()
+	var pkgs []string
+	for _, c := range validCases(t) {
+		pkgs = append(pkgs, "./testdata/"+c+"/models", "./testdata/"+c+"/want")
+	}
+	goCmd(t, append([]string{"build"}, pkgs...)...)
+	goCmd(t, append([]string{"vet"}, pkgs...)...)
+}
+
+// checkDir creates a throwaway directory inside the module, next to this
+// file, removed when the test ends, failed or not. It returns its relative
+// path.
+func checkDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(".", checkDirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove %s: %v", dir, err)
+		}
+	})
+	return filepath.Base(dir)
+}
+
+// copyDir copies the regular files of src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// genCopy copies the models of golden case c into a throwaway package inside
+// the module and generates its code there with a normal run. It returns the
+// throwaway directory, the models' pattern and the output directory.
+func genCopy(t *testing.T, c string) (dir, models, out string) {
+	t.Helper()
+	dir = checkDir(t)
+	copyDir(t, filepath.Join("testdata", c, "models"), filepath.Join(dir, "models"))
+	models = "./" + dir + "/models"
+	out = filepath.Join(dir, "generated")
+	if code, _, stderr := runGen("-out", out, "-pkg", "generated", models); code != 0 {
+		t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
+	}
+	return dir, models, out
+}
+
+// TestKindsRoundTrip generates the "kinds" case into a throwaway package,
+// adds a test to it and runs that test: every kind of field survives the
+// generated encoder and decoder, and the row binders agree with the columns.
+func TestKindsRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	t.Parallel()
+	dir, _, out := genCopy(t, "kinds")
+	modelsPath := "github.com/ssync-go/ssync/cmd/ssyncgen/" + dir + "/models"
+	src := strings.Replace(roundTripTest, "MODELS", modelsPath, 1)
+	if err := os.WriteFile(filepath.Join(out, "roundtrip_test.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkg := "./" + dir + "/generated"
+	goCmd(t, "vet", pkg)
+	msg, err := goCmdOutput("test", "-count=1", "-v", pkg)
+	if err != nil {
+		t.Fatalf("go test %s: %v\n%s", pkg, err, msg)
+	}
+	for _, name := range []string{"TestRoundTrip/full", "TestRoundTrip/zero", "TestWireNames", "TestNullPointers",
+		"TestTimeZone", "TestUnknownField", "TestBadValue", "TestBinders", "TestRegistry"} {
+		if !strings.Contains(msg, "--- PASS: "+name+" ") {
+			t.Errorf("%s did not pass:\n%s", name, msg)
+		}
+	}
+}
+
+// roundTripTest is written next to the generated code of the "kinds" case.
+const roundTripTest = `package generated
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+
+	models "MODELS"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func full() models.Kind {
+	deleted := time.Date(2025, 3, 4, 5, 6, 7, 8, time.UTC)
+	return models.Kind{
+		Record: ssync.Record{
+			ID:        uuid.MustParse("0191f5a4-7b3c-7d2e-9f10-1a2b3c4d5e6f"),
+			CreatedAt: time.Date(2024, 12, 21, 17, 37, 41, 761000000, time.UTC),
+			UpdatedAt: time.Date(2024, 12, 22, 1, 2, 3, 123456789, time.UTC),
+			DeletedAt: &deleted,
+			SyncID:    "user-1",
+		},
+		Str:        "h\u00e9llo \"quoted\" \\ \n\t</script> \u2028 \U0001F600",
+		Bool:       true,
+		Int:        math.MinInt,
+		Int8:       math.MinInt8,
+		Int16:      math.MaxInt16,
+		Int32:      math.MinInt32,
+		Int64:      math.MaxInt64,
+		Uint:       math.MaxUint,
+		Uint8:      math.MaxUint8,
+		Uint16:     math.MaxUint16,
+		Uint32:     math.MaxUint32,
+		Uint64:     math.MaxUint64,
+		Float32:    0.1,
+		Float64:    -math.Pi * 1e-300,
+		Time:       time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC),
+		Bytes:      []byte{0, 1, 2, 0xfe, 0xff},
+		UUID:       uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+		StrPtr:     ptr(""),
+		Int64Ptr:   ptr(int64(math.MinInt64)),
+		Float64Ptr: ptr(math.MaxFloat64),
+		BoolPtr:    ptr(false),
+		TimePtr:    ptr(time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC)),
+		UUIDPtr:    ptr(uuid.Nil),
+
+		Renamed:       "label",
+		WireRenamed:   -7,
+		HTTPServerURL: "https://example.com/",
+
+		Cache: map[string]int{"not": 1, "synced": 2},
+	}
+}
+
+func encode(t *testing.T, r *models.Kind) []byte {
+	t.Helper()
+	var w jwriter.Writer
+	KindTable().Encode(&w, r)
+	data, err := w.BuildBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(data) {
+		t.Fatalf("encoded row is not valid JSON: %s", data)
+	}
+	return data
+}
+
+func decode(data []byte, opts ssync.DecodeOptions) (models.Kind, error) {
+	var r models.Kind
+	l := jlexer.Lexer{Data: data}
+	err := KindTable().Decode(&l, &r, opts)
+	return r, err
+}
+
+func TestRoundTrip(t *testing.T) {
+	rows := map[string]models.Kind{
+		"full": full(),
+		"zero": {Bytes: []byte{}}, // a nil []byte travels as "" and comes back empty
+	}
+	for name, in := range rows {
+		t.Run(name, func(t *testing.T) {
+			data := encode(t, &in)
+			got, err := decode(data, ssync.DecodeOptions{Strict: true})
+			if err != nil {
+				t.Fatalf("decode %s: %v", data, err)
+			}
+			want := in
+			want.Cache = nil // ssync:"-": not on the wire
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("round trip changed the row\n got %+v\nwant %+v\nwire %s", got, want, data)
+			}
+			if again := encode(t, &got); string(again) != string(data) {
+				t.Errorf("re-encoding differs:\n%s\n%s", data, again)
+			}
+		})
+	}
+}
+
+func TestWireNames(t *testing.T) {
+	in := full()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(encode(t, &in), &obj); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	want := []string{"id", "createdAt", "updatedAt", "deletedAt", "syncId"}
+	for _, c := range KindTable().Columns {
+		want = append(want, c.Wire)
+	}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("wire keys %v, want %v", keys, want)
+	}
+	for _, k := range []string{"renamed", "wr", "httpServerURL", "uint64"} {
+		if _, ok := obj[k]; !ok {
+			t.Errorf("wire key %q missing", k)
+		}
+	}
+	for _, k := range []string{"cache", "Cache", "label_text", "wireRenamed"} {
+		if _, ok := obj[k]; ok {
+			t.Errorf("unexpected wire key %q", k)
+		}
+	}
+	if got := string(obj["uint64"]); got != "18446744073709551615" {
+		t.Errorf("uint64 on the wire is %s", got)
+	}
+}
+
+func TestNullPointers(t *testing.T) {
+	in := full()
+	in.StrPtr, in.Int64Ptr, in.Float64Ptr, in.BoolPtr, in.TimePtr, in.UUIDPtr = nil, nil, nil, nil, nil, nil
+	in.DeletedAt = nil
+	in.Cache = nil
+	data := encode(t, &in)
+	for _, k := range []string{"strPtr", "int64Ptr", "float64Ptr", "boolPtr", "timePtr", "uuidPtr", "deletedAt"} {
+		if !strings.Contains(string(data), "\""+k+"\":null") {
+			t.Errorf("%s is not null in %s", k, data)
+		}
+	}
+	got, err := decode(data, ssync.DecodeOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Errorf("round trip changed the row\n got %+v\nwant %+v", got, in)
+	}
+}
+
+func TestTimeZone(t *testing.T) {
+	in := full()
+	in.Time = time.Date(2024, 6, 1, 12, 0, 0, 0, time.FixedZone("X", 2*3600))
+	got, err := decode(encode(t, &in), ssync.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Time.Equal(in.Time) || got.Time.Location() != time.UTC {
+		t.Errorf("time %v, want %v in UTC", got.Time, in.Time)
+	}
+}
+
+func TestUnknownField(t *testing.T) {
+	in := full()
+	in.Cache = nil
+	data := encode(t, &in)
+	data = append([]byte("{\"extra\":{\"a\":[1,2]},"), data[1:]...)
+	got, err := decode(data, ssync.DecodeOptions{})
+	if err != nil {
+		t.Fatalf("lenient decode: %v", err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Errorf("lenient decode changed the row\n got %+v\nwant %+v", got, in)
+	}
+	if _, err := decode(data, ssync.DecodeOptions{Strict: true}); !errors.Is(err, wire.ErrUnknownField) {
+		t.Errorf("strict decode error %v, want ErrUnknownField", err)
+	}
+}
+
+func TestBadValue(t *testing.T) {
+	_, err := decode([]byte("{\"int8\":\"seven\"}"), ssync.DecodeOptions{})
+	var fe *wire.FieldError
+	if !errors.As(err, &fe) || fe.Field != "int8" {
+		t.Errorf("error %v, want a FieldError for int8", err)
+	}
+}
+
+func TestBinders(t *testing.T) {
+	tbl := KindTable()
+	in := full()
+	vals := tbl.Values(&in, nil)
+	var out models.Kind
+	targets := tbl.Targets(&out, nil)
+	if len(vals) != len(tbl.Columns) || len(targets) != len(tbl.Columns) {
+		t.Fatalf("%d values, %d targets, %d columns", len(vals), len(targets), len(tbl.Columns))
+	}
+	for i := range vals {
+		reflect.ValueOf(targets[i]).Elem().Set(reflect.ValueOf(vals[i]))
+	}
+	out.Record, out.Cache = in.Record, in.Cache
+	if !reflect.DeepEqual(out, in) {
+		t.Errorf("values copied through targets differ\n got %+v\nwant %+v", out, in)
+	}
+	if tbl.Record(&in) != &in.Record {
+		t.Error("Record does not return the embedded record")
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	reg := Registry()
+	coll, err := reg.Lookup("kinds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := full()
+	var w jwriter.Writer
+	coll.EncodeRow(&w, &in)
+	data, _ := w.BuildBytes()
+	if string(data) != string(encode(t, &in)) {
+		t.Errorf("EncodeRow differs from Encode")
+	}
+	row := coll.NewRow()
+	if err := coll.DecodeRow(&jlexer.Lexer{Data: data}, row, ssync.DecodeOptions{Strict: true}); err != nil {
+		t.Fatal(err)
+	}
+	in.Cache = nil
+	if !reflect.DeepEqual(row, &in) {
+		t.Errorf("DecodeRow: got %+v", row)
+	}
+}
+`
+
+func TestCheck(t *testing.T) {
+	dir, models, out := genCopy(t, "notes")
+	check := func(t *testing.T) (int, string, string) {
+		t.Helper()
+		return runGen("-check", "-out", out, "-pkg", "generated", models)
+	}
+	gen := func(t *testing.T) {
+		t.Helper()
+		if code, stdout, stderr := runGen("-out", out, "-pkg", "generated", models); code != 0 || stdout != "" || stderr != "" {
+			t.Fatalf("ssyncgen exited %d:\n%s%s", code, stdout, stderr)
+		}
+	}
+	current := func(t *testing.T) {
+		t.Helper()
+		if code, stdout, stderr := check(t); code != 0 || stdout != "" || stderr != "" {
+			t.Fatalf("-check exited %d, want 0:\n%s%s", code, stdout, stderr)
+		}
+	}
+	stale := func(t *testing.T, mention ...string) {
+		t.Helper()
+		before := goFiles(t, out)
+		code, stdout, stderr := check(t)
+		if code != 1 {
+			t.Fatalf("-check exited %d, want 1:\n%s%s", code, stdout, stderr)
+		}
+		if !strings.Contains(stderr, "is stale") {
+			t.Errorf("stderr does not say the code is stale:\n%s", stderr)
+		}
+		for _, m := range mention {
+			if !strings.Contains(stdout, m) {
+				t.Errorf("diff does not mention %q:\n%s", m, stdout)
+			}
+		}
+		if after := goFiles(t, out); !equalFiles(before, after) {
+			t.Error("-check changed the output directory")
+		}
+	}
+	outRel := filepath.ToSlash(out)
+
+	t.Run("current", func(t *testing.T) {
+		current(t)
+		if want := []string{"note.ssync.go", "registry.ssync.go", "user.ssync.go"}; !slices.Equal(sortedKeys(goFiles(t, out)), want) {
+			t.Errorf("generated %v, want %v", sortedKeys(goFiles(t, out)), want)
+		}
+	})
+
+	t.Run("deterministic", func(t *testing.T) {
+		first := goFiles(t, out)
+		if err := os.RemoveAll(out); err != nil {
+			t.Fatal(err)
+		}
+		gen(t)
+		if second := goFiles(t, out); !equalFiles(first, second) {
+			t.Error("a second run wrote different bytes")
+		}
+		other := filepath.Join(dir, "other")
+		if code, _, stderr := runGen("-out", other, "-pkg", "generated", models); code != 0 {
+			t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
+		}
+		if !equalFiles(first, goFiles(t, other)) {
+			t.Error("generating into another directory wrote different bytes")
+		}
+	})
+
+	t.Run("missing", func(t *testing.T) {
+		if err := os.Remove(filepath.Join(out, "user.ssync.go")); err != nil {
+			t.Fatal(err)
+		}
+		stale(t, "+++ b/"+outRel+"/user.ssync.go", "+func UserTable()")
+		gen(t)
+		current(t)
+	})
+
+	t.Run("stalefile", func(t *testing.T) {
+		old := filepath.Join(out, "gone.ssync.go")
+		content := "// " + templates.Header + "\n\npackage generated\n\n// Gone was generated for a model that no longer exists.\nconst Gone = 1\n"
+		if err := os.WriteFile(old, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stale(t, "--- a/"+outRel+"/gone.ssync.go", "-const Gone = 1")
+		gen(t)
+		if _, err := os.Stat(old); err == nil {
+			t.Error("a normal run did not remove the stale generated file")
+		}
+		current(t)
+	})
+
+	t.Run("handwritten", func(t *testing.T) {
+		files := map[string]string{
+			// No header: written by hand.
+			"helpers.go": "package generated\n\n// Helper is written by hand.\nfunc Helper() {}\n",
+			// Another tool's header: not ours.
+			"other_gen.go": "// Code generated by othertool. DO NOT EDIT.\n\npackage generated\n",
+			// Not Go: ignored.
+			"notes.txt": "// " + templates.Header + "\n",
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(out, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		current(t)
+		gen(t)
+		for name, content := range files {
+			got, err := os.ReadFile(filepath.Join(out, name))
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			} else if string(got) != content {
+				t.Errorf("%s was changed", name)
+			}
+		}
+		// A hand-written file with the name of a generated one is an error,
+		// and is kept.
+		note := filepath.Join(out, "note.ssync.go")
+		mine := []byte("package generated\n\n// Mine is written by hand.\nconst Mine = 1\n")
+		if err := os.WriteFile(note, mine, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{}, {"-check"}} {
+			code, _, stderr := runGen(append(args, "-out", out, "-pkg", "generated", models)...)
+			if code != 2 || !strings.Contains(stderr, "note.ssync.go exists and was not written by ssyncgen") {
+				t.Errorf("ssyncgen %v exited %d, want 2 and a message:\n%s", args, code, stderr)
+			}
+			if got, _ := os.ReadFile(note); !bytes.Equal(got, mine) {
+				t.Errorf("ssyncgen %v overwrote a hand-written file", args)
+			}
+		}
+		for name := range files {
+			os.Remove(filepath.Join(out, name))
+		}
+		os.Remove(note)
+		gen(t)
+		current(t)
+	})
+
+	t.Run("newfield", func(t *testing.T) {
+		path := filepath.Join(dir, "models", "models.go")
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const anchor = "\tUserName string `json:\"userName\"`\n"
+		if !bytes.Contains(src, []byte(anchor)) {
+			t.Fatalf("%s has no line %q", path, anchor)
+		}
+		src = bytes.Replace(src, []byte(anchor), []byte(anchor+"\t// Priority orders notes.\n\tPriority int `json:\"priority\"`\n"), 1)
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stale(t, "--- a/"+outRel+"/note.ssync.go", `+			{Name: "priority", Wire: "priority"},`, "+\tw.Int(r.Priority)")
+		if !testing.Short() {
+			// The drift guard: the old code no longer compiles.
+			if msg, err := goCmdOutput("build", "./"+filepath.ToSlash(out)); err == nil {
+				t.Error("stale generated code still compiles against the changed model")
+			} else if !strings.Contains(msg, "note.ssync.go") {
+				t.Errorf("build failed, but not in note.ssync.go:\n%s", msg)
+			}
+		}
+		gen(t)
+		current(t)
+	})
+}
+
+func equalFiles(a, b map[string][]byte) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(sortedKeys(a), func(k string) bool {
+		v, ok := b[k]
+		return !ok || !bytes.Equal(v, a[k])
+	})
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runGen("-version")
+	if code != 0 || stdout != "ssyncgen "+version+"\n" || stderr != "" {
+		t.Errorf("-version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, stderr := runGen("-nosuchflag"); code != 2 || !strings.Contains(stderr, "usage: ssyncgen") {
+		t.Errorf("unknown flag: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runGen("-h"); code != 0 || !strings.Contains(stderr, "usage: ssyncgen") {
+		t.Errorf("-h: exit %d, stderr %q", code, stderr)
+	}
+}
