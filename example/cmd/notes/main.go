@@ -125,6 +125,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.command, cfg.args = fs.Arg(0), fs.Args()[1:]
+	// The server trims the user header; trim here too so that rows are
+	// owned by exactly the user the server sees.
+	cfg.user = strings.TrimSpace(cfg.user)
 
 	err := execute(ctx, cfg, stdout, stderr)
 	var ue *usageError
@@ -262,11 +265,12 @@ func (a *app) add(ctx context.Context, msg string) error {
 	return err
 }
 
-// get returns the live note id, with a short error when there is none.
+// get returns the live note with the given id, or an error naming the
+// command and the id when there is none.
 func (a *app) get(ctx context.Context, cmd string, id uuid.UUID) (*models.Note, error) {
 	note, err := a.notes.Get(ctx, id)
 	if errors.Is(err, client.ErrNotFound) {
-		return nil, fmt.Errorf("%s: no note %s: %w", cmd, id, err)
+		return nil, fmt.Errorf("%s: no note %s: %w", cmd, id, client.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
@@ -306,7 +310,7 @@ func (a *app) done(ctx context.Context, id uuid.UUID) error {
 
 func (a *app) rm(ctx context.Context, id uuid.UUID) error {
 	if err := a.notes.Delete(ctx, id); errors.Is(err, client.ErrNotFound) {
-		return fmt.Errorf("rm: no note %s: %w", id, err)
+		return fmt.Errorf("rm: no note %s: %w", id, client.ErrNotFound)
 	} else if err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
