@@ -51,9 +51,43 @@ func UserTable() *ssync.Table[models.User] {
 	"name" TEXT NOT NULL,
 	"age" INTEGER NOT NULL,
 	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL
+	"ss_created_version" INTEGER NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_user_ss_version" ON "ss_tb_user" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerPostgres: {
+				`CREATE TABLE IF NOT EXISTS "ss_tb_user" (
+	"id" UUID NOT NULL PRIMARY KEY,
+	"created_at" TIMESTAMPTZ NOT NULL,
+	"updated_at" TIMESTAMPTZ NOT NULL,
+	"deleted_at" TIMESTAMPTZ,
+	"ss_sync_id" TEXT NOT NULL,
+	"name" TEXT NOT NULL,
+	"age" BIGINT NOT NULL,
+	"ss_version" BIGINT NOT NULL,
+	"ss_created_version" BIGINT NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
+)`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_user_ss_version" ON "ss_tb_user" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerMySQL: {
+				"CREATE TABLE IF NOT EXISTS `ss_tb_user` (\n" +
+					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
+					"\t`created_at` DATETIME(6) NOT NULL,\n" +
+					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
+					"\t`deleted_at` DATETIME(6) NULL,\n" +
+					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
+					"\t`name` LONGTEXT NOT NULL,\n" +
+					"\t`age` BIGINT NOT NULL,\n" +
+					"\t`ss_version` BIGINT NOT NULL,\n" +
+					"\t`ss_created_version` BIGINT NOT NULL,\n" +
+					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\tINDEX `ss_tb_user_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
 	}

@@ -73,6 +73,8 @@ func serverSQLite(t *Table) []string {
 	cols := append(sqliteColumns(t),
 		`"ss_version" INTEGER NOT NULL`,
 		`"ss_created_version" INTEGER NOT NULL`,
+		`"ss_origin" TEXT NOT NULL DEFAULT ''`,
+		`"ss_writer" TEXT NOT NULL DEFAULT ''`,
 	)
 	q := quoteIdent(t.Collection)
 	return []string{
@@ -99,7 +101,13 @@ func ddlValues(stmts []string) jen.Code {
 // multi-line SQL readable in the generated file.
 func rawString(s string) jen.Code {
 	if strings.Contains(s, "`") {
-		return jen.Lit(s)
+		// One quoted literal per line, joined with +.
+		lines := strings.SplitAfter(s, "\n")
+		st := jen.Lit(lines[0])
+		for _, l := range lines[1:] {
+			st = st.Op("+").Line().Lit(l)
+		}
+		return st
 	}
 	return jen.Op("`" + s + "`")
 }

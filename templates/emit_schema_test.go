@@ -53,7 +53,9 @@ func TestServerSQLite(t *testing.T) {
 			"\t\"message\" TEXT NOT NULL,\n" +
 			"\t\"score\" REAL,\n" +
 			"\t\"ss_version\" INTEGER NOT NULL,\n" +
-			"\t\"ss_created_version\" INTEGER NOT NULL\n" +
+			"\t\"ss_created_version\" INTEGER NOT NULL,\n" +
+			"\t\"ss_origin\" TEXT NOT NULL DEFAULT '',\n" +
+			"\t\"ss_writer\" TEXT NOT NULL DEFAULT ''\n" +
 			")",
 		`CREATE INDEX IF NOT EXISTS "notes_ss_version" ON "notes" ("ss_sync_id", "ss_version")`,
 	}

@@ -36,6 +36,8 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 			jen.Line().Id("Schema").Op(":").Map(jen.Qual(PathSsync, "SchemaTarget")).Index().String().Values(
 				jen.Line().Qual(PathSsync, "ClientSQLite").Op(":").Add(ddlValues(clientSQLite(t))),
 				jen.Line().Qual(PathSsync, "ServerSQLite").Op(":").Add(ddlValues(serverSQLite(t))),
+				jen.Line().Qual(PathSsync, "ServerPostgres").Op(":").Add(ddlValues(serverPostgres(t))),
+				jen.Line().Qual(PathSsync, "ServerMySQL").Op(":").Add(ddlValues(serverMySQL(t))),
 				jen.Line(),
 			),
 			jen.Line(),

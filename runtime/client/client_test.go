@@ -329,3 +329,78 @@ func TestScopeAndTypedErrors(t *testing.T) {
 		t.Fatalf("sync without credentials: %v, want a 401 TransportError", err)
 	}
 }
+
+func TestSwitchingUserPullsThatUsersRows(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	bobsPhone := h.device("bob-phone", "bob")
+	if err := generated.SyncNotes(bobsPhone).Insert(ctx, &models.Note{Message: "bob's"}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(bobsPhone)
+	shared := h.device("shared", "alice")
+	if err := generated.SyncNotes(shared).Insert(ctx, &models.Note{Message: "alice's"}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(shared) // the device is now past bob's row for alice's scope
+	if err := shared.SetUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(shared)
+	notes, err := generated.SyncNotes(shared).Select(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || notes[0].Message != "bob's" {
+		t.Fatalf("after switching to bob the device sees %d notes (%v), want bob's one note", len(notes), notes)
+	}
+}
+
+func TestDeleteOfOwnRowReachesCreatorWhosePullFailed(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a := h.device("a", "alice")
+	b := h.device("b", "alice")
+	n := &models.Note{Message: "short-lived"}
+	if err := generated.SyncNotes(a).Insert(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	// A's push lands but its pull fails.
+	failPull := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/pull") && r.Header.Get(client.HeaderDevice) == a.DeviceID() {
+			http.Error(w, `{"error":{"code":"bad","message":"injected"}}`, http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}
+	h.wrap.Store(&failPull)
+	if _, err := a.Synchronize(ctx, h.opts(a)); err == nil {
+		t.Fatal("sync with a failing pull succeeded")
+	}
+	h.wrap.Store(nil)
+	// B gets the row and deletes it.
+	h.sync(b)
+	if err := generated.SyncNotes(b).Delete(ctx, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(b)
+	h.sync(a)
+	if _, err := generated.SyncNotes(a).Get(ctx, n.ID); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("A still has the row B deleted (err %v)", err)
+	}
+}
+
+func TestOwnPushIsNotPulledBack(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a := h.device("a", "alice")
+	for _, m := range []string{"x", "y", "z"} {
+		if err := generated.SyncNotes(a).Insert(ctx, &models.Note{Message: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := h.sync(a)
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != 3 || len(res.Pulled) != 0 {
+		t.Fatalf("pushed %+v pulled %+v, want 3 pushed and nothing pulled back", res.Pushed, res.Pulled)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,7 +210,9 @@ func (db *DB) setScope(syncID string, linked []string) {
 	defer db.mu.Unlock()
 	db.syncID = syncID
 	db.linked = linked
-	all := append([]string{syncID}, linked...)
+	sorted := slices.Clone(linked)
+	slices.Sort(sorted)
+	all := append([]string{syncID}, slices.Compact(sorted)...)
 	enc, _ := json.Marshal(all) // strings always marshal
 	db.scope = string(enc)
 }
@@ -341,7 +344,8 @@ func newLocalTable(c ssync.Collection) *localTable {
 		ackUnsent: "UPDATE " + t + ` SET "ss_dirty" = 0 WHERE "id" = ? AND "ss_dirty" = ?`,
 		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
 			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
-		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), "ss_dirty" = 0, "ss_known" = 1 WHERE "id" = ?`,
+		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), "ss_dirty" = 0, "ss_known" = 1` +
+			` WHERE "id" = ? AND ("deleted_at" IS NULL OR "ss_dirty" > 0)`,
 	}
 }
 

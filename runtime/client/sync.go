@@ -20,6 +20,10 @@ import (
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
+// HeaderDevice carries the device id (knowledge id) on every request. The
+// server uses it only to leave out of a pull what that device wrote itself.
+const HeaderDevice = "X-Ssync-Device"
+
 // DefaultBasePath is where the server's sync API is mounted unless told
 // otherwise.
 const DefaultBasePath = "/api/sync"
@@ -81,18 +85,19 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 	}
 	defer func() { <-db.syncSem }()
 
-	if _, _, _, err := db.activeScope(); err != nil {
+	_, scope, _, err := db.activeScope()
+	if err != nil {
 		return nil, err
 	}
-	ex, err := newExchange(opts)
+	ex, err := newExchange(opts, db.DeviceID())
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
-	if err := db.push(ctx, ex, res); err != nil {
+	if err := db.push(ctx, ex, scope, res); err != nil {
 		return nil, err
 	}
-	if err := db.pull(ctx, ex, res); err != nil {
+	if err := db.pull(ctx, ex, scope, res); err != nil {
 		return nil, err
 	}
 	res.Duration = time.Since(start)
@@ -119,12 +124,8 @@ type pendingRow struct {
 	sent  bool // false for rows created and deleted before the server saw them
 }
 
-func (db *DB) push(ctx context.Context, ex *exchange, res *Result) error {
-	_, scope, _, err := db.activeScope()
-	if err != nil {
-		return err
-	}
-	checkpoints, err := db.checkpoints(ctx)
+func (db *DB) push(ctx context.Context, ex *exchange, scope string, res *Result) error {
+	checkpoints, err := db.checkpoints(ctx, scope)
 	if err != nil {
 		return err
 	}
@@ -161,9 +162,7 @@ func (db *DB) push(ctx context.Context, ex *exchange, res *Result) error {
 			return fmt.Errorf("ssync client: encode push: %w", err)
 		}
 		q := url.Values{"collections": names}
-		if len(sets) > 0 {
-			q.Set("timestamp", minCheckpoint(sets))
-		}
+		q.Set("timestamp", commonCheckpoint(sets))
 		key := uuid.NewString()
 		respBody, err := ex.do(ctx, "push", http.MethodPost, q, body, key)
 		if err != nil {
@@ -200,13 +199,14 @@ func (db *DB) push(ctx context.Context, ex *exchange, res *Result) error {
 	return nil
 }
 
-// minCheckpoint is the push's timestamp parameter: the oldest checkpoint
-// among the pushed collections.
-func minCheckpoint(sets []wire.ChangeSet) string {
+// commonCheckpoint is the push's timestamp parameter: the checkpoint the
+// pushed collections share, or empty (the start) when they differ.
+// Checkpoints are opaque, so they are compared only for equality.
+func commonCheckpoint(sets []wire.ChangeSet) string {
 	cp := sets[0].Timestamp
 	for _, s := range sets[1:] {
-		if s.Timestamp == "" || s.Timestamp < cp {
-			cp = s.Timestamp
+		if s.Timestamp != cp {
+			return ""
 		}
 	}
 	return cp
@@ -253,24 +253,31 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) (wire
 	return cs, pending, nil
 }
 
-func checkpointKey(collection string) string { return "checkpoint:" + collection }
+// checkpointKey is where the checkpoint of one collection is kept for one
+// scope (active user and linked users): what a device has pulled for one
+// user says nothing about another user's rows.
+func checkpointKey(scope, collection string) string { return "checkpoint:" + collection + ":" + scope }
 
-func (db *DB) checkpoints(ctx context.Context) (map[string]string, error) {
+func (db *DB) checkpoints(ctx context.Context, scope string) (map[string]string, error) {
 	meta, err := readMeta(ctx, db.sql)
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: %w", err)
 	}
 	cps := make(map[string]string)
 	for _, name := range db.reg.Names() {
-		cps[name] = meta[checkpointKey(name)]
+		cps[name] = meta[checkpointKey(scope, name)]
 	}
 	return cps, nil
 }
 
-// Checkpoint returns the server checkpoint stored for collection; empty
-// means the device has pulled nothing yet.
+// Checkpoint returns the server checkpoint stored for collection in the
+// active scope; empty means the device has pulled nothing yet.
 func (db *DB) Checkpoint(ctx context.Context, collection string) (string, error) {
-	cps, err := db.checkpoints(ctx)
+	_, scope, _, err := db.activeScope()
+	if err != nil {
+		return "", err
+	}
+	cps, err := db.checkpoints(ctx, scope)
 	if err != nil {
 		return "", err
 	}
@@ -280,8 +287,8 @@ func (db *DB) Checkpoint(ctx context.Context, collection string) (string, error)
 	return cps[collection], nil
 }
 
-func (db *DB) pull(ctx context.Context, ex *exchange, res *Result) error {
-	checkpoints, err := db.checkpoints(ctx)
+func (db *DB) pull(ctx context.Context, ex *exchange, scope string, res *Result) error {
+	checkpoints, err := db.checkpoints(ctx, scope)
 	if err != nil {
 		return err
 	}
@@ -319,14 +326,14 @@ func (db *DB) pull(ctx context.Context, ex *exchange, res *Result) error {
 		}
 		all = append(all, sets...)
 	}
-	return db.apply(ctx, all, res)
+	return db.apply(ctx, scope, all, res)
 }
 
 // apply writes pulled change sets and their checkpoints in one transaction:
 // creates and updates parents first, deletes children first. A row with an
 // unpushed local change keeps it (it is pushed next time), except that a
 // delete always wins.
-func (db *DB) apply(ctx context.Context, sets []wire.ChangeSet, res *Result) error {
+func (db *DB) apply(ctx context.Context, scope string, sets []wire.ChangeSet, res *Result) error {
 	byName := make(map[string]*wire.ChangeSet, len(sets))
 	for i := range sets {
 		byName[sets[i].Collection] = &sets[i]
@@ -391,7 +398,7 @@ func (db *DB) apply(ctx context.Context, sets []wire.ChangeSet, res *Result) err
 		}
 	}
 	for _, cs := range sets {
-		if err := writeMeta(ctx, tx, checkpointKey(cs.Collection), cs.Timestamp); err != nil {
+		if err := writeMeta(ctx, tx, checkpointKey(scope, cs.Collection), cs.Timestamp); err != nil {
 			return fmt.Errorf("ssync client: %w", err)
 		}
 		res.Checkpoint = cs.Timestamp
@@ -409,6 +416,7 @@ func (db *DB) apply(ctx context.Context, sets []wire.ChangeSet, res *Result) err
 
 // exchange sends requests to one server with retries.
 type exchange struct {
+	device   string
 	base     *url.URL
 	client   *http.Client
 	decorate func(*http.Request) error
@@ -416,7 +424,7 @@ type exchange struct {
 	delay    time.Duration
 }
 
-func newExchange(opts SyncOptions) (*exchange, error) {
+func newExchange(opts SyncOptions, device string) (*exchange, error) {
 	if opts.ServerURL == "" {
 		return nil, errors.New("ssync client: SyncOptions.ServerURL is empty")
 	}
@@ -429,7 +437,7 @@ func newExchange(opts SyncOptions) (*exchange, error) {
 		bp = DefaultBasePath
 	}
 	base.Path += "/" + strings.Trim(bp, "/")
-	ex := &exchange{base: base, client: opts.HTTPClient, decorate: opts.Decorate,
+	ex := &exchange{device: device, base: base, client: opts.HTTPClient, decorate: opts.Decorate,
 		attempts: opts.MaxAttempts, delay: opts.RetryDelay}
 	if ex.client == nil {
 		ex.client = &http.Client{Timeout: 2 * time.Minute}
@@ -493,6 +501,7 @@ func (ex *exchange) once(ctx context.Context, op, method, target string, body []
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
+	req.Header.Set(HeaderDevice, ex.device)
 	if ex.decorate != nil {
 		if err := ex.decorate(req); err != nil {
 			return nil, &TransportError{Op: op, Err: fmt.Errorf("decorate request: %w", err)}

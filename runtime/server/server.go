@@ -175,7 +175,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
 		return
 	}
-	sets, upto, err := s.store.Pull(r.Context(), id, names, since)
+	sets, upto, err := s.store.Pull(r.Context(), id, device(r), names, since)
 	if err != nil {
 		s.fail(w, r, apiError{http.StatusInternalServerError, "internal", "pull failed"})
 		s.logger.ErrorContext(r.Context(), "ssync: pull", "error", err)
@@ -252,7 +252,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	res, err := s.store.Push(r.Context(), id, key, hex.EncodeToString(sum[:]), sets)
+	res, err := s.store.Push(r.Context(), id, device(r), key, hex.EncodeToString(sum[:]), sets)
 	if err != nil {
 		var rowErr *RowError
 		switch {
@@ -277,6 +277,20 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 	s.logger.InfoContext(r.Context(), "ssync: push", "user", id.SyncID, "rows", total,
 		"checkpoint", res.Checkpoint, "replayed", res.Replayed, "ignored", len(res.Ignored))
+}
+
+// HeaderDevice carries the requesting device's id. It only decides which
+// rows a pull leaves out because that device has them already.
+const HeaderDevice = "X-Ssync-Device"
+
+// device returns the request's device id, or empty when it is missing or
+// implausible.
+func device(r *http.Request) string {
+	d := r.Header.Get(HeaderDevice)
+	if len(d) > 64 {
+		return ""
+	}
+	return d
 }
 
 func contains(list []string, s string) bool {

@@ -24,50 +24,13 @@ const (
 	// columnCreatedVersion is the counter value of the transaction that
 	// created the row; pulls classify created versus updated by it.
 	columnCreatedVersion = "ss_created_version"
+	// columnOrigin is the device that created the row: the one device that
+	// may hold it without having pulled it.
+	columnOrigin = "ss_origin"
+	// columnWriter is the device whose push wrote the row last; a pull by
+	// that device leaves the row out (it has it already: no echo).
+	columnWriter = "ss_writer"
 )
-
-// Dialect is what the store needs to know about one SQL database.
-type Dialect struct {
-	// Name names the dialect in errors and logs.
-	Name string
-	// Target selects the generated DDL for the synchronized tables.
-	Target ssync.SchemaTarget
-	// Placeholder returns the bind parameter for argument n (1-based).
-	Placeholder func(n int) string
-	// Quote quotes an identifier.
-	Quote func(name string) string
-	// Setup creates the store's own tables; each statement must be
-	// idempotent.
-	Setup []string
-	// PullTx are the options of a pull's read transaction: it must see one
-	// snapshot for all its statements.
-	PullTx *sql.TxOptions
-}
-
-// SQLite is the dialect of the embedded default store (mattn/go-sqlite3).
-// Open the database in WAL mode with a busy timeout, e.g. with
-// client.DSN.
-func SQLite() Dialect {
-	return Dialect{
-		Name:        "sqlite",
-		Target:      ssync.ServerSQLite,
-		Placeholder: func(int) string { return "?" },
-		Quote:       func(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` },
-		Setup: []string{
-			`CREATE TABLE IF NOT EXISTS ss_counter (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL)`,
-			`INSERT INTO ss_counter (name, value) VALUES ('global', 0) ON CONFLICT(name) DO NOTHING`,
-			`CREATE TABLE IF NOT EXISTS ss_idempotency (
-				sync_id TEXT NOT NULL,
-				idem_key TEXT NOT NULL,
-				request_hash TEXT NOT NULL,
-				response TEXT NOT NULL,
-				created_at TIMESTAMP NOT NULL,
-				PRIMARY KEY (sync_id, idem_key))`,
-		},
-		// SQLite read transactions see one snapshot from their first read.
-		PullTx: nil,
-	}
-}
 
 // Store keeps the synchronized tables of one registry in a SQL database and
 // implements pull and push over them. Checkpoints come from a counter that
@@ -167,13 +130,13 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 	}
 	cols := strings.Join(quoted, ", ")
 
-	// INSERT: all columns, then version and created version.
+	// INSERT: all columns, then version, created version, origin, writer.
 	var ph []string
-	for i := range len(all) + 2 {
+	for i := range len(all) + 4 {
 		ph = append(ph, d.Placeholder(i+1))
 	}
 	insert := "INSERT INTO " + t + " (" + cols + ", " + q(columnVersion) + ", " + q(columnCreatedVersion) +
-		") VALUES (" + strings.Join(ph, ", ") + ")"
+		", " + q(columnOrigin) + ", " + q(columnWriter) + ") VALUES (" + strings.Join(ph, ", ") + ")"
 
 	// UPDATE: every column but id and owner, then version, WHERE id.
 	var set []string
@@ -185,12 +148,12 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		set = append(set, q(name)+" = "+d.Placeholder(n))
 		n++
 	}
-	set = append(set, q(columnVersion)+" = "+d.Placeholder(n))
-	update := "UPDATE " + t + " SET " + strings.Join(set, ", ") + " WHERE " + q(ssync.ColumnID) + " = " + d.Placeholder(n+1)
+	set = append(set, q(columnVersion)+" = "+d.Placeholder(n), q(columnWriter)+" = "+d.Placeholder(n+1))
+	update := "UPDATE " + t + " SET " + strings.Join(set, ", ") + " WHERE " + q(ssync.ColumnID) + " = " + d.Placeholder(n+2)
 
 	del := "UPDATE " + t + " SET " + q(ssync.ColumnDeletedAt) + " = " + d.Placeholder(1) + ", " +
 		q(ssync.ColumnUpdatedAt) + " = " + d.Placeholder(2) + ", " + q(columnVersion) + " = " + d.Placeholder(3) +
-		" WHERE " + q(ssync.ColumnID) + " = " + d.Placeholder(4)
+		", " + q(columnWriter) + " = " + d.Placeholder(4) + " WHERE " + q(ssync.ColumnID) + " = " + d.Placeholder(5)
 
 	lookup := "SELECT " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + " FROM " + t +
 		" WHERE " + q(ssync.ColumnID) + " = " + d.Placeholder(1)
@@ -207,7 +170,8 @@ func (t *serverTable) pullQuery(owners int) string {
 	for i := range ph {
 		ph[i] = t.d.Placeholder(i + 3)
 	}
-	return "SELECT " + t.columns + ", " + q(columnCreatedVersion) + " FROM " + q(t.coll.CollectionName()) +
+	return "SELECT " + t.columns + ", " + q(columnCreatedVersion) + ", " + q(columnOrigin) + ", " + q(columnWriter) +
+		" FROM " + q(t.coll.CollectionName()) +
 		" WHERE " + q(columnVersion) + " > " + t.d.Placeholder(1) + " AND " + q(columnVersion) + " <= " + t.d.Placeholder(2) +
 		" AND " + q(ssync.ColumnSyncID) + " IN (" + strings.Join(ph, ", ") + ")" +
 		" ORDER BY " + q(columnVersion) + ", " + q(ssync.ColumnID)
@@ -246,9 +210,10 @@ func truncate(s string) string {
 }
 
 // Pull returns the changes to the named collections (registry order) visible
-// to id since checkpoint since, and the checkpoint they lead to. Rows created
-// and deleted since then are left out.
-func (s *Store) Pull(ctx context.Context, id Identity, names []string, since uint64) ([]wire.ChangeSet, uint64, error) {
+// to id since checkpoint since, and the checkpoint they lead to. When device
+// is not empty, rows that device wrote last are left out (it has them), and
+// so are rows created and deleted since then by others (it never saw them).
+func (s *Store) Pull(ctx context.Context, id Identity, device string, names []string, since uint64) ([]wire.ChangeSet, uint64, error) {
 	tx, err := s.db.BeginTx(ctx, s.dialect.PullTx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("ssync server: pull: %w", err)
@@ -268,7 +233,7 @@ func (s *Store) Pull(ctx context.Context, id Identity, names []string, since uin
 		}
 		cs := wire.ChangeSet{Collection: name, Timestamp: cp}
 		if since < upto {
-			if err := s.pullTable(ctx, tx, t, owners, since, upto, &cs); err != nil {
+			if err := s.pullTable(ctx, tx, t, owners, device, since, upto, &cs); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -280,7 +245,7 @@ func (s *Store) Pull(ctx context.Context, id Identity, names []string, since uin
 	return sets, upto, nil
 }
 
-func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, owners []string, since, upto uint64, cs *wire.ChangeSet) error {
+func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, owners []string, device string, since, upto uint64, cs *wire.ChangeSet) error {
 	args := make([]any, 0, 2+len(owners))
 	args = append(args, int64(since), int64(upto))
 	for _, o := range owners {
@@ -296,15 +261,20 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, owner
 		row := t.coll.NewRow()
 		rec := t.coll.RecordOf(row)
 		var created int64
+		var origin, writer string
 		targets = t.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
-		targets = append(targets, &created)
+		targets = append(targets, &created, &origin, &writer)
 		if err := rows.Scan(targets...); err != nil {
 			return fmt.Errorf("ssync server: pull %s: %w", cs.Collection, err)
 		}
 		newToClient := uint64(created) > since
 		switch {
-		case rec.DeletedAt != nil && newToClient:
-			// Created and deleted since the client last pulled: it never saw it.
+		case device != "" && writer == device:
+			// The device's own last write: it has the row as it is here.
+		case rec.DeletedAt != nil && newToClient && (device == "" || origin != device):
+			// Created and deleted since the client last pulled, and not by
+			// this device: it never saw the row. A client that sends no
+			// device id is taken to be none of the creators.
 		case rec.DeletedAt != nil:
 			cs.Deleted = append(cs.Deleted, rec.ID)
 		case newToClient:
@@ -336,7 +306,9 @@ type PushResult struct {
 // registry order, then deletes in reverse order. A non-empty key makes the
 // push idempotent per user: the key, a hash of the request and the answer are
 // stored with the writes, and a replay returns the stored answer.
-func (s *Store) Push(ctx context.Context, id Identity, key, requestHash string, sets []wire.ChangeSet) (*PushResult, error) {
+//
+// device names the pushing device; rows it writes are not sent back to it.
+func (s *Store) Push(ctx context.Context, id Identity, device, key, requestHash string, sets []wire.ChangeSet) (*PushResult, error) {
 	total := 0
 	for i := range sets {
 		total += sets[i].Len()
@@ -393,7 +365,7 @@ func (s *Store) Push(ctx context.Context, id Identity, key, requestHash string, 
 		t := s.tables[name]
 		for _, rows := range [][]any{cs.Created, cs.Updated} {
 			for _, row := range rows {
-				if err := s.pushRow(ctx, tx, t, id, row, version, res); err != nil {
+				if err := s.pushRow(ctx, tx, t, id, device, row, version, res); err != nil {
 					return nil, err
 				}
 			}
@@ -406,7 +378,7 @@ func (s *Store) Push(ctx context.Context, id Identity, key, requestHash string, 
 		}
 		t := s.tables[names[i]]
 		for _, rowID := range cs.Deleted {
-			if err := s.pushDelete(ctx, tx, t, id, rowID, version, now); err != nil {
+			if err := s.pushDelete(ctx, tx, t, id, device, rowID, version, now); err != nil {
 				return nil, err
 			}
 		}
@@ -437,7 +409,7 @@ func (s *Store) lookup(ctx context.Context, tx *sql.Tx, t *serverTable, rowID uu
 	return owner, deletedAt != nil, true, nil
 }
 
-func (s *Store) pushRow(ctx context.Context, tx *sql.Tx, t *serverTable, id Identity, row any, version int64, res *PushResult) error {
+func (s *Store) pushRow(ctx context.Context, tx *sql.Tx, t *serverTable, id Identity, device string, row any, version int64, res *PushResult) error {
 	rec := t.coll.RecordOf(row)
 	name := t.coll.CollectionName()
 	if rec.SyncID == "" {
@@ -462,14 +434,14 @@ func (s *Store) pushRow(ctx context.Context, tx *sql.Tx, t *serverTable, id Iden
 		args := make([]any, 0, 5+t.nUser)
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
-		args = append(args, version, rec.ID.String())
+		args = append(args, version, device, rec.ID.String())
 		if _, err := tx.ExecContext(ctx, t.update, args...); err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: err}
 		}
 	default:
 		args := metaValues(rec, make([]any, 0, 7+t.nUser))
 		args = t.coll.AppendValues(row, args)
-		args = append(args, version, version)
+		args = append(args, version, version, device, device)
 		if _, err := tx.ExecContext(ctx, t.insert, args...); err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: err}
 		}
@@ -477,7 +449,7 @@ func (s *Store) pushRow(ctx context.Context, tx *sql.Tx, t *serverTable, id Iden
 	return nil
 }
 
-func (s *Store) pushDelete(ctx context.Context, tx *sql.Tx, t *serverTable, id Identity, rowID uuid.UUID, version int64, now time.Time) error {
+func (s *Store) pushDelete(ctx context.Context, tx *sql.Tx, t *serverTable, id Identity, device string, rowID uuid.UUID, version int64, now time.Time) error {
 	name := t.coll.CollectionName()
 	owner, deleted, found, err := s.lookup(ctx, tx, t, rowID)
 	if err != nil {
@@ -491,7 +463,7 @@ func (s *Store) pushDelete(ctx context.Context, tx *sql.Tx, t *serverTable, id I
 	case deleted:
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, t.delete, now, now, version, rowID.String()); err != nil {
+	if _, err := tx.ExecContext(ctx, t.delete, now, now, version, device, rowID.String()); err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: err}
 	}
 	return nil

@@ -75,6 +75,10 @@ const (
 	ClientSQLite SchemaTarget = "client-sqlite"
 	// ServerSQLite is the server store on SQLite, the embedded default.
 	ServerSQLite SchemaTarget = "server-sqlite"
+	// ServerPostgres is the server store on PostgreSQL.
+	ServerPostgres SchemaTarget = "server-postgres"
+	// ServerMySQL is the server store on MariaDB or MySQL.
+	ServerMySQL SchemaTarget = "server-mysql"
 )
 
 // DecodeOptions controls how rows are read from the wire.

@@ -125,9 +125,91 @@ func KindTable() *ssync.Table[models.Kind] {
 	"wire_renamed" INTEGER NOT NULL,
 	"http_server_url" TEXT NOT NULL,
 	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL
+	"ss_created_version" INTEGER NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "kinds_ss_version" ON "kinds" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerPostgres: {
+				`CREATE TABLE IF NOT EXISTS "kinds" (
+	"id" UUID NOT NULL PRIMARY KEY,
+	"created_at" TIMESTAMPTZ NOT NULL,
+	"updated_at" TIMESTAMPTZ NOT NULL,
+	"deleted_at" TIMESTAMPTZ,
+	"ss_sync_id" TEXT NOT NULL,
+	"str" TEXT NOT NULL,
+	"bool" BOOLEAN NOT NULL,
+	"int" BIGINT NOT NULL,
+	"int8" SMALLINT NOT NULL,
+	"int16" SMALLINT NOT NULL,
+	"int32" INTEGER NOT NULL,
+	"int64" BIGINT NOT NULL,
+	"uint" BIGINT NOT NULL,
+	"uint8" SMALLINT NOT NULL,
+	"uint16" INTEGER NOT NULL,
+	"uint32" BIGINT NOT NULL,
+	"uint64" BIGINT NOT NULL,
+	"float32" REAL NOT NULL,
+	"float64" DOUBLE PRECISION NOT NULL,
+	"time" TIMESTAMPTZ NOT NULL,
+	"bytes" BYTEA NOT NULL,
+	"uuid" UUID NOT NULL,
+	"str_ptr" TEXT,
+	"int64_ptr" BIGINT,
+	"float64_ptr" DOUBLE PRECISION,
+	"bool_ptr" BOOLEAN,
+	"time_ptr" TIMESTAMPTZ,
+	"uuid_ptr" UUID,
+	"label_text" TEXT NOT NULL,
+	"wire_renamed" INTEGER NOT NULL,
+	"http_server_url" TEXT NOT NULL,
+	"ss_version" BIGINT NOT NULL,
+	"ss_created_version" BIGINT NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
+)`,
+				`CREATE INDEX IF NOT EXISTS "kinds_ss_version" ON "kinds" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerMySQL: {
+				"CREATE TABLE IF NOT EXISTS `kinds` (\n" +
+					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
+					"\t`created_at` DATETIME(6) NOT NULL,\n" +
+					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
+					"\t`deleted_at` DATETIME(6) NULL,\n" +
+					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
+					"\t`str` LONGTEXT NOT NULL,\n" +
+					"\t`bool` BOOLEAN NOT NULL,\n" +
+					"\t`int` BIGINT NOT NULL,\n" +
+					"\t`int8` TINYINT NOT NULL,\n" +
+					"\t`int16` SMALLINT NOT NULL,\n" +
+					"\t`int32` INT NOT NULL,\n" +
+					"\t`int64` BIGINT NOT NULL,\n" +
+					"\t`uint` BIGINT UNSIGNED NOT NULL,\n" +
+					"\t`uint8` TINYINT UNSIGNED NOT NULL,\n" +
+					"\t`uint16` SMALLINT UNSIGNED NOT NULL,\n" +
+					"\t`uint32` INT UNSIGNED NOT NULL,\n" +
+					"\t`uint64` BIGINT UNSIGNED NOT NULL,\n" +
+					"\t`float32` FLOAT NOT NULL,\n" +
+					"\t`float64` DOUBLE NOT NULL,\n" +
+					"\t`time` DATETIME(6) NOT NULL,\n" +
+					"\t`bytes` LONGBLOB NOT NULL,\n" +
+					"\t`uuid` CHAR(36) NOT NULL,\n" +
+					"\t`str_ptr` LONGTEXT NULL,\n" +
+					"\t`int64_ptr` BIGINT NULL,\n" +
+					"\t`float64_ptr` DOUBLE NULL,\n" +
+					"\t`bool_ptr` BOOLEAN NULL,\n" +
+					"\t`time_ptr` DATETIME(6) NULL,\n" +
+					"\t`uuid_ptr` CHAR(36) NULL,\n" +
+					"\t`label_text` LONGTEXT NOT NULL,\n" +
+					"\t`wire_renamed` INT NOT NULL,\n" +
+					"\t`http_server_url` LONGTEXT NOT NULL,\n" +
+					"\t`ss_version` BIGINT NOT NULL,\n" +
+					"\t`ss_created_version` BIGINT NOT NULL,\n" +
+					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\tINDEX `kinds_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
 	}

@@ -58,9 +58,47 @@ func BoxTable() *ssync.Table[models.Box] {
 	"weight" REAL NOT NULL,
 	"order_shelf" INTEGER NOT NULL,
 	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL
+	"ss_created_version" INTEGER NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "boxes_ss_version" ON "boxes" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerPostgres: {
+				`CREATE TABLE IF NOT EXISTS "boxes" (
+	"id" UUID NOT NULL PRIMARY KEY,
+	"created_at" TIMESTAMPTZ NOT NULL,
+	"updated_at" TIMESTAMPTZ NOT NULL,
+	"deleted_at" TIMESTAMPTZ,
+	"ss_sync_id" TEXT NOT NULL,
+	"label" TEXT NOT NULL,
+	"category_id" UUID NOT NULL,
+	"weight" DOUBLE PRECISION NOT NULL,
+	"order_shelf" BIGINT NOT NULL,
+	"ss_version" BIGINT NOT NULL,
+	"ss_created_version" BIGINT NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
+)`,
+				`CREATE INDEX IF NOT EXISTS "boxes_ss_version" ON "boxes" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerMySQL: {
+				"CREATE TABLE IF NOT EXISTS `boxes` (\n" +
+					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
+					"\t`created_at` DATETIME(6) NOT NULL,\n" +
+					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
+					"\t`deleted_at` DATETIME(6) NULL,\n" +
+					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
+					"\t`label` LONGTEXT NOT NULL,\n" +
+					"\t`category_id` CHAR(36) NOT NULL,\n" +
+					"\t`weight` DOUBLE NOT NULL,\n" +
+					"\t`order_shelf` BIGINT NOT NULL,\n" +
+					"\t`ss_version` BIGINT NOT NULL,\n" +
+					"\t`ss_created_version` BIGINT NOT NULL,\n" +
+					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\tINDEX `boxes_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
 	}

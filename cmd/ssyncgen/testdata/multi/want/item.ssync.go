@@ -52,9 +52,43 @@ func ItemTable() *ssync.Table[models.Item] {
 	"name" TEXT NOT NULL,
 	"box_id" TEXT,
 	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL
+	"ss_created_version" INTEGER NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "items_ss_version" ON "items" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerPostgres: {
+				`CREATE TABLE IF NOT EXISTS "items" (
+	"id" UUID NOT NULL PRIMARY KEY,
+	"created_at" TIMESTAMPTZ NOT NULL,
+	"updated_at" TIMESTAMPTZ NOT NULL,
+	"deleted_at" TIMESTAMPTZ,
+	"ss_sync_id" TEXT NOT NULL,
+	"name" TEXT NOT NULL,
+	"box_id" UUID,
+	"ss_version" BIGINT NOT NULL,
+	"ss_created_version" BIGINT NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
+)`,
+				`CREATE INDEX IF NOT EXISTS "items_ss_version" ON "items" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerMySQL: {
+				"CREATE TABLE IF NOT EXISTS `items` (\n" +
+					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
+					"\t`created_at` DATETIME(6) NOT NULL,\n" +
+					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
+					"\t`deleted_at` DATETIME(6) NULL,\n" +
+					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
+					"\t`name` LONGTEXT NOT NULL,\n" +
+					"\t`box_id` CHAR(36) NULL,\n" +
+					"\t`ss_version` BIGINT NOT NULL,\n" +
+					"\t`ss_created_version` BIGINT NOT NULL,\n" +
+					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\tINDEX `items_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
 	}

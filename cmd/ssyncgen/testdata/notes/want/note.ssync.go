@@ -58,9 +58,47 @@ func NoteTable() *ssync.Table[models.Note] {
 	"user_id" TEXT,
 	"user_name" TEXT NOT NULL,
 	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL
+	"ss_created_version" INTEGER NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerPostgres: {
+				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
+	"id" UUID NOT NULL PRIMARY KEY,
+	"created_at" TIMESTAMPTZ NOT NULL,
+	"updated_at" TIMESTAMPTZ NOT NULL,
+	"deleted_at" TIMESTAMPTZ,
+	"ss_sync_id" TEXT NOT NULL,
+	"message" TEXT NOT NULL,
+	"completed" BOOLEAN NOT NULL,
+	"user_id" UUID,
+	"user_name" TEXT NOT NULL,
+	"ss_version" BIGINT NOT NULL,
+	"ss_created_version" BIGINT NOT NULL,
+	"ss_origin" TEXT NOT NULL DEFAULT '',
+	"ss_writer" TEXT NOT NULL DEFAULT ''
+)`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
+			},
+			ssync.ServerMySQL: {
+				"CREATE TABLE IF NOT EXISTS `ss_tb_note` (\n" +
+					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
+					"\t`created_at` DATETIME(6) NOT NULL,\n" +
+					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
+					"\t`deleted_at` DATETIME(6) NULL,\n" +
+					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
+					"\t`message` LONGTEXT NOT NULL,\n" +
+					"\t`completed` BOOLEAN NOT NULL,\n" +
+					"\t`user_id` CHAR(36) NULL,\n" +
+					"\t`user_name` LONGTEXT NOT NULL,\n" +
+					"\t`ss_version` BIGINT NOT NULL,\n" +
+					"\t`ss_created_version` BIGINT NOT NULL,\n" +
+					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
+					"\tINDEX `ss_tb_note_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
 	}

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Dialect is what the store needs to know about one SQL database.
+type Dialect struct {
+	// Name names the dialect in errors and logs.
+	Name string
+	// Target selects the generated DDL for the synchronized tables.
+	Target ssync.SchemaTarget
+	// Placeholder returns the bind parameter for argument n (1-based).
+	Placeholder func(n int) string
+	// Quote quotes an identifier.
+	Quote func(name string) string
+	// Setup creates the store's own tables; each statement must be
+	// idempotent.
+	Setup []string
+	// PullTx are the options of a pull's read transaction: it must see one
+	// snapshot for all its statements.
+	PullTx *sql.TxOptions
+}
+
+func quoteDouble(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
+
+// SQLite is the dialect of the embedded default store (mattn/go-sqlite3).
+// Open the database in WAL mode with a busy timeout, e.g. with
+// client.DSN.
+func SQLite() Dialect {
+	return Dialect{
+		Name:        "sqlite",
+		Target:      ssync.ServerSQLite,
+		Placeholder: func(int) string { return "?" },
+		Quote:       quoteDouble,
+		Setup: []string{
+			`CREATE TABLE IF NOT EXISTS ss_counter (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL)`,
+			`INSERT INTO ss_counter (name, value) VALUES ('global', 0) ON CONFLICT(name) DO NOTHING`,
+			`CREATE TABLE IF NOT EXISTS ss_idempotency (
+				sync_id TEXT NOT NULL,
+				idem_key TEXT NOT NULL,
+				request_hash TEXT NOT NULL,
+				response TEXT NOT NULL,
+				created_at TIMESTAMP NOT NULL,
+				PRIMARY KEY (sync_id, idem_key))`,
+		},
+		// SQLite read transactions see one snapshot from their first read.
+		PullTx: nil,
+	}
+}
+
+// Postgres is the dialect of a PostgreSQL store (github.com/jackc/pgx/v5
+// through its database/sql driver, "pgx"). Pulls run in REPEATABLE READ so
+// that the counter and the rows come from one snapshot.
+func Postgres() Dialect {
+	return Dialect{
+		Name:        "postgres",
+		Target:      ssync.ServerPostgres,
+		Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+		Quote:       quoteDouble,
+		Setup: []string{
+			// Serializes schema setup between server instances starting at
+			// the same time; released at commit.
+			`SELECT pg_advisory_xact_lock(7170041386023)`,
+			`CREATE TABLE IF NOT EXISTS ss_counter (name TEXT NOT NULL PRIMARY KEY, value BIGINT NOT NULL)`,
+			`INSERT INTO ss_counter (name, value) VALUES ('global', 0) ON CONFLICT (name) DO NOTHING`,
+			`CREATE TABLE IF NOT EXISTS ss_idempotency (
+				sync_id TEXT NOT NULL,
+				idem_key TEXT NOT NULL,
+				request_hash TEXT NOT NULL,
+				response TEXT NOT NULL,
+				created_at TIMESTAMPTZ NOT NULL,
+				PRIMARY KEY (sync_id, idem_key))`,
+		},
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	}
+}
+
+// MySQL is the dialect of a MariaDB or MySQL store
+// (github.com/go-sql-driver/mysql). Open the database with parseTime=true
+// and loc=UTC. Pulls run in REPEATABLE READ (one InnoDB snapshot).
+func MySQL() Dialect {
+	return Dialect{
+		Name:        "mysql",
+		Target:      ssync.ServerMySQL,
+		Placeholder: func(int) string { return "?" },
+		Quote:       func(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" },
+		Setup: []string{
+			"CREATE TABLE IF NOT EXISTS ss_counter (name VARCHAR(64) NOT NULL PRIMARY KEY, value BIGINT NOT NULL) ENGINE=InnoDB",
+			"INSERT IGNORE INTO ss_counter (name, value) VALUES ('global', 0)",
+			"CREATE TABLE IF NOT EXISTS ss_idempotency (" +
+				"sync_id VARCHAR(255) NOT NULL, idem_key VARCHAR(255) NOT NULL, request_hash CHAR(64) NOT NULL, " +
+				"response TEXT NOT NULL, created_at DATETIME(6) NOT NULL, PRIMARY KEY (sync_id, idem_key)) " +
+				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		},
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	}
+}

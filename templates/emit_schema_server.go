@@ -1,0 +1,125 @@
+package templates
+
+import (
+	"fmt"
+	"strings"
+)
+
+// postgresType is the PostgreSQL type of a kind.
+func postgresType(k Kind) string {
+	switch k {
+	case KindString:
+		return "TEXT"
+	case KindUUID:
+		return "UUID"
+	case KindBool:
+		return "BOOLEAN"
+	case KindInt8, KindInt16, KindUint8:
+		return "SMALLINT"
+	case KindInt32, KindUint16:
+		return "INTEGER"
+	case KindFloat32:
+		return "REAL"
+	case KindFloat64:
+		return "DOUBLE PRECISION"
+	case KindTime:
+		return "TIMESTAMPTZ"
+	case KindBytes:
+		return "BYTEA"
+	default: // int, int64, uint, uint32, uint64
+		return "BIGINT"
+	}
+}
+
+// serverPostgres is the server store's DDL on PostgreSQL.
+func serverPostgres(t *Table) []string {
+	cols := []string{
+		`"id" UUID NOT NULL PRIMARY KEY`,
+		`"created_at" TIMESTAMPTZ NOT NULL`,
+		`"updated_at" TIMESTAMPTZ NOT NULL`,
+		`"deleted_at" TIMESTAMPTZ`,
+		`"ss_sync_id" TEXT NOT NULL`,
+	}
+	for _, f := range t.Fields {
+		def := quoteIdent(f.Column) + " " + postgresType(f.Kind)
+		if !f.Nullable {
+			def += " NOT NULL"
+		}
+		cols = append(cols, def)
+	}
+	cols = append(cols, `"ss_version" BIGINT NOT NULL`, `"ss_created_version" BIGINT NOT NULL`,
+		`"ss_origin" TEXT NOT NULL DEFAULT ''`, `"ss_writer" TEXT NOT NULL DEFAULT ''`)
+	return []string{
+		createTable(t.Collection, cols),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`,
+			quoteIdent(t.Collection+"_ss_version"), quoteIdent(t.Collection)),
+	}
+}
+
+// mysqlType is the MariaDB/MySQL type of a kind.
+func mysqlType(k Kind) string {
+	switch k {
+	case KindString:
+		return "LONGTEXT"
+	case KindUUID:
+		return "CHAR(36)"
+	case KindBool:
+		return "BOOLEAN"
+	case KindInt8:
+		return "TINYINT"
+	case KindInt16:
+		return "SMALLINT"
+	case KindInt32:
+		return "INT"
+	case KindInt, KindInt64:
+		return "BIGINT"
+	case KindUint8:
+		return "TINYINT UNSIGNED"
+	case KindUint16:
+		return "SMALLINT UNSIGNED"
+	case KindUint32:
+		return "INT UNSIGNED"
+	case KindUint, KindUint64:
+		return "BIGINT UNSIGNED"
+	case KindFloat32:
+		return "FLOAT"
+	case KindFloat64:
+		return "DOUBLE"
+	case KindTime:
+		return "DATETIME(6)"
+	case KindBytes:
+		return "LONGBLOB"
+	}
+	return "LONGTEXT"
+}
+
+func quoteMySQL(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// serverMySQL is the server store's DDL on MariaDB/MySQL (InnoDB, utf8mb4).
+// Times are DATETIME(6) in UTC: open the database with parseTime=true and
+// loc=UTC.
+func serverMySQL(t *Table) []string {
+	cols := []string{
+		"`id` CHAR(36) NOT NULL PRIMARY KEY",
+		"`created_at` DATETIME(6) NOT NULL",
+		"`updated_at` DATETIME(6) NOT NULL",
+		"`deleted_at` DATETIME(6) NULL",
+		"`ss_sync_id` VARCHAR(255) NOT NULL",
+	}
+	for _, f := range t.Fields {
+		def := quoteMySQL(f.Column) + " " + mysqlType(f.Kind)
+		if f.Nullable {
+			def += " NULL"
+		} else {
+			def += " NOT NULL"
+		}
+		cols = append(cols, def)
+	}
+	cols = append(cols, "`ss_version` BIGINT NOT NULL", "`ss_created_version` BIGINT NOT NULL",
+		"`ss_origin` VARCHAR(64) NOT NULL DEFAULT ''", "`ss_writer` VARCHAR(64) NOT NULL DEFAULT ''",
+		"INDEX "+quoteMySQL(t.Collection+"_ss_version")+" (`ss_sync_id`, `ss_version`)")
+	return []string{
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+			quoteMySQL(t.Collection), strings.Join(cols, ",\n\t")),
+	}
+}
