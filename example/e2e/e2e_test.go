@@ -33,7 +33,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	sdb, err := sql.Open("sqlite3", client.DSN(filepath.Join(dir, "server.db")))
+	sdb, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(dir, "server.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

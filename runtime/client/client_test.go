@@ -31,7 +31,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	sdb, err := sql.Open("sqlite3", client.DSN(filepath.Join(t.TempDir(), "server.db")))
+	sdb, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

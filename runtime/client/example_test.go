@@ -26,7 +26,7 @@ func ExampleDB_Synchronize() {
 	defer os.RemoveAll(dir)
 
 	// A server on 127.0.0.1 over a SQLite store.
-	sdb, err := sql.Open("sqlite3", client.DSN(filepath.Join(dir, "server.db")))
+	sdb, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(dir, "server.db")))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"database/sql"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -30,7 +31,7 @@ func quoteDouble(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`
 
 // SQLite is the dialect of the embedded default store (mattn/go-sqlite3).
 // Open the database in WAL mode with a busy timeout, e.g. with
-// client.DSN.
+// SQLiteDSN.
 func SQLite() Dialect {
 	return Dialect{
 		Name:        "sqlite",
@@ -99,4 +100,13 @@ func MySQL() Dialect {
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	}
+}
+
+// SQLiteDSN returns the go-sqlite3 data source name for a server store file:
+// WAL journal (readers never wait for the writer), a busy timeout, foreign
+// keys on. Transactions begin deferred, so pulls only read; every push starts
+// with a write, so it takes the write lock at once.
+func SQLiteDSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL"
 }

@@ -28,7 +28,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg server.Config) *fixture {
 	t.Helper()
-	db, err := sql.Open("sqlite3", client.DSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

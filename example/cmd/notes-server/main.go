@@ -35,7 +35,6 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the store is SQLite
 
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
@@ -90,7 +89,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // serve opens the store at path, listens on addr and serves the sync API
 // until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, logger *slog.Logger, addr, path string, stderr io.Writer) error {
-	db, err := sql.Open("sqlite3", client.DSN(path))
+	db, err := sql.Open("sqlite3", server.SQLiteDSN(path))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}

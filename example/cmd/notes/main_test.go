@@ -23,7 +23,7 @@ import (
 func startServer(t *testing.T) string {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sql.Open("sqlite3", client.DSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatalf("open server db: %v", err)
 	}
