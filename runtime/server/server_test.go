@@ -16,7 +16,6 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 

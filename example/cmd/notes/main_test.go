@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
