@@ -121,7 +121,7 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 	meta := []string{ssync.ColumnID, ssync.ColumnCreatedAt, ssync.ColumnUpdatedAt, ssync.ColumnDeletedAt, ssync.ColumnSyncID}
 	var user []string
 	for _, col := range c.UserColumns() {
-		user = append(user, col.Name)
+		user = append(user, col.ServerName())
 	}
 	all := append(append([]string(nil), meta...), user...)
 	quoted := make([]string, len(all))

@@ -60,10 +60,21 @@ const (
 // Column describes one user column of a table: its SQL name and its name on
 // the wire. The metadata columns of [Record] are not listed.
 type Column struct {
-	// Name is the column's name in SQL.
+	// Name is the column's name in the device's SQLite database.
 	Name string
 	// Wire is the field's name in the JSON change set.
 	Wire string
+	// Server is the column's name in the server store when it differs from
+	// Name (NETCoreSync-style field-name mapping); empty means Name.
+	Server string
+}
+
+// ServerName returns the column's name in the server store.
+func (c Column) ServerName() string {
+	if c.Server != "" {
+		return c.Server
+	}
+	return c.Name
 }
 
 // SchemaTarget names a database that a table's DDL is written for.
