@@ -8,14 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
@@ -25,14 +23,10 @@ type fixture struct {
 	db  *sql.DB
 }
 
-func newFixture(t *testing.T, cfg server.Config) *fixture {
+func newFixture(t *testing.T, b storetest.Backend, cfg server.Config) *fixture {
 	t.Helper()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := server.OpenStore(context.Background(), db, server.SQLite(), generated.Registry())
+	db, _ := b.Open(t)
+	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,179 +161,191 @@ func (f *fixture) pull(user, since string) ([]changeSet, string) {
 }
 
 func TestPushAndPullClassifyChanges(t *testing.T) {
-	f := newFixture(t, server.Config{})
-	r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(id1, "one", false), note(id2, "two", false)}, nil, nil))
-	if r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
-	}
-	var cp1 string
-	if err := json.Unmarshal([]byte(r.body), &cp1); err != nil || cp1 == "" {
-		t.Fatalf("push answer %q is not a checkpoint string", r.body)
-	}
-	// Everything, asked for with the seed's zero time.
-	sets, cpAll := f.pull("alice", "0001-01-01T00:00:00")
-	if len(sets[0].Changes.Created) != 2 || cpAll != cp1 {
-		t.Fatalf("pull from zero: %+v at %s, want 2 created at %s", sets[0].Changes, cpAll, cp1)
-	}
-	if got := sets[0].Changes.Created[0]["syncId"]; got != "alice" {
-		t.Fatalf("pulled row owner %v, want alice", got)
-	}
-	// An update of one and a delete of the other.
-	r = f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody(nil, []string{note(id1, "one!", true)}, []string{id2}))
-	if r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
-	}
-	sets, _ = f.pull("alice", cp1)
-	c := sets[0].Changes
-	if len(c.Created) != 0 || len(c.Updated) != 1 || c.Updated[0]["message"] != "one!" || len(c.Deleted) != 1 || c.Deleted[0] != id2 {
-		t.Fatalf("pull since %s = %+v, want one update and one delete", cp1, c)
-	}
-	// A client that never saw id2 is not told it was deleted.
-	sets, _ = f.pull("alice", "")
-	if len(sets[0].Changes.Created) != 1 || len(sets[0].Changes.Deleted) != 0 {
-		t.Fatalf("fresh pull = %+v, want only the live row, as created", sets[0].Changes)
-	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(id1, "one", false), note(id2, "two", false)}, nil, nil))
+		if r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		var cp1 string
+		if err := json.Unmarshal([]byte(r.body), &cp1); err != nil || cp1 == "" {
+			t.Fatalf("push answer %q is not a checkpoint string", r.body)
+		}
+		// Everything, asked for with the seed's zero time.
+		sets, cpAll := f.pull("alice", "0001-01-01T00:00:00")
+		if len(sets[0].Changes.Created) != 2 || cpAll != cp1 {
+			t.Fatalf("pull from zero: %+v at %s, want 2 created at %s", sets[0].Changes, cpAll, cp1)
+		}
+		if got := sets[0].Changes.Created[0]["syncId"]; got != "alice" {
+			t.Fatalf("pulled row owner %v, want alice", got)
+		}
+		// An update of one and a delete of the other.
+		r = f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody(nil, []string{note(id1, "one!", true)}, []string{id2}))
+		if r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		sets, _ = f.pull("alice", cp1)
+		c := sets[0].Changes
+		if len(c.Created) != 0 || len(c.Updated) != 1 || c.Updated[0]["message"] != "one!" || len(c.Deleted) != 1 || c.Deleted[0] != id2 {
+			t.Fatalf("pull since %s = %+v, want one update and one delete", cp1, c)
+		}
+		// A client that never saw id2 is not told it was deleted.
+		sets, _ = f.pull("alice", "")
+		if len(sets[0].Changes.Created) != 1 || len(sets[0].Changes.Deleted) != 0 {
+			t.Fatalf("fresh pull = %+v, want only the live row, as created", sets[0].Changes)
+		}
+	})
 }
 
 func TestPushIsIdempotentByKey(t *testing.T) {
-	f := newFixture(t, server.Config{})
-	body := pushBody([]string{note(id1, "one", false)}, nil, nil)
-	first := f.do("POST", "/push", "alice", "key-1", body)
-	if first.status != 200 {
-		t.Fatalf("push: %d %s", first.status, first.body)
-	}
-	before := f.dump()
-	// Another device changes the row in between.
-	if r := f.do("POST", "/push", "alice", "key-2", pushBody(nil, []string{note(id1, "newer", false)}, nil)); r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
-	}
-	afterOther := f.dump()
-	if afterOther == before {
-		t.Fatal("second push changed nothing")
-	}
-	replay := f.do("POST", "/push", "alice", "key-1", body)
-	if replay.status != 200 || replay.body != first.body || replay.header.Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("replay = %d %s (replayed=%q), want the first answer %s", replay.status, replay.body, replay.header.Get("Idempotent-Replayed"), first.body)
-	}
-	if got := f.dump(); got != afterOther {
-		t.Fatalf("replay changed the store:\nbefore %s\nafter  %s", afterOther, got)
-	}
-	// Same key, other body.
-	other := f.do("POST", "/push", "alice", "key-1", pushBody([]string{note(id2, "two", false)}, nil, nil))
-	if other.status != 422 || !strings.Contains(other.body, "idempotency_key_reused") {
-		t.Fatalf("same key other body = %d %s, want 422 idempotency_key_reused", other.status, other.body)
-	}
-	if got := f.dump(); got != afterOther {
-		t.Fatal("refused push changed the store")
-	}
-	// Keys are per user: bob may use the same key.
-	if r := f.do("POST", "/push", "bob", "key-1", pushBody([]string{note(id2, "bob's", false)}, nil, nil)); r.status != 200 {
-		t.Fatalf("bob's push with the same key: %d %s", r.status, r.body)
-	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		body := pushBody([]string{note(id1, "one", false)}, nil, nil)
+		first := f.do("POST", "/push", "alice", "key-1", body)
+		if first.status != 200 {
+			t.Fatalf("push: %d %s", first.status, first.body)
+		}
+		before := f.dump()
+		// Another device changes the row in between.
+		if r := f.do("POST", "/push", "alice", "key-2", pushBody(nil, []string{note(id1, "newer", false)}, nil)); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		afterOther := f.dump()
+		if afterOther == before {
+			t.Fatal("second push changed nothing")
+		}
+		replay := f.do("POST", "/push", "alice", "key-1", body)
+		if replay.status != 200 || replay.body != first.body || replay.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay = %d %s (replayed=%q), want the first answer %s", replay.status, replay.body, replay.header.Get("Idempotent-Replayed"), first.body)
+		}
+		if got := f.dump(); got != afterOther {
+			t.Fatalf("replay changed the store:\nbefore %s\nafter  %s", afterOther, got)
+		}
+		// Same key, other body.
+		other := f.do("POST", "/push", "alice", "key-1", pushBody([]string{note(id2, "two", false)}, nil, nil))
+		if other.status != 422 || !strings.Contains(other.body, "idempotency_key_reused") {
+			t.Fatalf("same key other body = %d %s, want 422 idempotency_key_reused", other.status, other.body)
+		}
+		if got := f.dump(); got != afterOther {
+			t.Fatal("refused push changed the store")
+		}
+		// Keys are per user: bob may use the same key.
+		if r := f.do("POST", "/push", "bob", "key-1", pushBody([]string{note(id2, "bob's", false)}, nil, nil)); r.status != 200 {
+			t.Fatalf("bob's push with the same key: %d %s", r.status, r.body)
+		}
+	})
 }
 
 func TestTenantIsolation(t *testing.T) {
-	f := newFixture(t, server.Config{})
-	if r := f.do("POST", "/push", "alice", "", pushBody([]string{note(id1, "alice's", false)}, nil, nil)); r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
-	}
-	before := f.dump()
-	// Bob cannot read it.
-	sets, _ := f.pull("bob", "")
-	if n := len(sets[0].Changes.Created) + len(sets[0].Changes.Updated); n != 0 {
-		t.Fatalf("bob pulled %d of alice's rows", n)
-	}
-	// Bob cannot overwrite it, nor delete it; a push with one bad row changes
-	// nothing, not even its good rows.
-	for _, body := range []string{
-		pushBody(nil, []string{note(id1, "hijacked", false)}, nil),
-		pushBody([]string{note(id1, "hijacked", false)}, nil, nil),
-		pushBody([]string{note(id2, "bob's good row", false)}, nil, []string{id1}),
-	} {
-		r := f.do("POST", "/push", "bob", "", body)
-		if r.status != 403 || strings.Contains(r.body, "alice") {
-			t.Fatalf("bob's push = %d %s, want 403 that does not name the owner", r.status, r.body)
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		if r := f.do("POST", "/push", "alice", "", pushBody([]string{note(id1, "alice's", false)}, nil, nil)); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
 		}
-	}
-	// A row claiming another owner is refused too.
-	claimed := strings.Replace(note(id2, "x", false), `"deletedAt":null,`, `"deletedAt":null,"syncId":"alice",`, 1)
-	if r := f.do("POST", "/push", "bob", "", pushBody([]string{claimed}, nil, nil)); r.status != 403 {
-		t.Fatalf("bob pushing a row owned by alice = %d %s, want 403", r.status, r.body)
-	}
-	if got := f.dump(); got != before {
-		t.Fatalf("refused pushes changed the store:\nbefore %s\nafter  %s", before, got)
-	}
+		before := f.dump()
+		// Bob cannot read it.
+		sets, _ := f.pull("bob", "")
+		if n := len(sets[0].Changes.Created) + len(sets[0].Changes.Updated); n != 0 {
+			t.Fatalf("bob pulled %d of alice's rows", n)
+		}
+		// Bob cannot overwrite it, nor delete it; a push with one bad row changes
+		// nothing, not even its good rows.
+		for _, body := range []string{
+			pushBody(nil, []string{note(id1, "hijacked", false)}, nil),
+			pushBody([]string{note(id1, "hijacked", false)}, nil, nil),
+			pushBody([]string{note(id2, "bob's good row", false)}, nil, []string{id1}),
+		} {
+			r := f.do("POST", "/push", "bob", "", body)
+			if r.status != 403 || strings.Contains(r.body, "alice") {
+				t.Fatalf("bob's push = %d %s, want 403 that does not name the owner", r.status, r.body)
+			}
+		}
+		// A row claiming another owner is refused too.
+		claimed := strings.Replace(note(id2, "x", false), `"deletedAt":null,`, `"deletedAt":null,"syncId":"alice",`, 1)
+		if r := f.do("POST", "/push", "bob", "", pushBody([]string{claimed}, nil, nil)); r.status != 403 {
+			t.Fatalf("bob pushing a row owned by alice = %d %s, want 403", r.status, r.body)
+		}
+		if got := f.dump(); got != before {
+			t.Fatalf("refused pushes changed the store:\nbefore %s\nafter  %s", before, got)
+		}
+	})
 }
 
 func TestDeleteWins(t *testing.T) {
-	f := newFixture(t, server.Config{})
-	f.do("POST", "/push", "alice", "", pushBody([]string{note(id1, "one", false)}, nil, nil))
-	f.do("POST", "/push", "alice", "", pushBody(nil, nil, []string{id1}))
-	r := f.do("POST", "/push", "alice", "", pushBody(nil, []string{note(id1, "edited after delete", true)}, nil))
-	if r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
-	}
-	after := f.dump()
-	if !strings.Contains(after, "|one|f|t|alice|") {
-		t.Fatalf("deleted row came back or changed: %s", after)
-	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		f.do("POST", "/push", "alice", "", pushBody([]string{note(id1, "one", false)}, nil, nil))
+		f.do("POST", "/push", "alice", "", pushBody(nil, nil, []string{id1}))
+		r := f.do("POST", "/push", "alice", "", pushBody(nil, []string{note(id1, "edited after delete", true)}, nil))
+		if r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		after := f.dump()
+		if !strings.Contains(after, "|one|f|t|alice|") {
+			t.Fatalf("deleted row came back or changed: %s", after)
+		}
+	})
 }
 
 func TestBadInput(t *testing.T) {
-	f := newFixture(t, server.Config{MaxBodyBytes: 4096, MaxPushRows: 3})
-	cases := []struct {
-		name, path, user, body string
-		status                 int
-		want                   string
-	}{
-		{"no credentials", "/push", "", pushBody(nil, nil, nil), 401, "unauthenticated"},
-		{"malformed JSON", "/push", "alice", `[{"collection":"ss_tb_note",`, 400, "malformed change set"},
-		{"not an array", "/push", "alice", `{"collection":"ss_tb_note"}`, 400, "malformed change set"},
-		{"unknown collection", "/push", "alice", `[{"collection":"ss_tb_nope","changes":{}}]`, 400, `unknown collection \"ss_tb_nope\"`},
-		{"unknown collection param", "/push?collections=ss_tb_nope", "alice", pushBody(nil, nil, nil), 400, "unknown_collection"},
-		{"wrong field type", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), `"completed":false`, `"completed":"yes"`, 1)}, nil, nil), 400, `field \"completed\": expected bool`},
-		{"unknown field", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), `"completed":false`, `"colour":"red","completed":false`, 1)}, nil, nil), 400, `unknown field \"colour\"`},
-		{"id not a UUID", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), id1, "42", 1)}, nil, nil), 400, `field \"id\": invalid UUID`},
-		{"deleted id not a UUID", "/push", "alice", pushBody(nil, nil, []string{"nope"}), 400, `deleted[0]`},
-		{"bad time", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), "2024-12-21T17:25:53.961871", "yesterday", 1)}, nil, nil), 400, `invalid time`},
-		{"oversized body", "/push", "alice", pushBody([]string{note(id1, strings.Repeat("x", 5000), false)}, nil, nil), 413, "body_too_large"},
-		{"too many rows", "/push", "alice", pushBody(nil, nil, []string{id1, id2, id1, id2}), 413, "too_many_rows"},
-		{"bad checkpoint", "/pull?timestamp=yesterday", "alice", "", 400, "invalid_checkpoint"},
-	}
-	before := f.dump()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			method := "POST"
-			if strings.HasPrefix(c.path, "/pull") {
-				method = "GET"
-			}
-			r := f.do(method, c.path, c.user, "", c.body)
-			t.Logf("%d %s", r.status, r.body)
-			if r.status != c.status || !strings.Contains(r.body, c.want) {
-				t.Fatalf("%s = %d %s, want %d containing %s", c.name, r.status, r.body, c.status, c.want)
-			}
-			var e struct {
-				Error struct{ Code, Message string }
-			}
-			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
-				t.Fatalf("error body %s is not {\"error\":{\"code\",\"message\"}}", r.body)
-			}
-		})
-	}
-	if got := f.dump(); got != before {
-		t.Fatalf("bad input changed the store: %s", got)
-	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{MaxBodyBytes: 4096, MaxPushRows: 3})
+		cases := []struct {
+			name, path, user, body string
+			status                 int
+			want                   string
+		}{
+			{"no credentials", "/push", "", pushBody(nil, nil, nil), 401, "unauthenticated"},
+			{"malformed JSON", "/push", "alice", `[{"collection":"ss_tb_note",`, 400, "malformed change set"},
+			{"not an array", "/push", "alice", `{"collection":"ss_tb_note"}`, 400, "malformed change set"},
+			{"unknown collection", "/push", "alice", `[{"collection":"ss_tb_nope","changes":{}}]`, 400, `unknown collection \"ss_tb_nope\"`},
+			{"unknown collection param", "/push?collections=ss_tb_nope", "alice", pushBody(nil, nil, nil), 400, "unknown_collection"},
+			{"wrong field type", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), `"completed":false`, `"completed":"yes"`, 1)}, nil, nil), 400, `field \"completed\": expected bool`},
+			{"unknown field", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), `"completed":false`, `"colour":"red","completed":false`, 1)}, nil, nil), 400, `unknown field \"colour\"`},
+			{"id not a UUID", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), id1, "42", 1)}, nil, nil), 400, `field \"id\": invalid UUID`},
+			{"deleted id not a UUID", "/push", "alice", pushBody(nil, nil, []string{"nope"}), 400, `deleted[0]`},
+			{"bad time", "/push", "alice", pushBody([]string{strings.Replace(note(id1, "x", false), "2024-12-21T17:25:53.961871", "yesterday", 1)}, nil, nil), 400, `invalid time`},
+			{"oversized body", "/push", "alice", pushBody([]string{note(id1, strings.Repeat("x", 5000), false)}, nil, nil), 413, "body_too_large"},
+			{"too many rows", "/push", "alice", pushBody(nil, nil, []string{id1, id2, id1, id2}), 413, "too_many_rows"},
+			{"bad checkpoint", "/pull?timestamp=yesterday", "alice", "", 400, "invalid_checkpoint"},
+		}
+		before := f.dump()
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				method := "POST"
+				if strings.HasPrefix(c.path, "/pull") {
+					method = "GET"
+				}
+				r := f.do(method, c.path, c.user, "", c.body)
+				t.Logf("%d %s", r.status, r.body)
+				if r.status != c.status || !strings.Contains(r.body, c.want) {
+					t.Fatalf("%s = %d %s, want %d containing %s", c.name, r.status, r.body, c.status, c.want)
+				}
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+					t.Fatalf("error body %s is not {\"error\":{\"code\",\"message\"}}", r.body)
+				}
+			})
+		}
+		if got := f.dump(); got != before {
+			t.Fatalf("bad input changed the store: %s", got)
+		}
+	})
 }
 
 func TestHealthz(t *testing.T) {
-	f := newFixture(t, server.Config{})
-	resp, err := http.Get(strings.TrimSuffix(f.url, "/api/sync") + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"ok"`)) {
-		t.Fatalf("healthz = %d %s", resp.StatusCode, b)
-	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		resp, err := http.Get(strings.TrimSuffix(f.url, "/api/sync") + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"ok"`)) {
+			t.Fatalf("healthz = %d %s", resp.StatusCode, body)
+		}
+	})
 }
