@@ -25,6 +25,11 @@ type Dialect struct {
 	// PullTx are the options of a pull's read transaction: it must see one
 	// snapshot for all its statements.
 	PullTx *sql.TxOptions
+	// UpsertDevice records a device's checkpoint: args device, sync id,
+	// checkpoint, seen at.
+	UpsertDevice string
+	// SetCounter sets a named counter: args name, value.
+	SetCounter string
 }
 
 func quoteDouble(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
@@ -48,9 +53,17 @@ func SQLite() Dialect {
 				response TEXT NOT NULL,
 				created_at TIMESTAMP NOT NULL,
 				PRIMARY KEY (sync_id, idem_key))`,
+			`CREATE TABLE IF NOT EXISTS ss_devices (
+				device TEXT NOT NULL PRIMARY KEY,
+				sync_id TEXT NOT NULL,
+				checkpoint INTEGER NOT NULL,
+				seen_at TIMESTAMP NOT NULL)`,
 		},
 		// SQLite read transactions see one snapshot from their first read.
 		PullTx: nil,
+		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
+		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
 	}
 }
 
@@ -76,8 +89,16 @@ func Postgres() Dialect {
 				response TEXT NOT NULL,
 				created_at TIMESTAMPTZ NOT NULL,
 				PRIMARY KEY (sync_id, idem_key))`,
+			`CREATE TABLE IF NOT EXISTS ss_devices (
+				device TEXT NOT NULL PRIMARY KEY,
+				sync_id TEXT NOT NULL,
+				checkpoint BIGINT NOT NULL,
+				seen_at TIMESTAMPTZ NOT NULL)`,
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
+		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 	}
 }
 
@@ -97,8 +118,15 @@ func MySQL() Dialect {
 				"sync_id VARCHAR(255) NOT NULL, idem_key VARCHAR(255) NOT NULL, request_hash CHAR(64) NOT NULL, " +
 				"response TEXT NOT NULL, created_at DATETIME(6) NOT NULL, PRIMARY KEY (sync_id, idem_key)) " +
 				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+			"CREATE TABLE IF NOT EXISTS ss_devices (" +
+				"device VARCHAR(64) NOT NULL PRIMARY KEY, sync_id VARCHAR(255) NOT NULL, " +
+				"checkpoint BIGINT NOT NULL, seen_at DATETIME(6) NOT NULL) " +
+				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
+			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
+		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
 	}
 }
 

@@ -1,12 +1,16 @@
-// Package server is the central side of ssync: an HTTP API (pull and push of
-// change sets) over a SQL store that keeps the synchronized tables of one
-// registry. Mount it on any http.ServeMux:
+// Package server is the central side of ssync: an HTTP API (handshake, pull,
+// streamed pull and push of change sets) over a SQL store that keeps the
+// synchronized tables of one registry on SQLite, PostgreSQL or MariaDB/MySQL.
+// Mount it on any http.ServeMux:
 //
 //	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
 //	srv.Mount(mux, "") // under /api/sync
+//
+// docs/protocol.md describes the wire protocol in full.
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +19,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/mailru/easyjson/jwriter"
@@ -26,6 +32,10 @@ import (
 // DefaultBasePath is where Mount puts the API when given an empty base.
 const DefaultBasePath = "/api/sync"
 
+// HeaderDevice carries the requesting device's id. It only decides which
+// rows a pull leaves out because that device has them already.
+const HeaderDevice = "X-Ssync-Device"
+
 // Config configures a Server.
 type Config struct {
 	// Store keeps the data. Required.
@@ -34,20 +44,46 @@ type Config struct {
 	Authenticator Authenticator
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// SchemaVersion is the schema version the server speaks, answered in
+	// the handshake.
+	SchemaVersion int
+	// OnHandshake may refuse a client (e.g. an app version whose schema is
+	// too old): a returned error refuses it with 409 and the error's text.
+	OnHandshake func(ctx context.Context, h Handshake) error
+	// ParameterDecoder turns a pull's query into custom parameters handed
+	// to the FilterPull hooks (SSync's SSyncParameter); an error refuses
+	// the pull with 400 and its text.
+	ParameterDecoder func(q url.Values) (any, error)
 	// MaxBodyBytes caps a push body; larger ones get 413. 0 means 32 MiB.
 	MaxBodyBytes int64
 	// MaxPushRows caps the rows and ids of one push; more get 413. 0 means
 	// 100,000.
 	MaxPushRows int
+	// StreamBatchRows is the default number of rows per pull-stream line; 0
+	// means 1,000. Clients may ask for fewer or more, up to MaxStreamBatch.
+	StreamBatchRows int
+	// MaxStreamBatch caps the rows of one pull-stream line; 0 means 10,000.
+	MaxStreamBatch int
+}
+
+// Handshake is what a client says before syncing.
+type Handshake struct {
+	// Identity is who the client acts for.
+	Identity Identity
+	// Device is the client's device id, if it sent one.
+	Device string
+	// SchemaVersion is the client's schema version.
+	SchemaVersion int
+	// Info is whatever custom information the client sent (raw JSON), or
+	// nil.
+	Info json.RawMessage
 }
 
 // Server serves the sync API.
 type Server struct {
-	store   *Store
-	auth    Authenticator
-	logger  *slog.Logger
-	maxBody int64
-	maxRows int
+	cfg    Config
+	store  *Store
+	logger *slog.Logger
 }
 
 // New returns a server for cfg.
@@ -58,28 +94,38 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Authenticator == nil {
 		return nil, errors.New("ssync server: Config.Authenticator is nil")
 	}
-	s := &Server{store: cfg.Store, auth: cfg.Authenticator, logger: cfg.Logger,
-		maxBody: cfg.MaxBodyBytes, maxRows: cfg.MaxPushRows}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.maxBody <= 0 {
-		s.maxBody = 32 << 20
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 32 << 20
 	}
-	if s.maxRows <= 0 {
-		s.maxRows = 100_000
+	if cfg.MaxPushRows <= 0 {
+		cfg.MaxPushRows = 100_000
 	}
-	return s, nil
+	if cfg.MaxStreamBatch <= 0 {
+		cfg.MaxStreamBatch = 10_000
+	}
+	if cfg.StreamBatchRows <= 0 {
+		cfg.StreamBatchRows = 1000
+	}
+	if cfg.StreamBatchRows > cfg.MaxStreamBatch {
+		cfg.StreamBatchRows = cfg.MaxStreamBatch
+	}
+	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger}, nil
 }
 
 // Mount registers the API on mux under base (DefaultBasePath when empty):
-// GET {base}/pull, POST {base}/push, and GET /healthz.
+// POST {base}/handshake, GET {base}/pull, GET {base}/pull-stream,
+// POST {base}/push, and GET /healthz.
 func (s *Server) Mount(mux *http.ServeMux, base string) {
 	if base == "" {
 		base = DefaultBasePath
 	}
 	base = "/" + strings.Trim(base, "/")
+	mux.HandleFunc("POST "+base+"/handshake", s.handleHandshake)
 	mux.HandleFunc("GET "+base+"/pull", s.handlePull)
+	mux.HandleFunc("GET "+base+"/pull-stream", s.handlePullStream)
 	mux.HandleFunc("POST "+base+"/push", s.handlePush)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.db.PingContext(r.Context()); err != nil {
@@ -98,11 +144,15 @@ type apiError struct {
 	message string
 }
 
-func writeError(w http.ResponseWriter, status int, code, message string) {
+func errorBody(code, message string) []byte {
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	return body
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(body)
+	w.Write(errorBody(code, message))
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, e apiError) {
@@ -115,8 +165,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, e apiError) {
 	writeError(w, e.status, e.code, e.message)
 }
 
+// internal answers 500 without details and logs the cause.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	s.logger.ErrorContext(r.Context(), "ssync: "+op, "error", err)
+	writeError(w, http.StatusInternalServerError, "internal", op+" failed")
+}
+
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
-	id, err := s.auth.Authenticate(r)
+	id, err := s.cfg.Authenticator.Authenticate(r)
 	if err != nil || id.SyncID == "" {
 		msg := "missing or invalid credentials"
 		if err != nil {
@@ -126,6 +182,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		return Identity{}, false
 	}
 	return id, true
+}
+
+// device returns the request's device id, or empty when it is missing or
+// implausible.
+func device(r *http.Request) string {
+	d := r.Header.Get(HeaderDevice)
+	if len(d) > 64 {
+		return ""
+	}
+	return d
 }
 
 // collections reads the collections parameter (repeated, or comma
@@ -160,7 +226,181 @@ func (s *Server) collections(r *http.Request) ([]string, *apiError) {
 	return out, nil
 }
 
+func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "body_too_large", "handshake body exceeds 1 MiB"})
+		return
+	}
+	var in struct {
+		SchemaVersion *int            `json:"schemaVersion"`
+		Info          json.RawMessage `json:"info"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || in.SchemaVersion == nil {
+		msg := `want {"schemaVersion": <int>, "info": <any JSON>}`
+		if err != nil {
+			msg = "malformed handshake: " + err.Error() + "; " + msg
+		}
+		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_handshake", msg})
+		return
+	}
+	h := Handshake{Identity: id, Device: device(r), SchemaVersion: *in.SchemaVersion, Info: in.Info}
+	if s.cfg.OnHandshake != nil {
+		if err := s.cfg.OnHandshake(r.Context(), h); err != nil {
+			s.fail(w, r, apiError{http.StatusConflict, "handshake_refused", err.Error()})
+			return
+		}
+	}
+	cp, err := s.store.counterValue(r.Context(), s.store.db, "global")
+	if err != nil {
+		s.internal(w, r, "handshake", err)
+		return
+	}
+	out, _ := json.Marshal(map[string]any{
+		"schemaVersion": s.cfg.SchemaVersion,
+		"collections":   s.store.reg.Names(),
+		"checkpoint":    Checkpoint(cp),
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// pullRequest reads what pull and pull-stream share.
+func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (PullRequest, bool) {
+	id, ok := s.authenticate(w, r)
+	if !ok {
+		return PullRequest{}, false
+	}
+	names, aerr := s.collections(r)
+	if aerr != nil {
+		s.fail(w, r, *aerr)
+		return PullRequest{}, false
+	}
+	since, err := ParseCheckpoint(r.URL.Query().Get("timestamp"))
+	if err != nil {
+		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
+		return PullRequest{}, false
+	}
+	req := PullRequest{Identity: id, Device: device(r), Collections: names, Since: since}
+	if s.cfg.ParameterDecoder != nil {
+		p, err := s.cfg.ParameterDecoder(r.URL.Query())
+		if err != nil {
+			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_parameters", err.Error()})
+			return PullRequest{}, false
+		}
+		req.Params = p
+	}
+	return req, true
+}
+
+func (s *Server) pullFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrResyncRequired) {
+		s.fail(w, r, apiError{http.StatusGone, "resync_required", err.Error()})
+		return
+	}
+	s.internal(w, r, "pull", err)
+}
+
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.pullRequest(w, r)
+	if !ok {
+		return
+	}
+	sets, err := s.store.Pull(r.Context(), req)
+	if err != nil {
+		s.pullFailed(w, r, err)
+		return
+	}
+	jw := &jwriter.Writer{}
+	if err := wire.EncodeChangeSets(jw, s.store.reg, sets); err != nil {
+		s.internal(w, r, "pull encode", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if _, err := jw.DumpTo(w); err != nil {
+		s.logger.WarnContext(r.Context(), "ssync: pull: write response", "error", err)
+	}
+	rows := 0
+	for i := range sets {
+		rows += sets[i].Len()
+	}
+	cp := ""
+	if len(sets) > 0 {
+		cp = sets[0].Timestamp
+	}
+	s.logger.InfoContext(r.Context(), "ssync: pull", "user", req.Identity.SyncID, "since", req.Since.String(), "checkpoint", cp, "rows", rows)
+}
+
+// handlePullStream answers NDJSON: one change-set object per line, each
+// carrying the checkpoint to resume from once it is applied, then a final
+// {"done":true,"timestamp":...} line. An error after the first line is sent
+// as a last {"error":{...}} line.
+func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.pullRequest(w, r)
+	if !ok {
+		return
+	}
+	req.BatchSize = s.cfg.StreamBatchRows
+	if b := r.URL.Query().Get("batch"); b != "" {
+		n, err := strconv.Atoi(b)
+		if err != nil || n <= 0 {
+			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_batch", fmt.Sprintf("batch %q is not a positive integer", truncate(b))})
+			return
+		}
+		req.BatchSize = min(n, s.cfg.MaxStreamBatch)
+	}
+	flusher, _ := w.(http.Flusher)
+	started := false
+	rows, lines := 0, 0
+	final := ""
+	jw := &jwriter.Writer{}
+	err := s.store.PullStream(r.Context(), req, func(cs *wire.ChangeSet) error {
+		coll, err := s.store.reg.Lookup(cs.Collection)
+		if err != nil {
+			return err
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			started = true
+		}
+		wire.EncodeChangeSet(jw, coll, cs)
+		jw.RawByte('\n')
+		if _, err := jw.DumpTo(w); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		rows += cs.Len()
+		lines++
+		final = cs.Timestamp
+		return nil
+	})
+	if err != nil {
+		if !started {
+			s.pullFailed(w, r, err)
+			return
+		}
+		s.logger.ErrorContext(r.Context(), "ssync: pull-stream", "error", err)
+		w.Write(append(errorBody("internal", "pull-stream failed"), '\n'))
+		return
+	}
+	if !started {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	done, _ := json.Marshal(map[string]any{"done": true, "timestamp": final})
+	w.Write(append(done, '\n'))
+	s.logger.InfoContext(r.Context(), "ssync: pull-stream", "user", req.Identity.SyncID, "since", req.Since.String(),
+		"checkpoint", final, "rows", rows, "lines", lines)
+}
+
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.authenticate(w, r)
 	if !ok {
 		return
@@ -175,54 +415,18 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
 		return
 	}
-	sets, upto, err := s.store.Pull(r.Context(), id, device(r), names, since)
-	if err != nil {
-		s.fail(w, r, apiError{http.StatusInternalServerError, "internal", "pull failed"})
-		s.logger.ErrorContext(r.Context(), "ssync: pull", "error", err)
-		return
-	}
-	jw := &jwriter.Writer{}
-	if err := wire.EncodeChangeSets(jw, s.store.reg, sets); err != nil {
-		s.fail(w, r, apiError{http.StatusInternalServerError, "internal", "encode failed"})
-		s.logger.ErrorContext(r.Context(), "ssync: pull encode", "error", err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if _, err := jw.DumpTo(w); err != nil {
-		s.logger.WarnContext(r.Context(), "ssync: pull: write response", "error", err)
-	}
-	rows := 0
-	for i := range sets {
-		rows += sets[i].Len()
-	}
-	s.logger.InfoContext(r.Context(), "ssync: pull", "user", id.SyncID, "since", since, "checkpoint", upto, "rows", rows)
-}
-
-func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.authenticate(w, r)
-	if !ok {
-		return
-	}
-	names, aerr := s.collections(r)
-	if aerr != nil {
-		s.fail(w, r, *aerr)
-		return
-	}
-	if _, err := ParseCheckpoint(r.URL.Query().Get("timestamp")); err != nil {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
-		return
-	}
+	full := r.URL.Query().Get("result") == "full"
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("request body exceeds %d bytes", s.maxBody)})
+				fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes)})
 			return
 		}
 		s.fail(w, r, apiError{http.StatusBadRequest, "unreadable_body", "could not read request body: " + err.Error()})
@@ -244,15 +448,21 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("body holds collection %q, which the collections parameter does not list", sets[i].Collection)})
 			return
 		}
+		if _, err := ParseCheckpoint(sets[i].Timestamp); err != nil {
+			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint",
+				fmt.Sprintf("collection %q: %v", sets[i].Collection, err)})
+			return
+		}
 		total += sets[i].Len()
 	}
-	if total > s.maxRows {
+	if total > s.cfg.MaxPushRows {
 		s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "too_many_rows",
-			fmt.Sprintf("push holds %d rows, more than the limit of %d", total, s.maxRows)})
+			fmt.Sprintf("push holds %d rows, more than the limit of %d", total, s.cfg.MaxPushRows)})
 		return
 	}
 	sum := sha256.Sum256(body)
-	res, err := s.store.Push(r.Context(), id, device(r), key, hex.EncodeToString(sum[:]), sets)
+	res, err := s.store.Push(r.Context(), PushRequest{Identity: id, Device: device(r), Key: key,
+		RequestHash: hex.EncodeToString(sum[:]), Since: since, Sets: sets})
 	if err != nil {
 		var rowErr *RowError
 		switch {
@@ -260,16 +470,21 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "idempotency_key_reused", err.Error()})
 		case errors.Is(err, ErrForbidden) && errors.As(err, &rowErr):
 			s.fail(w, r, apiError{http.StatusForbidden, "forbidden", rowErr.Error()})
+		case errors.Is(err, ErrConflict) && errors.As(err, &rowErr):
+			s.fail(w, r, apiError{http.StatusConflict, "conflict", rowErr.Error()})
 		case errors.As(err, &rowErr):
 			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "row_refused", rowErr.Error()})
-			s.logger.WarnContext(r.Context(), "ssync: push row refused", "error", err)
 		default:
-			s.fail(w, r, apiError{http.StatusInternalServerError, "internal", "push failed"})
-			s.logger.ErrorContext(r.Context(), "ssync: push", "error", err)
+			s.internal(w, r, "push", err)
 		}
 		return
 	}
-	out, _ := json.Marshal(res.Checkpoint)
+	var out []byte
+	if full {
+		out, _ = json.Marshal(res)
+	} else {
+		out, _ = json.Marshal(res.Checkpoint)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -277,20 +492,6 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 	s.logger.InfoContext(r.Context(), "ssync: push", "user", id.SyncID, "rows", total,
 		"checkpoint", res.Checkpoint, "replayed", res.Replayed, "ignored", len(res.Ignored))
-}
-
-// HeaderDevice carries the requesting device's id. It only decides which
-// rows a pull leaves out because that device has them already.
-const HeaderDevice = "X-Ssync-Device"
-
-// device returns the request's device id, or empty when it is missing or
-// implausible.
-func device(r *http.Request) string {
-	d := r.Header.Get(HeaderDevice)
-	if len(d) > 64 {
-		return ""
-	}
-	return d
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,292 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// ErrResyncRequired is returned by a pull whose checkpoint is older than the
+// tombstones the server still keeps: deletions the client needs may be gone.
+// The client must start over from an empty checkpoint and drop rows the full
+// pull does not return.
+var ErrResyncRequired = errors.New("checkpoint older than the kept tombstones: full resync needed")
+
+// PullRequest is one pull.
+type PullRequest struct {
+	// Identity is who pulls.
+	Identity Identity
+	// Device is the pulling device's id: rows it wrote last are left out,
+	// and rows created and deleted by others since Since are not sent. May
+	// be empty.
+	Device string
+	// Collections are the collection names, in registry order.
+	Collections []string
+	// Since is the client's checkpoint.
+	Since Cursor
+	// Params are the decoded custom pull parameters, for FilterPull hooks.
+	Params any
+	// BatchSize bounds the rows of one streamed batch (PullStream only);
+	// 0 means 1,000.
+	BatchSize int
+}
+
+// Pull returns the changes to the requested collections since req.Since, all
+// from one snapshot, and the checkpoint they lead to (every change set's
+// Timestamp).
+func (s *Store) Pull(ctx context.Context, req PullRequest) ([]wire.ChangeSet, error) {
+	var sets []wire.ChangeSet
+	err := s.pull(ctx, req, 0, func(cs *wire.ChangeSet, _ bool) error {
+		if n := len(sets); n > 0 && sets[n-1].Collection == cs.Collection {
+			last := &sets[n-1]
+			last.Created = append(last.Created, cs.Created...)
+			last.Updated = append(last.Updated, cs.Updated...)
+			last.Deleted = append(last.Deleted, cs.Deleted...)
+			last.Timestamp = cs.Timestamp
+			return nil
+		}
+		sets = append(sets, *cs)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sets, nil
+}
+
+// PullStream is Pull in bounded batches: emit receives, collection by
+// collection in registry order, change sets of at most req.BatchSize rows,
+// each with the checkpoint a client that applied it (and everything before
+// it) resumes from. Every requested collection gets at least one batch; its
+// last batch carries the snapshot's checkpoint. A change set passed to emit
+// is not used again after emit returns.
+func (s *Store) PullStream(ctx context.Context, req PullRequest, emit func(cs *wire.ChangeSet) error) error {
+	batch := req.BatchSize
+	if batch <= 0 {
+		batch = 1000
+	}
+	return s.pull(ctx, req, batch, func(cs *wire.ChangeSet, _ bool) error { return emit(cs) })
+}
+
+// pull reads one snapshot and emits change sets of up to batch rows (0: no
+// limit); last is true on a collection's final set.
+func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(cs *wire.ChangeSet, last bool) error) error {
+	for _, name := range req.Collections {
+		if _, ok := s.tables[name]; !ok {
+			return fmt.Errorf("ssync server: pull: %w %q", ssync.ErrUnknownCollection, name)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, s.dialect.PullTx)
+	if err != nil {
+		return fmt.Errorf("ssync server: pull: %w", err)
+	}
+	defer tx.Rollback()
+	upto, err := s.counterValue(ctx, tx, "global")
+	if err != nil {
+		return fmt.Errorf("ssync server: pull: read counter: %w", err)
+	}
+	if req.Since.Version > 0 {
+		horizon, err := s.counterValue(ctx, tx, "horizon")
+		if err != nil {
+			return fmt.Errorf("ssync server: pull: read tombstone horizon: %w", err)
+		}
+		if req.Since.Version < horizon {
+			return ErrResyncRequired
+		}
+	}
+	owners := req.Identity.owners()
+	pc := PullContext{Identity: req.Identity, Params: req.Params}
+	for _, name := range req.Collections {
+		if err := s.pullTable(ctx, tx, s.tables[name], req, pc, owners, upto, batch, emit); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync server: pull: %w", err)
+	}
+	s.recordDevice(ctx, req)
+	return nil
+}
+
+func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req PullRequest, pc PullContext,
+	owners []string, upto uint64, batch int, emit func(*wire.ChangeSet, bool) error) error {
+	name := t.coll.CollectionName()
+	final := Checkpoint(upto)
+	since := req.Since
+	if since.Version >= upto {
+		return emit(&wire.ChangeSet{Collection: name, Timestamp: final}, true)
+	}
+	after := since.After != [16]byte{}
+	args := make([]any, 0, 3+len(owners))
+	args = append(args, int64(since.Version))
+	if after {
+		args = append(args, since.After.String())
+	}
+	args = append(args, int64(upto))
+	for _, o := range owners {
+		args = append(args, o)
+	}
+	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, 0), args...)
+	if err != nil {
+		return fmt.Errorf("ssync server: pull %s: %w", name, err)
+	}
+	defer rows.Close()
+	filter := s.hooks[name].FilterPull
+	cs := &wire.ChangeSet{Collection: name}
+	n := 0
+	var targets []any
+	for rows.Next() {
+		row := t.coll.NewRow()
+		rec := t.coll.RecordOf(row)
+		var created, version int64
+		var origin, writer string
+		targets = t.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
+		targets = append(targets, &created, &origin, &writer, &version)
+		if err := rows.Scan(targets...); err != nil {
+			return fmt.Errorf("ssync server: pull %s: %w", name, err)
+		}
+		newToClient := uint64(created) > since.Version
+		switch {
+		case req.Device != "" && writer == req.Device:
+			// The device's own last write: it has the row as it is here.
+		case rec.DeletedAt != nil && newToClient && (req.Device == "" || origin != req.Device):
+			// Created and deleted since the client last pulled, and not by
+			// this device: it never saw the row. A client that sends no
+			// device id is taken to be none of the creators.
+		case rec.DeletedAt != nil:
+			cs.Deleted = append(cs.Deleted, rec.ID)
+			n++
+		case filter != nil && !filter(ctx, pc, row):
+		case newToClient:
+			cs.Created = append(cs.Created, row)
+			n++
+		default:
+			cs.Updated = append(cs.Updated, row)
+			n++
+		}
+		if batch > 0 && n >= batch {
+			cs.Timestamp = Cursor{Version: uint64(version), After: rec.ID}.String()
+			if err := emit(cs, false); err != nil {
+				return err
+			}
+			cs = &wire.ChangeSet{Collection: name}
+			n = 0
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ssync server: pull %s: %w", name, err)
+	}
+	cs.Timestamp = final
+	return emit(cs, true)
+}
+
+// recordDevice remembers the checkpoint a device says it has pulled, which
+// holds back the purge of tombstones it has not seen. It writes only when the
+// checkpoint moved; failures are logged by the caller's metrics only.
+func (s *Store) recordDevice(ctx context.Context, req PullRequest) {
+	if req.Device == "" {
+		return
+	}
+	s.mu.Lock()
+	last, ok := s.seen[req.Device]
+	s.mu.Unlock()
+	if ok && last == req.Since.Version {
+		return
+	}
+	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(req.Since.Version), s.now().UTC()); err != nil {
+		return
+	}
+	s.mu.Lock()
+	if len(s.seen) > 100_000 {
+		clear(s.seen)
+	}
+	s.seen[req.Device] = req.Since.Version
+	s.mu.Unlock()
+}
+
+// PurgeReport tells what PurgeTombstones did.
+type PurgeReport struct {
+	// Horizon is the new tombstone horizon: pulls from an older checkpoint
+	// get ErrResyncRequired.
+	Horizon uint64
+	// Purged counts the tombstones removed, per collection.
+	Purged map[string]int64
+}
+
+// PurgeTombstones removes deleted rows that no device still needs: those
+// every device seen within the retention window has pulled past, and those
+// deleted longer ago than the retention window. Devices whose checkpoint is
+// older than what was removed get ErrResyncRequired on their next pull. Run
+// it periodically (e.g. daily) from one server instance.
+func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
+	now := s.now().UTC()
+	cutoff := now.Add(-s.retention)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	defer tx.Rollback()
+	// Serialize with pushes: the counter lock keeps versions stable.
+	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	upto, err := s.counterValue(ctx, tx, "global")
+	if err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	// The lowest checkpoint of devices seen within the window.
+	var low sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT MIN(checkpoint) FROM ss_devices WHERE seen_at >= "+s.dialect.Placeholder(1), cutoff).Scan(&low); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	safe := upto
+	if low.Valid && uint64(low.Int64) < safe {
+		safe = uint64(low.Int64)
+	}
+	q, p := s.dialect.Quote, s.dialect.Placeholder
+	report := &PurgeReport{Purged: map[string]int64{}}
+	var horizon uint64
+	for _, c := range s.reg.Collections() {
+		t := q(c.CollectionName())
+		cond := q(ssync.ColumnDeletedAt) + " IS NOT NULL AND (" + q(columnVersion) + " <= " + p(1) + " OR " +
+			q(ssync.ColumnDeletedAt) + " < " + p(2) + ")"
+		var maxV sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT MAX("+q(columnVersion)+") FROM "+t+" WHERE "+cond, int64(safe), cutoff).Scan(&maxV); err != nil {
+			return nil, fmt.Errorf("ssync server: purge %s: %w", c.CollectionName(), err)
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE "+cond, int64(safe), cutoff)
+		if err != nil {
+			return nil, fmt.Errorf("ssync server: purge %s: %w", c.CollectionName(), err)
+		}
+		n, _ := res.RowsAffected()
+		report.Purged[c.CollectionName()] = n
+		if maxV.Valid && uint64(maxV.Int64) > horizon {
+			horizon = uint64(maxV.Int64)
+		}
+	}
+	old, err := s.counterValue(ctx, tx, "horizon")
+	if err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	if horizon < old {
+		horizon = old
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.SetCounter, "horizon", int64(horizon)); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_devices WHERE seen_at < "+p(1), cutoff); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_idempotency WHERE created_at < "+p(1), cutoff); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	}
+	report.Horizon = horizon
+	return report, nil
+}
