@@ -124,7 +124,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	args := make([]any, 0, 3+len(owners))
 	args = append(args, int64(since.Version))
 	if after {
-		args = append(args, since.After.String())
+		args = append(args, int64(since.Version), since.After.String())
 	}
 	args = append(args, int64(upto))
 	for _, o := range owners {

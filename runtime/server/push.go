@@ -184,13 +184,14 @@ type existing struct {
 	owner   string
 	deleted bool
 	version uint64
+	writer  string
 }
 
 func (p *pusher) lookup(ctx context.Context, t *serverTable, rowID uuid.UUID) (existing, error) {
 	var e existing
 	var deletedAt *time.Time
 	var v int64
-	err := p.tx.QueryRowContext(ctx, t.lookup, rowID.String()).Scan(&e.owner, &deletedAt, &v)
+	err := p.tx.QueryRowContext(ctx, t.lookup, rowID.String()).Scan(&e.owner, &deletedAt, &v, &e.writer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, nil
 	}
@@ -260,7 +261,10 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 			return err
 		}
 	}
-	if ex.found && p.s.resolver != nil && ex.version > since.Version {
+	// A conflict: the row changed on the server after the client last
+	// pulled it, and not by this same device.
+	conflict := ex.found && ex.version > since.Version && (p.req.Device == "" || ex.writer != p.req.Device)
+	if conflict && p.s.resolver != nil {
 		r, err := p.s.resolver(ctx, Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
 			ClientCheckpoint: since, ServerVersion: ex.version})
 		if err != nil {

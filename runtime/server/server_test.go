@@ -6,8 +6,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,22 +17,51 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
 type fixture struct {
-	t   *testing.T
-	url string
-	db  *sql.DB
+	t     *testing.T
+	url   string
+	db    *sql.DB
+	again func() *sql.DB // another handle on the same database
 }
 
-func newFixture(t *testing.T, b storetest.Backend, cfg server.Config) *fixture {
+func newFixture(t *testing.T, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *fixture {
 	t.Helper()
-	db, _ := b.Open(t)
-	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry())
+	db, again := b.Open(t)
+	f := serve(t, db, b, cfg, opts...)
+	f.again = again
+	return f
+}
+
+func generatedRegistry() *ssync.Registry { return generated.Registry() }
+
+// serveStore starts a server instance over store with the default config.
+func serveStore(t *testing.T, store *server.Store) *fixture {
+	t.Helper()
+	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux, "")
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return &fixture{t: t, url: hs.URL + "/api/sync", db: store.DB()}
+}
+
+// serve starts one server instance over db.
+func serve(t *testing.T, db *sql.DB, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *fixture {
+	t.Helper()
+	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Store = store
+	if cfg.Logger == nil && os.Getenv("SSYNC_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	if cfg.Authenticator == nil {
 		cfg.Authenticator = server.InsecureHeaderAuth()
 	}

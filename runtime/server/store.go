@@ -231,7 +231,7 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		", " + q(columnWriter) + " = " + d.Placeholder(4) + " WHERE " + id + " = " + d.Placeholder(5)
 
 	lookup := "SELECT " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + ", " + q(columnVersion) +
-		" FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
+		", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 	load := "SELECT " + cols + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 
 	return &serverTable{coll: c, d: d, nUser: len(user), columns: cols,
@@ -239,15 +239,16 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 }
 
 // pullQuery returns the pull statement for n owners. Args: the cursor
-// version, (the cursor id when after is set), upto, then the owners.
+// version, (the cursor version again and the cursor id when after is set),
+// upto, then the owners.
 func (t *serverTable) pullQuery(owners int, after bool, limit int) string {
 	q, p := t.d.Quote, t.d.Placeholder
 	ver, id := q(columnVersion), q(ssync.ColumnID)
 	n := 1
 	var where string
 	if after {
-		where = "(" + ver + " > " + p(1) + " OR (" + ver + " = " + p(1) + " AND " + id + " > " + p(2) + "))"
-		n = 3
+		where = "(" + ver + " > " + p(1) + " OR (" + ver + " = " + p(2) + " AND " + id + " > " + p(3) + "))"
+		n = 4
 	} else {
 		where = ver + " > " + p(1)
 		n = 2
