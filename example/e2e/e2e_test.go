@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 )
@@ -29,16 +30,11 @@ type env struct {
 	device map[string]*client.DB
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, b storetest.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	sdb, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(dir, "server.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sdb.Close() })
-	store, err := server.OpenStore(ctx, sdb, server.SQLite(), generated.Registry())
+	sdb, _ := b.Open(t)
+	store, err := server.OpenStore(ctx, sdb, b.Dialect, generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,116 +151,118 @@ func dumpServer(t *testing.T, db *sql.DB) []string {
 }
 
 func TestTwoDevicesConvergeThroughServer(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	a := e.open("device-a", "alice")
-	b := e.open("device-b", "alice")
+	storetest.Run(t, func(t *testing.T, be storetest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, be)
+		a := e.open("device-a", "alice")
+		b := e.open("device-b", "alice")
 
-	// Device A, offline: a user and three notes referencing it.
-	users := generated.SyncUsers(a)
-	alice := &models.User{Name: "Alice", Age: 31}
-	if err := users.Insert(ctx, alice); err != nil {
-		t.Fatal(err)
-	}
-	notesA := generated.SyncNotes(a)
-	var aNotes []*models.Note
-	for _, msg := range []string{"buy milk", "call bob", "write report"} {
-		n := &models.Note{Message: msg, UserID: &alice.ID, UserName: alice.Name}
-		if err := notesA.Insert(ctx, n); err != nil {
+		// Device A, offline: a user and three notes referencing it.
+		users := generated.SyncUsers(a)
+		alice := &models.User{Name: "Alice", Age: 31}
+		if err := users.Insert(ctx, alice); err != nil {
 			t.Fatal(err)
 		}
-		if n.ID == uuid.Nil || n.CreatedAt.IsZero() || n.SyncID != "alice" {
-			t.Fatalf("insert did not fill the record: %+v", n.Record)
+		notesA := generated.SyncNotes(a)
+		var aNotes []*models.Note
+		for _, msg := range []string{"buy milk", "call bob", "write report"} {
+			n := &models.Note{Message: msg, UserID: &alice.ID, UserName: alice.Name}
+			if err := notesA.Insert(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			if n.ID == uuid.Nil || n.CreatedAt.IsZero() || n.SyncID != "alice" {
+				t.Fatalf("insert did not fill the record: %+v", n.Record)
+			}
+			aNotes = append(aNotes, n)
 		}
-		aNotes = append(aNotes, n)
-	}
-	// Device B, offline: two notes of its own.
-	notesB := generated.SyncNotes(b)
-	var bNotes []*models.Note
-	for _, msg := range []string{"water plants", "book flights"} {
-		n := &models.Note{Message: msg}
-		if err := notesB.Insert(ctx, n); err != nil {
-			t.Fatal(err)
+		// Device B, offline: two notes of its own.
+		notesB := generated.SyncNotes(b)
+		var bNotes []*models.Note
+		for _, msg := range []string{"water plants", "book flights"} {
+			n := &models.Note{Message: msg}
+			if err := notesB.Insert(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			bNotes = append(bNotes, n)
 		}
-		bNotes = append(bNotes, n)
-	}
 
-	resA := e.sync(a)
-	if got := resA.Pushed; len(got) != 2 || got[0].Collection != "ss_tb_user" || got[0].Created != 1 || got[1].Created != 3 {
-		t.Fatalf("device A pushed %+v, want 1 user then 3 notes created", got)
-	}
-	e.sync(b)
-	e.sync(a)
+		resA := e.sync(a)
+		if got := resA.Pushed; len(got) != 2 || got[0].Collection != "ss_tb_user" || got[0].Created != 1 || got[1].Created != 3 {
+			t.Fatalf("device A pushed %+v, want 1 user then 3 notes created", got)
+		}
+		e.sync(b)
+		e.sync(a)
 
-	// Both see all five notes.
-	for name, db := range e.device {
-		n, err := generated.SyncNotes(db).Count(ctx)
+		// Both see all five notes.
+		for name, db := range e.device {
+			n, err := generated.SyncNotes(db).Count(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 5 {
+				t.Fatalf("%s sees %d notes after first round, want 5", name, n)
+			}
+		}
+
+		// Offline edits on both sides: A edits one of B's notes and marks one of
+		// its own done; B deletes one of A's notes and edits its own.
+		n, err := notesA.Get(ctx, bNotes[0].ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 5 {
-			t.Fatalf("%s sees %d notes after first round, want 5", name, n)
+		n.Message = "water plants (and the cactus)"
+		if err := notesA.Update(ctx, n); err != nil {
+			t.Fatal(err)
 		}
-	}
-
-	// Offline edits on both sides: A edits one of B's notes and marks one of
-	// its own done; B deletes one of A's notes and edits its own.
-	n, err := notesA.Get(ctx, bNotes[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Message = "water plants (and the cactus)"
-	if err := notesA.Update(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	aNotes[0].Completed = true
-	if err := notesA.Update(ctx, aNotes[0]); err != nil {
-		t.Fatal(err)
-	}
-	if err := notesB.Delete(ctx, aNotes[1].ID); err != nil {
-		t.Fatal(err)
-	}
-	bNotes[1].Message = "book flights to Lisbon"
-	if err := notesB.Update(ctx, bNotes[1]); err != nil {
-		t.Fatal(err)
-	}
-
-	e.sync(a)
-	e.sync(b)
-	e.sync(a)
-
-	da, db := dumpDevice(t, a), dumpDevice(t, b)
-	t.Logf("A:\n%s", strings.Join(da, "\n"))
-	ds := dumpServer(t, e.store)
-	if strings.Join(da, "\n") != strings.Join(db, "\n") {
-		t.Fatalf("devices differ:\nA:\n%s\nB:\n%s", strings.Join(da, "\n"), strings.Join(db, "\n"))
-	}
-	if strings.Join(da, "\n") != strings.Join(ds, "\n") {
-		t.Fatalf("device and server differ:\ndevice:\n%s\nserver:\n%s", strings.Join(da, "\n"), strings.Join(ds, "\n"))
-	}
-
-	// And the contents are what the edits say.
-	live, err := notesB.Select(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for _, n := range live {
-		got[n.Message] = n.Completed
-	}
-	want := map[string]bool{"buy milk": true, "write report": false,
-		"water plants (and the cactus)": false, "book flights to Lisbon": false}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("live notes on B = %v, want %v", got, want)
-	}
-	if _, err := notesA.Get(ctx, aNotes[1].ID); err == nil {
-		t.Fatalf("deleted note still readable on A")
-	}
-	// Nothing is left to push: pulled rows did not become local changes.
-	for name, d := range e.device {
-		res := e.sync(d)
-		if len(res.Pushed) != 0 {
-			t.Fatalf("%s pushed %+v on a quiet sync: pulled rows were marked as local changes", name, res.Pushed)
+		aNotes[0].Completed = true
+		if err := notesA.Update(ctx, aNotes[0]); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if err := notesB.Delete(ctx, aNotes[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		bNotes[1].Message = "book flights to Lisbon"
+		if err := notesB.Update(ctx, bNotes[1]); err != nil {
+			t.Fatal(err)
+		}
+
+		e.sync(a)
+		e.sync(b)
+		e.sync(a)
+
+		da, db := dumpDevice(t, a), dumpDevice(t, b)
+		t.Logf("A:\n%s", strings.Join(da, "\n"))
+		ds := dumpServer(t, e.store)
+		if strings.Join(da, "\n") != strings.Join(db, "\n") {
+			t.Fatalf("devices differ:\nA:\n%s\nB:\n%s", strings.Join(da, "\n"), strings.Join(db, "\n"))
+		}
+		if strings.Join(da, "\n") != strings.Join(ds, "\n") {
+			t.Fatalf("device and server differ:\ndevice:\n%s\nserver:\n%s", strings.Join(da, "\n"), strings.Join(ds, "\n"))
+		}
+
+		// And the contents are what the edits say.
+		live, err := notesB.Select(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, n := range live {
+			got[n.Message] = n.Completed
+		}
+		want := map[string]bool{"buy milk": true, "write report": false,
+			"water plants (and the cactus)": false, "book flights to Lisbon": false}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("live notes on B = %v, want %v", got, want)
+		}
+		if _, err := notesA.Get(ctx, aNotes[1].ID); err == nil {
+			t.Fatalf("deleted note still readable on A")
+		}
+		// Nothing is left to push: pulled rows did not become local changes.
+		for name, d := range e.device {
+			res := e.sync(d)
+			if len(res.Pushed) != 0 {
+				t.Fatalf("%s pushed %+v on a quiet sync: pulled rows were marked as local changes", name, res.Pushed)
+			}
+		}
+	})
 }
