@@ -51,7 +51,7 @@ healthy() {
 }
 
 step "starting notes-server (log: notes-server.log in the temp dir)"
-"$tmp/bin/notes-server" -addr 127.0.0.1:0 -db "$tmp/server.db" 2>"$tmp/notes-server.log" &
+"$tmp/bin/notes-server" -addr 127.0.0.1:0 -db "$tmp/server.db" -insecure-dev 2>"$tmp/notes-server.log" &
 server_pid=$!
 server=""
 for _ in $(seq 1 100); do # at most ~10s

@@ -1,24 +1,37 @@
-// Command notes-server serves the ssync API of the example notes app over a
-// SQLite store:
+// Command notes-server serves the ssync API of the example notes app:
 //
-//	go run ./example/cmd/notes-server -addr 127.0.0.1:8080 -db notes-server.db
+//	SSYNC_JWT_SECRET=$(openssl rand -hex 32) notes-server -addr 127.0.0.1:8080 -db notes-server.db
 //
-// The API is mounted under /api/sync (pull and push) with a health check at
-// /healthz. Once the socket is open it prints one line,
-// "notes-server listening on http://ADDR", to stderr; with -addr
-// 127.0.0.1:0 the kernel picks a free port and ADDR shows it. Logs go to
-// stderr as structured text. SIGINT or SIGTERM shut the server down
-// gracefully.
+// The store is chosen by -db: a file path or sqlite:<path> (SQLite, the
+// default), postgres://user:pass@host:port/db?sslmode=disable (PostgreSQL),
+// or mysql://user:pass@host:port/db (MariaDB or MySQL).
 //
-// Requests are authenticated with server.InsecureHeaderAuth: the user is
-// whatever the X-Ssync-User header says. That is for development only —
-// anyone who can reach the server can read and write any user's notes.
-// A real deployment supplies its own server.Authenticator.
+// The API is mounted under /api/sync with a health check at /healthz. Once
+// the socket is open it prints one line, "notes-server listening on
+// http://ADDR", to stderr; with -addr 127.0.0.1:0 the kernel picks a free
+// port and ADDR shows it. Logs go to stderr as structured text. SIGINT or
+// SIGTERM shut the server down gracefully.
+//
+// # Authentication
+//
+// Requests carry "Authorization: Bearer <token>", an HS256 JSON Web Token
+// signed with the secret given by -jwt-secret or, better (command lines are
+// visible to other local users), the SSYNC_JWT_SECRET environment variable.
+// The secret is used as given, at least 32 bytes. The token's sub claim is
+// the user; its linked claim lists the users whose notes the user may also
+// read and write (see server.NewJWTAuth).
+//
+// For development, notes-server mints such tokens and exits:
+//
+//	notes-server -mint-token alice [-linked bob,carol] [-ttl 24h]
+//
+// Without a secret the server refuses to start, unless -insecure-dev is
+// given: then it trusts the X-Ssync-User header (server.InsecureHeaderAuth),
+// so that anyone who can reach it can read and write any user's notes.
 package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,9 +45,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the store is SQLite
-
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/dbopen"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
@@ -42,65 +54,149 @@ import (
 // after a shutdown signal.
 const shutdownTimeout = 15 * time.Second
 
+// secretEnv names the environment variable that holds the JWT secret when
+// -jwt-secret is not given.
+const secretEnv = "SSYNC_JWT_SECRET"
+
+// Exit codes of run.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run parses args, serves until ctx is done and returns the exit code: 0
-// after a clean shutdown, 1 on failure, 2 on bad usage.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// options is the parsed command line.
+type options struct {
+	addr        string
+	db          string
+	secret      string
+	insecureDev bool
+	mintFor     string
+	linked      []string
+	ttl         time.Duration
+}
+
+// run parses args and either mints a token (printed to stdout) or serves
+// until ctx is done. It returns the exit code: 0 after a clean shutdown or
+// a minted token, 1 on failure, 2 on bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("notes-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
-	dbPath := fs.String("db", "notes-server.db", "SQLite database `file` of the store (a \"sqlite:\" prefix is accepted)")
+	var o options
+	var linked string
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
+	fs.StringVar(&o.db, "db", "notes-server.db", "the `store`: "+dbopen.Supported)
+	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 `secret` (at least 32 bytes) that verifies bearer tokens; default $"+secretEnv)
+	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+server.HeaderUser+" header (development only: anyone can act as anyone)")
+	fs.StringVar(&o.mintFor, "mint-token", "", "print a bearer token for `syncId`, signed with the JWT secret, and exit")
+	fs.StringVar(&linked, "linked", "", "with -mint-token: comma-separated `syncIds` the user is linked to")
+	fs.DurationVar(&o.ttl, "ttl", 24*time.Hour, "with -mint-token: how long the token is valid, a `duration`")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: notes-server [-addr host:port] [-db path]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: notes-server [-addr host:port] [-db store] [-jwt-secret secret | -insecure-dev]\n"+
+			"       notes-server [-jwt-secret secret] -mint-token syncId [-linked id,...] [-ttl 24h]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
 		}
-		return 2
+		return exitUsage
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "notes-server: "+format+"\n", a...)
+		fs.Usage()
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "notes-server: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+		return usage("unexpected argument %q", fs.Arg(0))
 	}
-	path := strings.TrimPrefix(*dbPath, "sqlite:")
-	if path == "" {
-		fmt.Fprintln(stderr, "notes-server: -db is empty")
-		fs.Usage()
-		return 2
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	secretFrom := "-jwt-secret"
+	if !set["jwt-secret"] {
+		o.secret, secretFrom = os.Getenv(secretEnv), "$"+secretEnv
+	}
+	for _, l := range strings.Split(linked, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			o.linked = append(o.linked, l)
+		}
+	}
+
+	if set["mint-token"] {
+		if strings.TrimSpace(o.mintFor) == "" {
+			return usage("-mint-token needs the user's syncId")
+		}
+		if o.secret == "" {
+			return usage("-mint-token needs the JWT secret: set -jwt-secret or %s", secretEnv)
+		}
+		tok, err := server.MintJWT([]byte(o.secret), o.mintFor, o.linked, o.ttl)
+		if err != nil {
+			return usage("-mint-token: %v", err)
+		}
+		fmt.Fprintln(stdout, tok)
+		return exitOK
+	}
+	for _, name := range []string{"linked", "ttl"} {
+		if set[name] {
+			return usage("-%s only goes with -mint-token", name)
+		}
+	}
+	target, err := dbopen.Parse(o.db)
+	if err != nil {
+		return usage("-db: %v", err)
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(ctx, logger, *addr, path, stderr); err != nil {
-		logger.Error("notes-server: stopped", "error", err)
-		return 1
+	var auth server.Authenticator
+	switch {
+	case o.secret != "" && o.insecureDev:
+		return usage("-insecure-dev and a JWT secret (%s) exclude each other", secretFrom)
+	case o.secret != "":
+		a, err := server.NewJWTAuth([]byte(o.secret))
+		if err != nil {
+			return usage("%s: %v", secretFrom, err)
+		}
+		auth = a
+		logger.Info("notes-server: requests need an HS256 bearer token", "secret_from", secretFrom)
+	case o.insecureDev:
+		auth = server.InsecureHeaderAuth()
+		logger.Warn("notes-server: INSECURE: -insecure-dev trusts the " + server.HeaderUser +
+			" header; anyone who can reach this server can read and write any user's notes. Use it for development only.")
+	default:
+		return usage("no JWT secret: set -jwt-secret or %s (at least 32 bytes, e.g. from `openssl rand -hex 32`), "+
+			"or pass -insecure-dev to trust the %s header (development only)", secretEnv, server.HeaderUser)
 	}
-	return 0
+
+	if err := serve(ctx, logger, o.addr, target, auth, stderr); err != nil {
+		logger.Error("notes-server: stopped", "error", err)
+		return exitError
+	}
+	return exitOK
 }
 
-// serve opens the store at path, listens on addr and serves the sync API
-// until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, logger *slog.Logger, addr, path string, stderr io.Writer) error {
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(path))
+// serve opens the store target names, listens on addr and serves the sync
+// API until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, logger *slog.Logger, addr string, target dbopen.Target, auth server.Authenticator, stderr io.Writer) error {
+	db, err := target.Open(ctx)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err
 	}
 	defer db.Close()
-	store, err := server.OpenStore(ctx, db, server.SQLite(), generated.Registry())
+	store, err := server.OpenStore(ctx, db, target.Dialect, generated.Registry())
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
+		return fmt.Errorf("open store %s: %w", target.Display, err)
 	}
+	logger.Info("notes-server: store open", "store", target.Display)
 	api, err := server.New(server.Config{
 		Store:         store,
-		Authenticator: server.InsecureHeaderAuth(), // development only: trusts X-Ssync-User
+		Authenticator: auth,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -122,7 +218,6 @@ func serve(ctx context.Context, logger *slog.Logger, addr, path string, stderr i
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Warn("notes-server: authentication trusts the " + server.HeaderUser + " header; use it for development only")
 	fmt.Fprintf(stderr, "notes-server listening on http://%s\n", ln.Addr())
 
 	errc := make(chan error, 1)
