@@ -138,6 +138,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	filter := s.hooks[name].FilterPull
 	cs := &wire.ChangeSet{Collection: name}
 	n := 0
+	var last Cursor // position of the last row put in cs
 	var targets []any
 	for rows.Next() {
 		row := t.coll.NewRow()
@@ -150,6 +151,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 			return fmt.Errorf("ssync server: pull %s: %w", name, err)
 		}
 		newToClient := uint64(created) > since.Version
+		var kind int // 0: leave out, 1: created, 2: updated, 3: deleted
 		switch {
 		case req.Device != "" && writer == req.Device:
 			// The device's own last write: it has the row as it is here.
@@ -158,24 +160,36 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 			// this device: it never saw the row. A client that sends no
 			// device id is taken to be none of the creators.
 		case rec.DeletedAt != nil:
-			cs.Deleted = append(cs.Deleted, rec.ID)
-			n++
+			kind = 3
 		case filter != nil && !filter(ctx, pc, row):
 		case newToClient:
-			cs.Created = append(cs.Created, row)
-			n++
+			kind = 1
 		default:
-			cs.Updated = append(cs.Updated, row)
-			n++
+			kind = 2
 		}
+		if kind == 0 {
+			continue
+		}
+		// A full batch goes out only once another row follows it, so the
+		// last batch of a collection carries the snapshot's checkpoint.
 		if batch > 0 && n >= batch {
-			cs.Timestamp = Cursor{Version: uint64(version), After: rec.ID}.String()
+			cs.Timestamp = last.String()
 			if err := emit(cs, false); err != nil {
 				return err
 			}
 			cs = &wire.ChangeSet{Collection: name}
 			n = 0
 		}
+		switch kind {
+		case 1:
+			cs.Created = append(cs.Created, row)
+		case 2:
+			cs.Updated = append(cs.Updated, row)
+		case 3:
+			cs.Deleted = append(cs.Deleted, rec.ID)
+		}
+		n++
+		last = Cursor{Version: uint64(version), After: rec.ID}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ssync server: pull %s: %w", name, err)
