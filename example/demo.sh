@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Demo of offline-first sync (what `make demo` runs): a notes-server on a
-# temporary SQLite file and two devices of the same user, each with its own
-# SQLite file, that change notes offline, sync, and end up with the same
-# notes. Needs only Go and a C compiler (go-sqlite3 uses cgo).
+# temporary SQLite file, with a random JWT secret, and two devices of the
+# same user, each with its own SQLite file and a bearer token minted for the
+# user, that change notes offline, sync, and end up with the same notes.
+# Needs only Go and a C compiler (go-sqlite3 uses cgo).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,9 +28,15 @@ step "building notes-server and notes (the first build compiles SQLite: it can t
 go build -o "$tmp/bin/notes-server" ./example/cmd/notes-server
 go build -o "$tmp/bin/notes" ./example/cmd/notes
 
-export SSYNC_USER=demo
-a() { "$tmp/bin/notes" -db "$tmp/device-a.db" -server "$server" "$@"; }
-b() { "$tmp/bin/notes" -db "$tmp/device-b.db" -server "$server" "$@"; }
+# The server verifies bearer tokens with a random secret, given through the
+# environment rather than -jwt-secret so that it does not show in ps.
+unset SSYNC_USER SSYNC_TOKEN
+SSYNC_JWT_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+export SSYNC_JWT_SECRET
+# The devices' user is the token's: notes-server mints one for development.
+token=$("$tmp/bin/notes-server" -mint-token demo -ttl 1h)
+a() { "$tmp/bin/notes" -db "$tmp/device-a.db" -server "$server" -token "$token" "$@"; }
+b() { "$tmp/bin/notes" -db "$tmp/device-b.db" -server "$server" -token "$token" "$@"; }
 
 # healthy URL: succeeds when GET URL/healthz answers 200. Uses curl or wget
 # when present, else bash's /dev/tcp.
@@ -51,7 +58,7 @@ healthy() {
 }
 
 step "starting notes-server (log: notes-server.log in the temp dir)"
-"$tmp/bin/notes-server" -addr 127.0.0.1:0 -db "$tmp/server.db" -insecure-dev 2>"$tmp/notes-server.log" &
+"$tmp/bin/notes-server" -addr 127.0.0.1:0 -db "$tmp/server.db" 2>"$tmp/notes-server.log" &
 server_pid=$!
 server=""
 for _ in $(seq 1 100); do # at most ~10s
@@ -73,7 +80,7 @@ if [[ -z "$server" ]] || ! healthy "$server"; then
 	cat "$tmp/notes-server.log" >&2
 	exit 1
 fi
-echo "server at $server"
+echo "server at $server (bearer tokens required; both devices use one minted for user demo)"
 
 step "device A adds 3 notes offline"
 a1=$(a add "buy milk")

@@ -2,7 +2,7 @@
 // in a local SQLite file, works offline, and exchanges changes with a
 // notes-server when told to sync.
 //
-//	notes [-db file] [-server url] [-user name] <command> [arguments]
+//	notes [-db file] [-server url] [-token jwt] [-user name] [-as syncId] <command> [arguments]
 //
 // Commands:
 //
@@ -15,8 +15,25 @@
 //
 // list prints "<id> [x] <message>" for done notes and "<id> [ ] <message>"
 // otherwise, and nothing else, so the lists of two devices compare line by
-// line. The user defaults to $SSYNC_USER, or "demo"; sync sends it in the
-// X-Ssync-User header that notes-server's development authenticator trusts.
+// line.
+//
+// # Credentials and users
+//
+// With -token (default $SSYNC_TOKEN), sync sends "Authorization: Bearer
+// <token>", the JSON Web Token notes-server verifies (notes-server
+// -mint-token makes one for development). The notes belong to the token's
+// user: its sub claim, read here without verifying the signature (the
+// server verifies it). -user, when given, must name the same user; it is
+// required only for a token that is not a JWT. The token's linked users'
+// notes are listed too.
+//
+// Without a token, the user is -user, $SSYNC_USER or "demo", and sync sends
+// it in the X-Ssync-User header, which only a notes-server started with
+// -insecure-dev trusts.
+//
+// -as <syncId> acts for a linked user: notes added belong to that user, and
+// that user's notes can be edited. With a JWT, its linked claim must list
+// the user; without a token, sync sends the user in X-Ssync-Linked.
 package main
 
 import (
@@ -35,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/example/models"
@@ -53,7 +71,7 @@ const (
 // defaultUser is the user when neither -user nor SSYNC_USER says otherwise.
 const defaultUser = "demo"
 
-const usageText = `usage: notes [-db file] [-server url] [-user name] [-v] <command> [arguments]
+const usageText = `usage: notes [-db file] [-server url] [-token jwt] [-user name] [-as syncId] [-v] <command> [arguments]
 
 commands:
   add <message>        add a note and print its id
@@ -88,10 +106,17 @@ func usagef(format string, args ...any) error {
 type config struct {
 	dbPath    string
 	serverURL string
-	user      string
-	verbose   bool
-	command   string
-	args      []string
+	// token is the bearer token; empty means the X-Ssync-User header.
+	token string
+	// user is the authenticated user: the token's, or -user's.
+	user string
+	// as is the user the device acts for: user, or -as's linked user.
+	as string
+	// linked are the users whose notes user may also see (from the token).
+	linked  []string
+	verbose bool
+	command string
+	args    []string
 }
 
 // run executes one notes command and returns the process exit code: 0 on
@@ -104,14 +129,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	user := os.Getenv("SSYNC_USER")
-	if user == "" {
-		user = defaultUser
-	}
 	var cfg config
+	var user string
 	fs.StringVar(&cfg.dbPath, "db", "notes.db", "local SQLite database `file` of this device")
 	fs.StringVar(&cfg.serverURL, "server", "http://127.0.0.1:8080", "notes-server `url`, used by sync")
-	fs.StringVar(&cfg.user, "user", user, "`name` of the user the notes belong to ($SSYNC_USER sets the default)")
+	// The token's default is read after parsing, so that usage never
+	// prints it.
+	fs.StringVar(&cfg.token, "token", "", "bearer `jwt` sync authenticates with (default $SSYNC_TOKEN)")
+	fs.StringVar(&user, "user", os.Getenv("SSYNC_USER"), "`name` of the user the notes belong to; default the token's user, else $SSYNC_USER, else \""+defaultUser+"\"")
+	fs.StringVar(&cfg.as, "as", "", "act for the linked user `syncId`: new notes belong to it")
 	fs.BoolVar(&cfg.verbose, "v", false, "log sync details to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,11 +151,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.command, cfg.args = fs.Arg(0), fs.Args()[1:]
-	// The server trims the user header; trim here too so that rows are
-	// owned by exactly the user the server sees.
-	cfg.user = strings.TrimSpace(cfg.user)
 
-	err := execute(ctx, cfg, stdout, stderr)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["token"] {
+		cfg.token = os.Getenv("SSYNC_TOKEN")
+	}
+	userSet := set["user"]
+	var err error
+	if userSet && strings.TrimSpace(user) == "" {
+		err = usagef("-user is empty")
+	} else {
+		err = resolveUser(&cfg, user)
+	}
+	if err == nil {
+		err = execute(ctx, cfg, stdout, stderr)
+	}
 	var ue *usageError
 	switch {
 	case err == nil:
@@ -142,6 +179,74 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "notes: %v\n", err)
 		return exitError
 	}
+}
+
+// tokenClaims are the claims of a bearer token the CLI reads.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Linked []string `json:"linked,omitempty"`
+}
+
+// readToken returns the user and linked users a JWT names, without
+// verifying it: the server does that, and the CLI only needs to know whose
+// notes it keeps.
+func readToken(token string) (user string, linked []string, err error) {
+	var claims tokenClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return "", nil, err
+	}
+	if strings.TrimSpace(claims.Subject) == "" {
+		return "", nil, errors.New("it has no sub claim")
+	}
+	return claims.Subject, claims.Linked, nil
+}
+
+// resolveUser sets cfg.user, cfg.as and cfg.linked from the token and the
+// -user value (flag or $SSYNC_USER; empty when neither is set).
+func resolveUser(cfg *config, user string) error {
+	// The server trims the user header; trim here too so that rows are
+	// owned by exactly the user the server sees.
+	user = strings.TrimSpace(user)
+	cfg.token = strings.TrimSpace(cfg.token)
+	cfg.as = strings.TrimSpace(cfg.as)
+	if cfg.token == "" {
+		if user == "" {
+			user = defaultUser
+		}
+		cfg.user = user
+	} else {
+		sub, linked, err := readToken(cfg.token)
+		switch {
+		case err != nil && user == "":
+			return usagef("cannot read the user from -token (%v): give -user", err)
+		case err != nil:
+			// Not a JWT: an opaque token for another authenticator.
+			cfg.user = user
+		case user != "" && user != sub:
+			return usagef("-user %q is not the token's user %q (to act for a linked user, use -as)", user, sub)
+		default:
+			cfg.user, cfg.linked = sub, linked
+			if cfg.as != "" && cfg.as != sub && !slices.Contains(linked, cfg.as) {
+				return usagef("-as %q: the token does not link %q to %q", cfg.as, sub, cfg.as)
+			}
+		}
+	}
+	if cfg.as == "" {
+		cfg.as = cfg.user
+	}
+	return nil
+}
+
+// scope returns the active user and the users it is linked to on this
+// device: the acting user, linked to the authenticated one and to the
+// token's other linked users.
+func (cfg config) scope() (active string, linked []string) {
+	for _, u := range append([]string{cfg.user}, cfg.linked...) {
+		if u != "" && u != cfg.as && !slices.Contains(linked, u) {
+			linked = append(linked, u)
+		}
+	}
+	return cfg.as, linked
 }
 
 // execute checks the command's arguments, opens the device database and
@@ -168,9 +273,10 @@ func execute(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	if active, _ := db.User(); active != cfg.user {
-		if err := db.SetUser(ctx, cfg.user); err != nil {
-			return fmt.Errorf("set user %q: %w", cfg.user, err)
+	active, linked := cfg.scope()
+	if curActive, curLinked := db.User(); curActive != active || !slices.Equal(curLinked, linked) {
+		if err := db.SetUser(ctx, active, linked...); err != nil {
+			return fmt.Errorf("set user %q: %w", active, err)
 		}
 	}
 	app := &app{db: db, notes: generated.SyncNotes(db), cfg: cfg, stdout: stdout}
@@ -257,7 +363,7 @@ func parseMessage(s string) (string, error) {
 }
 
 func (a *app) add(ctx context.Context, msg string) error {
-	note := &models.Note{Message: msg, UserName: a.cfg.user}
+	note := &models.Note{Message: msg, UserName: a.cfg.as}
 	if err := a.notes.Insert(ctx, note); err != nil {
 		return fmt.Errorf("add: %w", err)
 	}
@@ -338,12 +444,20 @@ func (a *app) list(ctx context.Context) error {
 }
 
 func (a *app) sync(ctx context.Context) error {
-	user := a.cfg.user
+	cfg := a.cfg
 	res, err := a.db.Synchronize(ctx, client.SyncOptions{
-		ServerURL:  a.cfg.serverURL,
+		ServerURL:  cfg.serverURL,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, user)
+			if cfg.token != "" {
+				r.Header.Set("Authorization", "Bearer "+cfg.token)
+				return nil
+			}
+			// Development servers (-insecure-dev) trust these headers.
+			r.Header.Set(server.HeaderUser, cfg.user)
+			if cfg.as != cfg.user {
+				r.Header.Set(server.HeaderLinked, cfg.as)
+			}
 			return nil
 		},
 	})

@@ -48,7 +48,9 @@ type device struct {
 	name   string
 	db     string
 	server string
-	user   string
+	user   string // -user, when not empty
+	token  string // -token, when not empty
+	as     string // -as, when not empty
 }
 
 func newDevice(t *testing.T, name, serverURL, user string) *device {
@@ -59,7 +61,13 @@ func newDevice(t *testing.T, name, serverURL, user string) *device {
 func (d *device) exec(args ...string) (code int, stdout, stderr string) {
 	d.t.Helper()
 	var out, errb bytes.Buffer
-	all := append([]string{"-db", d.db, "-server", d.server, "-user", d.user}, args...)
+	all := []string{"-db", d.db, "-server", d.server}
+	for _, f := range [][2]string{{"-user", d.user}, {"-token", d.token}, {"-as", d.as}} {
+		if f[1] != "" {
+			all = append(all, f[0], f[1])
+		}
+	}
+	all = append(all, args...)
 	code = run(d.t.Context(), all, &out, &errb)
 	return code, out.String(), errb.String()
 }
