@@ -378,7 +378,7 @@ func TestDeleteOfOwnRowReachesCreatorWhosePullFailed(t *testing.T) {
 		}
 		// A's push lands but its pull fails.
 		failPull := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-			if strings.HasSuffix(r.URL.Path, "/pull") && r.Header.Get(client.HeaderDevice) == a.DeviceID() {
+			if strings.HasSuffix(r.URL.Path, "/pull-stream") && r.Header.Get(client.HeaderDevice) == a.DeviceID() {
 				http.Error(w, `{"error":{"code":"bad","message":"injected"}}`, http.StatusBadRequest)
 				return
 			}

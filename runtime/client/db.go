@@ -33,7 +33,20 @@ const (
 	columnKnown = "ss_known"
 )
 
-const metaDDL = `CREATE TABLE IF NOT EXISTS ss_meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)`
+// The client's own tables: settings and checkpoints, pushes in flight (so a
+// push cut off by a crash is resent with the same idempotency key), and the
+// ids seen during a full resync.
+var clientDDL = []string{
+	`CREATE TABLE IF NOT EXISTS ss_meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS ss_outbox (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		idem_key TEXT NOT NULL,
+		scope TEXT NOT NULL,
+		query TEXT NOT NULL,
+		body BLOB NOT NULL,
+		pending TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS ss_resync (collection TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (collection, id))`,
+}
 
 // Options configures a client database.
 type Options struct {
@@ -60,6 +73,7 @@ type DB struct {
 	deviceID string
 	syncID   string
 	linked   []string
+	active   string // the user new rows belong to: syncID or a linked user
 	scope    string // JSON array of syncID and linked, for json_each
 }
 
@@ -108,8 +122,10 @@ func (db *DB) init(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, metaDDL); err != nil {
-		return fmt.Errorf("create ss_meta: %w", err)
+	for _, stmt := range clientDDL {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create sync tables: %w", err)
+		}
 	}
 	for _, c := range db.reg.Collections() {
 		ddl := c.DDL(ssync.ClientSQLite)
@@ -140,7 +156,7 @@ func (db *DB) init(ctx context.Context) error {
 			return fmt.Errorf("ss_meta linked_sync_ids: %w", err)
 		}
 	}
-	db.setScope(meta["sync_id"], linked)
+	db.setScope(meta["sync_id"], linked, meta["active_sync_id"])
 	return tx.Commit()
 }
 
@@ -163,16 +179,47 @@ func (db *DB) DeviceID() string {
 	return db.deviceID
 }
 
-// User returns the active user and its linked users.
+// User returns the signed-in user and the users it is linked to.
 func (db *DB) User() (syncID string, linked []string) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	return db.syncID, append([]string(nil), db.linked...)
 }
 
-// SetUser makes syncID the active user, with the users it is linked to, and
-// keeps the choice in the database. New rows belong to the active user; reads
-// see the rows of the active and linked users.
+// ActiveUser returns the user new rows belong to: the signed-in user, or the
+// linked user chosen with SetActiveUser.
+func (db *DB) ActiveUser() string {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.active
+}
+
+// SetActiveUser makes new rows belong to syncID, which must be the signed-in
+// user or one of its linked users (NETCoreSync's netCoreSyncSetActiveSyncId);
+// otherwise it returns ErrForeignUser. Reads always see the rows of the
+// signed-in user and all its linked users.
+func (db *DB) SetActiveUser(ctx context.Context, syncID string) error {
+	db.mu.RLock()
+	user, linked := db.syncID, db.linked
+	db.mu.RUnlock()
+	if user == "" {
+		return ErrNoActiveUser
+	}
+	if syncID != user && !slices.Contains(linked, syncID) {
+		return fmt.Errorf("SetActiveUser %q: %w", syncID, ErrForeignUser)
+	}
+	if err := writeMeta(ctx, db.sql, "active_sync_id", syncID); err != nil {
+		return fmt.Errorf("ssync client: SetActiveUser: %w", err)
+	}
+	db.mu.Lock()
+	db.active = syncID
+	db.mu.Unlock()
+	return nil
+}
+
+// SetUser signs in syncID, with the users it is linked to, and keeps the
+// choice in the database. New rows belong to syncID until SetActiveUser picks
+// a linked user; reads see the rows of syncID and every linked user.
 func (db *DB) SetUser(ctx context.Context, syncID string, linked ...string) error {
 	if syncID == "" {
 		return errors.New("ssync client: SetUser: empty sync id")
@@ -198,18 +245,25 @@ func (db *DB) SetUser(ctx context.Context, syncID string, linked ...string) erro
 	if err := writeMeta(ctx, tx, "linked_sync_ids", string(enc)); err != nil {
 		return err
 	}
+	if err := writeMeta(ctx, tx, "active_sync_id", syncID); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ssync client: SetUser: %w", err)
 	}
-	db.setScope(syncID, clean)
+	db.setScope(syncID, clean, syncID)
 	return nil
 }
 
-func (db *DB) setScope(syncID string, linked []string) {
+func (db *DB) setScope(syncID string, linked []string, active string) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if active == "" || (active != syncID && !slices.Contains(linked, active)) {
+		active = syncID
+	}
 	db.syncID = syncID
 	db.linked = linked
+	db.active = active
 	sorted := slices.Clone(linked)
 	slices.Sort(sorted)
 	all := append([]string{syncID}, slices.Compact(sorted)...)
@@ -217,7 +271,8 @@ func (db *DB) setScope(syncID string, linked []string) {
 	db.scope = string(enc)
 }
 
-// activeScope returns the active user and the JSON scope, or ErrNoActiveUser.
+// activeScope returns the active user (new rows' owner), the JSON scope of
+// readable owners, and a check of owners, or ErrNoActiveUser.
 func (db *DB) activeScope() (syncID, scope string, allowed func(string) bool, err error) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
@@ -236,7 +291,7 @@ func (db *DB) activeScope() (syncID, scope string, allowed func(string) bool, er
 		}
 		return false
 	}
-	return db.syncID, db.scope, allowed, nil
+	return db.active, db.scope, allowed, nil
 }
 
 func (db *DB) table(name string) (*localTable, error) {
@@ -297,6 +352,9 @@ type localTable struct {
 	ackUnsent string
 	apply     string
 	applyDel  string
+	// resyncDrop removes clean rows in scope that a full resync did not
+	// return: they are gone on the server.
+	resyncDrop string
 }
 
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
@@ -344,6 +402,8 @@ func newLocalTable(c ssync.Collection) *localTable {
 		ackUnsent: "UPDATE " + t + ` SET "ss_dirty" = 0 WHERE "id" = ? AND "ss_dirty" = ?`,
 		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
 			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
+		resyncDrop: "DELETE FROM " + t + ` WHERE "ss_dirty" = 0` + scope +
+			` AND "id" NOT IN (SELECT id FROM ss_resync WHERE collection = ?)`,
 		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), "ss_dirty" = 0, "ss_known" = 1` +
 			` WHERE "id" = ? AND ("deleted_at" IS NULL OR "ss_dirty" > 0)`,
 	}

@@ -21,7 +21,27 @@ var (
 	ErrUnregisteredTable = errors.New("ssync client: table not registered")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("ssync client: database closed")
+	// ErrSyncInProgress is returned by Synchronize with NoWait while another
+	// Synchronize of the same database runs.
+	ErrSyncInProgress = errors.New("ssync client: a synchronization is already running")
+	// ErrInTransaction is returned by Synchronize called with the context
+	// of an open Transaction: it would deadlock or sync half a change.
+	ErrInTransaction = errors.New("ssync client: Synchronize called inside a transaction")
+	// ErrRefused is wrapped by RefusedError.
+	ErrRefused = errors.New("ssync client: refused by the server")
 )
+
+// RefusedError is the server's refusal of this client at the handshake
+// (e.g. an outdated schema version), with the message to show the user.
+type RefusedError struct {
+	// Message is the server's explanation.
+	Message string
+}
+
+func (e *RefusedError) Error() string { return "ssync client: refused by the server: " + e.Message }
+
+// Unwrap makes errors.Is(err, ErrRefused) hold.
+func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // TransportError is a failed exchange with the server: the request could not
 // be sent, or the server answered with an error status.

@@ -1,15 +1,11 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +13,6 @@ import (
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // HeaderDevice carries the device id (knowledge id) on every request. The
@@ -28,7 +23,7 @@ const HeaderDevice = "X-Ssync-Device"
 // otherwise.
 const DefaultBasePath = "/api/sync"
 
-// SyncOptions says how Synchronize reaches the server.
+// SyncOptions says how Synchronize reaches the server and what it reports.
 type SyncOptions struct {
 	// ServerURL is the server's address, e.g. "http://127.0.0.1:8080".
 	ServerURL string
@@ -41,12 +36,104 @@ type SyncOptions struct {
 	// Decorate, when set, is called on every request before it is sent, to
 	// add credentials or other headers.
 	Decorate func(*http.Request) error
+	// SchemaVersion and Info are sent in the handshake; the server may
+	// refuse the client (a *RefusedError).
+	SchemaVersion int
+	// Info is custom information for the server's handshake hook; it must
+	// marshal to JSON.
+	Info any
 	// MaxAttempts bounds how often one request is sent when it fails in a
 	// way that may pass on retry (no response, 408, 429, 5xx); 0 means 4.
 	MaxAttempts int
 	// RetryDelay is the first wait between attempts, doubled each time;
 	// 0 means 250ms.
 	RetryDelay time.Duration
+	// PushBatchRows bounds the rows of one push request; larger change sets
+	// go in several pushes. 0 means 5,000.
+	PushBatchRows int
+	// PullBatchRows is the rows per streamed pull batch the server is asked
+	// for; each batch is applied in its own transaction. 0 lets the server
+	// choose.
+	PullBatchRows int
+	// NoWait makes Synchronize fail with ErrSyncInProgress instead of
+	// waiting when another Synchronize of the database runs.
+	NoWait bool
+	// Progress, when set, receives progress events.
+	Progress func(Progress)
+	// LogLevel chooses what Result.Log records: counts only (the default),
+	// the sync fields of every row, or every row in full.
+	LogLevel LogLevel
+}
+
+// Stage is a step of Synchronize.
+type Stage string
+
+// The stages Progress reports.
+const (
+	StageHandshake Stage = "handshake"
+	StagePush      Stage = "push"
+	StagePull      Stage = "pull"
+	StageDone      Stage = "done"
+)
+
+// Progress is one progress event.
+type Progress struct {
+	// Stage is the current step.
+	Stage Stage
+	// Collection is the table being worked on, when there is one.
+	Collection string
+	// Done counts the rows handled so far in this stage.
+	Done int
+	// Total is the number of rows the stage will handle, or -1 when not
+	// known (a pull does not know in advance).
+	Total int
+	// Fraction is Done/Total in 0..1, or -1 when indeterminate.
+	Fraction float64
+}
+
+// LogLevel is how much Result.Log records (NETCoreSync's
+// syncResultLogLevel).
+type LogLevel int
+
+// The log levels.
+const (
+	// LogCounts records nothing per row: Result has counts only.
+	LogCounts LogLevel = iota
+	// LogFields records the sync fields of every row moved.
+	LogFields
+	// LogFull records every row moved, in full.
+	LogFull
+)
+
+// ParseLogLevel reads "counts", "fields" or "full".
+func ParseLogLevel(s string) (LogLevel, error) {
+	switch s {
+	case "counts", "":
+		return LogCounts, nil
+	case "fields":
+		return LogFields, nil
+	case "full":
+		return LogFull, nil
+	}
+	return LogCounts, fmt.Errorf("unknown log level %q (want counts, fields or full)", s)
+}
+
+// LogEntry is one row moved by a sync.
+type LogEntry struct {
+	// Direction is "push" or "pull".
+	Direction string `json:"direction"`
+	// Collection is the row's table.
+	Collection string `json:"collection"`
+	// Op is "created", "updated" or "deleted".
+	Op string `json:"op"`
+	// ID is the row's id.
+	ID uuid.UUID `json:"id"`
+	// SyncID is the row's owner (empty for deletions).
+	SyncID string `json:"syncId,omitempty"`
+	// UpdatedAt is the row's last change (zero for deletions).
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	// Data is the whole row as JSON, at LogFull.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // TableCounts counts the rows of one table moved in one direction.
@@ -57,31 +144,122 @@ type TableCounts struct {
 	Created, Updated, Deleted int
 }
 
+// IgnoredRow is a pushed change the server did not apply: the row was
+// deleted on the server (a delete wins), or its conflict resolver kept the
+// server's row. The server's version reaches the device on the next pull.
+type IgnoredRow struct {
+	// Collection and ID name the row.
+	Collection string    `json:"collection"`
+	ID         uuid.UUID `json:"id"`
+	// Reason is "deleted" or "conflict".
+	Reason string `json:"reason"`
+	// Message says more.
+	Message string `json:"message,omitempty"`
+}
+
 // Result tells what one Synchronize did.
 type Result struct {
 	// Pushed counts the local changes the server acknowledged, per table.
 	Pushed []TableCounts
 	// Pulled counts the server changes applied locally, per table.
 	Pulled []TableCounts
+	// Ignored lists pushed changes the server did not apply.
+	Ignored []IgnoredRow
 	// Skipped counts pulled rows not applied because the row has a local
 	// change not yet pushed; the local change is pushed next time.
 	Skipped int
+	// Resynced lists collections that had to be pulled again in full
+	// because the server no longer had the deletions since their
+	// checkpoint.
+	Resynced []string
 	// Checkpoint is the server checkpoint the device is now at.
 	Checkpoint string
+	// Log holds the rows moved, at the requested LogLevel.
+	Log []LogEntry
 	// Duration is how long the whole exchange took.
 	Duration time.Duration
 }
 
-// Synchronize pushes the local changes of the active user's scope to the
-// server, then pulls the server's changes since the stored checkpoints and
-// applies them in one local transaction together with the new checkpoints.
-// Only one Synchronize runs at a time per database; a second one waits.
+func addCount(counts *[]TableCounts, collection string, created, updated, deleted int) {
+	if created+updated+deleted == 0 {
+		return
+	}
+	for i := range *counts {
+		if (*counts)[i].Collection == collection {
+			(*counts)[i].Created += created
+			(*counts)[i].Updated += updated
+			(*counts)[i].Deleted += deleted
+			return
+		}
+	}
+	*counts = append(*counts, TableCounts{Collection: collection, Created: created, Updated: updated, Deleted: deleted})
+}
+
+// session is the state of one Synchronize.
+type session struct {
+	db    *DB
+	opts  SyncOptions
+	ex    *exchange
+	scope string
+	res   *Result
+}
+
+func (s *session) progress(p Progress) {
+	if s.opts.Progress == nil {
+		return
+	}
+	p.Fraction = -1
+	if p.Total > 0 {
+		p.Fraction = float64(p.Done) / float64(p.Total)
+	} else if p.Total == 0 {
+		p.Fraction = 1
+	}
+	s.opts.Progress(p)
+}
+
+func (s *session) log(dir, collection, op string, coll ssync.Collection, row any, id uuid.UUID) {
+	if s.opts.LogLevel == LogCounts {
+		return
+	}
+	e := LogEntry{Direction: dir, Collection: collection, Op: op, ID: id}
+	if row != nil {
+		rec := coll.RecordOf(row)
+		e.SyncID, e.UpdatedAt = rec.SyncID, rec.UpdatedAt
+		if s.opts.LogLevel == LogFull {
+			w := &jwriter.Writer{}
+			coll.EncodeRow(w, row)
+			e.Data, _ = w.BuildBytes()
+		}
+	}
+	s.res.Log = append(s.res.Log, e)
+}
+
+// Synchronize exchanges changes with the server: a handshake, then the local
+// changes of the signed-in user's scope are pushed (in parts, each with an
+// idempotency key kept in the database until acknowledged, so a retry after a
+// lost answer or a crash applies nothing twice), then the server's changes
+// are pulled as a stream and applied batch by batch, each batch in one
+// transaction with its checkpoint, so an interrupted sync resumes where it
+// stopped. Only one Synchronize runs at a time per database; a second one
+// waits (or fails with ErrSyncInProgress under NoWait). It fails with
+// ErrInTransaction inside Transaction.
 func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error) {
+	if inTransaction(ctx, db) {
+		return nil, ErrInTransaction
+	}
 	start := time.Now()
-	select {
-	case db.syncSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if opts.NoWait {
+		select {
+		case db.syncSem <- struct{}{}:
+		default:
+			return nil, ErrSyncInProgress
+		}
+	} else {
+		select {
+		case db.syncSem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	defer func() { <-db.syncSem }()
 
@@ -93,18 +271,28 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
-	if err := db.push(ctx, ex, scope, res); err != nil {
+	s := &session{db: db, opts: opts, ex: ex, scope: scope, res: &Result{}}
+	s.progress(Progress{Stage: StageHandshake, Total: -1})
+	if err := s.handshake(ctx); err != nil {
 		return nil, err
 	}
-	if err := db.pull(ctx, ex, scope, res); err != nil {
+	if err := s.push(ctx); err != nil {
 		return nil, err
 	}
-	res.Duration = time.Since(start)
+	if err := s.pull(ctx); err != nil {
+		return nil, err
+	}
+	s.res.Duration = time.Since(start)
+	s.progress(Progress{Stage: StageDone, Total: 0})
 	db.logger.InfoContext(ctx, "ssync: synchronized",
-		"pushed", countsAttr(res.Pushed), "pulled", countsAttr(res.Pulled),
-		"skipped", res.Skipped, "checkpoint", res.Checkpoint, "duration", res.Duration)
-	return res, nil
+		"pushed", countsAttr(s.res.Pushed), "pulled", countsAttr(s.res.Pulled),
+		"ignored", len(s.res.Ignored), "skipped", s.res.Skipped, "checkpoint", s.res.Checkpoint,
+		"duration", s.res.Duration)
+	for _, e := range s.res.Log {
+		db.logger.DebugContext(ctx, "ssync: row", "direction", e.Direction, "collection", e.Collection,
+			"op", e.Op, "id", e.ID, "syncId", e.SyncID)
+	}
+	return s.res, nil
 }
 
 // countsAttr turns counts into a compact log value.
@@ -116,147 +304,22 @@ func countsAttr(counts []TableCounts) string {
 	return strings.Join(parts, ",")
 }
 
-// pendingRow is a pushed row and the change counter it had when read.
-type pendingRow struct {
-	table *localTable
-	id    string
-	dirty int64
-	sent  bool // false for rows created and deleted before the server saw them
-}
-
-func (db *DB) push(ctx context.Context, ex *exchange, scope string, res *Result) error {
-	checkpoints, err := db.checkpoints(ctx, scope)
+func (s *session) handshake(ctx context.Context) error {
+	body, err := json.Marshal(map[string]any{"schemaVersion": s.opts.SchemaVersion, "info": s.opts.Info})
 	if err != nil {
-		return err
+		return fmt.Errorf("ssync client: handshake info: %w", err)
 	}
-	var sets []wire.ChangeSet
-	var pending []pendingRow
-	var counts []TableCounts
-	names := make([]string, 0)
-	for _, c := range db.reg.Collections() {
-		lt := db.tables[c.CollectionName()]
-		cs, rows, err := db.readDirty(ctx, lt, scope)
-		if err != nil {
-			return err
-		}
-		pending = append(pending, rows...)
-		if cs.Len() == 0 {
-			continue
-		}
-		cs.Timestamp = checkpoints[c.CollectionName()]
-		sets = append(sets, cs)
-		names = append(names, c.CollectionName())
-		counts = append(counts, TableCounts{Collection: c.CollectionName(),
-			Created: len(cs.Created), Updated: len(cs.Updated), Deleted: len(cs.Deleted)})
+	_, err = s.ex.do(ctx, "handshake", http.MethodPost, nil, body, "", true)
+	var te *TransportError
+	if errors.As(err, &te) && te.StatusCode == http.StatusConflict {
+		return &RefusedError{Message: te.Message}
 	}
-	if len(pending) == 0 {
-		return nil
-	}
-	if len(sets) > 0 {
-		w := &jwriter.Writer{}
-		if err := wire.EncodeChangeSets(w, db.reg, sets); err != nil {
-			return fmt.Errorf("ssync client: encode push: %w", err)
-		}
-		body, err := w.BuildBytes()
-		if err != nil {
-			return fmt.Errorf("ssync client: encode push: %w", err)
-		}
-		q := url.Values{"collections": names}
-		q.Set("timestamp", commonCheckpoint(sets))
-		key := uuid.NewString()
-		respBody, err := ex.do(ctx, "push", http.MethodPost, q, body, key)
-		if err != nil {
-			return err
-		}
-		var cp string
-		if err := json.Unmarshal(respBody, &cp); err != nil {
-			return &TransportError{Op: "push", StatusCode: http.StatusOK,
-				Message: "response is not a checkpoint string", Err: err}
-		}
-	}
-	// Acknowledge: a row is clean only if it did not change since it was
-	// read for this push.
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ssync client: acknowledge push: %w", err)
-	}
-	defer tx.Rollback()
-	for _, p := range pending {
-		var err error
-		if p.sent {
-			_, err = tx.ExecContext(ctx, p.table.ack, p.dirty, p.id)
-		} else {
-			_, err = tx.ExecContext(ctx, p.table.ackUnsent, p.id, p.dirty)
-		}
-		if err != nil {
-			return fmt.Errorf("ssync client: acknowledge push: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ssync client: acknowledge push: %w", err)
-	}
-	res.Pushed = counts
-	return nil
+	return err
 }
 
-// commonCheckpoint is the push's timestamp parameter: the checkpoint the
-// pushed collections share, or empty (the start) when they differ.
-// Checkpoints are opaque, so they are compared only for equality.
-func commonCheckpoint(sets []wire.ChangeSet) string {
-	cp := sets[0].Timestamp
-	for _, s := range sets[1:] {
-		if s.Timestamp != cp {
-			return ""
-		}
-	}
-	return cp
-}
-
-// readDirty reads the table's changed rows in scope into a change set. Rows
-// created and deleted before the server ever saw them are not sent but are
-// returned for acknowledgement.
-func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) (wire.ChangeSet, []pendingRow, error) {
-	cs := wire.ChangeSet{Collection: lt.coll.CollectionName()}
-	rows, err := db.sql.QueryContext(ctx, lt.dirty, scope)
-	if err != nil {
-		return cs, nil, fmt.Errorf("ssync client: read changes of %s: %w", cs.Collection, err)
-	}
-	defer rows.Close()
-	var pending []pendingRow
-	var targets []any
-	for rows.Next() {
-		row := lt.coll.NewRow()
-		rec := lt.coll.RecordOf(row)
-		var dirty int64
-		var known bool
-		targets = lt.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
-		targets = append(targets, &dirty, &known)
-		if err := rows.Scan(targets...); err != nil {
-			return cs, nil, fmt.Errorf("ssync client: read changes of %s: %w", cs.Collection, err)
-		}
-		p := pendingRow{table: lt, id: rec.ID.String(), dirty: dirty, sent: true}
-		switch {
-		case rec.DeletedAt != nil && known:
-			cs.Deleted = append(cs.Deleted, rec.ID)
-		case rec.DeletedAt != nil:
-			p.sent = false // never reached the server: nothing to tell it
-		case known:
-			cs.Updated = append(cs.Updated, row)
-		default:
-			cs.Created = append(cs.Created, row)
-		}
-		pending = append(pending, p)
-	}
-	if err := rows.Err(); err != nil {
-		return cs, nil, fmt.Errorf("ssync client: read changes of %s: %w", cs.Collection, err)
-	}
-	return cs, pending, nil
-}
-
-// checkpointKey is where the checkpoint of one collection is kept for one
-// scope (active user and linked users): what a device has pulled for one
-// user says nothing about another user's rows.
 func checkpointKey(scope, collection string) string { return "checkpoint:" + collection + ":" + scope }
+
+func resyncKey(scope, collection string) string { return "resync:" + collection + ":" + scope }
 
 func (db *DB) checkpoints(ctx context.Context, scope string) (map[string]string, error) {
 	meta, err := readMeta(ctx, db.sql)
@@ -271,263 +334,18 @@ func (db *DB) checkpoints(ctx context.Context, scope string) (map[string]string,
 }
 
 // Checkpoint returns the server checkpoint stored for collection in the
-// active scope; empty means the device has pulled nothing yet.
+// signed-in user's scope; empty means the device has pulled nothing yet.
 func (db *DB) Checkpoint(ctx context.Context, collection string) (string, error) {
 	_, scope, _, err := db.activeScope()
-	if err != nil {
-		return "", err
-	}
-	cps, err := db.checkpoints(ctx, scope)
 	if err != nil {
 		return "", err
 	}
 	if _, err := db.reg.Lookup(collection); err != nil {
 		return "", err
 	}
+	cps, err := db.checkpoints(ctx, scope)
+	if err != nil {
+		return "", err
+	}
 	return cps[collection], nil
-}
-
-func (db *DB) pull(ctx context.Context, ex *exchange, scope string, res *Result) error {
-	checkpoints, err := db.checkpoints(ctx, scope)
-	if err != nil {
-		return err
-	}
-	// Collections at the same checkpoint are pulled together.
-	groups := map[string][]string{}
-	var order []string
-	for _, name := range db.reg.Names() {
-		cp := checkpoints[name]
-		if _, ok := groups[cp]; !ok {
-			order = append(order, cp)
-		}
-		groups[cp] = append(groups[cp], name)
-	}
-	var all []wire.ChangeSet
-	for _, cp := range order {
-		q := url.Values{"collections": groups[cp]}
-		q.Set("timestamp", cp)
-		body, err := ex.do(ctx, "pull", http.MethodGet, q, nil, "")
-		if err != nil {
-			return err
-		}
-		sets, err := wire.DecodeChangeSets(body, db.reg, ssync.DecodeOptions{})
-		if err != nil {
-			return &TransportError{Op: "pull", StatusCode: http.StatusOK, Message: err.Error(), Err: err}
-		}
-		for _, s := range sets {
-			if !slices.Contains(groups[cp], s.Collection) {
-				return &TransportError{Op: "pull", StatusCode: http.StatusOK,
-					Message: fmt.Sprintf("server sent collection %q, which was not asked for", s.Collection)}
-			}
-			if s.Timestamp == "" {
-				return &TransportError{Op: "pull", StatusCode: http.StatusOK,
-					Message: fmt.Sprintf("server sent collection %q without a checkpoint", s.Collection)}
-			}
-		}
-		all = append(all, sets...)
-	}
-	return db.apply(ctx, scope, all, res)
-}
-
-// apply writes pulled change sets and their checkpoints in one transaction:
-// creates and updates parents first, deletes children first. A row with an
-// unpushed local change keeps it (it is pushed next time), except that a
-// delete always wins.
-func (db *DB) apply(ctx context.Context, scope string, sets []wire.ChangeSet, res *Result) error {
-	byName := make(map[string]*wire.ChangeSet, len(sets))
-	for i := range sets {
-		byName[sets[i].Collection] = &sets[i]
-	}
-	names := db.reg.Names()
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ssync client: apply pull: %w", err)
-	}
-	defer tx.Rollback()
-	counts := make(map[string]*TableCounts)
-	var args []any
-	for _, name := range names {
-		cs := byName[name]
-		if cs == nil {
-			continue
-		}
-		lt := db.tables[name]
-		stmt, err := tx.PrepareContext(ctx, lt.apply)
-		if err != nil {
-			return fmt.Errorf("ssync client: apply %s: %w", name, err)
-		}
-		tc := &TableCounts{Collection: name}
-		counts[name] = tc
-		for part, rows := range [][]any{cs.Created, cs.Updated} {
-			for _, row := range rows {
-				rec := lt.coll.RecordOf(row)
-				args = lt.coll.AppendValues(row, metaValues(rec, args[:0]))
-				r, err := stmt.ExecContext(ctx, args...)
-				if err != nil {
-					stmt.Close()
-					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, err)
-				}
-				if n, _ := r.RowsAffected(); n == 0 {
-					res.Skipped++
-					continue
-				}
-				if part == 0 {
-					tc.Created++
-				} else {
-					tc.Updated++
-				}
-			}
-		}
-		stmt.Close()
-	}
-	now := db.timestamp()
-	for i := len(names) - 1; i >= 0; i-- {
-		cs := byName[names[i]]
-		if cs == nil || len(cs.Deleted) == 0 {
-			continue
-		}
-		lt := db.tables[names[i]]
-		for _, id := range cs.Deleted {
-			r, err := tx.ExecContext(ctx, lt.applyDel, now, id.String())
-			if err != nil {
-				return fmt.Errorf("ssync client: apply delete %s %s: %w", names[i], id, err)
-			}
-			if n, _ := r.RowsAffected(); n > 0 {
-				counts[names[i]].Deleted++
-			}
-		}
-	}
-	for _, cs := range sets {
-		if err := writeMeta(ctx, tx, checkpointKey(scope, cs.Collection), cs.Timestamp); err != nil {
-			return fmt.Errorf("ssync client: %w", err)
-		}
-		res.Checkpoint = cs.Timestamp
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ssync client: apply pull: %w", err)
-	}
-	for _, name := range names {
-		if tc := counts[name]; tc != nil && tc.Created+tc.Updated+tc.Deleted > 0 {
-			res.Pulled = append(res.Pulled, *tc)
-		}
-	}
-	return nil
-}
-
-// exchange sends requests to one server with retries.
-type exchange struct {
-	device   string
-	base     *url.URL
-	client   *http.Client
-	decorate func(*http.Request) error
-	attempts int
-	delay    time.Duration
-}
-
-func newExchange(opts SyncOptions, device string) (*exchange, error) {
-	if opts.ServerURL == "" {
-		return nil, errors.New("ssync client: SyncOptions.ServerURL is empty")
-	}
-	base, err := url.Parse(strings.TrimRight(opts.ServerURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("ssync client: SyncOptions.ServerURL %q is not an http(s) URL", opts.ServerURL)
-	}
-	bp := opts.BasePath
-	if bp == "" {
-		bp = DefaultBasePath
-	}
-	base.Path += "/" + strings.Trim(bp, "/")
-	ex := &exchange{device: device, base: base, client: opts.HTTPClient, decorate: opts.Decorate,
-		attempts: opts.MaxAttempts, delay: opts.RetryDelay}
-	if ex.client == nil {
-		ex.client = &http.Client{Timeout: 2 * time.Minute}
-	}
-	if ex.attempts <= 0 {
-		ex.attempts = 4
-	}
-	if ex.delay <= 0 {
-		ex.delay = 250 * time.Millisecond
-	}
-	return ex, nil
-}
-
-// do sends one request, retrying with the same body and idempotency key when
-// the failure may pass, and returns the body of a 2xx response.
-func (ex *exchange) do(ctx context.Context, op, method string, q url.Values, body []byte, idemKey string) ([]byte, error) {
-	u := *ex.base
-	u.Path += "/" + op
-	u.RawQuery = q.Encode()
-	delay := ex.delay
-	var last *TransportError
-	for attempt := 1; ; attempt++ {
-		out, terr := ex.once(ctx, op, method, u.String(), body, idemKey)
-		if terr == nil {
-			return out, nil
-		}
-		last = terr
-		if !terr.retryable() || attempt >= ex.attempts || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil, &TransportError{Op: op, Err: ctx.Err()}
-			}
-			return nil, last
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, &TransportError{Op: op, Err: ctx.Err()}
-		case <-t.C:
-		}
-		delay *= 2
-	}
-}
-
-// maxResponse bounds what one response may hold.
-const maxResponse = 1 << 30
-
-func (ex *exchange) once(ctx context.Context, op, method, target string, body []byte, idemKey string) ([]byte, *TransportError) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return nil, &TransportError{Op: op, Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	req.Header.Set(HeaderDevice, ex.device)
-	if ex.decorate != nil {
-		if err := ex.decorate(req); err != nil {
-			return nil, &TransportError{Op: op, Err: fmt.Errorf("decorate request: %w", err)}
-		}
-	}
-	resp, err := ex.client.Do(req)
-	if err != nil {
-		return nil, &TransportError{Op: op, Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return nil, &TransportError{Op: op, Err: fmt.Errorf("read response: %w", err)}
-	}
-	if resp.StatusCode/100 == 2 {
-		return data, nil
-	}
-	te := &TransportError{Op: op, StatusCode: resp.StatusCode}
-	var eb struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &eb) == nil {
-		te.Code, te.Message = eb.Error.Code, eb.Error.Message
-	}
-	return nil, te
 }

@@ -1,0 +1,306 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// maxLine bounds one line of a streamed pull.
+const maxLine = 256 << 20
+
+// pull streams the server's changes for every checkpoint group and applies
+// them line by line. A 410 (resync required) restarts the group from an empty
+// checkpoint and, once the full pull is complete, drops local rows without
+// pending changes that it did not return.
+func (s *session) pull(ctx context.Context) error {
+	db := s.db
+	checkpoints, err := db.checkpoints(ctx, s.scope)
+	if err != nil {
+		return err
+	}
+	meta, err := readMeta(ctx, db.sql)
+	if err != nil {
+		return fmt.Errorf("ssync client: %w", err)
+	}
+	// Collections at the same checkpoint and resync state are pulled
+	// together.
+	type group struct {
+		cp     string
+		resync bool
+		names  []string
+	}
+	var groups []*group
+	for _, name := range db.reg.Names() {
+		cp, rs := checkpoints[name], meta[resyncKey(s.scope, name)] != ""
+		var g *group
+		for _, x := range groups {
+			if x.cp == cp && x.resync == rs {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &group{cp: cp, resync: rs}
+			groups = append(groups, g)
+		}
+		g.names = append(g.names, name)
+	}
+	for _, g := range groups {
+		err := s.pullGroup(ctx, g.names, g.cp, g.resync)
+		var te *TransportError
+		if errors.As(err, &te) && te.StatusCode == http.StatusGone && !g.resync {
+			db.logger.WarnContext(ctx, "ssync: the server no longer has the deletions since our checkpoint; pulling everything again",
+				"collections", g.names)
+			if err := db.startResync(ctx, s.scope, g.names); err != nil {
+				return err
+			}
+			err = s.pullGroup(ctx, g.names, "", true)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startResync marks collections for a full pull: their checkpoints go back
+// to the start and the ids seen are collected in ss_resync.
+func (db *DB) startResync(ctx context.Context, scope string, names []string) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: start resync: %w", err)
+	}
+	defer tx.Rollback()
+	for _, name := range names {
+		if err := writeMeta(ctx, tx, resyncKey(scope, name), "1"); err != nil {
+			return err
+		}
+		if err := writeMeta(ctx, tx, checkpointKey(scope, name), ""); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_resync WHERE collection = ?`, name); err != nil {
+			return fmt.Errorf("ssync client: start resync: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// pullGroup streams one group of collections from checkpoint cp.
+func (s *session) pullGroup(ctx context.Context, names []string, cp string, resync bool) error {
+	q := url.Values{"collections": names}
+	q.Set("timestamp", cp)
+	if s.opts.PullBatchRows > 0 {
+		q.Set("batch", strconv.Itoa(s.opts.PullBatchRows))
+	}
+	// A full resync must also get the rows this device wrote itself, so it
+	// does not say which device it is.
+	body, err := s.ex.stream(ctx, "pull-stream", q, !resync)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	rd := bufio.NewReaderSize(body, 64<<10)
+	done := 0
+	finished := false
+	for {
+		line, err := readLine(rd)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return &TransportError{Op: "pull-stream", Err: err}
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if bytes.HasPrefix(line, []byte(`{"done"`)) || bytes.HasPrefix(line, []byte(`{"error"`)) {
+			var tail struct {
+				Done      bool   `json:"done"`
+				Timestamp string `json:"timestamp"`
+				Error     *struct {
+					Code, Message string
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(line, &tail); err != nil {
+				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK, Message: "malformed stream line", Err: err}
+			}
+			if tail.Error != nil {
+				return &TransportError{Op: "pull-stream", StatusCode: http.StatusInternalServerError, Code: tail.Error.Code, Message: tail.Error.Message}
+			}
+			finished = tail.Done
+			if finished {
+				s.res.Checkpoint = tail.Timestamp
+			}
+			break
+		}
+		sets, err := wire.DecodeChangeSets(append(append([]byte{'['}, line...), ']'), s.db.reg, ssync.DecodeOptions{})
+		if err != nil {
+			return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK, Message: err.Error(), Err: err}
+		}
+		for i := range sets {
+			cs := &sets[i]
+			if !slices.Contains(names, cs.Collection) {
+				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK,
+					Message: fmt.Sprintf("server sent collection %q, which was not asked for", cs.Collection)}
+			}
+			if cs.Timestamp == "" {
+				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK,
+					Message: fmt.Sprintf("server sent collection %q without a checkpoint", cs.Collection)}
+			}
+			if err := s.apply(ctx, cs, resync); err != nil {
+				return err
+			}
+			done += cs.Len()
+			s.progress(Progress{Stage: StagePull, Collection: cs.Collection, Done: done, Total: -1})
+		}
+	}
+	if !finished {
+		return &TransportError{Op: "pull-stream", Err: io.ErrUnexpectedEOF, Message: "the stream ended before its last line"}
+	}
+	if resync {
+		return s.finishResync(ctx, names)
+	}
+	return nil
+}
+
+// readLine reads one line of any length up to maxLine.
+func readLine(rd *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		part, err := rd.ReadSlice('\n')
+		if len(buf)+len(part) > maxLine {
+			return nil, fmt.Errorf("stream line longer than %d bytes", maxLine)
+		}
+		if err == nil {
+			if buf == nil {
+				return part, nil
+			}
+			return append(buf, part...), nil
+		}
+		buf = append(buf, part...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) && len(buf) > 0 {
+			return buf, nil
+		}
+		return nil, err
+	}
+}
+
+// finishResync drops local rows the full pull did not return.
+func (s *session) finishResync(ctx context.Context, names []string) error {
+	db := s.db
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: finish resync: %w", err)
+	}
+	defer tx.Rollback()
+	for _, name := range names {
+		if _, err := tx.ExecContext(ctx, db.tables[name].resyncDrop, s.scope, name); err != nil {
+			return fmt.Errorf("ssync client: finish resync of %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_resync WHERE collection = ?`, name); err != nil {
+			return fmt.Errorf("ssync client: finish resync: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_meta WHERE key = ?`, resyncKey(s.scope, name)); err != nil {
+			return fmt.Errorf("ssync client: finish resync: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: finish resync: %w", err)
+	}
+	s.res.Resynced = append(s.res.Resynced, names...)
+	return nil
+}
+
+// apply writes one pulled change set and its checkpoint in one transaction.
+// A row with an unpushed local change keeps it (it is pushed next time),
+// except that a delete always wins. Pulled rows never become local changes.
+func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) error {
+	db := s.db
+	lt := db.tables[cs.Collection]
+	name := cs.Collection
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	created, updated, deleted := 0, 0, 0
+	if len(cs.Created)+len(cs.Updated) > 0 {
+		stmt, err := tx.PrepareContext(ctx, lt.apply)
+		if err != nil {
+			return fmt.Errorf("ssync client: apply %s: %w", name, err)
+		}
+		defer stmt.Close()
+		var seen *sql.Stmt
+		if resync {
+			st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO ss_resync (collection, id) VALUES (?, ?)`)
+			if err != nil {
+				return fmt.Errorf("ssync client: apply %s: %w", name, err)
+			}
+			defer st.Close()
+			seen = st
+		}
+		var args []any
+		for part, rows := range [][]any{cs.Created, cs.Updated} {
+			for _, row := range rows {
+				rec := lt.coll.RecordOf(row)
+				if seen != nil {
+					if _, err := seen.ExecContext(ctx, name, rec.ID.String()); err != nil {
+						return fmt.Errorf("ssync client: apply %s: %w", name, err)
+					}
+				}
+				args = lt.coll.AppendValues(row, metaValues(rec, args[:0]))
+				r, err := stmt.ExecContext(ctx, args...)
+				if err != nil {
+					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, err)
+				}
+				if n, _ := r.RowsAffected(); n == 0 {
+					s.res.Skipped++
+					continue
+				}
+				op := "created"
+				if part == 0 {
+					created++
+				} else {
+					updated++
+					op = "updated"
+				}
+				s.log("pull", name, op, lt.coll, row, rec.ID)
+			}
+		}
+	}
+	now := db.timestamp()
+	for _, id := range cs.Deleted {
+		r, err := tx.ExecContext(ctx, lt.applyDel, now, id.String())
+		if err != nil {
+			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, err)
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			deleted++
+			s.log("pull", name, "deleted", lt.coll, nil, id)
+		}
+	}
+	if err := writeMeta(ctx, tx, checkpointKey(s.scope, name), cs.Timestamp); err != nil {
+		return fmt.Errorf("ssync client: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, err)
+	}
+	addCount(&s.res.Pulled, name, created, updated, deleted)
+	s.res.Checkpoint = cs.Timestamp
+	return nil
+}

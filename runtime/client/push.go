@@ -1,0 +1,329 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jwriter"
+
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// pendingRow is a pushed row and the change counter it had when read.
+type pendingRow struct {
+	Collection string `json:"c"`
+	ID         string `json:"i"`
+	Dirty      int64  `json:"d"`
+	// Sent is false for rows created and deleted before the server saw
+	// them: there is nothing to tell the server, only to clean up.
+	Sent bool `json:"s"`
+}
+
+// outboxEntry is one push kept until the server acknowledges it.
+type outboxEntry struct {
+	seq     int64
+	key     string
+	query   string
+	body    []byte
+	pending []pendingRow
+}
+
+// push first resends pushes left in the outbox by an earlier run, then
+// pushes the current local changes in parts.
+func (s *session) push(ctx context.Context) error {
+	left, err := s.db.outbox(ctx, s.scope)
+	if err != nil {
+		return err
+	}
+	for _, e := range left {
+		if err := s.send(ctx, e); err != nil {
+			return err
+		}
+	}
+	return s.pushChanges(ctx)
+}
+
+// dirtyRow is a changed row read for a push.
+type dirtyRow struct {
+	row  any
+	rec  pendingRow
+	op   string // created, updated, deleted, or "" when not sent
+	id   uuid.UUID
+	coll string
+}
+
+func (s *session) pushChanges(ctx context.Context) error {
+	db := s.db
+	checkpoints, err := db.checkpoints(ctx, s.scope)
+	if err != nil {
+		return err
+	}
+	// Read every dirty row first (a snapshot of what to send), in order.
+	var all []dirtyRow
+	for _, c := range db.reg.Collections() {
+		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope)
+		if err != nil {
+			return err
+		}
+		all = append(all, rows...)
+	}
+	total := 0
+	for _, r := range all {
+		if r.op != "" {
+			total++
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	batch := s.opts.PushBatchRows
+	if batch <= 0 {
+		batch = 5000
+	}
+	done := 0
+	s.progress(Progress{Stage: StagePush, Done: 0, Total: total})
+	for start := 0; start < len(all); {
+		// Take up to batch rows that are sent (plus any unsent ones among
+		// them); registry order is kept because all is in that order.
+		end, n := start, 0
+		for end < len(all) && (n < batch || all[end].op == "") {
+			if all[end].op != "" {
+				n++
+			}
+			end++
+		}
+		part := all[start:end]
+		start = end
+		e, counts, err := s.prepare(part, checkpoints)
+		if err != nil {
+			return err
+		}
+		if err := db.saveOutbox(ctx, s.scope, e); err != nil {
+			return err
+		}
+		if err := s.send(ctx, e); err != nil {
+			return err
+		}
+		for _, c := range counts {
+			addCount(&s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
+		}
+		done += n
+		s.progress(Progress{Stage: StagePush, Done: done, Total: total})
+	}
+	return nil
+}
+
+// prepare encodes one push of rows (in registry order).
+func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outboxEntry, []TableCounts, error) {
+	var sets []wire.ChangeSet
+	var counts []TableCounts
+	var names []string
+	e := &outboxEntry{key: uuid.NewString()}
+	for _, r := range rows {
+		e.pending = append(e.pending, r.rec)
+		if r.op == "" {
+			continue
+		}
+		if len(sets) == 0 || sets[len(sets)-1].Collection != r.coll {
+			sets = append(sets, wire.ChangeSet{Collection: r.coll, Timestamp: checkpoints[r.coll]})
+			counts = append(counts, TableCounts{Collection: r.coll})
+			names = append(names, r.coll)
+		}
+		cs, tc := &sets[len(sets)-1], &counts[len(counts)-1]
+		switch r.op {
+		case "created":
+			cs.Created = append(cs.Created, r.row)
+			tc.Created++
+		case "updated":
+			cs.Updated = append(cs.Updated, r.row)
+			tc.Updated++
+		case "deleted":
+			cs.Deleted = append(cs.Deleted, r.id)
+			tc.Deleted++
+		}
+		coll, _ := s.db.reg.Lookup(r.coll)
+		s.log("push", r.coll, r.op, coll, r.row, r.id)
+	}
+	w := &jwriter.Writer{}
+	if err := wire.EncodeChangeSets(w, s.db.reg, sets); err != nil {
+		return nil, nil, fmt.Errorf("ssync client: encode push: %w", err)
+	}
+	body, err := w.BuildBytes()
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssync client: encode push: %w", err)
+	}
+	q := url.Values{"collections": names, "result": {"full"}}
+	if len(sets) > 0 {
+		q.Set("timestamp", commonCheckpoint(sets))
+	}
+	e.query = q.Encode()
+	e.body = body
+	return e, counts, nil
+}
+
+// commonCheckpoint is the push's timestamp parameter: the checkpoint the
+// pushed collections share, or empty (the start) when they differ.
+// Checkpoints are opaque, so they are compared only for equality.
+func commonCheckpoint(sets []wire.ChangeSet) string {
+	cp := sets[0].Timestamp
+	for _, s := range sets[1:] {
+		if s.Timestamp != cp {
+			return ""
+		}
+	}
+	return cp
+}
+
+// send pushes one outbox entry (unless it holds only rows never sent) and,
+// once the server acknowledged it, acknowledges its rows locally and drops
+// it from the outbox, in one transaction.
+func (s *session) send(ctx context.Context, e *outboxEntry) error {
+	var ack struct {
+		Checkpoint string       `json:"checkpoint"`
+		Ignored    []IgnoredRow `json:"ignored"`
+	}
+	if sentAny(e.pending) {
+		q, err := url.ParseQuery(e.query)
+		if err != nil {
+			return fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
+		}
+		body, err := s.ex.do(ctx, "push", http.MethodPost, q, e.body, e.key, true)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, &ack); err != nil {
+			return &TransportError{Op: "push", StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
+		}
+		s.res.Ignored = append(s.res.Ignored, ack.Ignored...)
+	}
+	tx, err := s.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: acknowledge push: %w", err)
+	}
+	defer tx.Rollback()
+	for _, p := range e.pending {
+		lt, ok := s.db.tables[p.Collection]
+		if !ok {
+			continue // a table dropped from the registry since
+		}
+		if p.Sent {
+			_, err = tx.ExecContext(ctx, lt.ack, p.Dirty, p.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, lt.ackUnsent, p.ID, p.Dirty)
+		}
+		if err != nil {
+			return fmt.Errorf("ssync client: acknowledge push: %w", err)
+		}
+	}
+	if e.seq != 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_outbox WHERE seq = ?`, e.seq); err != nil {
+			return fmt.Errorf("ssync client: acknowledge push: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: acknowledge push: %w", err)
+	}
+	return nil
+}
+
+func sentAny(p []pendingRow) bool {
+	for _, r := range p {
+		if r.Sent {
+			return true
+		}
+	}
+	return false
+}
+
+// saveOutbox keeps a push until it is acknowledged.
+func (db *DB) saveOutbox(ctx context.Context, scope string, e *outboxEntry) error {
+	pending, err := json.Marshal(e.pending)
+	if err != nil {
+		return err
+	}
+	res, err := db.sql.ExecContext(ctx, `INSERT INTO ss_outbox (idem_key, scope, query, body, pending) VALUES (?, ?, ?, ?, ?)`,
+		e.key, scope, e.query, e.body, string(pending))
+	if err != nil {
+		return fmt.Errorf("ssync client: save push: %w", err)
+	}
+	e.seq, err = res.LastInsertId()
+	return err
+}
+
+// outbox returns the pushes of scope not yet acknowledged, oldest first.
+func (db *DB) outbox(ctx context.Context, scope string) ([]*outboxEntry, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT seq, idem_key, query, body, pending FROM ss_outbox WHERE scope = ? ORDER BY seq`, scope)
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []*outboxEntry
+	for rows.Next() {
+		e := &outboxEntry{}
+		var pending string
+		if err := rows.Scan(&e.seq, &e.key, &e.query, &e.body, &pending); err != nil {
+			return nil, fmt.Errorf("ssync client: read outbox: %w", err)
+		}
+		if err := json.Unmarshal([]byte(pending), &e.pending); err != nil {
+			return nil, fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PendingPushes reports how many pushes wait in the outbox for an
+// acknowledgement (after a lost answer or a crash); Synchronize resends them
+// first.
+func (db *DB) PendingPushes(ctx context.Context) (int, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM ss_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ssync client: %w", err)
+	}
+	return n, nil
+}
+
+// readDirty reads the table's changed rows in scope. Rows already in the
+// outbox are read again; their newer state is pushed after the outbox.
+func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]dirtyRow, error) {
+	name := lt.coll.CollectionName()
+	rows, err := db.sql.QueryContext(ctx, lt.dirty, scope)
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+	}
+	defer rows.Close()
+	var out []dirtyRow
+	var targets []any
+	for rows.Next() {
+		row := lt.coll.NewRow()
+		rec := lt.coll.RecordOf(row)
+		var dirty int64
+		var known bool
+		targets = lt.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
+		targets = append(targets, &dirty, &known)
+		if err := rows.Scan(targets...); err != nil {
+			return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+		}
+		d := dirtyRow{row: row, id: rec.ID, coll: name,
+			rec: pendingRow{Collection: name, ID: rec.ID.String(), Dirty: dirty, Sent: true}}
+		switch {
+		case rec.DeletedAt != nil && known:
+			d.op, d.row = "deleted", nil
+		case rec.DeletedAt != nil:
+			d.rec.Sent = false // never reached the server: nothing to tell it
+		case known:
+			d.op = "updated"
+		default:
+			d.op = "created"
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+	}
+	return out, nil
+}

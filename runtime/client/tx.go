@@ -1,0 +1,56 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// txKey marks a context as inside a Transaction of one database.
+type txKey struct{ db *DB }
+
+// Transaction runs fn in one local transaction: repository calls made with
+// the context fn receives take part in it, and all of them commit together
+// or (when fn returns an error or panics) not at all. Synchronize refuses
+// such a context with ErrInTransaction.
+func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if inTransaction(ctx, db) {
+		return fmt.Errorf("ssync client: nested Transaction: %w", ErrInTransaction)
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ssync client: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(context.WithValue(ctx, txKey{db}, tx)); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: commit: %w", err)
+	}
+	return nil
+}
+
+func inTransaction(ctx context.Context, db *DB) bool {
+	_, ok := ctx.Value(txKey{db}).(*sql.Tx)
+	return ok
+}
+
+// conn returns the transaction of ctx, or the database.
+func (db *DB) conn(ctx context.Context) interface {
+	queryer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+} {
+	if tx, ok := ctx.Value(txKey{db}).(*sql.Tx); ok {
+		return tx
+	}
+	return db.sql
+}
