@@ -24,27 +24,38 @@ import (
 // harness is a real server on 127.0.0.1 over a real SQLite store, with an
 // optional wrapper around its handler to inject what the network does.
 type harness struct {
-	t     *testing.T
-	url   string
-	store *sql.DB
-	ph    func(int) string
-	wrap  atomic.Pointer[func(http.ResponseWriter, *http.Request, http.Handler)]
+	t      *testing.T
+	url    string
+	store  *sql.DB
+	ph     func(int) string
+	server *server.Store
+	wrap   atomic.Pointer[func(http.ResponseWriter, *http.Request, http.Handler)]
 }
 
 func newHarness(t *testing.T, b storetest.Backend) *harness {
+	return newHarnessWith(t, b, server.Config{})
+}
+
+// newHarnessWith starts the server with cfg (its Store and, when nil, its
+// Authenticator filled in) over a store opened with opts.
+func newHarnessWith(t *testing.T, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *harness {
 	t.Helper()
 	sdb, _ := b.Open(t)
-	store, err := server.OpenStore(context.Background(), sdb, b.Dialect, generated.Registry())
+	store, err := server.OpenStore(context.Background(), sdb, b.Dialect, generated.Registry(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	cfg.Store = store
+	if cfg.Authenticator == nil {
+		cfg.Authenticator = server.InsecureHeaderAuth()
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
-	h := &harness{t: t, store: sdb, ph: b.Dialect.Placeholder}
+	h := &harness{t: t, store: sdb, ph: b.Dialect.Placeholder, server: store}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wrap := h.wrap.Load(); wrap != nil {
 			(*wrap)(w, r, mux)
@@ -71,12 +82,15 @@ func (h *harness) device(name, user string) *client.DB {
 }
 
 func (h *harness) opts(db *client.DB) client.SyncOptions {
-	user, _ := db.User()
+	user, linked := db.User()
 	return client.SyncOptions{
 		ServerURL:  h.url,
 		RetryDelay: 1,
 		Decorate: func(r *http.Request) error {
 			r.Header.Set(server.HeaderUser, user)
+			if len(linked) > 0 {
+				r.Header.Set(server.HeaderLinked, strings.Join(linked, ","))
+			}
 			return nil
 		},
 	}

@@ -117,10 +117,10 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	name := t.coll.CollectionName()
 	final := Checkpoint(upto)
 	since := req.Since
-	if since.Version >= upto {
+	after := since.After != [16]byte{}
+	if since.Version > upto || (since.Version == upto && !after) {
 		return emit(&wire.ChangeSet{Collection: name, Timestamp: final}, true)
 	}
-	after := since.After != [16]byte{}
 	args := make([]any, 0, 3+len(owners))
 	args = append(args, int64(since.Version))
 	if after {
