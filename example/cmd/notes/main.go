@@ -79,8 +79,10 @@ commands:
   done <id>            mark a note done
   rm <id>              delete a note
   list                 print "<id> [x] <message>" (done) or "<id> [ ] <message>" per note, sorted by id
-  sync                 push local changes to the server, pull the server's changes
-                       (prints per-table counts: +created ~updated -deleted)
+  sync [-log level]     push local changes to the server, pull the server's changes
+                       (prints per-table counts: +created ~updated -deleted); -log
+                       fields lists each row's sync fields, -log full each row
+                       in full; progress goes to stderr (a bar on a terminal)
 
 flags:
 `
@@ -237,16 +239,15 @@ func resolveUser(cfg *config, user string) error {
 	return nil
 }
 
-// scope returns the active user and the users it is linked to on this
-// device: the acting user, linked to the authenticated one and to the
-// token's other linked users.
-func (cfg config) scope() (active string, linked []string) {
-	for _, u := range append([]string{cfg.user}, cfg.linked...) {
-		if u != "" && u != cfg.as && !slices.Contains(linked, u) {
+// scope returns the signed-in user and the users it is linked to on this
+// device: the token's linked users, and the -as user.
+func (cfg config) scope() (user string, linked []string) {
+	for _, u := range append(slices.Clone(cfg.linked), cfg.as) {
+		if u != "" && u != cfg.user && !slices.Contains(linked, u) {
 			linked = append(linked, u)
 		}
 	}
-	return cfg.as, linked
+	return cfg.user, linked
 }
 
 // execute checks the command's arguments, opens the device database and
@@ -273,13 +274,18 @@ func execute(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	active, linked := cfg.scope()
-	if curActive, curLinked := db.User(); curActive != active || !slices.Equal(curLinked, linked) {
-		if err := db.SetUser(ctx, active, linked...); err != nil {
-			return fmt.Errorf("set user %q: %w", active, err)
+	user, linked := cfg.scope()
+	if curUser, curLinked := db.User(); curUser != user || !slices.Equal(curLinked, linked) {
+		if err := db.SetUser(ctx, user, linked...); err != nil {
+			return fmt.Errorf("set user %q: %w", user, err)
 		}
 	}
-	app := &app{db: db, notes: generated.SyncNotes(db), cfg: cfg, stdout: stdout}
+	if db.ActiveUser() != cfg.as {
+		if err := db.SetActiveUser(ctx, cfg.as); err != nil {
+			return fmt.Errorf("act for %q: %w", cfg.as, err)
+		}
+	}
+	app := &app{db: db, notes: generated.SyncNotes(db), cfg: cfg, stdout: stdout, stderr: stderr}
 	return cmd(ctx, app)
 }
 
@@ -289,6 +295,7 @@ type app struct {
 	notes  generated.NoteRepo
 	cfg    config
 	stdout io.Writer
+	stderr io.Writer
 }
 
 // command runs one parsed command.
@@ -332,14 +339,31 @@ func parseCommand(name string, args []string) (command, error) {
 			return func(ctx context.Context, a *app) error { return a.done(ctx, id) }, nil
 		}
 		return func(ctx context.Context, a *app) error { return a.rm(ctx, id) }, nil
-	case "list", "sync":
+	case "list":
 		if len(args) != 0 {
 			return nil, usagef("%s takes no arguments", name)
 		}
-		if name == "list" {
-			return func(ctx context.Context, a *app) error { return a.list(ctx) }, nil
+		return func(ctx context.Context, a *app) error { return a.list(ctx) }, nil
+	case "sync":
+		level := client.LogCounts
+		switch {
+		case len(args) == 0:
+		case len(args) == 2 && args[0] == "-log":
+			l, err := client.ParseLogLevel(args[1])
+			if err != nil {
+				return nil, usagef("sync -log: %v", err)
+			}
+			level = l
+		case len(args) == 1 && strings.HasPrefix(args[0], "-log="):
+			l, err := client.ParseLogLevel(strings.TrimPrefix(args[0], "-log="))
+			if err != nil {
+				return nil, usagef("sync -log: %v", err)
+			}
+			level = l
+		default:
+			return nil, usagef("sync takes only -log counts|fields|full")
 		}
-		return func(ctx context.Context, a *app) error { return a.sync(ctx) }, nil
+		return func(ctx context.Context, a *app) error { return a.sync(ctx, level) }, nil
 	default:
 		return nil, usagef("unknown command %q", name)
 	}
@@ -443,11 +467,14 @@ func (a *app) list(ctx context.Context) error {
 	return err
 }
 
-func (a *app) sync(ctx context.Context) error {
+func (a *app) sync(ctx context.Context, level client.LogLevel) error {
 	cfg := a.cfg
+	bar := newProgressBar(a.stderr)
 	res, err := a.db.Synchronize(ctx, client.SyncOptions{
 		ServerURL:  cfg.serverURL,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		LogLevel:   level,
+		Progress:   bar.update,
 		Decorate: func(r *http.Request) error {
 			if cfg.token != "" {
 				r.Header.Set("Authorization", "Bearer "+cfg.token)
@@ -461,11 +488,31 @@ func (a *app) sync(ctx context.Context) error {
 			return nil
 		},
 	})
+	bar.finish()
 	if err != nil {
 		return fmt.Errorf("sync with %s: %w", a.cfg.serverURL, err)
 	}
-	_, err = fmt.Fprintln(a.stdout, summary(res))
-	return err
+	if _, err := fmt.Fprintln(a.stdout, summary(res)); err != nil {
+		return err
+	}
+	for _, ig := range res.Ignored {
+		if _, err := fmt.Fprintf(a.stdout, "ignored by the server: %s %s (%s) %s\n", ig.Collection, ig.ID, ig.Reason, ig.Message); err != nil {
+			return err
+		}
+	}
+	for _, e := range res.Log {
+		line := fmt.Sprintf("%s %s %s %s", e.Direction, e.Op, e.Collection, e.ID)
+		if e.SyncID != "" {
+			line += " owner=" + e.SyncID + " updatedAt=" + e.UpdatedAt.UTC().Format(time.RFC3339Nano)
+		}
+		if len(e.Data) > 0 {
+			line += " " + string(e.Data)
+		}
+		if _, err := fmt.Fprintln(a.stdout, line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // summary is sync's one-line report, e.g.

@@ -263,3 +263,27 @@ func TestUserFromEnvironment(t *testing.T) {
 		t.Errorf("dave lists carol's notes: %q", got)
 	}
 }
+
+func TestSyncLogLevelsAndProgress(t *testing.T) {
+	url := startServer(t)
+	a := newDevice(t, "a", url, "alice")
+	id := a.add("log me")
+	code, out, errOut := a.exec("sync", "-log", "fields")
+	if code != 0 {
+		t.Fatalf("sync -log fields: %d %s", code, errOut)
+	}
+	if !strings.Contains(out, "push created ss_tb_note "+id+" owner=alice updatedAt=") {
+		t.Fatalf("sync -log fields printed:\n%s", out)
+	}
+	if !strings.Contains(errOut, "sync: handshake") || !strings.Contains(errOut, "sync: push") || !strings.Contains(errOut, "sync: pull") {
+		t.Fatalf("progress lines on a non-terminal stderr:\n%s", errOut)
+	}
+	b := newDevice(t, "b", url, "alice")
+	code, out, errOut = b.exec("sync", "-log=full")
+	if code != 0 || !strings.Contains(out, `pull created ss_tb_note `+id) || !strings.Contains(out, `"message":"log me"`) {
+		t.Fatalf("sync -log=full: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := b.exec("sync", "-log", "everything"); code != 2 || !strings.Contains(errOut, "unknown log level") {
+		t.Fatalf("sync -log everything: %d %s", code, errOut)
+	}
+}
