@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,7 @@ type DB struct {
 	tables map[string]*localTable
 
 	syncSem chan struct{} // one Synchronize at a time
+	closed  atomic.Bool
 
 	mu       sync.RWMutex
 	deviceID string
@@ -160,8 +162,14 @@ func (db *DB) init(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the database; every later call fails with ErrClosed.
+func (db *DB) Close() error {
+	if db == nil || db.sql == nil {
+		return ErrNotInitialized
+	}
+	db.closed.Store(true)
+	return db.sql.Close()
+}
 
 // SQL returns the underlying database handle, for reads the repositories do
 // not cover. Writes to synchronized tables through it are not tracked and
@@ -274,6 +282,12 @@ func (db *DB) setScope(syncID string, linked []string, active string) {
 // activeScope returns the active user (new rows' owner), the JSON scope of
 // readable owners, and a check of owners, or ErrNoActiveUser.
 func (db *DB) activeScope() (syncID, scope string, allowed func(string) bool, err error) {
+	if db == nil || db.sql == nil {
+		return "", "", nil, ErrNotInitialized
+	}
+	if db.closed.Load() {
+		return "", "", nil, ErrClosed
+	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.syncID == "" {

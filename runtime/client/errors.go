@@ -19,6 +19,9 @@ var (
 	// ErrUnregisteredTable is returned by a repository whose table is not in
 	// the registry the database was opened with.
 	ErrUnregisteredTable = errors.New("ssync client: table not registered")
+	// ErrNotInitialized is returned by the methods of a DB that was not made
+	// by Open (a nil or zero DB).
+	ErrNotInitialized = errors.New("ssync client: database not initialized (use client.Open)")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("ssync client: database closed")
 	// ErrSyncInProgress is returned by Synchronize with NoWait while another

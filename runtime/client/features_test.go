@@ -507,3 +507,28 @@ func TestFullResyncAfterTombstonesAreGone(t *testing.T) {
 		}
 	})
 }
+
+func TestNotInitializedAndClosed(t *testing.T) {
+	ctx := context.Background()
+	var zero client.DB
+	if _, err := zero.Synchronize(ctx, client.SyncOptions{ServerURL: "http://127.0.0.1:1"}); !errors.Is(err, client.ErrNotInitialized) {
+		t.Fatalf("zero DB sync: %v", err)
+	}
+	if err := generated.SyncNotes(&zero).Insert(ctx, &models.Note{}); err == nil {
+		t.Fatal("insert through a zero DB succeeded")
+	}
+	db, err := client.Open(ctx, filepath.Join(t.TempDir(), "x.db"), generated.Registry(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := generated.SyncNotes(db).Insert(ctx, &models.Note{}); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("insert after Close: %v", err)
+	}
+	if _, err := db.Synchronize(ctx, client.SyncOptions{ServerURL: "http://127.0.0.1:1"}); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("sync after Close: %v", err)
+	}
+}

@@ -244,6 +244,9 @@ func (s *session) log(dir, collection, op string, coll ssync.Collection, row any
 // waits (or fails with ErrSyncInProgress under NoWait). It fails with
 // ErrInTransaction inside Transaction.
 func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error) {
+	if _, _, _, err := db.activeScope(); errors.Is(err, ErrNotInitialized) || errors.Is(err, ErrClosed) {
+		return nil, err
+	}
 	if inTransaction(ctx, db) {
 		return nil, ErrInTransaction
 	}
