@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,13 +18,14 @@ type Repo[T any] struct {
 	db    *DB
 	table *ssync.Table[T]
 	local *localTable
+	known map[string]bool // the column names queries may use
 	err   error
 }
 
 // NewRepo returns the repository of table t in db. When t is not in db's
 // registry every method returns an error wrapping ErrUnregisteredTable.
 func NewRepo[T any](db *DB, t *ssync.Table[T]) *Repo[T] {
-	r := &Repo[T]{db: db, table: t}
+	r := &Repo[T]{db: db, table: t, known: queryColumns(t.Columns)}
 	r.local, r.err = db.table(t.Name)
 	return r
 }
@@ -67,7 +67,7 @@ func (r *Repo[T]) Insert(ctx context.Context, row *T) error {
 	rec.UpdatedAt = now
 	rec.DeletedAt = nil
 	args := r.table.Values(row, metaValues(rec, make([]any, 0, 5+len(r.table.Columns))))
-	if _, err := r.db.sql.ExecContext(ctx, r.local.insert, args...); err != nil {
+	if _, err := r.db.conn(ctx).ExecContext(ctx, r.local.insert, args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
 	}
 	return nil
@@ -90,7 +90,7 @@ func (r *Repo[T]) Update(ctx context.Context, row *T) error {
 	args = append(args, now)
 	args = r.table.Values(row, args)
 	args = append(args, rec.ID.String(), scope)
-	res, err := r.db.sql.ExecContext(ctx, r.local.update, args...)
+	res, err := r.db.conn(ctx).ExecContext(ctx, r.local.update, args...)
 	if err != nil {
 		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
 	}
@@ -115,7 +115,7 @@ func (r *Repo[T]) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	now := r.db.timestamp()
-	res, err := r.db.sql.ExecContext(ctx, r.local.delete, now, now, id.String(), scope)
+	res, err := r.db.conn(ctx).ExecContext(ctx, r.local.delete, now, now, id.String(), scope)
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
 	}
@@ -140,13 +140,16 @@ func (r *Repo[T]) Get(ctx context.Context, id uuid.UUID) (*T, error) {
 	return rows[0], nil
 }
 
-// Select returns the rows in the active scope, oldest first (by CreatedAt,
-// then ID). Deleted rows are left out unless IncludeDeleted is given.
+// Select returns the rows in the active scope (the active user's and its
+// linked users'), oldest first (by CreatedAt, then ID) unless OrderBy says
+// otherwise. Deleted rows are left out unless IncludeDeleted is given. Where
+// narrows the rows; Limit and Offset page through them.
 func (r *Repo[T]) Select(ctx context.Context, opts ...SelectOption) ([]*T, error) {
 	return r.query(ctx, opts)
 }
 
-// Count returns how many rows Select would return, ignoring Limit.
+// Count returns how many rows Select would return with the same options,
+// ignoring Limit, Offset and OrderBy.
 func (r *Repo[T]) Count(ctx context.Context, opts ...SelectOption) (int, error) {
 	if r.err != nil {
 		return 0, r.err
@@ -156,20 +159,15 @@ func (r *Repo[T]) Count(ctx context.Context, opts ...SelectOption) (int, error) 
 		return 0, err
 	}
 	var n int
-	if err := r.db.sql.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := r.db.conn(ctx).QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", r.table.Name, err)
 	}
 	return n, nil
 }
 
-// SelectOption narrows or orders a Select.
+// SelectOption narrows or orders a Select: IncludeDeleted, Where, OrderBy,
+// Limit, Offset, or the typed options of a generated repository.
 type SelectOption func(*selectQuery)
-
-type selectQuery struct {
-	includeDeleted bool
-	id             *uuid.UUID
-	limit          int
-}
 
 // IncludeDeleted makes Select return soft-deleted rows too.
 func IncludeDeleted() SelectOption { return func(q *selectQuery) { q.includeDeleted = true } }
@@ -177,7 +175,7 @@ func IncludeDeleted() SelectOption { return func(q *selectQuery) { q.includeDele
 // Limit makes Select return at most n rows.
 func Limit(n int) SelectOption { return func(q *selectQuery) { q.limit = n } }
 
-func whereID(id uuid.UUID) SelectOption { return func(q *selectQuery) { q.id = &id } }
+func whereID(id uuid.UUID) SelectOption { return Where(ssync.ColumnID, id.String()) }
 
 func (r *Repo[T]) buildQuery(opts []SelectOption, count bool) (string, []any, error) {
 	_, scope, _, err := r.db.activeScope()
@@ -186,28 +184,11 @@ func (r *Repo[T]) buildQuery(opts []SelectOption, count bool) (string, []any, er
 	}
 	var sq selectQuery
 	for _, o := range opts {
-		o(&sq)
-	}
-	q := r.local.selectAll
-	if count {
-		q = "SELECT COUNT(*) FROM " + quote(r.table.Name)
-	}
-	q += ` WHERE "ss_sync_id" IN (SELECT value FROM json_each(?))`
-	args := []any{scope}
-	if !sq.includeDeleted {
-		q += ` AND "deleted_at" IS NULL`
-	}
-	if sq.id != nil {
-		q += ` AND "id" = ?`
-		args = append(args, sq.id.String())
-	}
-	if !count {
-		q += ` ORDER BY "created_at", "id"`
-		if sq.limit > 0 {
-			q += " LIMIT " + strconv.Itoa(sq.limit)
+		if o != nil {
+			o(&sq)
 		}
 	}
-	return q, args, nil
+	return sq.sqlFor(r.table.Name, r.local.selectAll, scope, r.known, count)
 }
 
 func (r *Repo[T]) query(ctx context.Context, opts []SelectOption) ([]*T, error) {
@@ -218,7 +199,7 @@ func (r *Repo[T]) query(ctx context.Context, opts []SelectOption) ([]*T, error) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.db.sql.QueryContext(ctx, q, args...)
+	rows, err := r.db.conn(ctx).QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select %s: %w", r.table.Name, err)
 	}
