@@ -67,6 +67,12 @@ type Column struct {
 	// Server is the column's name in the server store when it differs from
 	// Name (NETCoreSync-style field-name mapping); empty means Name.
 	Server string
+	// Ref is the name of the table whose id the column holds when it is a
+	// foreign key (`ref=` tag); empty otherwise. The generated DDL declares
+	// the key; a runtime that hard-deletes rows (purging tombstones,
+	// dropping rows on a resync) must keep parents that live rows still
+	// reference.
+	Ref string
 }
 
 // ServerName returns the column's name in the server store.
