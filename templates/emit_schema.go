@@ -11,7 +11,7 @@ import (
 // TIMESTAMP columns back as time.Time and BOOLEAN columns as bool.
 func sqliteType(k Kind) string {
 	switch k {
-	case KindString, KindUUID:
+	case KindString, KindUUID, KindJSON:
 		return "TEXT"
 	case KindBool:
 		return "BOOLEAN"
@@ -28,8 +28,17 @@ func sqliteType(k Kind) string {
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// sqliteColumns returns the column definitions shared by client and server.
-func sqliteColumns(t *Table) []string {
+// references is the inline foreign-key clause of a referencing column on
+// SQLite and PostgreSQL. The check is deferred to commit, so that rows
+// applied in one transaction may arrive in any order; rows are never
+// hard-deleted, so a soft-deleted parent still satisfies it.
+func references(parent string) string {
+	return " REFERENCES " + quoteIdent(parent) + ` ("id") DEFERRABLE INITIALLY DEFERRED`
+}
+
+// sqliteColumns returns the column definitions shared by client and server;
+// server selects the server-side column names.
+func sqliteColumns(t *Table, server bool) []string {
 	cols := []string{
 		`"id" TEXT NOT NULL PRIMARY KEY`,
 		`"created_at" TIMESTAMP NOT NULL`,
@@ -38,13 +47,34 @@ func sqliteColumns(t *Table) []string {
 		`"ss_sync_id" TEXT NOT NULL`,
 	}
 	for _, f := range t.Fields {
-		def := quoteIdent(f.Column) + " " + sqliteType(f.Kind)
-		if !f.Nullable {
+		def := quoteIdent(columnName(f, server)) + " " + sqliteType(f.Kind)
+		if !f.Nullable() {
 			def += " NOT NULL"
+		}
+		if f.Ref != "" {
+			def += references(f.Ref)
 		}
 		cols = append(cols, def)
 	}
 	return cols
+}
+
+// columnName is a field's column name on the device or on the server.
+func columnName(f *Field, server bool) string {
+	if server {
+		return f.ServerName()
+	}
+	return f.Column
+}
+
+// createIndexes returns a CREATE INDEX statement per secondary index of t.
+func createIndexes(t *Table, server bool) []string {
+	var stmts []string
+	for _, ix := range t.Indexes {
+		stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`,
+			quoteIdent(ix.Name), quoteIdent(t.Collection), quoteIdent(columnName(ix.Field, server))))
+	}
+	return stmts
 }
 
 func createTable(name string, cols []string) string {
@@ -52,35 +82,36 @@ func createTable(name string, cols []string) string {
 }
 
 // clientSQLite is the device's DDL: the shared columns plus the change
-// counter and the known flag, an index of pending changes, and one for
-// scoped reads.
+// counter and the known flag, an index of pending changes, one for scoped
+// reads, and the model's own indexes.
 func clientSQLite(t *Table) []string {
-	cols := append(sqliteColumns(t),
+	cols := append(sqliteColumns(t, false),
 		`"ss_dirty" INTEGER NOT NULL DEFAULT 0`,
 		`"ss_known" INTEGER NOT NULL DEFAULT 0`,
 	)
 	q := quoteIdent(t.Collection)
-	return []string{
+	return append([]string{
 		createTable(t.Collection, cols),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_dirty") WHERE "ss_dirty" > 0`, quoteIdent(t.Collection+"_ss_dirty"), q),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "created_at")`, quoteIdent(t.Collection+"_ss_scope"), q),
-	}
+	}, createIndexes(t, false)...)
 }
 
-// serverSQLite is the server store's DDL on SQLite: the shared columns plus
-// the server-owned versions, and the index pulls range over.
+// serverSQLite is the server store's DDL on SQLite: the shared columns (by
+// their server names) plus the server-owned versions, the index pulls range
+// over, and the model's own indexes.
 func serverSQLite(t *Table) []string {
-	cols := append(sqliteColumns(t),
+	cols := append(sqliteColumns(t, true),
 		`"ss_version" INTEGER NOT NULL`,
 		`"ss_created_version" INTEGER NOT NULL`,
 		`"ss_origin" TEXT NOT NULL DEFAULT ''`,
 		`"ss_writer" TEXT NOT NULL DEFAULT ''`,
 	)
 	q := quoteIdent(t.Collection)
-	return []string{
+	return append([]string{
 		createTable(t.Collection, cols),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`, quoteIdent(t.Collection+"_ss_version"), q),
-	}
+	}, createIndexes(t, true)...)
 }
 
 // ddlValues renders DDL statements as a string slice of raw literals.

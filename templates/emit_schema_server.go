@@ -8,7 +8,7 @@ import (
 // postgresType is the PostgreSQL type of a kind.
 func postgresType(k Kind) string {
 	switch k {
-	case KindString:
+	case KindString, KindJSON:
 		return "TEXT"
 	case KindUUID:
 		return "UUID"
@@ -41,25 +41,34 @@ func serverPostgres(t *Table) []string {
 		`"ss_sync_id" TEXT NOT NULL`,
 	}
 	for _, f := range t.Fields {
-		def := quoteIdent(f.Column) + " " + postgresType(f.Kind)
-		if !f.Nullable {
+		def := quoteIdent(f.ServerName()) + " " + postgresType(f.Kind)
+		if !f.Nullable() {
 			def += " NOT NULL"
+		}
+		if f.Ref != "" {
+			def += references(f.Ref)
 		}
 		cols = append(cols, def)
 	}
 	cols = append(cols, `"ss_version" BIGINT NOT NULL`, `"ss_created_version" BIGINT NOT NULL`,
 		`"ss_origin" TEXT NOT NULL DEFAULT ''`, `"ss_writer" TEXT NOT NULL DEFAULT ''`)
-	return []string{
+	return append([]string{
 		createTable(t.Collection, cols),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`,
 			quoteIdent(t.Collection+"_ss_version"), quoteIdent(t.Collection)),
-	}
+	}, createIndexes(t, true)...)
 }
 
-// mysqlType is the MariaDB/MySQL type of a kind.
-func mysqlType(k Kind) string {
-	switch k {
+// mysqlType is the MariaDB/MySQL type of a field. An indexed string is a
+// VARCHAR(255): InnoDB cannot index a whole LONGTEXT.
+func mysqlType(f *Field) string {
+	switch f.Kind {
 	case KindString:
+		if f.Index {
+			return "VARCHAR(255)"
+		}
+		return "LONGTEXT"
+	case KindJSON:
 		return "LONGTEXT"
 	case KindUUID:
 		return "CHAR(36)"
@@ -107,8 +116,8 @@ func serverMySQL(t *Table) []string {
 		"`ss_sync_id` VARCHAR(255) NOT NULL",
 	}
 	for _, f := range t.Fields {
-		def := quoteMySQL(f.Column) + " " + mysqlType(f.Kind)
-		if f.Nullable {
+		def := quoteMySQL(f.ServerName()) + " " + mysqlType(f)
+		if f.Nullable() {
 			def += " NULL"
 		} else {
 			def += " NOT NULL"
@@ -118,6 +127,17 @@ func serverMySQL(t *Table) []string {
 	cols = append(cols, "`ss_version` BIGINT NOT NULL", "`ss_created_version` BIGINT NOT NULL",
 		"`ss_origin` VARCHAR(64) NOT NULL DEFAULT ''", "`ss_writer` VARCHAR(64) NOT NULL DEFAULT ''",
 		"INDEX "+quoteMySQL(t.Collection+"_ss_version")+" (`ss_sync_id`, `ss_version`)")
+	for _, ix := range t.Indexes {
+		cols = append(cols, "INDEX "+quoteMySQL(ix.Name)+" ("+quoteMySQL(ix.Field.ServerName())+")")
+	}
+	// MySQL ignores REFERENCES written on a column: the keys are table
+	// constraints. They are checked at once (InnoDB has no deferred
+	// constraints); pushes apply parents first.
+	for _, f := range t.Fields {
+		if f.Ref != "" {
+			cols = append(cols, "FOREIGN KEY ("+quoteMySQL(f.ServerName())+") REFERENCES "+quoteMySQL(f.Ref)+" (`id`)")
+		}
+	}
 	return []string{
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			quoteMySQL(t.Collection), strings.Join(cols, ",\n\t")),

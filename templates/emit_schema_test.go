@@ -14,7 +14,7 @@ func schemaTable() *Table {
 		Collection: "notes",
 		Fields: []*Field{
 			{GoName: "Message", Column: "message", Wire: "message", Kind: KindString},
-			{GoName: "Score", Column: "score", Wire: "score", Kind: KindFloat32, Nullable: true},
+			{GoName: "Score", Column: "score", Wire: "score", Kind: KindFloat32, Repr: ReprPointer},
 		},
 	}
 }

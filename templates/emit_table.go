@@ -3,24 +3,46 @@ package templates
 import (
 	"encoding/json"
 	"fmt"
+	"go/token"
 	"go/types"
 
 	"github.com/dave/jennifer/jen"
 )
 
 // emitTable writes everything generated for one model: the descriptor, the
-// repository accessor, the row binders, the wire codec and the drift guards.
+// repository with its query helpers, the row binders, the wire codec and the
+// drift guards.
 func emitTable(f *jen.File, m *Model, t *Table) {
-	model := jen.Qual(t.ModelPath, t.GoName)
-	tableType := jen.Qual(PathSsync, "Table").Types(model.Clone())
+	emitDescriptor(f, t)
+	f.Line()
+	emitRepo(f, t)
+	f.Line()
+	emitBinders(f, t)
+	f.Line()
+	emitEncoder(f, t)
+	f.Line()
+	emitDecoder(f, t)
+	f.Line()
+	emitDriftGuards(f, t)
+}
 
-	// Descriptor.
+func modelType(t *Table) *jen.Statement { return jen.Qual(t.ModelPath, t.GoName) }
+
+func emitDescriptor(f *jen.File, t *Table) {
+	tableType := jen.Qual(PathSsync, "Table").Types(modelType(t))
 	var cols []jen.Code
 	for _, fld := range t.Fields {
-		cols = append(cols, jen.Line().Values(
+		vals := []jen.Code{
 			jen.Id("Name").Op(":").Lit(fld.Column),
 			jen.Id("Wire").Op(":").Lit(fld.Wire),
-		))
+		}
+		if fld.Server != "" {
+			vals = append(vals, jen.Id("Server").Op(":").Lit(fld.Server))
+		}
+		if fld.Ref != "" {
+			vals = append(vals, jen.Id("Ref").Op(":").Lit(fld.Ref))
+		}
+		cols = append(cols, jen.Line().Values(vals...))
 	}
 	f.Commentf("%s returns the descriptor of the %s collection, which holds %s rows.", t.TableFunc, t.Collection, qualName(t))
 	f.Func().Id(t.TableFunc).Params().Op("*").Add(tableType.Clone()).Block(
@@ -31,8 +53,8 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 			jen.Line().Id("Record").Op(":").Id(t.Lower+"Record"),
 			jen.Line().Id("Values").Op(":").Id(t.Lower+"Values"),
 			jen.Line().Id("Targets").Op(":").Id(t.Lower+"Targets"),
-			jen.Line().Id("Encode").Op(":").Id("encode"+t.GoName),
-			jen.Line().Id("Decode").Op(":").Id("decode"+t.GoName),
+			jen.Line().Id("Encode").Op(":").Id(t.Encode),
+			jen.Line().Id("Decode").Op(":").Id(t.Decode),
 			jen.Line().Id("Schema").Op(":").Map(jen.Qual(PathSsync, "SchemaTarget")).Index().String().Values(
 				jen.Line().Qual(PathSsync, "ClientSQLite").Op(":").Add(ddlValues(clientSQLite(t))),
 				jen.Line().Qual(PathSsync, "ServerSQLite").Op(":").Add(ddlValues(serverSQLite(t))),
@@ -43,61 +65,122 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 			jen.Line(),
 		)),
 	)
-	f.Line()
+}
 
-	// Repository.
-	f.Commentf("%s is the sync-aware repository of %s rows (collection %s).", t.RepoType, qualName(t), t.Collection)
+// emitRepo writes the repository type, its accessor and its typed query
+// helpers: column constants for OrderBy, and WhereXxx/ByXxx for indexed
+// columns.
+func emitRepo(f *jen.File, t *Table) {
+	model := modelType(t)
+	f.Commentf("%s is the sync-aware repository of %s rows (collection %s). Besides the", t.RepoType, qualName(t), t.Collection)
+	f.Comment("methods of client.Repo it has typed query helpers; every read is scoped to the")
+	f.Comment("active user and its linked users.")
 	f.Type().Id(t.RepoType).Struct(
 		jen.Op("*").Qual(PathClient, "Repo").Types(model.Clone()),
 	)
+	f.Line()
 	f.Commentf("%s returns the repository of %s rows in db: inserts, updates and deletes through it", t.Accessor, qualName(t))
 	f.Comment("are tracked and carried by the next Synchronize.")
 	f.Func().Id(t.Accessor).Params(jen.Id("db").Op("*").Qual(PathClient, "DB")).Id(t.RepoType).Block(
 		jen.Return(jen.Id(t.RepoType).Values(jen.Qual(PathClient, "NewRepo").Call(jen.Id("db"), jen.Id(t.TableFunc).Call()))),
 	)
-
 	f.Line()
-	// Binders.
+
+	f.Commentf("%s names a column of %s that %s.OrderBy sorts by.", t.ColumnType, t.Collection, t.RepoType)
+	f.Type().Id(t.ColumnType).String()
+	f.Line()
+	f.Commentf("The columns of %s, for %s.OrderBy.", t.Collection, t.RepoType)
+	f.Const().DefsFunc(func(g *jen.Group) {
+		for _, mc := range t.MetaColumns {
+			g.Commentf("%s is the %s column: %s.", mc.Const, mc.Column, mc.Doc)
+			g.Id(mc.Const).Id(t.ColumnType).Op("=").Lit(mc.Column)
+		}
+		for _, fld := range t.Fields {
+			if fld.Const == "" {
+				continue
+			}
+			g.Commentf("%s is the %s column (field %s).", fld.Const, fld.Column, pathString(fld.Path))
+			g.Id(fld.Const).Id(t.ColumnType).Op("=").Lit(fld.Column)
+		}
+	})
+	f.Line()
+	f.Comment("OrderBy returns a Select option that sorts the rows by column c, descending when")
+	f.Comment("desc. Several OrderBy options sort by each in turn.")
+	f.Func().Params(jen.Id(t.RepoType)).Id("OrderBy").Params(jen.Id("c").Id(t.ColumnType), jen.Id("desc").Bool()).Qual(PathClient, "SelectOption").Block(
+		jen.Return(jen.Qual(PathClient, "OrderBy").Call(jen.String().Call(jen.Id("c")), jen.Id("desc"))),
+	)
+	for _, fld := range t.Fields {
+		if fld.Where == "" {
+			continue
+		}
+		param, _ := typeCode(fld.Type)
+		null := ""
+		if fld.Nullable() {
+			null = " (NULL when v is null)"
+		}
+		f.Line()
+		f.Commentf("%s returns a Select and Count option that keeps the rows whose %s is v%s.", fld.Where, fld.Column, null)
+		f.Func().Params(jen.Id(t.RepoType)).Id(fld.Where).Params(jen.Id("v").Add(param)).Qual(PathClient, "SelectOption").Block(
+			jen.Return(jen.Qual(PathClient, "Where").Call(jen.Lit(fld.Column), bindValue(fld, jen.Id("v")))),
+		)
+		f.Line()
+		f.Commentf("%s returns the rows in the active scope whose %s is v%s, with opts applied.", fld.By, fld.Column, null)
+		f.Func().Params(jen.Id("r").Id(t.RepoType)).Id(fld.By).Params(
+			jen.Id("ctx").Qual("context", "Context"),
+			jen.Id("v").Add(param),
+			jen.Id("opts").Op("...").Qual(PathClient, "SelectOption"),
+		).Params(jen.Index().Op("*").Add(model.Clone()), jen.Error()).Block(
+			jen.Return(jen.Id("r").Dot("Select").Call(
+				jen.Id("ctx"),
+				jen.Append(jen.Index().Qual(PathClient, "SelectOption").Values(jen.Id("r").Dot(fld.Where).Call(jen.Id("v"))), jen.Id("opts").Op("...")).Op("..."),
+			)),
+		)
+	}
+}
+
+func emitBinders(f *jen.File, t *Table) {
+	model := modelType(t)
 	f.Func().Id(t.Lower+"Record").Params(jen.Id("r").Op("*").Add(model.Clone())).Op("*").Qual(PathSsync, "Record").Block(
 		jen.Return(jen.Op("&").Id("r").Dot(t.RecordField)),
 	)
 	f.Line()
+	var vals, targets []jen.Code
+	for _, fld := range t.Fields {
+		vals = append(vals, bindValue(fld, access(fld)))
+		targets = append(targets, scanTarget(fld))
+	}
 	f.Func().Id(t.Lower+"Values").Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
-		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, fieldExprs(t, false)...)...)),
+		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, vals...)...)),
 	)
 	f.Line()
 	f.Func().Id(t.Lower+"Targets").Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
-		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, fieldExprs(t, true)...)...)),
+		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, targets...)...)),
 	)
+}
 
-	f.Line()
-	// Encoder.
+func emitEncoder(f *jen.File, t *Table) {
 	enc := []jen.Code{jen.Qual(PathWire, "WriteRecord").Call(jen.Id("w"), jen.Op("&").Id("r").Dot(t.RecordField))}
 	for _, fld := range t.Fields {
-		enc = append(enc,
-			jen.Id("w").Dot("RawString").Call(rawString(","+jsonString(fld.Wire)+":")),
-			writeValue(fld, jen.Id("r").Dot(fld.GoName)),
-		)
+		enc = append(enc, jen.Id("w").Dot("RawString").Call(rawString(","+jsonString(fld.Wire)+":")))
+		enc = append(enc, encodeField(fld)...)
 	}
 	enc = append(enc, jen.Id("w").Dot("RawByte").Call(jen.LitRune('}')))
-	f.Func().Id("encode"+t.GoName).Params(jen.Id("w").Op("*").Qual(PathJWrite, "Writer"), jen.Id("r").Op("*").Add(model.Clone())).Block(enc...)
+	f.Func().Id(t.Encode).Params(jen.Id("w").Op("*").Qual(PathJWrite, "Writer"), jen.Id("r").Op("*").Add(modelType(t))).Block(enc...)
+}
 
-	f.Line()
-	// Decoder.
+func emitDecoder(f *jen.File, t *Table) {
 	var cases []jen.Code
 	for _, fld := range t.Fields {
-		cases = append(cases, jen.Case(jen.Lit(fld.Wire)).Block(
-			jen.Id("r").Dot(fld.GoName).Op("=").Add(readValue(fld)),
-		))
+		cases = append(cases, jen.Case(jen.Lit(fld.Wire)).Block(decodeField(fld)...))
 	}
 	cases = append(cases, jen.Default().Block(
 		jen.If(jen.Op("!").Qual(PathWire, "ReadRecordField").Call(jen.Id("l"), jen.Op("&").Id("r").Dot(t.RecordField), jen.Id("key"))).Block(
 			jen.Qual(PathWire, "UnknownField").Call(jen.Id("l"), jen.Id("key"), jen.Id("opts")),
 		),
 	))
-	f.Func().Id("decode"+t.GoName).Params(
+	f.Func().Id(t.Decode).Params(
 		jen.Id("l").Op("*").Qual(PathJLexer, "Lexer"),
-		jen.Id("r").Op("*").Add(model.Clone()),
+		jen.Id("r").Op("*").Add(modelType(t)),
 		jen.Id("opts").Qual(PathSsync, "DecodeOptions"),
 	).Error().Block(
 		jen.Id("l").Dot("Delim").Call(jen.LitRune('{')),
@@ -113,44 +196,57 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 		jen.Id("l").Dot("Delim").Call(jen.LitRune('}')),
 		jen.Return(jen.Id("l").Dot("Error").Call()),
 	)
+}
 
-	f.Line()
-	// Drift guard: converting the model to a struct type listing the fields
-	// seen at generation time fails to compile once the model changes. When
-	// a field's type cannot be spelled here, each synchronized field is
-	// checked on its own instead.
-	var guard []jen.Code
-	spelled := true
-	for _, sf := range t.Struct {
-		tc, ok := typeCode(sf.Type)
-		spelled = spelled && ok
-		if sf.Name == "" {
-			guard = append(guard, tc)
-		} else {
-			guard = append(guard, jen.Id(sf.Name).Add(tc))
-		}
-	}
-	body := []jen.Code{jen.Var().Id("x").Add(model.Clone())}
-	if spelled {
-		body = append(body, jen.Id("_").Op("=").Struct(guard...).Parens(jen.Id("x")))
+// emitDriftGuards writes, for the model and for each embedded struct whose
+// fields are synchronized, a function that stops compiling once the struct
+// changes: a conversion to a struct type listing the fields seen at
+// generation time. When a field's type or name cannot be spelled from the
+// output package, each synchronized field is checked on its own instead.
+func emitDriftGuards(f *jen.File, t *Table) {
+	body := []jen.Code{jen.Var().Id("x").Add(modelType(t))}
+	if guard, ok := structLiteral(t.Struct); ok {
+		body = append(body, jen.Id("_").Op("=").Add(guard).Parens(jen.Id("x")))
 	} else {
 		body = append(body, jen.Var().Id("_").Qual(PathSsync, "Record").Op("=").Id("x").Dot(t.RecordField))
 		for _, fld := range t.Fields {
-			tc, _ := typeCode(fieldType(t, fld.GoName))
-			body = append(body, jen.Var().Id("_").Add(tc).Op("=").Id("x").Dot(fld.GoName))
+			tc, _ := typeCode(fld.Type)
+			body = append(body, jen.Var().Id("_").Add(tc).Op("=").Add(accessFrom("x", fld.Path)))
+		}
+	}
+	for _, e := range t.Embedded {
+		tc, _ := typeCode(e.Type)
+		v := "x" + pathIdent(e.Path)
+		body = append(body, jen.Line(), jen.Var().Id(v).Add(tc).Op("=").Add(accessFrom("x", e.Path)))
+		if guard, ok := structLiteral(e.Struct); ok {
+			body = append(body, jen.Id("_").Op("=").Add(guard).Parens(jen.Id(v)))
+		} else {
+			for _, fld := range e.Fields {
+				ftc, _ := typeCode(fld.Type)
+				body = append(body, jen.Var().Id("_").Add(ftc).Op("=").Id(v).Dot(fld.GoName))
+			}
 		}
 	}
 	f.Commentf("This function fails to compile when %s changed since it was generated: run go generate.", qualName(t))
 	f.Func().Id("_").Params().Block(body...)
 }
 
-func fieldType(t *Table, name string) types.Type {
-	for _, sf := range t.Struct {
-		if sf.Name == name {
-			return sf.Type
+// structLiteral spells a struct type with the given fields; ok is false when
+// a field's name or type cannot be spelled from another package.
+func structLiteral(fields []StructField) (jen.Code, bool) {
+	var guard []jen.Code
+	ok := true
+	for _, sf := range fields {
+		tc, tok := typeCode(sf.Type)
+		ok = ok && tok
+		if sf.Name == "" {
+			guard = append(guard, tc)
+		} else {
+			ok = ok && token.IsExported(sf.Name)
+			guard = append(guard, jen.Id(sf.Name).Add(tc))
 		}
 	}
-	return nil
+	return jen.Struct(guard...), ok
 }
 
 // jsonString returns s as a JSON string literal.
@@ -163,17 +259,123 @@ func qualName(t *Table) string {
 	return t.ModelPkg + "." + t.GoName
 }
 
-// fieldExprs returns r.Field (or &r.Field) for every field, in order.
-func fieldExprs(t *Table, addr bool) []jen.Code {
-	var out []jen.Code
-	for _, fld := range t.Fields {
-		e := jen.Id("r").Dot(fld.GoName)
-		if addr {
-			e = jen.Op("&").Add(e)
-		}
-		out = append(out, e)
+// access returns r.A.B, the field read from the row r.
+func access(fld *Field) *jen.Statement { return accessFrom("r", fld.Path) }
+
+func accessFrom(root string, path []string) *jen.Statement {
+	s := jen.Id(root)
+	for _, p := range path {
+		s = s.Dot(p)
 	}
-	return out
+	return s
+}
+
+func pathString(path []string) string {
+	s := ""
+	for i, p := range path {
+		if i > 0 {
+			s += "."
+		}
+		s += p
+	}
+	return s
+}
+
+func pathIdent(path []string) string {
+	s := ""
+	for _, p := range path {
+		s += p
+	}
+	return s
+}
+
+// baseType is the Go type a kind's values have in the runtime's readers
+// and writers.
+func baseType(k Kind) *jen.Statement {
+	switch k {
+	case KindTime:
+		return jen.Qual("time", "Time")
+	case KindUUID:
+		return jen.Qual(PathUUID, "UUID")
+	case KindBytes:
+		return jen.Index().Byte()
+	}
+	return jen.Id(kindNames[k])
+}
+
+var kindNames = map[Kind]string{
+	KindString: "string", KindBool: "bool", KindInt: "int", KindInt8: "int8", KindInt16: "int16",
+	KindInt32: "int32", KindInt64: "int64", KindUint: "uint", KindUint8: "uint8", KindUint16: "uint16",
+	KindUint32: "uint32", KindUint64: "uint64", KindFloat32: "float32", KindFloat64: "float64",
+}
+
+// converted reports whether the field's values convert to and from the
+// kind's base type.
+func converted(fld *Field) bool { return fld.Named != nil && fld.Kind != KindJSON }
+
+// toBase converts v, of the field's value type, to the base type.
+func toBase(fld *Field, v jen.Code) jen.Code {
+	if !converted(fld) {
+		return v
+	}
+	return baseType(fld.Kind).Call(v)
+}
+
+// fromBase converts v, of the base type, to the field's value type.
+func fromBase(fld *Field, v jen.Code) jen.Code {
+	if !converted(fld) {
+		return v
+	}
+	tc, _ := typeCode(fld.Named)
+	return jen.Add(tc).Call(v)
+}
+
+// ptrToBase converts p, a pointer to the field's value type, to a pointer to
+// the base type.
+func ptrToBase(fld *Field, p jen.Code) jen.Code {
+	if !converted(fld) {
+		return p
+	}
+	return jen.Parens(jen.Op("*").Add(baseType(fld.Kind))).Call(p)
+}
+
+// ptrFromBase converts p, a pointer to the base type, to a pointer to the
+// field's value type.
+func ptrFromBase(fld *Field, p jen.Code) jen.Code {
+	if !converted(fld) {
+		return p
+	}
+	tc, _ := typeCode(fld.Named)
+	return jen.Parens(jen.Op("*").Add(tc)).Call(p)
+}
+
+// bindValue returns the SQL argument for v, a value of the field's type.
+func bindValue(fld *Field, v *jen.Statement) jen.Code {
+	switch fld.Repr {
+	case ReprPointer:
+		if fld.Kind == KindJSON {
+			return v
+		}
+		return ptrToBase(fld, v)
+	case ReprSQLNull:
+		return v
+	}
+	if fld.Kind == KindJSON {
+		if fld.ValuerOnPointer {
+			return jen.Op("&").Add(v)
+		}
+		return v
+	}
+	return toBase(fld, v)
+}
+
+// scanTarget returns the scan destination of the field of row r.
+func scanTarget(fld *Field) jen.Code {
+	addr := jen.Op("&").Add(access(fld))
+	if fld.Repr == ReprValue && converted(fld) {
+		return ptrToBase(fld, addr)
+	}
+	return addr
 }
 
 // writeFunc returns the jwriter method name or wire helper for a kind.
@@ -214,44 +416,103 @@ func writeFunc(k Kind) (method string, helper string) {
 	case KindUUID:
 		return "", "UUID"
 	}
-	panic(fmt.Sprintf("templates: unknown kind %d", k))
+	panic(fmt.Sprintf("templates: no writer for kind %d", k))
 }
 
-func writeValue(fld *Field, v *jen.Statement) jen.Code {
-	method, helper := writeFunc(fld.Kind)
-	if fld.Nullable {
-		var fn jen.Code
-		if helper != "" {
-			fn = jen.Qual(PathWire, "Write"+helper)
-		} else {
-			fn = jen.Parens(jen.Op("*").Qual(PathJWrite, "Writer")).Dot(method)
-		}
-		return jen.Qual(PathWire, "WritePtr").Call(jen.Id("w"), v, fn)
-	}
+// writeBase writes v, of the kind's base type.
+func writeBase(k Kind, v jen.Code) jen.Code {
+	method, helper := writeFunc(k)
 	if helper != "" {
 		return jen.Qual(PathWire, "Write"+helper).Call(jen.Id("w"), v)
 	}
 	return jen.Id("w").Dot(method).Call(v)
 }
 
-func readValue(fld *Field) jen.Code {
-	method, helper := writeFunc(fld.Kind)
-	if fld.Nullable {
-		var fn jen.Code
-		if helper != "" {
-			fn = jen.Qual(PathWire, "Read"+helper)
-		} else {
-			fn = jen.Parens(jen.Op("*").Qual(PathJLexer, "Lexer")).Dot(method)
-		}
-		return jen.Qual(PathWire, "ReadPtr").Call(jen.Id("l"), fn)
-	}
+// readBase reads a value of the kind's base type.
+func readBase(k Kind) jen.Code {
+	method, helper := writeFunc(k)
 	if helper != "" {
 		return jen.Qual(PathWire, "Read"+helper).Call(jen.Id("l"))
 	}
 	return jen.Id("l").Dot(method).Call()
 }
 
-// typeCode renders a type for the drift guard; ok is false when the type
+// writerFunc and readerFunc are the write and read functions of a kind as
+// values, for WritePtr and ReadPtr.
+func writerFunc(k Kind) jen.Code {
+	method, helper := writeFunc(k)
+	if helper != "" {
+		return jen.Qual(PathWire, "Write"+helper)
+	}
+	return jen.Parens(jen.Op("*").Qual(PathJWrite, "Writer")).Dot(method)
+}
+
+func readerFunc(k Kind) jen.Code {
+	method, helper := writeFunc(k)
+	if helper != "" {
+		return jen.Qual(PathWire, "Read"+helper)
+	}
+	return jen.Parens(jen.Op("*").Qual(PathJLexer, "Lexer")).Dot(method)
+}
+
+func writeNull() jen.Code { return jen.Id("w").Dot("RawString").Call(jen.Lit("null")) }
+
+func marshalJSON(v *jen.Statement) jen.Code {
+	return jen.Id("w").Dot("Raw").Call(v.Dot("MarshalJSON").Call())
+}
+
+// encodeField returns the statements that write the field's value.
+func encodeField(fld *Field) []jen.Code {
+	v := access(fld)
+	switch fld.Repr {
+	case ReprPointer:
+		if fld.Kind == KindJSON {
+			return []jen.Code{jen.If(v.Clone().Op("==").Nil()).Block(writeNull()).Else().Block(marshalJSON(v.Clone()))}
+		}
+		return []jen.Code{jen.Qual(PathWire, "WritePtr").Call(jen.Id("w"), ptrToBase(fld, v), writerFunc(fld.Kind))}
+	case ReprSQLNull:
+		return []jen.Code{jen.If(v.Clone().Dot("Valid")).Block(
+			writeBase(fld.Kind, toBase(fld, v.Clone().Dot(fld.NullValue))),
+		).Else().Block(writeNull())}
+	}
+	if fld.Kind == KindJSON {
+		return []jen.Code{marshalJSON(v)}
+	}
+	return []jen.Code{writeBase(fld.Kind, toBase(fld, v))}
+}
+
+// decodeField returns the statements that read the field's value.
+func decodeField(fld *Field) []jen.Code {
+	v := access(fld)
+	switch fld.Repr {
+	case ReprPointer:
+		if fld.Kind == KindJSON {
+			tc, _ := typeCode(fld.Named)
+			return []jen.Code{
+				v.Clone().Op("=").Nil(),
+				jen.If(jen.Op("!").Qual(PathWire, "ReadNull").Call(jen.Id("l"))).Block(
+					v.Clone().Op("=").New(tc),
+					jen.Qual(PathWire, "ReadJSON").Call(jen.Id("l"), v.Clone()),
+				),
+			}
+		}
+		return []jen.Code{v.Clone().Op("=").Add(ptrFromBase(fld, jen.Qual(PathWire, "ReadPtr").Call(jen.Id("l"), readerFunc(fld.Kind))))}
+	case ReprSQLNull:
+		tc, _ := typeCode(fld.Type)
+		return []jen.Code{
+			v.Clone().Op("=").Add(tc).Values(),
+			jen.If(jen.Op("!").Qual(PathWire, "ReadNull").Call(jen.Id("l"))).Block(
+				jen.List(v.Clone().Dot(fld.NullValue), v.Clone().Dot("Valid")).Op("=").List(fromBase(fld, readBase(fld.Kind)), jen.True()),
+			),
+		}
+	}
+	if fld.Kind == KindJSON {
+		return []jen.Code{jen.Qual(PathWire, "ReadJSON").Call(jen.Id("l"), jen.Op("&").Add(v))}
+	}
+	return []jen.Code{v.Op("=").Add(fromBase(fld, readBase(fld.Kind)))}
+}
+
+// typeCode renders a type for generated code; ok is false when the type
 // cannot be spelled from another package.
 func typeCode(t types.Type) (jen.Code, bool) {
 	switch tt := t.(type) {

@@ -47,26 +47,64 @@ type Table struct {
 	Order int
 	// RecordField is the name of the embedded ssync.Record field.
 	RecordField string
-	// Fields are the synchronized user fields in declaration order.
+	// Fields are the synchronized user fields in declaration order, those
+	// of embedded structs flattened in place.
 	Fields []*Field
 	// Struct lists every field of the model, for the drift guard.
 	Struct []StructField
+	// Embedded lists the struct types whose fields were flattened into
+	// Fields, for their own drift guards.
+	Embedded []*EmbeddedStruct
+	// Indexes are the secondary indexes on user columns: one per indexed or
+	// referencing field, in field order.
+	Indexes []*Index
 
 	// Derived identifiers of the generated code.
-	TableFunc string // NoteTable
-	RepoType  string // NoteRepo
-	Accessor  string // SyncNotes
-	Lower     string // note: prefix of unexported helpers
-	FileName  string // note.ssync.go
+	TableFunc  string // NoteTable
+	RepoType   string // NoteRepo
+	Accessor   string // SyncNotes
+	Lower      string // note: prefix of unexported helpers
+	FileName   string // note.ssync.go
+	Encode     string // encodeNote
+	Decode     string // decodeNote
+	ColumnType string // NoteColumn: the typed column names of OrderBy
+	// MetaColumns are the column constants of the metadata columns a query
+	// may order by (id, created_at, updated_at).
+	MetaColumns []MetaColumn
 }
 
-// StructField is one field of a model struct as declared, for the drift
-// guard that makes stale generated code fail to compile.
+// MetaColumn is a metadata column with its generated constant.
+type MetaColumn struct {
+	// Column is the column name, e.g. "created_at".
+	Column string
+	// Const is the generated constant, e.g. "NoteColumnCreatedAt".
+	Const string
+	// Doc describes the column.
+	Doc string
+}
+
+// StructField is one field of a struct as declared, for the drift guard that
+// makes stale generated code fail to compile.
 type StructField struct {
 	// Name is the field name; empty for an embedded field.
 	Name string
 	// Type is the field's type.
 	Type types.Type
+}
+
+// EmbeddedStruct is a struct type embedded (by value) in a model whose
+// fields are synchronized as the model's own.
+type EmbeddedStruct struct {
+	// Type is the embedded named struct type.
+	Type types.Type
+	// Path is the Go access path from the model to the embedded struct,
+	// e.g. ["Audit"] or ["Audit", "Stamp"].
+	Path []string
+	// Struct lists every field of the embedded struct as declared.
+	Struct []StructField
+	// Fields are the synchronized fields found directly in this struct
+	// (paths relative to the model).
+	Fields []*Field
 }
 
 // Kind is the wire and SQL kind of a field.
@@ -91,20 +129,89 @@ const (
 	KindTime
 	KindBytes
 	KindUUID
+	// KindJSON is a type that implements sql.Scanner, driver.Valuer,
+	// json.Marshaler and json.Unmarshaler: it travels as the JSON its
+	// MarshalJSON writes and is stored as text by its Valuer.
+	KindJSON
+)
+
+// Repr is how a field holds its value in Go.
+type Repr int
+
+// The representations of a field value.
+const (
+	// ReprValue is the value itself (NOT NULL column).
+	ReprValue Repr = iota
+	// ReprPointer is a pointer to the value; nil is NULL.
+	ReprPointer
+	// ReprSQLNull is one of database/sql's Null types (sql.NullString,
+	// sql.Null[T], ...); Valid false is NULL.
+	ReprSQLNull
 )
 
 // Field is one synchronized user field.
 type Field struct {
 	// GoName is the struct field's name.
 	GoName string
-	// Column is the SQL column name.
+	// Path is the Go access path from the model to the field, e.g.
+	// ["Message"] or ["Audit", "CreatedBy"] for a field of an embedded
+	// struct.
+	Path []string
+	// Column is the SQL column name on the device.
 	Column string
+	// Server is the column's name in the server store when it differs from
+	// Column (`server=`); empty means Column.
+	Server string
 	// Wire is the JSON field name.
 	Wire string
 	// Kind is the value's kind.
 	Kind Kind
-	// Nullable is true for pointer fields (nullable columns).
-	Nullable bool
+	// Repr is how the field holds the value.
+	Repr Repr
+	// Named is set when the value's type is a named type over the kind's
+	// base type (type Status string): codecs and binders convert to and
+	// from the base type. For KindJSON it is the value's type itself.
+	Named types.Type
+	// Type is the field's declared type, for spelling it in generated
+	// signatures and zero values.
+	Type types.Type
+	// NullValue is the value field of a ReprSQLNull type: "String" for
+	// sql.NullString, "V" for sql.Null[T].
+	NullValue string
+	// ValuerOnPointer is true for a KindJSON value whose Value method has a
+	// pointer receiver: the binder passes its address.
+	ValuerOnPointer bool
+	// Index is true when the column has a secondary index (`index`, or a
+	// foreign key).
+	Index bool
+	// Ref is the referenced table's collection name (`ref=`); empty when
+	// the column is no foreign key.
+	Ref string
+
+	// Derived identifiers of the generated code; empty when the column has
+	// no query helpers.
+	Const string // NoteColumnMessage: the column's constant
+	Where string // WhereUserID: the filter option method
+	By    string // ByUserID: the filtered Select method
+}
+
+// Nullable reports whether the column accepts NULL.
+func (f *Field) Nullable() bool { return f.Repr != ReprValue }
+
+// ServerName returns the column's name in the server store.
+func (f *Field) ServerName() string {
+	if f.Server != "" {
+		return f.Server
+	}
+	return f.Column
+}
+
+// Index is a secondary index on one user column.
+type Index struct {
+	// Name is the index name (on the device and the server).
+	Name string
+	// Field is the indexed field.
+	Field *Field
 }
 
 // Plural returns the English plural of a Go identifier, for accessor names

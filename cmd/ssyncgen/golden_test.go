@@ -20,13 +20,14 @@ import (
 // update rewrites the golden files: go test ./cmd/ssyncgen -run 'Golden|Errors' -update
 var update = flag.Bool("update", false, "rewrite testdata/*/want and testdata/errors/*/want.txt")
 
-// Golden cases live in testdata/<case>: the input package in models/ and the
-// expected output in want/. testdata is skipped by ./..., but its packages
+// Golden cases live in testdata/<case>: the input packages (models/, and
+// others when the case needs several) and the expected output in want/. testdata is skipped by ./..., but its packages
 // load (and build) by explicit path, e.g. ./testdata/notes/models. Every
 // case is generated with -pkg generated.
 //
-// Failing cases live in testdata/errors/<case>: the input package in models/
-// and the expected stderr, positions relative to this directory, in want.txt.
+// Failing cases live in testdata/errors/<case>: the input packages (models/,
+// and others when the case needs several) and the expected stderr, positions
+// relative to this directory, in want.txt.
 
 // checkDirPrefix names the throwaway packages some tests generate inside the
 // module, next to this file: go/packages and the go command need them inside
@@ -96,19 +97,36 @@ func goFiles(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
+// inputPackages lists the input packages of golden case c: every directory
+// of testdata/<case> but want.
+func inputPackages(t *testing.T, c string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join("testdata", c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "want" {
+			pkgs = append(pkgs, "./testdata/"+c+"/"+e.Name())
+		}
+	}
+	return pkgs
+}
+
 func TestGolden(t *testing.T) {
 	for _, c := range validCases(t) {
 		t.Run(c, func(t *testing.T) {
-			models := "./" + filepath.ToSlash(filepath.Join("testdata", c, "models"))
+			inputs := inputPackages(t, c)
 			wantDir := filepath.Join("testdata", c, "want")
 			if *update {
 				// The normal write path: it also removes files that a
 				// previous run wrote and that are no longer produced.
-				if code, _, stderr := runGen("-out", wantDir, "-pkg", "generated", models); code != 0 {
+				if code, _, stderr := runGen(append([]string{"-out", wantDir, "-pkg", "generated"}, inputs...)...); code != 0 {
 					t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
 				}
 			}
-			res, err := loader.Load(loader.Config{Patterns: []string{models}, OutDir: wantDir, PkgName: "generated"})
+			res, err := loader.Load(loader.Config{Patterns: inputs, OutDir: wantDir, PkgName: "generated"})
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
@@ -152,7 +170,8 @@ func TestErrors(t *testing.T) {
 			dir := filepath.Join("testdata", "errors", c)
 			out := filepath.Join(dir, "out")
 			t.Cleanup(func() { os.RemoveAll(out) })
-			code, stdout, stderr := runGen("-out", out, "-pkg", "generated", "./"+filepath.ToSlash(filepath.Join(dir, "models")))
+			// Every package of the case: most have models/ only.
+			code, stdout, stderr := runGen("-out", out, "-pkg", "generated", "./"+filepath.ToSlash(dir)+"/...")
 			if code != 2 {
 				t.Errorf("exit code %d, want 2", code)
 			}
@@ -210,7 +229,7 @@ func TestGoldenBuild(t *testing.T) {
 	t.Parallel()
 	var pkgs []string
 	for _, c := range validCases(t) {
-		pkgs = append(pkgs, "./testdata/"+c+"/models", "./testdata/"+c+"/want")
+		pkgs = append(append(pkgs, inputPackages(t, c)...), "./testdata/"+c+"/want")
 	}
 	goCmd(t, append([]string{"build"}, pkgs...)...)
 	goCmd(t, append([]string{"vet"}, pkgs...)...)

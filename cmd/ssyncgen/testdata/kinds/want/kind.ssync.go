@@ -215,7 +215,9 @@ func KindTable() *ssync.Table[models.Kind] {
 	}
 }
 
-// KindRepo is the sync-aware repository of models.Kind rows (collection kinds).
+// KindRepo is the sync-aware repository of models.Kind rows (collection kinds). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type KindRepo struct {
 	*client.Repo[models.Kind]
 }
@@ -224,6 +226,77 @@ type KindRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncKinds(db *client.DB) KindRepo {
 	return KindRepo{client.NewRepo(db, KindTable())}
+}
+
+// KindColumn names a column of kinds that KindRepo.OrderBy sorts by.
+type KindColumn string
+
+// The columns of kinds, for KindRepo.OrderBy.
+const (
+	// KindColumnID is the id column: the row's id.
+	KindColumnID KindColumn = "id"
+	// KindColumnCreatedAt is the created_at column: when the row was created.
+	KindColumnCreatedAt KindColumn = "created_at"
+	// KindColumnUpdatedAt is the updated_at column: when the row was last changed.
+	KindColumnUpdatedAt KindColumn = "updated_at"
+	// KindColumnStr is the str column (field Str).
+	KindColumnStr KindColumn = "str"
+	// KindColumnBool is the bool column (field Bool).
+	KindColumnBool KindColumn = "bool"
+	// KindColumnInt is the int column (field Int).
+	KindColumnInt KindColumn = "int"
+	// KindColumnInt8 is the int8 column (field Int8).
+	KindColumnInt8 KindColumn = "int8"
+	// KindColumnInt16 is the int16 column (field Int16).
+	KindColumnInt16 KindColumn = "int16"
+	// KindColumnInt32 is the int32 column (field Int32).
+	KindColumnInt32 KindColumn = "int32"
+	// KindColumnInt64 is the int64 column (field Int64).
+	KindColumnInt64 KindColumn = "int64"
+	// KindColumnUint is the uint column (field Uint).
+	KindColumnUint KindColumn = "uint"
+	// KindColumnUint8 is the uint8 column (field Uint8).
+	KindColumnUint8 KindColumn = "uint8"
+	// KindColumnUint16 is the uint16 column (field Uint16).
+	KindColumnUint16 KindColumn = "uint16"
+	// KindColumnUint32 is the uint32 column (field Uint32).
+	KindColumnUint32 KindColumn = "uint32"
+	// KindColumnUint64 is the uint64 column (field Uint64).
+	KindColumnUint64 KindColumn = "uint64"
+	// KindColumnFloat32 is the float32 column (field Float32).
+	KindColumnFloat32 KindColumn = "float32"
+	// KindColumnFloat64 is the float64 column (field Float64).
+	KindColumnFloat64 KindColumn = "float64"
+	// KindColumnTime is the time column (field Time).
+	KindColumnTime KindColumn = "time"
+	// KindColumnBytes is the bytes column (field Bytes).
+	KindColumnBytes KindColumn = "bytes"
+	// KindColumnUUID is the uuid column (field UUID).
+	KindColumnUUID KindColumn = "uuid"
+	// KindColumnStrPtr is the str_ptr column (field StrPtr).
+	KindColumnStrPtr KindColumn = "str_ptr"
+	// KindColumnInt64Ptr is the int64_ptr column (field Int64Ptr).
+	KindColumnInt64Ptr KindColumn = "int64_ptr"
+	// KindColumnFloat64Ptr is the float64_ptr column (field Float64Ptr).
+	KindColumnFloat64Ptr KindColumn = "float64_ptr"
+	// KindColumnBoolPtr is the bool_ptr column (field BoolPtr).
+	KindColumnBoolPtr KindColumn = "bool_ptr"
+	// KindColumnTimePtr is the time_ptr column (field TimePtr).
+	KindColumnTimePtr KindColumn = "time_ptr"
+	// KindColumnUUIDPtr is the uuid_ptr column (field UUIDPtr).
+	KindColumnUUIDPtr KindColumn = "uuid_ptr"
+	// KindColumnRenamed is the label_text column (field Renamed).
+	KindColumnRenamed KindColumn = "label_text"
+	// KindColumnWireRenamed is the wire_renamed column (field WireRenamed).
+	KindColumnWireRenamed KindColumn = "wire_renamed"
+	// KindColumnHTTPServerURL is the http_server_url column (field HTTPServerURL).
+	KindColumnHTTPServerURL KindColumn = "http_server_url"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (KindRepo) OrderBy(c KindColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func kindRecord(r *models.Kind) *ssync.Record {

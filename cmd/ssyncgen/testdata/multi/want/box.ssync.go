@@ -104,7 +104,9 @@ func BoxTable() *ssync.Table[models.Box] {
 	}
 }
 
-// BoxRepo is the sync-aware repository of models.Box rows (collection boxes).
+// BoxRepo is the sync-aware repository of models.Box rows (collection boxes). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type BoxRepo struct {
 	*client.Repo[models.Box]
 }
@@ -113,6 +115,33 @@ type BoxRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncBoxes(db *client.DB) BoxRepo {
 	return BoxRepo{client.NewRepo(db, BoxTable())}
+}
+
+// BoxColumn names a column of boxes that BoxRepo.OrderBy sorts by.
+type BoxColumn string
+
+// The columns of boxes, for BoxRepo.OrderBy.
+const (
+	// BoxColumnID is the id column: the row's id.
+	BoxColumnID BoxColumn = "id"
+	// BoxColumnCreatedAt is the created_at column: when the row was created.
+	BoxColumnCreatedAt BoxColumn = "created_at"
+	// BoxColumnUpdatedAt is the updated_at column: when the row was last changed.
+	BoxColumnUpdatedAt BoxColumn = "updated_at"
+	// BoxColumnLabel is the label column (field Label).
+	BoxColumnLabel BoxColumn = "label"
+	// BoxColumnCategoryID is the category_id column (field CategoryID).
+	BoxColumnCategoryID BoxColumn = "category_id"
+	// BoxColumnWeight is the weight column (field Weight).
+	BoxColumnWeight BoxColumn = "weight"
+	// BoxColumnShelf is the order_shelf column (field Shelf).
+	BoxColumnShelf BoxColumn = "order_shelf"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (BoxRepo) OrderBy(c BoxColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func boxRecord(r *models.Box) *ssync.Record {

@@ -88,7 +88,9 @@ func CategoryTable() *ssync.Table[models.Category] {
 	}
 }
 
-// CategoryRepo is the sync-aware repository of models.Category rows (collection categories).
+// CategoryRepo is the sync-aware repository of models.Category rows (collection categories). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type CategoryRepo struct {
 	*client.Repo[models.Category]
 }
@@ -97,6 +99,27 @@ type CategoryRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncCategories(db *client.DB) CategoryRepo {
 	return CategoryRepo{client.NewRepo(db, CategoryTable())}
+}
+
+// CategoryColumn names a column of categories that CategoryRepo.OrderBy sorts by.
+type CategoryColumn string
+
+// The columns of categories, for CategoryRepo.OrderBy.
+const (
+	// CategoryColumnID is the id column: the row's id.
+	CategoryColumnID CategoryColumn = "id"
+	// CategoryColumnCreatedAt is the created_at column: when the row was created.
+	CategoryColumnCreatedAt CategoryColumn = "created_at"
+	// CategoryColumnUpdatedAt is the updated_at column: when the row was last changed.
+	CategoryColumnUpdatedAt CategoryColumn = "updated_at"
+	// CategoryColumnTitle is the title column (field Title).
+	CategoryColumnTitle CategoryColumn = "title"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (CategoryRepo) OrderBy(c CategoryColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func categoryRecord(r *models.Category) *ssync.Record {

@@ -94,7 +94,9 @@ func ItemTable() *ssync.Table[models.Item] {
 	}
 }
 
-// ItemRepo is the sync-aware repository of models.Item rows (collection items).
+// ItemRepo is the sync-aware repository of models.Item rows (collection items). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type ItemRepo struct {
 	*client.Repo[models.Item]
 }
@@ -103,6 +105,29 @@ type ItemRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncItems(db *client.DB) ItemRepo {
 	return ItemRepo{client.NewRepo(db, ItemTable())}
+}
+
+// ItemColumn names a column of items that ItemRepo.OrderBy sorts by.
+type ItemColumn string
+
+// The columns of items, for ItemRepo.OrderBy.
+const (
+	// ItemColumnID is the id column: the row's id.
+	ItemColumnID ItemColumn = "id"
+	// ItemColumnCreatedAt is the created_at column: when the row was created.
+	ItemColumnCreatedAt ItemColumn = "created_at"
+	// ItemColumnUpdatedAt is the updated_at column: when the row was last changed.
+	ItemColumnUpdatedAt ItemColumn = "updated_at"
+	// ItemColumnName is the name column (field Name).
+	ItemColumnName ItemColumn = "name"
+	// ItemColumnBoxID is the box_id column (field BoxID).
+	ItemColumnBoxID ItemColumn = "box_id"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (ItemRepo) OrderBy(c ItemColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func itemRecord(r *models.Item) *ssync.Record {

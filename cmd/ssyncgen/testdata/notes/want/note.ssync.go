@@ -104,7 +104,9 @@ func NoteTable() *ssync.Table[models.Note] {
 	}
 }
 
-// NoteRepo is the sync-aware repository of models.Note rows (collection ss_tb_note).
+// NoteRepo is the sync-aware repository of models.Note rows (collection ss_tb_note). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type NoteRepo struct {
 	*client.Repo[models.Note]
 }
@@ -113,6 +115,33 @@ type NoteRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncNotes(db *client.DB) NoteRepo {
 	return NoteRepo{client.NewRepo(db, NoteTable())}
+}
+
+// NoteColumn names a column of ss_tb_note that NoteRepo.OrderBy sorts by.
+type NoteColumn string
+
+// The columns of ss_tb_note, for NoteRepo.OrderBy.
+const (
+	// NoteColumnID is the id column: the row's id.
+	NoteColumnID NoteColumn = "id"
+	// NoteColumnCreatedAt is the created_at column: when the row was created.
+	NoteColumnCreatedAt NoteColumn = "created_at"
+	// NoteColumnUpdatedAt is the updated_at column: when the row was last changed.
+	NoteColumnUpdatedAt NoteColumn = "updated_at"
+	// NoteColumnMessage is the message column (field Message).
+	NoteColumnMessage NoteColumn = "message"
+	// NoteColumnCompleted is the completed column (field Completed).
+	NoteColumnCompleted NoteColumn = "completed"
+	// NoteColumnUserID is the user_id column (field UserID).
+	NoteColumnUserID NoteColumn = "user_id"
+	// NoteColumnUserName is the user_name column (field UserName).
+	NoteColumnUserName NoteColumn = "user_name"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (NoteRepo) OrderBy(c NoteColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func noteRecord(r *models.Note) *ssync.Record {

@@ -93,7 +93,9 @@ func UserTable() *ssync.Table[models.User] {
 	}
 }
 
-// UserRepo is the sync-aware repository of models.User rows (collection ss_tb_user).
+// UserRepo is the sync-aware repository of models.User rows (collection ss_tb_user). Besides the
+// methods of client.Repo it has typed query helpers; every read is scoped to the
+// active user and its linked users.
 type UserRepo struct {
 	*client.Repo[models.User]
 }
@@ -102,6 +104,29 @@ type UserRepo struct {
 // are tracked and carried by the next Synchronize.
 func SyncUsers(db *client.DB) UserRepo {
 	return UserRepo{client.NewRepo(db, UserTable())}
+}
+
+// UserColumn names a column of ss_tb_user that UserRepo.OrderBy sorts by.
+type UserColumn string
+
+// The columns of ss_tb_user, for UserRepo.OrderBy.
+const (
+	// UserColumnID is the id column: the row's id.
+	UserColumnID UserColumn = "id"
+	// UserColumnCreatedAt is the created_at column: when the row was created.
+	UserColumnCreatedAt UserColumn = "created_at"
+	// UserColumnUpdatedAt is the updated_at column: when the row was last changed.
+	UserColumnUpdatedAt UserColumn = "updated_at"
+	// UserColumnName is the name column (field Name).
+	UserColumnName UserColumn = "name"
+	// UserColumnAge is the age column (field Age).
+	UserColumnAge UserColumn = "age"
+)
+
+// OrderBy returns a Select option that sorts the rows by column c, descending when
+// desc. Several OrderBy options sort by each in turn.
+func (UserRepo) OrderBy(c UserColumn, desc bool) client.SelectOption {
+	return client.OrderBy(string(c), desc)
 }
 
 func userRecord(r *models.User) *ssync.Record {

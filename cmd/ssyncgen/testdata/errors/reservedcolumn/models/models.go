@@ -10,6 +10,8 @@ import (
 type Thing struct {
 	ssync.Record `ssync:"table=t,order=1"`
 
-	CreatedAt time.Time
-	Key       string `json:"id"`
+	Created time.Time `ssync:"name=created_at"`
+	Key     string    `json:"id"`
+	Mirror  string    `ssync:"server=ss_version"`
+	Dirty   bool      `ssync:"name=ss_dirty"`
 }

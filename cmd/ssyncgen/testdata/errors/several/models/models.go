@@ -9,9 +9,11 @@ type Thing struct {
 	Counts map[string]int
 }
 
-// Other has a field whose column is reserved.
+// Other has a field whose column is reserved and a reference to a table
+// that does not exist.
 type Other struct {
 	ssync.Record `ssync:"table=o,order=2"`
 
-	UpdatedAt string
+	Updated string `ssync:"name=updated_at"`
+	Label   string `ssync:"index=yes"`
 }
