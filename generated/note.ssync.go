@@ -3,6 +3,7 @@
 package generated
 
 import (
+	"context"
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
@@ -20,7 +21,7 @@ func NoteTable() *ssync.Table[models.Note] {
 		Columns: []ssync.Column{
 			{Name: "message", Wire: "message"},
 			{Name: "completed", Wire: "completed"},
-			{Name: "user_id", Wire: "userId"},
+			{Name: "user_id", Wire: "userId", Ref: "ss_tb_user"},
 			{Name: "user_name", Wire: "userName"},
 		},
 		Record:  noteRecord,
@@ -38,13 +39,15 @@ func NoteTable() *ssync.Table[models.Note] {
 	"ss_sync_id" TEXT NOT NULL,
 	"message" TEXT NOT NULL,
 	"completed" BOOLEAN NOT NULL,
-	"user_id" TEXT,
+	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
 	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
 	"ss_known" INTEGER NOT NULL DEFAULT 0
 )`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_dirty" ON "ss_tb_note" ("ss_dirty") WHERE "ss_dirty" > 0`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_scope" ON "ss_tb_note" ("ss_sync_id", "created_at")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
 			},
 			ssync.ServerSQLite: {
 				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
@@ -55,7 +58,7 @@ func NoteTable() *ssync.Table[models.Note] {
 	"ss_sync_id" TEXT NOT NULL,
 	"message" TEXT NOT NULL,
 	"completed" BOOLEAN NOT NULL,
-	"user_id" TEXT,
+	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
 	"ss_version" INTEGER NOT NULL,
 	"ss_created_version" INTEGER NOT NULL,
@@ -63,6 +66,8 @@ func NoteTable() *ssync.Table[models.Note] {
 	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
 			},
 			ssync.ServerPostgres: {
 				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
@@ -73,7 +78,7 @@ func NoteTable() *ssync.Table[models.Note] {
 	"ss_sync_id" TEXT NOT NULL,
 	"message" TEXT NOT NULL,
 	"completed" BOOLEAN NOT NULL,
-	"user_id" UUID,
+	"user_id" UUID REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
 	"ss_version" BIGINT NOT NULL,
 	"ss_created_version" BIGINT NOT NULL,
@@ -81,6 +86,8 @@ func NoteTable() *ssync.Table[models.Note] {
 	"ss_writer" TEXT NOT NULL DEFAULT ''
 )`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
 			},
 			ssync.ServerMySQL: {
 				"CREATE TABLE IF NOT EXISTS `ss_tb_note` (\n" +
@@ -97,7 +104,10 @@ func NoteTable() *ssync.Table[models.Note] {
 					"\t`ss_created_version` BIGINT NOT NULL,\n" +
 					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
 					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\tINDEX `ss_tb_note_ss_version` (`ss_sync_id`, `ss_version`)\n" +
+					"\tINDEX `ss_tb_note_ss_version` (`ss_sync_id`, `ss_version`),\n" +
+					"\tINDEX `ss_tb_note_completed` (`completed`),\n" +
+					"\tINDEX `ss_tb_note_user_id` (`user_id`),\n" +
+					"\tFOREIGN KEY (`user_id`) REFERENCES `ss_tb_user` (`id`)\n" +
 					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
@@ -142,6 +152,26 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (NoteRepo) OrderBy(c NoteColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// WhereCompleted returns a Select and Count option that keeps the rows whose completed is v.
+func (NoteRepo) WhereCompleted(v bool) client.SelectOption {
+	return client.Where("completed", v)
+}
+
+// ByCompleted returns the rows in the active scope whose completed is v, with opts applied.
+func (r NoteRepo) ByCompleted(ctx context.Context, v bool, opts ...client.SelectOption) ([]*models.Note, error) {
+	return r.Select(ctx, append([]client.SelectOption{r.WhereCompleted(v)}, opts...)...)
+}
+
+// WhereUserID returns a Select and Count option that keeps the rows whose user_id is v (NULL when v is null).
+func (NoteRepo) WhereUserID(v *uuid.UUID) client.SelectOption {
+	return client.Where("user_id", v)
+}
+
+// ByUserID returns the rows in the active scope whose user_id is v (NULL when v is null), with opts applied.
+func (r NoteRepo) ByUserID(ctx context.Context, v *uuid.UUID, opts ...client.SelectOption) ([]*models.Note, error) {
+	return r.Select(ctx, append([]client.SelectOption{r.WhereUserID(v)}, opts...)...)
 }
 
 func noteRecord(r *models.Note) *ssync.Record {

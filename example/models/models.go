@@ -27,10 +27,12 @@ type Note struct {
 
 	// Message is the note's text.
 	Message string `json:"message"`
-	// Completed is true once the note is done.
-	Completed bool `json:"completed"`
-	// UserID references the user who wrote the note, if any.
-	UserID *uuid.UUID `json:"userId"`
+	// Completed is true once the note is done; it is indexed, so the
+	// generated NoteRepo has WhereCompleted and ByCompleted.
+	Completed bool `json:"completed" ssync:"index"`
+	// UserID references the user who wrote the note, if any: a foreign key
+	// to ss_tb_user (NoteRepo.WhereUserID, ByUserID).
+	UserID *uuid.UUID `json:"userId" ssync:"ref=ss_tb_user"`
 	// UserName is the writer's name as shown on the note.
 	UserName string `json:"userName"`
 }
