@@ -354,7 +354,7 @@ func bindValue(fld *Field, v *jen.Statement) jen.Code {
 	switch fld.Repr {
 	case ReprPointer:
 		if fld.Kind == KindJSON {
-			return v
+			return jen.Qual(PathSsync, "PtrValue").Call(v)
 		}
 		return ptrToBase(fld, v)
 	case ReprSQLNull:

@@ -371,7 +371,7 @@ func taskRecord(r *models.Task) *ssync.Record {
 }
 
 func taskValues(r *models.Task, dst []any) []any {
-	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, r.TagsPtr, &r.Where, r.WherePtr, r.Note, r.Count, r.Small, r.Tiny, r.Octet, r.Ratio, r.Done, r.Due, r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
+	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, ssync.PtrValue(r.TagsPtr), &r.Where, ssync.PtrValue(r.WherePtr), r.Note, r.Count, r.Small, r.Tiny, r.Octet, r.Ratio, r.Done, r.Due, r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
 }
 
 func taskTargets(r *models.Task, dst []any) []any {
