@@ -120,13 +120,24 @@ func Load(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(l.diags) > 0 && l.staleGenerated {
-		// A model changed and the code generated next to it no longer
-		// compiles (its drift guard fired): load again without it.
+	if len(l.diags) > 0 && len(l.generated) > 0 {
+		// Code that ssyncgen generated into a loaded package may no longer
+		// compile: its model changed (the drift guard fired), or a
+		// declaration now clashes with it. It is about to be rewritten, so
+		// load again without it; when that fails too, report the first
+		// load's errors.
+		first, stale := l.diags, l.staleGenerated
 		l.diags = nil
-		if pkgs, err = l.loadPackages(cfg.Patterns, true); err != nil {
-			return nil, err
+		again, err := l.loadPackages(cfg.Patterns, true)
+		if err != nil || len(l.diags) > 0 {
+			l.diags = first
+			if stale {
+				l.diags = append(l.diags, Diagnostic{Msg: "some of these errors are in files ssyncgen wrote; " +
+					"if they stay after fixing the others, delete those files and run ssyncgen again"})
+			}
+			return nil, l.sorted()
 		}
+		pkgs = again
 	}
 	if len(pkgs) == 0 {
 		return nil, Errors{{Msg: fmt.Sprintf("no packages match %s", strings.Join(cfg.Patterns, " "))}}
@@ -225,7 +236,9 @@ func (l *loader) loadPackages(patterns []string, skipGenerated bool) ([]*package
 			// go list -export compiles the package and reports the
 			// compiler's output as one position-less "# path\n..." error;
 			// the same errors come again, positioned, from the type checker.
-			if checked && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+			// Without the generated files, the compiler's errors (it
+			// compiles every file) are not the type checker's.
+			if (checked || skipGenerated) && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
 				continue
 			}
 			if file, _, _ := strings.Cut(e.Pos, ":"); l.generated[file] {
