@@ -3,15 +3,22 @@
 //
 // Usage:
 //
-//	ssyncgen [-out dir] [-pkg name] [-check] [packages]
+//	ssyncgen [-out dir] [-pkg name] [-check] [-version] [packages]
 //
-// With no packages it loads the package in the current directory. Put it in
-// a //go:generate line next to the models:
+// With no packages it loads the package in the current directory; models of
+// several packages go into one output package named with -out. Put it in a
+// //go:generate line next to the models:
 //
 //	//go:generate go run github.com/ssync-go/ssync/cmd/ssyncgen -out ../generated .
 //
+// or, with the module listed in go.mod's tool directive (go get -tool
+// github.com/ssync-go/ssync/cmd/ssyncgen):
+//
+//	//go:generate go tool ssyncgen -out ../generated .
+//
 // Exit status: 0 on success (and, with -check, when everything is current),
-// 1 when -check finds stale or missing files, 2 on any error.
+// 1 when -check finds stale or missing files, 2 on any error. Errors are
+// printed one per line as path/file.go:line:col: ssyncgen: what (how to fix).
 package main
 
 import (
@@ -46,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "write nothing; print a diff and exit 1 when generated files are stale or missing")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ssyncgen [-out dir] [-pkg name] [-check] [packages]")
+		fmt.Fprintln(stderr, "usage: ssyncgen [-out dir] [-pkg name] [-check] [-version] [packages]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
