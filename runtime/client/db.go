@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (
 // take the write lock when they begin.
 func DSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL"
+		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL&_stmt_cache_size=64"
 }
 
 func (db *DB) init(ctx context.Context) error {
@@ -409,7 +409,10 @@ func newLocalTable(c ssync.Collection) *localTable {
 			`, "ss_dirty" = "ss_dirty" + 1 WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
 		delete: "UPDATE " + t + ` SET "deleted_at" = ?, "updated_at" = ?, "ss_dirty" = "ss_dirty" + 1` +
 			` WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
-		dirty: "SELECT " + cols + `, "ss_dirty", "ss_known" FROM ` + t + ` WHERE "ss_dirty" > 0` + scope,
+		// The unary + keeps SQLite on the partial index of pending changes
+		// instead of the owner index, which would scan every row of the user.
+		dirty: "SELECT " + cols + `, "ss_dirty", "ss_known" FROM ` + t + ` WHERE "ss_dirty" > 0` +
+			` AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`,
 		// A pushed row is known to the server from now on; it is clean only
 		// if it did not change while the push was in flight.
 		ack:       "UPDATE " + t + ` SET "ss_known" = 1, "ss_dirty" = CASE WHEN "ss_dirty" = ? THEN 0 ELSE "ss_dirty" END WHERE "id" = ?`,

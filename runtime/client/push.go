@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jwriter"
@@ -205,19 +207,8 @@ func (s *session) send(ctx context.Context, e *outboxEntry) error {
 		return fmt.Errorf("ssync client: acknowledge push: %w", err)
 	}
 	defer tx.Rollback()
-	for _, p := range e.pending {
-		lt, ok := s.db.tables[p.Collection]
-		if !ok {
-			continue // a table dropped from the registry since
-		}
-		if p.Sent {
-			_, err = tx.ExecContext(ctx, lt.ack, p.Dirty, p.ID)
-		} else {
-			_, err = tx.ExecContext(ctx, lt.ackUnsent, p.ID, p.Dirty)
-		}
-		if err != nil {
-			return fmt.Errorf("ssync client: acknowledge push: %w", err)
-		}
+	if err := ackRows(ctx, tx, s.db, e.pending); err != nil {
+		return err
 	}
 	if e.seq != 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_outbox WHERE seq = ?`, e.seq); err != nil {
@@ -326,4 +317,50 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]di
 		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// ackChunk is how many ids one acknowledging UPDATE names.
+const ackChunk = 500
+
+// ackRows marks pushed rows as known to the server and clean, unless they
+// changed since they were read (their change counter moved): those stay
+// dirty. Rows are grouped by table and counter so that a few statements
+// acknowledge thousands of rows.
+func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) error {
+	type group struct {
+		collection string
+		sent       bool
+		dirty      int64
+	}
+	groups := map[group][]any{}
+	var order []group
+	for _, p := range pending {
+		if _, ok := db.tables[p.Collection]; !ok {
+			continue // a table dropped from the registry since
+		}
+		g := group{p.Collection, p.Sent, p.Dirty}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], p.ID)
+	}
+	for _, g := range order {
+		ids := groups[g]
+		t := quote(g.collection)
+		for start := 0; start < len(ids); start += ackChunk {
+			chunk := ids[start:min(start+ackChunk, len(ids))]
+			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+			var q string
+			if g.sent {
+				q = "UPDATE " + t + ` SET "ss_known" = 1, "ss_dirty" = CASE WHEN "ss_dirty" = ? THEN 0 ELSE "ss_dirty" END WHERE "id" IN (` + in + ")"
+			} else {
+				q = "UPDATE " + t + ` SET "ss_dirty" = 0 WHERE "ss_dirty" = ? AND "id" IN (` + in + ")"
+			}
+			args := append([]any{g.dirty}, chunk...)
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("ssync client: acknowledge push: %w", err)
+			}
+		}
+	}
+	return nil
 }

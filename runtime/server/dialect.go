@@ -30,6 +30,15 @@ type Dialect struct {
 	UpsertDevice string
 	// SetCounter sets a named counter: args name, value.
 	SetCounter string
+	// BeginPush, when set, is the first statement of every push
+	// transaction. SQLite needs a write there: a transaction that reads
+	// before its first write cannot take the write lock once another
+	// writer has committed.
+	BeginPush string
+	// ClaimKey inserts an idempotency key with an empty answer, doing
+	// nothing (and affecting no row) when the user already has the key:
+	// args sync id, key, request hash, created at.
+	ClaimKey string
 }
 
 func quoteDouble(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
@@ -64,6 +73,9 @@ func SQLite() Dialect {
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT(device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
+		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
+			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
+		BeginPush: `UPDATE ss_counter SET value = value WHERE name = 'global'`,
 	}
 }
 
@@ -99,6 +111,8 @@ func Postgres() Dialect {
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES ($1, $2, $3, '', $4)
+			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
 	}
 }
 
@@ -127,6 +141,7 @@ func MySQL() Dialect {
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
 	}
 }
 
@@ -136,5 +151,5 @@ func MySQL() Dialect {
 // with a write, so it takes the write lock at once.
 func SQLiteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL"
+		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=64"
 }

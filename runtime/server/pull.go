@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -130,7 +131,10 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	for _, o := range owners {
 		args = append(args, o)
 	}
-	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, 0), args...)
+	if req.Device != "" {
+		args = append(args, req.Device)
+	}
+	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, req.Device != "", 0), args...)
 	if err != nil {
 		return fmt.Errorf("ssync server: pull %s: %w", name, err)
 	}
@@ -199,27 +203,30 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 }
 
 // recordDevice remembers the checkpoint a device says it has pulled, which
-// holds back the purge of tombstones it has not seen. It writes only when the
-// checkpoint moved; failures are logged by the caller's metrics only.
+// holds back the purge of tombstones it has not seen. To keep pulls cheap it
+// writes at most once a minute per device (per server instance): a record
+// that lags only makes the purge keep more. Failures only delay purging.
 func (s *Store) recordDevice(ctx context.Context, req PullRequest) {
 	if req.Device == "" {
 		return
 	}
+	now := s.now().UTC()
 	s.mu.Lock()
 	last, ok := s.seen[req.Device]
-	s.mu.Unlock()
-	if ok && last == req.Since.Version {
+	if ok && now.Sub(last) < time.Minute {
+		s.mu.Unlock()
 		return
 	}
-	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(req.Since.Version), s.now().UTC()); err != nil {
-		return
-	}
-	s.mu.Lock()
 	if len(s.seen) > 100_000 {
 		clear(s.seen)
 	}
-	s.seen[req.Device] = req.Since.Version
+	s.seen[req.Device] = now
 	s.mu.Unlock()
+	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(req.Since.Version), now); err != nil {
+		s.mu.Lock()
+		delete(s.seen, req.Device)
+		s.mu.Unlock()
+	}
 }
 
 // PurgeReport tells what PurgeTombstones did.

@@ -80,43 +80,46 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 		return nil, fmt.Errorf("ssync server: push: %w", err)
 	}
 	defer tx.Rollback()
+	if s.dialect.BeginPush != "" {
+		if _, err := tx.ExecContext(ctx, s.dialect.BeginPush); err != nil {
+			return nil, fmt.Errorf("ssync server: push: %w", err)
+		}
+	}
 	ph := s.dialect.Placeholder
-	// Bump the counter first: from here to commit this transaction holds
-	// the counter's row lock, so versions follow commit order.
-	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
-		return nil, fmt.Errorf("ssync server: push: bump counter: %w", err)
-	}
-	v, err := s.counterValue(ctx, tx, "global")
-	if err != nil {
-		return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
-	}
-	version := int64(v)
+	now := s.now().UTC().Truncate(time.Microsecond)
 	if req.Key != "" {
-		var hash, response string
-		err := tx.QueryRowContext(ctx, "SELECT request_hash, response FROM ss_idempotency WHERE sync_id = "+ph(1)+" AND idem_key = "+ph(2),
-			req.Identity.SyncID, req.Key).Scan(&hash, &response)
-		switch {
-		case err == nil && hash == req.RequestHash:
+		// Claim the key first. A concurrent push with the same key waits
+		// here until this one commits or rolls back.
+		res, err := tx.ExecContext(ctx, s.dialect.ClaimKey, req.Identity.SyncID, req.Key, req.RequestHash, now)
+		if err != nil {
+			return nil, fmt.Errorf("ssync server: push: claim idempotency key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("ssync server: push: claim idempotency key: %w", err)
+		} else if n == 0 {
+			var hash, response string
+			if err := tx.QueryRowContext(ctx, "SELECT request_hash, response FROM ss_idempotency WHERE sync_id = "+ph(1)+" AND idem_key = "+ph(2),
+				req.Identity.SyncID, req.Key).Scan(&hash, &response); err != nil {
+				return nil, fmt.Errorf("ssync server: push: read idempotency key: %w", err)
+			}
+			if hash != req.RequestHash {
+				return nil, ErrIdempotencyMismatch
+			}
 			var res PushResult
 			if err := json.Unmarshal([]byte(response), &res); err != nil {
 				return nil, fmt.Errorf("ssync server: push: recorded answer: %w", err)
 			}
 			res.Replayed = true
 			return &res, nil
-		case err == nil:
-			return nil, ErrIdempotencyMismatch
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("ssync server: push: read idempotency key: %w", err)
 		}
 	}
-	res := &PushResult{Checkpoint: Checkpoint(v), Ignored: []IgnoredRow{}}
+	res := &PushResult{Ignored: []IgnoredRow{}}
 	byName := make(map[string]*wire.ChangeSet, len(req.Sets))
 	for i := range req.Sets {
 		byName[req.Sets[i].Collection] = &req.Sets[i]
 	}
 	names := s.reg.Names()
-	now := s.now().UTC().Truncate(time.Microsecond)
-	p := &pusher{s: s, tx: tx, req: &req, version: version, now: now, res: res}
+	p := &pusher{s: s, tx: tx, req: &req, now: now, res: res, written: map[*serverTable][]any{}}
 	for _, name := range names {
 		cs := byName[name]
 		if cs == nil {
@@ -131,12 +134,18 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			since = c
 		}
 		t := s.tables[name]
+		if err := p.prefetch(ctx, t, cs); err != nil {
+			return nil, err
+		}
 		for _, rows := range [][]any{cs.Created, cs.Updated} {
 			for _, row := range rows {
 				if err := p.write(ctx, t, row, since); err != nil {
 					return nil, err
 				}
 			}
+		}
+		if err := p.flush(ctx, t); err != nil {
+			return nil, err
 		}
 	}
 	for i := len(names) - 1; i >= 0; i-- {
@@ -151,15 +160,29 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			}
 		}
 	}
+	// Bump the counter last: the transaction holds the counter's row lock
+	// only from here to its commit, and stamps every row it wrote with the
+	// new value, so versions follow commit order while the writes of
+	// concurrent pushes overlap.
+	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
+		return nil, fmt.Errorf("ssync server: push: bump counter: %w", err)
+	}
+	v, err := s.counterValue(ctx, tx, "global")
+	if err != nil {
+		return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
+	}
+	if err := p.stamp(ctx, int64(v)); err != nil {
+		return nil, err
+	}
+	res.Checkpoint = Checkpoint(v)
 	if req.Key != "" {
 		answer, err := json.Marshal(res)
 		if err != nil {
 			return nil, err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES ("+
-			ph(1)+", "+ph(2)+", "+ph(3)+", "+ph(4)+", "+ph(5)+")", req.Identity.SyncID, req.Key, req.RequestHash, string(answer), now)
-		if err != nil {
-			return nil, fmt.Errorf("ssync server: push: record idempotency key: %w", err)
+		if _, err := tx.ExecContext(ctx, "UPDATE ss_idempotency SET response = "+ph(1)+" WHERE sync_id = "+ph(2)+" AND idem_key = "+ph(3),
+			string(answer), req.Identity.SyncID, req.Key); err != nil {
+			return nil, fmt.Errorf("ssync server: push: record idempotency answer: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -173,9 +196,114 @@ type pusher struct {
 	s       *Store
 	tx      *sql.Tx
 	req     *PushRequest
-	version int64
 	now     time.Time
 	res     *PushResult
+	written map[*serverTable][]any // ids written, stamped with the version at the end
+
+	known   map[uuid.UUID]existing // rows of the current table looked up in bulk
+	inserts []any                  // arguments of rows waiting for a multi-row INSERT
+	pending map[uuid.UUID]bool     // ids in inserts
+	nIns    int
+}
+
+// stamp sets the version of every row the push wrote (and the created
+// version of the rows it created, written with 0).
+func (p *pusher) stamp(ctx context.Context, v int64) error {
+	for t, ids := range p.written {
+		for start := 0; start < len(ids); start += lookupChunk {
+			chunk := ids[start:min(start+lookupChunk, len(ids))]
+			args := append([]any{v, v}, chunk...)
+			if _, err := p.tx.ExecContext(ctx, t.stampMany(len(chunk)), args...); err != nil {
+				return fmt.Errorf("ssync server: push %s: stamp: %w", t.coll.CollectionName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// lookupChunk is how many ids one bulk lookup asks for.
+const lookupChunk = 500
+
+// prefetch looks up, in a few queries, every row a change set writes.
+func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSet) error {
+	p.known = make(map[uuid.UUID]existing, len(cs.Created)+len(cs.Updated))
+	var ids []any
+	for _, rows := range [][]any{cs.Created, cs.Updated} {
+		for _, row := range rows {
+			ids = append(ids, t.coll.RecordOf(row).ID.String())
+		}
+	}
+	for start := 0; start < len(ids); start += lookupChunk {
+		chunk := ids[start:min(start+lookupChunk, len(ids))]
+		rows, err := p.tx.QueryContext(ctx, t.lookupMany(len(chunk)), chunk...)
+		if err != nil {
+			return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+		}
+		for rows.Next() {
+			var e existing
+			var id uuid.UUID
+			var deletedAt *time.Time
+			var v int64
+			if err := rows.Scan(&id, &e.owner, &deletedAt, &v, &e.writer); err != nil {
+				rows.Close()
+				return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+			}
+			e.found, e.deleted, e.version = true, deletedAt != nil, uint64(v)
+			p.known[id] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+		}
+	}
+	return nil
+}
+
+// queueInsert adds a new row to the pending multi-row INSERT.
+func (p *pusher) queueInsert(ctx context.Context, t *serverTable, args []any, id uuid.UUID) error {
+	if p.pending == nil {
+		p.pending = map[uuid.UUID]bool{}
+	}
+	p.inserts = append(p.inserts, args...)
+	p.pending[id] = true
+	p.nIns++
+	if p.nIns >= t.insertBatch {
+		return p.flush(ctx, t)
+	}
+	return nil
+}
+
+// flush runs the pending multi-row INSERT.
+func (p *pusher) flush(ctx context.Context, t *serverTable) error {
+	if p.nIns == 0 {
+		return nil
+	}
+	// A savepoint lets a failed batch be redone row by row (PostgreSQL
+	// aborts the whole transaction on a failed statement otherwise), so
+	// that the refusal names the row.
+	if _, err := p.tx.ExecContext(ctx, "SAVEPOINT ssync_insert"); err != nil {
+		return fmt.Errorf("ssync server: push: %w", err)
+	}
+	if _, err := p.tx.ExecContext(ctx, t.insertMany(p.nIns), p.inserts...); err != nil {
+		if _, rerr := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ssync_insert"); rerr != nil {
+			return &RowError{Collection: t.coll.CollectionName(), Err: err}
+		}
+		per := len(p.inserts) / p.nIns
+		for i := 0; i < p.nIns; i++ {
+			args := p.inserts[i*per : (i+1)*per]
+			if _, err := p.tx.ExecContext(ctx, t.insert, args...); err != nil {
+				id, _ := uuid.Parse(fmt.Sprint(args[0]))
+				return &RowError{Collection: t.coll.CollectionName(), ID: id, Err: err}
+			}
+		}
+		return &RowError{Collection: t.coll.CollectionName(), Err: err}
+	}
+	if _, err := p.tx.ExecContext(ctx, "RELEASE SAVEPOINT ssync_insert"); err != nil {
+		return fmt.Errorf("ssync server: push: %w", err)
+	}
+	p.inserts, p.nIns = p.inserts[:0], 0
+	clear(p.pending)
+	return nil
 }
 
 // existing is what the store has of a row.
@@ -188,6 +316,9 @@ type existing struct {
 }
 
 func (p *pusher) lookup(ctx context.Context, t *serverTable, rowID uuid.UUID) (existing, error) {
+	if e, ok := p.known[rowID]; ok {
+		return e, nil
+	}
 	var e existing
 	var deletedAt *time.Time
 	var v int64
@@ -240,6 +371,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 	}
 	if !id.Allowed(rec.SyncID) {
 		return forbidden(name, rec.ID)
+	}
+	if p.pending[rec.ID] {
+		// The same row twice in one push: write the first before the second.
+		if err := p.flush(ctx, t); err != nil {
+			return err
+		}
 	}
 	ex, err := p.lookup(ctx, t, rec.ID)
 	if err != nil {
@@ -301,10 +438,11 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
-		args = append(args, p.version, writer, rec.ID.String())
+		args = append(args, 0, writer, rec.ID.String())
 		if _, err := p.tx.ExecContext(ctx, t.update, args...); err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: err}
 		}
+		p.written[t] = append(p.written[t], rec.ID.String())
 		return nil
 	}
 	if !id.Allowed(rec.SyncID) {
@@ -312,11 +450,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 	}
 	args := metaValues(rec, make([]any, 0, 9+t.nUser))
 	args = t.coll.AppendValues(row, args)
-	args = append(args, p.version, p.version, p.req.Device, writer)
-	if _, err := p.tx.ExecContext(ctx, t.insert, args...); err != nil {
-		return &RowError{Collection: name, ID: rec.ID, Err: err}
+	args = append(args, 0, 0, p.req.Device, writer)
+	if p.known != nil {
+		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
 	}
-	return nil
+	p.written[t] = append(p.written[t], rec.ID.String())
+	return p.queueInsert(ctx, t, args, rec.ID)
 }
 
 func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) error {
@@ -342,8 +481,9 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 			return err
 		}
 	}
-	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String()); err != nil {
+	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, 0, p.req.Device, rowID.String()); err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: err}
 	}
+	p.written[t] = append(p.written[t], rowID.String())
 	return nil
 }

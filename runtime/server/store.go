@@ -47,7 +47,7 @@ type Store struct {
 	retention time.Duration
 
 	mu   sync.Mutex
-	seen map[string]uint64 // device → checkpoint last recorded in ss_devices
+	seen map[string]time.Time // device → when its checkpoint was last recorded
 }
 
 // StoreOption configures a Store.
@@ -124,7 +124,7 @@ func (e *RowError) Unwrap() error { return e.Err }
 // not change an existing table.
 func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...StoreOption) (*Store, error) {
 	s := &Store{db: db, dialect: d, reg: reg, tables: make(map[string]*serverTable), now: time.Now,
-		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]uint64{}}
+		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, fmt.Errorf("ssync server: %w", err)
@@ -178,15 +178,20 @@ func (s *Store) counterValue(ctx context.Context, q interface {
 
 // serverTable holds the SQL the store runs against one table.
 type serverTable struct {
-	coll    ssync.Collection
-	d       Dialect
-	nUser   int
-	columns string // every column, quoted, comma separated
-	lookup  string
-	load    string
-	insert  string
-	update  string
-	delete  string
+	coll        ssync.Collection
+	insertBatch int    // rows per multi-row INSERT
+	insertHead  string // INSERT INTO t (columns) VALUES
+	nInsert     int    // arguments per inserted row
+	lookupHead  string // SELECT ... WHERE id IN (
+	stampHead   string // UPDATE ... WHERE id IN (
+	d           Dialect
+	nUser       int
+	columns     string // every column, quoted, comma separated
+	lookup      string
+	load        string
+	insert      string
+	update      string
+	delete      string
 }
 
 func newServerTable(d Dialect, c ssync.Collection) *serverTable {
@@ -234,14 +239,77 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 	load := "SELECT " + cols + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 
+	nInsert := len(all) + 4
 	return &serverTable{coll: c, d: d, nUser: len(user), columns: cols,
-		lookup: lookup, load: load, insert: insert, update: update, delete: del}
+		lookup: lookup, load: load, insert: insert, update: update, delete: del,
+		// Stay well under every driver's limit of bind parameters.
+		insertBatch: max(1, min(200, 4000/nInsert)),
+		insertHead: "INSERT INTO " + t + " (" + cols + ", " + q(columnVersion) + ", " + q(columnCreatedVersion) +
+			", " + q(columnOrigin) + ", " + q(columnWriter) + ") VALUES ",
+		nInsert: nInsert,
+		stampHead: "UPDATE " + t + " SET " + q(columnVersion) + " = " + d.Placeholder(1) + ", " + q(columnCreatedVersion) +
+			" = CASE WHEN " + q(columnCreatedVersion) + " = 0 THEN " + d.Placeholder(2) + " ELSE " + q(columnCreatedVersion) +
+			" END WHERE " + id + " IN (",
+		lookupHead: "SELECT " + id + ", " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + ", " +
+			q(columnVersion) + ", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " IN (",
+	}
+}
+
+// insertMany returns an INSERT of n rows.
+func (t *serverTable) insertMany(n int) string {
+	var b strings.Builder
+	b.WriteString(t.insertHead)
+	k := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range t.nInsert {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t.d.Placeholder(k))
+			k++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// stampMany returns the stamp of n ids: args version, version, the ids.
+func (t *serverTable) stampMany(n int) string {
+	var b strings.Builder
+	b.WriteString(t.stampHead)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(t.d.Placeholder(i + 3))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// lookupMany returns the bulk lookup of n ids.
+func (t *serverTable) lookupMany(n int) string {
+	var b strings.Builder
+	b.WriteString(t.lookupHead)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(t.d.Placeholder(i + 1))
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // pullQuery returns the pull statement for n owners. Args: the cursor
 // version, (the cursor version again and the cursor id when after is set),
-// upto, then the owners.
-func (t *serverTable) pullQuery(owners int, after bool, limit int) string {
+// upto, the owners, then (with notWriter) the device whose own writes are
+// left out.
+func (t *serverTable) pullQuery(owners int, after, notWriter bool, limit int) string {
 	q, p := t.d.Quote, t.d.Placeholder
 	ver, id := q(columnVersion), q(ssync.ColumnID)
 	n := 1
@@ -261,8 +329,11 @@ func (t *serverTable) pullQuery(owners int, after bool, limit int) string {
 	}
 	stmt := "SELECT " + t.columns + ", " + q(columnCreatedVersion) + ", " + q(columnOrigin) + ", " + q(columnWriter) +
 		", " + ver + " FROM " + q(t.coll.CollectionName()) +
-		" WHERE " + where + " AND " + q(ssync.ColumnSyncID) + " IN (" + strings.Join(ph, ", ") + ")" +
-		" ORDER BY " + ver + ", " + id
+		" WHERE " + where + " AND " + q(ssync.ColumnSyncID) + " IN (" + strings.Join(ph, ", ") + ")"
+	if notWriter {
+		stmt += " AND " + q(columnWriter) + " <> " + p(n+owners)
+	}
+	stmt += " ORDER BY " + ver + ", " + id
 	if limit > 0 {
 		stmt += fmt.Sprintf(" LIMIT %d", limit)
 	}

@@ -1,0 +1,648 @@
+// Command ssync-bench measures ssync end to end, on loopback HTTP with real
+// SQLite files (and PostgreSQL as the server store where asked), and compares
+// each scenario with a baseline measured in the same run:
+//
+//   - first: a fresh device pulls N notes; baseline: the same rows read from
+//     one SQLite file, JSON-encoded and decoded, inserted into another in one
+//     transaction (no protocol at all).
+//   - incremental: 10 rows change on the server, the device syncs; the median
+//     of many repetitions, at N and at a larger database.
+//   - push: a device creates rows offline and pushes them; baseline as for
+//     first.
+//   - clients: many devices of many users sync a few changed rows in a loop.
+//   - memory: the peak RSS of a client process pulling the large database.
+//
+// It prints a table, and one JSON line per scenario with -json.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+type config struct {
+	rows      int
+	bigRows   int
+	pushRows  int
+	reps      int
+	clients   int
+	duration  time.Duration
+	stores    []string
+	scenarios []string
+	json      bool
+	dir       string
+	pgDSN     string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child-pull" {
+		os.Exit(childPull(os.Args[2:]))
+	}
+	var cfg config
+	var stores, scenarios string
+	flag.IntVar(&cfg.rows, "rows", 100_000, "notes on the server for the first sync and the incremental sync")
+	flag.IntVar(&cfg.bigRows, "big", 1_000_000, "notes for the large incremental sync and the memory scenario (0 skips them)")
+	flag.IntVar(&cfg.pushRows, "push", 10_000, "notes a device pushes")
+	flag.IntVar(&cfg.reps, "reps", 50, "repetitions of the incremental sync")
+	flag.IntVar(&cfg.clients, "clients", 200, "devices (each of its own user) in the many-clients scenario")
+	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
+	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
+	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,clients,memory", "scenarios to run")
+	flag.BoolVar(&cfg.json, "json", false, "also print one JSON line per scenario")
+	flag.StringVar(&cfg.pgDSN, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for -stores postgres")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to `file`")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	cfg.stores = strings.Split(stores, ",")
+	cfg.scenarios = strings.Split(scenarios, ",")
+	dir, err := os.MkdirTemp("", "ssync-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	cfg.dir = dir
+	if err := run(context.Background(), cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "ssync-bench:", err)
+		pprof.StopCPUProfile()
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+}
+
+// result is one scenario's figures.
+type result struct {
+	Scenario string             `json:"scenario"`
+	Store    string             `json:"store"`
+	Rows     int                `json:"rows"`
+	Figures  map[string]float64 `json:"figures"`
+	Baseline float64            `json:"baseline_seconds,omitempty"`
+	Ratio    float64            `json:"ratio,omitempty"`
+	Target   string             `json:"target"`
+	Met      bool               `json:"met"`
+}
+
+func (r result) print(asJSON bool) {
+	keys := make([]string, 0, len(r.Figures))
+	for k := range r.Figures {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%.4g", k, r.Figures[k]))
+	}
+	ratio := ""
+	if r.Ratio > 0 {
+		ratio = fmt.Sprintf("%.2fx", r.Ratio)
+	}
+	met := "MET"
+	if !r.Met {
+		met = "NOT MET"
+	}
+	fmt.Printf("%-12s %-9s %9d  %-7s %-44s %s (%s)\n", r.Scenario, r.Store, r.Rows, ratio, strings.Join(parts, " "), met, r.Target)
+	if asJSON {
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	fmt.Printf("ssync-bench on %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("%-12s %-9s %9s  %-7s %-44s %s\n", "scenario", "store", "rows", "ratio", "figures", "target")
+	want := func(s string) bool { return slices.Contains(cfg.scenarios, s) }
+	if want("first") || want("incremental") {
+		srv, err := startServer(ctx, cfg, "sqlite", "first")
+		if err != nil {
+			return err
+		}
+		if err := seed(ctx, srv.store, "bench-user", cfg.rows); err != nil {
+			return err
+		}
+		if want("first") {
+			r, err := firstSync(ctx, cfg, srv)
+			if err != nil {
+				return err
+			}
+			r.print(cfg.json)
+		}
+		if want("incremental") {
+			r, err := incremental(ctx, cfg, srv, cfg.rows)
+			if err != nil {
+				return err
+			}
+			small := r.Figures["median_ms"]
+			r.print(cfg.json)
+			if cfg.bigRows > 0 {
+				if err := seed(ctx, srv.store, "bench-user", cfg.bigRows-cfg.rows); err != nil {
+					return err
+				}
+				big, err := incremental(ctx, cfg, srv, cfg.bigRows)
+				if err != nil {
+					return err
+				}
+				big.Figures["ratio_to_small"] = big.Figures["median_ms"] / small
+				big.Ratio = big.Figures["ratio_to_small"]
+				big.Target = "within 1.3x of the small database"
+				big.Met = big.Ratio <= 1.3
+				big.print(cfg.json)
+				if want("memory") {
+					m, err := memory(ctx, cfg, srv)
+					if err != nil {
+						return err
+					}
+					m.print(cfg.json)
+				}
+			}
+		}
+		srv.close()
+	}
+	if want("push") {
+		r, err := push(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		r.print(cfg.json)
+	}
+	if want("clients") {
+		for _, store := range cfg.stores {
+			r, err := manyClients(ctx, cfg, store)
+			if err != nil {
+				return err
+			}
+			r.print(cfg.json)
+		}
+	}
+	return nil
+}
+
+// benchServer is a sync server on loopback.
+type benchServer struct {
+	url   string
+	store *server.Store
+	db    *sql.DB
+	hs    *http.Server
+	ln    net.Listener
+	name  string
+}
+
+func (s *benchServer) close() {
+	s.hs.Close()
+	s.db.Close()
+}
+
+func startServer(ctx context.Context, cfg config, store, name string) (*benchServer, error) {
+	var db *sql.DB
+	var d server.Dialect
+	var err error
+	switch store {
+	case "sqlite":
+		db, err = sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(cfg.dir, name+"-server.db")))
+		d = server.SQLite()
+	case "postgres":
+		db, err = openPostgres(ctx, cfg.pgDSN, name)
+		d = server.Postgres()
+	default:
+		return nil, fmt.Errorf("unknown store %q", store)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := server.OpenStore(ctx, db, d, generated.Registry())
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth(),
+		Logger: slog.New(slog.DiscardHandler), MaxBodyBytes: 256 << 20, MaxStreamBatch: 20_000})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return &benchServer{url: "http://" + ln.Addr().String(), store: st, db: db, hs: hs, ln: ln, name: store}, nil
+}
+
+// openPostgres creates a fresh schema for the run.
+func openPostgres(ctx context.Context, dsn, name string) (*sql.DB, error) {
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	schema := "ssync_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return sql.Open("pgx", dsn+sep+"search_path="+schema)
+}
+
+// note makes the i-th benchmark note: a ~30-character message, a bool, a
+// user name and the timestamps.
+func note(owner string, i int) *models.Note {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	id, _ := uuid.NewV7()
+	return &models.Note{
+		Record:    ssync.Record{ID: id, CreatedAt: now, UpdatedAt: now, SyncID: owner},
+		Message:   fmt.Sprintf("remember to buy item number %06d", i),
+		Completed: i%3 == 0,
+		UserName:  "bench user " + owner,
+	}
+}
+
+// seed writes n notes for owner straight into the store, in pushes of 10,000.
+func seed(ctx context.Context, st *server.Store, owner string, n int) error {
+	for done := 0; done < n; {
+		k := min(10_000, n-done)
+		rows := make([]any, k)
+		for i := range rows {
+			rows[i] = note(owner, done+i)
+		}
+		_, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: owner}, Device: "seeder",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}})
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		done += k
+	}
+	return nil
+}
+
+func syncOptions(url, user string) client.SyncOptions {
+	return client.SyncOptions{
+		ServerURL:     url,
+		PullBatchRows: 5000,
+		Decorate: func(r *http.Request) error {
+			r.Header.Set(server.HeaderUser, user)
+			return nil
+		},
+	}
+}
+
+func openDevice(ctx context.Context, path, user string) (*client.DB, error) {
+	db, err := client.Open(ctx, path, generated.Registry(), client.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.SetUser(ctx, user); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// rawCopy is the baseline: read the notes of src, encode them to JSON and
+// back with encoding/json, and insert them into a fresh SQLite file in one
+// transaction.
+func rawCopy(ctx context.Context, src *sql.DB, dstPath string) (time.Duration, int, error) {
+	start := time.Now()
+	rows, err := src.QueryContext(ctx, `SELECT id, created_at, updated_at, deleted_at, ss_sync_id, message, completed, user_id, user_name FROM ss_tb_note`)
+	if err != nil {
+		return 0, 0, err
+	}
+	var notes []models.Note
+	for rows.Next() {
+		var n models.Note
+		if err := rows.Scan(&n.ID, &n.CreatedAt, &n.UpdatedAt, &n.DeletedAt, &n.SyncID, &n.Message, &n.Completed, &n.UserID, &n.UserName); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		notes = append(notes, n)
+	}
+	rows.Close()
+	data, err := json.Marshal(notes)
+	if err != nil {
+		return 0, 0, err
+	}
+	var back []models.Note
+	if err := json.Unmarshal(data, &back); err != nil {
+		return 0, 0, err
+	}
+	dst, err := sql.Open("sqlite3", client.DSN(dstPath))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer dst.Close()
+	if _, err := dst.ExecContext(ctx, `CREATE TABLE notes (id TEXT PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP, deleted_at TIMESTAMP, sync_id TEXT, message TEXT, completed BOOLEAN, user_id TEXT, user_name TEXT)`); err != nil {
+		return 0, 0, err
+	}
+	tx, err := dst.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := range back {
+		n := &back[i]
+		if _, err := stmt.ExecContext(ctx, n.ID.String(), n.CreatedAt, n.UpdatedAt, n.DeletedAt, n.SyncID, n.Message, n.Completed, n.UserID, n.UserName); err != nil {
+			tx.Rollback()
+			return 0, 0, err
+		}
+	}
+	stmt.Close()
+	if err := tx.Commit(); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start), len(back), nil
+}
+
+func firstSync(ctx context.Context, cfg config, srv *benchServer) (result, error) {
+	base, n, err := rawCopy(ctx, srv.db, filepath.Join(cfg.dir, "raw-first.db"))
+	if err != nil {
+		return result{}, fmt.Errorf("baseline: %w", err)
+	}
+	dev, err := openDevice(ctx, filepath.Join(cfg.dir, "first-device.db"), "bench-user")
+	if err != nil {
+		return result{}, err
+	}
+	defer dev.Close()
+	start := time.Now()
+	res, err := dev.Synchronize(ctx, syncOptions(srv.url, "bench-user"))
+	if err != nil {
+		return result{}, err
+	}
+	took := time.Since(start)
+	got := 0
+	for _, c := range res.Pulled {
+		got += c.Created + c.Updated
+	}
+	if got != n {
+		return result{}, fmt.Errorf("first sync pulled %d rows, want %d", got, n)
+	}
+	r := result{Scenario: "first-sync", Store: "sqlite", Rows: n, Baseline: base.Seconds(),
+		Figures: map[string]float64{"seconds": took.Seconds(), "baseline_s": base.Seconds(), "rows_per_s": float64(n) / took.Seconds()},
+		Ratio:   took.Seconds() / base.Seconds(), Target: "at most 1.5x the raw copy"}
+	r.Met = r.Ratio <= 1.5
+	return r, nil
+}
+
+// incremental times syncing 10 rows changed on the server into a device that
+// has all the others, over many repetitions.
+func incremental(ctx context.Context, cfg config, srv *benchServer, total int) (result, error) {
+	dev, err := openDevice(ctx, filepath.Join(cfg.dir, fmt.Sprintf("incr-%d.db", total)), "bench-user")
+	if err != nil {
+		return result{}, err
+	}
+	defer dev.Close()
+	opts := syncOptions(srv.url, "bench-user")
+	if _, err := dev.Synchronize(ctx, opts); err != nil {
+		return result{}, err
+	}
+	var times []time.Duration
+	for rep := range cfg.reps {
+		rows := make([]any, 10)
+		for i := range rows {
+			rows[i] = note("bench-user", total+rep*10+i)
+		}
+		if _, err := srv.store.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "bench-user"}, Device: "editor",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
+			return result{}, err
+		}
+		start := time.Now()
+		res, err := dev.Synchronize(ctx, opts)
+		if err != nil {
+			return result{}, err
+		}
+		times = append(times, time.Since(start))
+		if len(res.Pulled) != 1 || res.Pulled[0].Created != 10 {
+			return result{}, fmt.Errorf("incremental sync pulled %+v, want 10 rows", res.Pulled)
+		}
+	}
+	slices.Sort(times)
+	med := times[len(times)/2]
+	r := result{Scenario: "incremental", Store: "sqlite", Rows: total,
+		Figures: map[string]float64{"median_ms": ms(med), "p90_ms": ms(times[len(times)*9/10]), "reps": float64(len(times))},
+		Target:  "median under 5 ms"}
+	r.Met = ms(med) < 5
+	return r, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func push(ctx context.Context, cfg config) (result, error) {
+	srv, err := startServer(ctx, cfg, "sqlite", "push")
+	if err != nil {
+		return result{}, err
+	}
+	defer srv.close()
+	dev, err := openDevice(ctx, filepath.Join(cfg.dir, "push-device.db"), "pusher")
+	if err != nil {
+		return result{}, err
+	}
+	defer dev.Close()
+	notes := generated.SyncNotes(dev)
+	err = dev.Transaction(ctx, func(ctx context.Context) error {
+		for i := range cfg.pushRows {
+			n := note("pusher", i)
+			n.ID = uuid.Nil
+			if err := notes.Insert(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	res, err := dev.Synchronize(ctx, syncOptions(srv.url, "pusher"))
+	if err != nil {
+		return result{}, err
+	}
+	took := time.Since(start)
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != cfg.pushRows {
+		return result{}, fmt.Errorf("pushed %+v", res.Pushed)
+	}
+	base, _, err := rawCopy(ctx, dev.SQL(), filepath.Join(cfg.dir, "raw-push.db"))
+	if err != nil {
+		return result{}, fmt.Errorf("baseline: %w", err)
+	}
+	r := result{Scenario: "push", Store: "sqlite", Rows: cfg.pushRows, Baseline: base.Seconds(),
+		Figures: map[string]float64{"seconds": took.Seconds(), "baseline_s": base.Seconds(), "rows_per_s": float64(cfg.pushRows) / took.Seconds()},
+		Ratio:   took.Seconds() / base.Seconds(), Target: "at most 2x the raw copy"}
+	r.Met = r.Ratio <= 2
+	return r, nil
+}
+
+// manyClients runs cfg.clients devices, each of its own user, each in a loop
+// that changes a few rows and syncs, for cfg.duration.
+func manyClients(ctx context.Context, cfg config, store string) (result, error) {
+	srv, err := startServer(ctx, cfg, store, "clients")
+	if err != nil {
+		return result{}, err
+	}
+	defer srv.close()
+	devs := make([]*client.DB, cfg.clients)
+	for i := range devs {
+		user := fmt.Sprintf("user-%03d", i)
+		d, err := openDevice(ctx, filepath.Join(cfg.dir, fmt.Sprintf("client-%s-%03d.db", store, i)), user)
+		if err != nil {
+			return result{}, err
+		}
+		defer d.Close()
+		devs[i] = d
+	}
+	// One HTTP transport for all, as many apps in one process would not;
+	// generous idle connections so loopback sockets are reused.
+	tr := &http.Transport{MaxIdleConns: cfg.clients * 2, MaxIdleConnsPerHost: cfg.clients * 2}
+	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	var cpuStart syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuStart)
+	deadline := time.Now().Add(cfg.duration)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failures int
+	var wg sync.WaitGroup
+	for i, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := fmt.Sprintf("user-%03d", i)
+			opts := syncOptions(srv.url, user)
+			opts.HTTPClient = hc
+			notes := generated.SyncNotes(d)
+			for k := 0; time.Now().Before(deadline); k++ {
+				for j := range 3 {
+					n := note(user, k*3+j)
+					n.ID = uuid.Nil
+					if err := notes.Insert(ctx, n); err != nil {
+						mu.Lock()
+						failures++
+						mu.Unlock()
+						return
+					}
+				}
+				start := time.Now()
+				_, err := d.Synchronize(ctx, opts)
+				took := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					if failures == 0 {
+						fmt.Fprintf(os.Stderr, "clients (%s): first failure: %v\n", store, err)
+					}
+					failures++
+				} else {
+					lat = append(lat, took)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var cpuEnd syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuEnd)
+	cpu := time.Duration(cpuEnd.Utime.Nano()+cpuEnd.Stime.Nano()-cpuStart.Utime.Nano()-cpuStart.Stime.Nano()) * time.Nanosecond
+	if len(lat) == 0 {
+		return result{}, errors.New("no sync succeeded")
+	}
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	r := result{Scenario: "clients", Store: store, Rows: cfg.clients,
+		Figures: map[string]float64{
+			"syncs_per_s": float64(len(lat)) / cfg.duration.Seconds(),
+			"p50_ms":      ms(lat[len(lat)/2]),
+			"p99_ms":      ms(p99),
+			"failures":    float64(failures),
+			"cpu_s":       cpu.Seconds(), // clients and server share the process
+		},
+		Target: "p99 under 100 ms"}
+	r.Met = ms(p99) < 100 && failures == 0
+	return r, nil
+}
+
+// memory runs a client in a child process that pulls the large database and
+// reports its peak RSS.
+func memory(ctx context.Context, cfg config, srv *benchServer) (result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "child-pull", srv.url, filepath.Join(cfg.dir, "memory-device.db"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("child pull: %w", err)
+	}
+	var rows int
+	fmt.Sscan(string(out), &rows)
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	peak := float64(ru.Maxrss) / 1024 // kilobytes → MB
+	r := result{Scenario: "memory", Store: "sqlite", Rows: rows,
+		Figures: map[string]float64{"peak_rss_mb": peak}, Target: "client peak RSS under 100 MB"}
+	r.Met = peak < 100 && rows == cfg.bigRows
+	return r, nil
+}
+
+// childPull is the memory scenario's client process.
+func childPull(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "child-pull: want <url> <db>")
+		return 2
+	}
+	ctx := context.Background()
+	dev, err := openDevice(ctx, args[1], "bench-user")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer dev.Close()
+	res, err := dev.Synchronize(ctx, syncOptions(args[0], "bench-user"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n := 0
+	for _, c := range res.Pulled {
+		n += c.Created + c.Updated
+	}
+	fmt.Println(n)
+	return 0
+}
+
