@@ -3,6 +3,7 @@ package templates
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dave/jennifer/jen"
@@ -90,6 +91,52 @@ func TestRawString(t *testing.T) {
 		}
 		if got := buf.String(); got != "var _ = "+want {
 			t.Errorf("rawString(%q) renders %q, want %q", in, got, "var _ = "+want)
+		}
+	}
+}
+
+// keyedTable has a foreign key, an index and a server column name.
+func keyedTable() *Table {
+	user := &Field{GoName: "UserID", Column: "user_id", Wire: "userId", Kind: KindUUID, Repr: ReprPointer, Index: true, Ref: "users"}
+	title := &Field{GoName: "Title", Column: "title", Server: "note_title", Wire: "title", Kind: KindString, Index: true}
+	return &Table{
+		GoName:     "Note",
+		Collection: "notes",
+		Fields:     []*Field{user, title},
+		Indexes:    []*Index{{Name: "notes_user_id", Field: user}, {Name: "notes_title", Field: title}},
+	}
+}
+
+func TestKeysIndexesAndServerNames(t *testing.T) {
+	tbl := keyedTable()
+	contains := func(target string, stmts []string, want ...string) {
+		t.Helper()
+		all := strings.Join(stmts, "\n")
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s DDL lacks %q:\n%s", target, w, all)
+			}
+		}
+	}
+	contains("client", clientSQLite(tbl),
+		`"user_id" TEXT REFERENCES "users" ("id") DEFERRABLE INITIALLY DEFERRED,`,
+		"\"title\" TEXT NOT NULL,\n",
+		`CREATE INDEX IF NOT EXISTS "notes_user_id" ON "notes" ("user_id")`,
+		`CREATE INDEX IF NOT EXISTS "notes_title" ON "notes" ("title")`)
+	contains("server SQLite", serverSQLite(tbl),
+		`"note_title" TEXT NOT NULL,`,
+		`CREATE INDEX IF NOT EXISTS "notes_title" ON "notes" ("note_title")`)
+	contains("PostgreSQL", serverPostgres(tbl),
+		`"user_id" UUID REFERENCES "users" ("id") DEFERRABLE INITIALLY DEFERRED,`,
+		`"note_title" TEXT NOT NULL,`,
+		`CREATE INDEX IF NOT EXISTS "notes_title" ON "notes" ("note_title")`)
+	contains("MySQL", serverMySQL(tbl),
+		"`note_title` VARCHAR(255) NOT NULL,",
+		"INDEX `notes_title` (`note_title`)",
+		"FOREIGN KEY (`user_id`) REFERENCES `users` (`id`)")
+	for _, stmt := range clientSQLite(tbl) {
+		if strings.Contains(stmt, "note_title") {
+			t.Errorf("the device DDL uses the server's column name: %s", stmt)
 		}
 	}
 }

@@ -9,8 +9,7 @@ type Thing struct {
 	Counts map[string]int
 }
 
-// Other has a field whose column is reserved and a reference to a table
-// that does not exist.
+// Other has a field whose column is reserved and a malformed index tag.
 type Other struct {
 	ssync.Record `ssync:"table=o,order=2"`
 
