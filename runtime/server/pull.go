@@ -86,9 +86,9 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 		return fmt.Errorf("ssync server: pull: %w", err)
 	}
 	defer tx.Rollback()
-	upto, err := s.counterValue(ctx, tx, "global")
+	upto, err := s.horizon(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("ssync server: pull: read counter: %w", err)
+		return fmt.Errorf("ssync server: pull: read horizon: %w", err)
 	}
 	if req.Since.Version > 0 {
 		horizon, err := s.counterValue(ctx, tx, "horizon")
@@ -251,11 +251,13 @@ func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	defer tx.Rollback()
-	// Serialize with pushes: the counter lock keeps versions stable.
-	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	if s.dialect.TxVersion == "" {
+		// Serialize with pushes: the counter lock keeps versions stable.
+		if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
+			return nil, fmt.Errorf("ssync server: purge: %w", err)
+		}
 	}
-	upto, err := s.counterValue(ctx, tx, "global")
+	upto, err := s.horizon(ctx, tx)
 	if err != nil {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}

@@ -69,7 +69,7 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 	if total == 0 {
 		// Nothing to write: answer with the current checkpoint and leave the
 		// counter (and its lock) alone.
-		v, err := s.counterValue(ctx, s.db, "global")
+		v, err := s.horizon(ctx, s.db)
 		if err != nil {
 			return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
 		}
@@ -160,16 +160,9 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			}
 		}
 	}
-	// Bump the counter last: the transaction holds the counter's row lock
-	// only from here to its commit, and stamps every row it wrote with the
-	// new value, so versions follow commit order while the writes of
-	// concurrent pushes overlap.
-	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
-		return nil, fmt.Errorf("ssync server: push: bump counter: %w", err)
-	}
-	v, err := s.counterValue(ctx, tx, "global")
+	v, err := s.version(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
+		return nil, err
 	}
 	if err := p.stamp(ctx, int64(v)); err != nil {
 		return nil, err
@@ -204,6 +197,30 @@ type pusher struct {
 	inserts []any                  // arguments of rows waiting for a multi-row INSERT
 	pending map[uuid.UUID]bool     // ids in inserts
 	nIns    int
+}
+
+// version returns the version this push's rows get. With a counter it bumps
+// the counter last: the transaction holds the counter's row lock only from
+// here to its commit, so versions follow commit order while the writes of
+// concurrent pushes overlap. With a transaction-id version (PostgreSQL) it
+// takes no lock at all; pulls then stop below the oldest transaction still
+// running.
+func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
+	if s.dialect.TxVersion != "" {
+		var v int64
+		if err := tx.QueryRowContext(ctx, "SELECT "+s.dialect.TxVersion).Scan(&v); err != nil {
+			return 0, fmt.Errorf("ssync server: push: transaction version: %w", err)
+		}
+		return uint64(v), nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
+		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
+	}
+	v, err := s.counterValue(ctx, tx, "global")
+	if err != nil {
+		return 0, fmt.Errorf("ssync server: push: read counter: %w", err)
+	}
+	return v, nil
 }
 
 // stamp sets the version of every row the push wrote (and the created
