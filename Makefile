@@ -24,6 +24,11 @@ check-generated:
 	@git diff --exit-code -- generated/ || { echo "generated/ changed after go generate: commit the regenerated files" >&2; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- generated/)" || { git status --porcelain --untracked-files=all -- generated/ >&2; echo "generated/ has uncommitted or untracked files after go generate" >&2; exit 1; }
 
+## bench: hot-path Go benchmarks, then the end-to-end scenarios against same-run baselines
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./generated/
+	$(GO) run ./cmd/ssync-bench -json -stores sqlite,postgres
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

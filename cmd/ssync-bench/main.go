@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -55,6 +56,7 @@ type config struct {
 	reps      int
 	clients   int
 	duration  time.Duration
+	interval  time.Duration
 	stores    []string
 	scenarios []string
 	json      bool
@@ -66,6 +68,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "child-pull" {
 		os.Exit(childPull(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "child-server" {
+		os.Exit(childServer(os.Args[2:]))
+	}
 	var cfg config
 	var stores, scenarios string
 	flag.IntVar(&cfg.rows, "rows", 100_000, "notes on the server for the first sync and the incremental sync")
@@ -74,6 +79,7 @@ func main() {
 	flag.IntVar(&cfg.reps, "reps", 50, "repetitions of the incremental sync")
 	flag.IntVar(&cfg.clients, "clients", 200, "devices (each of its own user) in the many-clients scenario")
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
+	flag.DurationVar(&cfg.interval, "interval", time.Second, "how often each device of the many-clients scenario syncs (0: back to back)")
 	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
 	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,clients,memory", "scenarios to run")
 	flag.BoolVar(&cfg.json, "json", false, "also print one JSON line per scenario")
@@ -244,6 +250,10 @@ func startServer(ctx context.Context, cfg config, store, name string) (*benchSer
 	if err != nil {
 		return nil, err
 	}
+	// A bounded pool: PostgreSQL refuses connections past max_connections,
+	// and more connections than cores only queue inside the database.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 	st, err := server.OpenStore(ctx, db, d, generated.Registry())
 	if err != nil {
 		return nil, err
@@ -512,13 +522,40 @@ func push(ctx context.Context, cfg config) (result, error) {
 }
 
 // manyClients runs cfg.clients devices, each of its own user, each in a loop
-// that changes a few rows and syncs, for cfg.duration.
+// that changes a few rows and syncs every cfg.interval, for cfg.duration,
+// against a server running in a child process (so its CPU is its own).
 func manyClients(ctx context.Context, cfg config, store string) (result, error) {
-	srv, err := startServer(ctx, cfg, store, "clients")
+	exe, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	defer srv.close()
+	cmd := exec.CommandContext(ctx, exe, "child-server", store, filepath.Join(cfg.dir, "clients-"+store+".db"), cfg.pgDSN)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return result{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	var url string
+	if _, err := fmt.Fscanln(out, &url); err != nil {
+		cmd.Process.Kill()
+		return result{}, fmt.Errorf("child server: %w", err)
+	}
+	stopped := false
+	stop := func() (*syscall.Rusage, error) {
+		if stopped {
+			return nil, nil
+		}
+		stopped = true
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		return ru, err
+	}
+	defer stop()
+
 	devs := make([]*client.DB, cfg.clients)
 	for i := range devs {
 		user := fmt.Sprintf("user-%03d", i)
@@ -529,12 +566,8 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 		defer d.Close()
 		devs[i] = d
 	}
-	// One HTTP transport for all, as many apps in one process would not;
-	// generous idle connections so loopback sockets are reused.
 	tr := &http.Transport{MaxIdleConns: cfg.clients * 2, MaxIdleConnsPerHost: cfg.clients * 2}
 	hc := &http.Client{Transport: tr, Timeout: time.Minute}
-	var cpuStart syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuStart)
 	deadline := time.Now().Add(cfg.duration)
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -545,10 +578,20 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 		go func() {
 			defer wg.Done()
 			user := fmt.Sprintf("user-%03d", i)
-			opts := syncOptions(srv.url, user)
+			opts := syncOptions(url, user)
 			opts.HTTPClient = hc
 			notes := generated.SyncNotes(d)
-			for k := 0; time.Now().Before(deadline); k++ {
+			// Spread the devices over one interval.
+			next := time.Now()
+			if cfg.interval > 0 {
+				next = next.Add(cfg.interval * time.Duration(i) / time.Duration(len(devs)))
+			}
+			for k := 0; ; k++ {
+				time.Sleep(time.Until(next))
+				if !time.Now().Before(deadline) {
+					return
+				}
+				next = next.Add(cfg.interval)
 				for j := range 3 {
 					n := note(user, k*3+j)
 					n.ID = uuid.Nil
@@ -576,25 +619,51 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 		}()
 	}
 	wg.Wait()
-	var cpuEnd syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuEnd)
-	cpu := time.Duration(cpuEnd.Utime.Nano()+cpuEnd.Stime.Nano()-cpuStart.Utime.Nano()-cpuStart.Stime.Nano()) * time.Nanosecond
+	ru, _ := stop()
 	if len(lat) == 0 {
 		return result{}, errors.New("no sync succeeded")
+	}
+	var cpu float64
+	if ru != nil {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	slices.Sort(lat)
 	p99 := lat[len(lat)*99/100]
 	r := result{Scenario: "clients", Store: store, Rows: cfg.clients,
 		Figures: map[string]float64{
-			"syncs_per_s": float64(len(lat)) / cfg.duration.Seconds(),
-			"p50_ms":      ms(lat[len(lat)/2]),
-			"p99_ms":      ms(p99),
-			"failures":    float64(failures),
-			"cpu_s":       cpu.Seconds(), // clients and server share the process
+			"syncs_per_s":    float64(len(lat)) / cfg.duration.Seconds(),
+			"p50_ms":         ms(lat[len(lat)/2]),
+			"p99_ms":         ms(p99),
+			"failures":       float64(failures),
+			"server_cpu_s":   cpu,
+			"server_cpu_pct": 100 * cpu / cfg.duration.Seconds(),
+			"interval_s":     cfg.interval.Seconds(),
 		},
 		Target: "p99 under 100 ms"}
 	r.Met = ms(p99) < 100 && failures == 0
 	return r, nil
+}
+
+// childServer is the many-clients scenario's server process: it prints its
+// URL and serves until interrupted.
+func childServer(args []string) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "child-server: want <store> <sqlite path> <postgres dsn>")
+		return 2
+	}
+	ctx := context.Background()
+	cfg := config{dir: filepath.Dir(args[1]), pgDSN: args[2]}
+	srv, err := startServer(ctx, cfg, args[0], "clients-"+args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(srv.url)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	srv.close()
+	return 0
 }
 
 // memory runs a client in a child process that pulls the large database and
@@ -645,4 +714,3 @@ func childPull(args []string) int {
 	fmt.Println(n)
 	return 0
 }
-

@@ -1,0 +1,71 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+)
+
+// BenchmarkPullApply measures a fresh device pulling and applying 5,000
+// notes over loopback HTTP from a SQLite store.
+func BenchmarkPullApply(b *testing.B) {
+	ctx := context.Background()
+	be := storetest.Backends(b)[0] // SQLite
+	sdb, _ := be.Open(b)
+	store, err := server.OpenStore(ctx, sdb, be.Dialect, generated.Registry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, _ := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	mux := http.NewServeMux()
+	srv.Mount(mux, "")
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	opts := client.SyncOptions{ServerURL: hs.URL, Decorate: func(r *http.Request) error {
+		r.Header.Set(server.HeaderUser, "alice")
+		return nil
+	}}
+	src, err := client.Open(ctx, filepath.Join(b.TempDir(), "src.db"), generated.Registry(), client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	src.SetUser(ctx, "alice")
+	err = src.Transaction(ctx, func(ctx context.Context) error {
+		for i := range 5000 {
+			if err := generated.SyncNotes(src).Insert(ctx, &models.Note{Message: fmt.Sprintf("remember to buy item number %06d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := src.Synchronize(ctx, opts); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		dev, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("dev-%d.db", i)), generated.Registry(), client.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dev.SetUser(ctx, "alice")
+		res, err := dev.Synchronize(ctx, opts)
+		if err != nil || res.Pulled[0].Created != 5000 {
+			b.Fatalf("sync: %v", err)
+		}
+		dev.Close()
+	}
+	b.ReportMetric(float64(b.N*5000)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+func benchStore(b *testing.B) *server.Store {
+	b.Helper()
+	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(b.TempDir(), "bench.db")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	st, err := server.OpenStore(context.Background(), db, server.SQLite(), generated.Registry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func benchNotes(owner string, n, from int) []any {
+	rows := make([]any, n)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range rows {
+		id, _ := uuid.NewV7()
+		rows[i] = &models.Note{Record: ssync.Record{ID: id, CreatedAt: now, UpdatedAt: now, SyncID: owner},
+			Message: fmt.Sprintf("remember to buy item number %06d", from+i), UserName: "bench"}
+	}
+	return rows
+}
+
+// BenchmarkStorePush measures applying pushes of 1,000 new notes.
+func BenchmarkStorePush(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		rows := benchNotes("alice", 1000, i*1000)
+		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkStorePull measures reading 10,000 notes in one pull.
+func BenchmarkStorePull(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 1000, i*1000)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sets, err := st.Pull(ctx, server.PullRequest{Identity: server.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}})
+		if err != nil || len(sets[0].Created) != 10_000 {
+			b.Fatalf("pull: %v", err)
+		}
+	}
+	b.ReportMetric(float64(b.N*10_000)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkIncrementalPull measures a pull of 10 changed rows from a store
+// of 10,000.
+func BenchmarkIncrementalPull(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 1000, i*1000)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	res, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+		Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 10, 20_000)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	since, _ := server.ParseCheckpoint(res.Checkpoint)
+	since.Version--
+	b.ReportAllocs()
+	for b.Loop() {
+		sets, err := st.Pull(ctx, server.PullRequest{Identity: server.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}, Since: since})
+		if err != nil || len(sets[0].Created) != 10 {
+			b.Fatalf("pull: %v %d", err, len(sets[0].Created))
+		}
+	}
+}
