@@ -35,16 +35,6 @@ type Dialect struct {
 	// before its first write cannot take the write lock once another
 	// writer has committed.
 	BeginPush string
-	// TxVersion, when set, is an SQL expression for the writing
-	// transaction's version (a transaction id that only grows), used
-	// instead of the serialized counter; SnapshotHorizon must then give the
-	// highest version below every transaction still running in the current
-	// snapshot. Pulls stop there, so no row committed late is skipped and
-	// pushes never wait for each other; a transaction left open holds pulls
-	// back until it ends.
-	TxVersion string
-	// SnapshotHorizon is the expression that goes with TxVersion.
-	SnapshotHorizon string
 	// ClaimKey inserts an idempotency key with an empty answer, doing
 	// nothing (and affecting no row) when the user already has the key:
 	// args sync id, key, request hash, created at.
@@ -90,10 +80,8 @@ func SQLite() Dialect {
 }
 
 // Postgres is the dialect of a PostgreSQL store (github.com/jackc/pgx/v5
-// through its database/sql driver, "pgx"). Rows are versioned by the id of
-// the transaction that wrote them, and pulls, in REPEATABLE READ, return
-// only versions below the oldest transaction still running in their
-// snapshot: pushes never wait for one another.
+// through its database/sql driver, "pgx"). Pulls run in REPEATABLE READ so
+// that the counter and the rows come from one snapshot.
 func Postgres() Dialect {
 	return Dialect{
 		Name:        "postgres",
@@ -119,9 +107,7 @@ func Postgres() Dialect {
 				checkpoint BIGINT NOT NULL,
 				seen_at TIMESTAMPTZ NOT NULL)`,
 		},
-		PullTx:          &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-		TxVersion:       `pg_current_xact_id()::text::bigint`,
-		SnapshotHorizon: `pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1`,
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,

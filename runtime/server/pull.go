@@ -251,11 +251,9 @@ func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	defer tx.Rollback()
-	if s.dialect.TxVersion == "" {
-		// Serialize with pushes: the counter lock keeps versions stable.
-		if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
-			return nil, fmt.Errorf("ssync server: purge: %w", err)
-		}
+	// Serialize with pushes: the counter lock keeps versions stable.
+	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	upto, err := s.horizon(ctx, tx)
 	if err != nil {

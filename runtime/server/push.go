@@ -199,20 +199,11 @@ type pusher struct {
 	nIns    int
 }
 
-// version returns the version this push's rows get. With a counter it bumps
-// the counter last: the transaction holds the counter's row lock only from
-// here to its commit, so versions follow commit order while the writes of
-// concurrent pushes overlap. With a transaction-id version (PostgreSQL) it
-// takes no lock at all; pulls then stop below the oldest transaction still
-// running.
+// version returns the version this push's rows get. It bumps the counter
+// last: the transaction holds the counter's row lock only from here to its
+// commit, so versions follow commit order while the writes of concurrent
+// pushes overlap.
 func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
-	if s.dialect.TxVersion != "" {
-		var v int64
-		if err := tx.QueryRowContext(ctx, "SELECT "+s.dialect.TxVersion).Scan(&v); err != nil {
-			return 0, fmt.Errorf("ssync server: push: transaction version: %w", err)
-		}
-		return uint64(v), nil
-	}
 	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
 		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
 	}

@@ -177,22 +177,11 @@ func (s *Store) counterValue(ctx context.Context, q interface {
 }
 
 // horizon returns the highest version every change up to which is visible
-// to q (in a pull, its snapshot): the counter, or the dialect's snapshot
-// horizon.
+// to q (in a pull, its snapshot): the counter.
 func (s *Store) horizon(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (uint64, error) {
-	if s.dialect.SnapshotHorizon == "" {
-		return s.counterValue(ctx, q, "global")
-	}
-	var v int64
-	if err := q.QueryRowContext(ctx, "SELECT "+s.dialect.SnapshotHorizon).Scan(&v); err != nil {
-		return 0, err
-	}
-	if v < 0 {
-		v = 0
-	}
-	return uint64(v), nil
+	return s.counterValue(ctx, q, "global")
 }
 
 // serverTable holds the SQL the store runs against one table.
