@@ -164,12 +164,12 @@ func (r NoteRepo) ByCompleted(ctx context.Context, v bool, opts ...client.Select
 	return r.Select(ctx, append([]client.SelectOption{r.WhereCompleted(v)}, opts...)...)
 }
 
-// WhereUserID returns a Select and Count option that keeps the rows whose user_id is v (NULL when v is null).
+// WhereUserID returns a Select and Count option that keeps the rows whose user_id is v (NULL when v is nil).
 func (NoteRepo) WhereUserID(v *uuid.UUID) client.SelectOption {
 	return client.Where("user_id", v)
 }
 
-// ByUserID returns the rows in the active scope whose user_id is v (NULL when v is null), with opts applied.
+// ByUserID returns the rows in the active scope whose user_id is v (NULL when v is nil), with opts applied.
 func (r NoteRepo) ByUserID(ctx context.Context, v *uuid.UUID, opts ...client.SelectOption) ([]*models.Note, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereUserID(v)}, opts...)...)
 }

@@ -115,8 +115,11 @@ func emitRepo(f *jen.File, t *Table) {
 		}
 		param, _ := typeCode(fld.Type)
 		null := ""
-		if fld.Nullable() {
-			null = " (NULL when v is null)"
+		switch fld.Repr {
+		case ReprPointer:
+			null = " (NULL when v is nil)"
+		case ReprSQLNull:
+			null = " (NULL when v is not Valid)"
 		}
 		f.Line()
 		f.Commentf("%s returns a Select and Count option that keeps the rows whose %s is v%s.", fld.Where, fld.Column, null)

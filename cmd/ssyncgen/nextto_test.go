@@ -70,26 +70,28 @@ func TestNextToModels(t *testing.T) {
 	goCmd(t, "vet", pkg)
 
 	// Each change makes the generated drift guard (or a conversion) stop
-	// compiling; ssyncgen still loads the models and rewrites the code.
-	for _, change := range []struct{ what, old, new string }{
+	// compiling.
+	changes := []struct{ what, old, new string }{
 		{"a new field", "\tText   string\n", "\tText   string\n\tTitle  string\n"},
 		{"a new field of an embedded struct", "\tBy string\n", "\tBy string\n\tAt int\n"},
 		{"a named type's base type", "type Status string", "type Status int"},
-	} {
-		next := strings.Replace(src, change.old, change.new, 1)
-		if next == src {
+	}
+	for _, change := range changes {
+		changed := strings.Replace(src, change.old, change.new, 1)
+		if changed == src {
 			t.Fatalf("%s: %q not in the models", change.what, change.old)
 		}
-		src = next
-		write("models.go", src)
+		write("models.go", changed)
 		if msg, err := goCmdOutput("build", pkg); err == nil || !strings.Contains(msg, "note.ssync.go") {
 			t.Fatalf("%s: stale generated code still compiles, or fails elsewhere:\n%s", change.what, msg)
 		}
-		if code, stderr := gen(); code != 0 {
-			t.Fatalf("%s: ssyncgen over stale generated code exited %d:\n%s", change.what, code, stderr)
-		}
-		goCmd(t, "build", pkg)
 	}
+	// With the last change in place, ssyncgen still loads the models and
+	// rewrites the code that no longer compiles.
+	if code, stderr := gen(); code != 0 {
+		t.Fatalf("ssyncgen over stale generated code exited %d:\n%s", code, stderr)
+	}
+	goCmd(t, "build", pkg)
 
 	// A hand-written declaration takes a generated name.
 	write("mine.go", "package models\n\n// NoteRepo is written by hand.\ntype NoteRepo struct{}\n")

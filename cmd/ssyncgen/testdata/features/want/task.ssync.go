@@ -326,12 +326,12 @@ func (r TaskRepo) ByProjectID(ctx context.Context, v uuid.UUID, opts ...client.S
 	return r.Select(ctx, append([]client.SelectOption{r.WhereProjectID(v)}, opts...)...)
 }
 
-// WhereParentProjectID returns a Select and Count option that keeps the rows whose parent_project_id is v (NULL when v is null).
+// WhereParentProjectID returns a Select and Count option that keeps the rows whose parent_project_id is v (NULL when v is nil).
 func (TaskRepo) WhereParentProjectID(v *uuid.UUID) client.SelectOption {
 	return client.Where("parent_project_id", v)
 }
 
-// ByParentProjectID returns the rows in the active scope whose parent_project_id is v (NULL when v is null), with opts applied.
+// ByParentProjectID returns the rows in the active scope whose parent_project_id is v (NULL when v is nil), with opts applied.
 func (r TaskRepo) ByParentProjectID(ctx context.Context, v *uuid.UUID, opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereParentProjectID(v)}, opts...)...)
 }
@@ -346,12 +346,12 @@ func (r TaskRepo) ByLevel(ctx context.Context, v models.Level, opts ...client.Se
 	return r.Select(ctx, append([]client.SelectOption{r.WhereLevel(v)}, opts...)...)
 }
 
-// WhereOwner returns a Select and Count option that keeps the rows whose owner is v (NULL when v is null).
+// WhereOwner returns a Select and Count option that keeps the rows whose owner is v (NULL when v is not Valid).
 func (TaskRepo) WhereOwner(v sql.Null[uuid.UUID]) client.SelectOption {
 	return client.Where("owner", v)
 }
 
-// ByOwner returns the rows in the active scope whose owner is v (NULL when v is null), with opts applied.
+// ByOwner returns the rows in the active scope whose owner is v (NULL when v is not Valid), with opts applied.
 func (r TaskRepo) ByOwner(ctx context.Context, v sql.Null[uuid.UUID], opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereOwner(v)}, opts...)...)
 }
