@@ -532,3 +532,39 @@ func TestNotInitializedAndClosed(t *testing.T) {
 		t.Fatalf("sync after Close: %v", err)
 	}
 }
+
+// TestPulledChildWithParentOutOfScope applies a pulled note whose user row
+// belongs to someone the device cannot see: the server checked the key, the
+// device must not refuse the row.
+func TestPulledChildWithParentOutOfScope(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, be storetest.Backend) {
+		ctx := context.Background()
+		h := newHarness(t, be)
+		bob := h.device("bob", "bob")
+		bobUser := &models.User{Name: "Bob", Age: 40}
+		if err := generated.SyncUsers(bob).Insert(ctx, bobUser); err != nil {
+			t.Fatal(err)
+		}
+		h.sync(bob)
+		// Alice's phone learns bob's user id out of band and references it;
+		// the device checks keys on local writes, so it needs the parent.
+		phone := h.device("phone", "alice")
+		if err := generated.SyncNotes(phone).Insert(ctx, &models.Note{Message: "for bob", UserID: &bobUser.ID}); err == nil {
+			t.Fatal("a local note referencing a user the device lacks was accepted")
+		}
+		if err := phone.SetUser(ctx, "alice", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		h.sync(phone) // now it has bob's user
+		if err := generated.SyncNotes(phone).Insert(ctx, &models.Note{Message: "for bob", UserID: &bobUser.ID}); err != nil {
+			t.Fatal(err)
+		}
+		h.sync(phone)
+		// Alice's laptop is not linked to bob: it gets the note, not the user.
+		laptop := h.device("laptop", "alice")
+		res := h.sync(laptop)
+		if got := notesOf(t, laptop); len(got) != 1 || got[0] != "alice:for bob" || len(res.Pulled) != 1 {
+			t.Fatalf("laptop has %v after %+v", got, res.Pulled)
+		}
+	})
+}

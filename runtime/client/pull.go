@@ -203,10 +203,11 @@ func readLine(rd *bufio.Reader) ([]byte, error) {
 // finishResync drops local rows the full pull did not return.
 func (s *session) finishResync(ctx context.Context, names []string) error {
 	db := s.db
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, end, err := db.beginApply(ctx)
 	if err != nil {
 		return fmt.Errorf("ssync client: finish resync: %w", err)
 	}
+	defer end()
 	defer tx.Rollback()
 	for _, name := range names {
 		if _, err := tx.ExecContext(ctx, db.tables[name].resyncDrop, s.scope, name); err != nil {
@@ -233,10 +234,11 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	db := s.db
 	lt := db.tables[cs.Collection]
 	name := cs.Collection
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, end, err := db.beginApply(ctx)
 	if err != nil {
 		return fmt.Errorf("ssync client: apply %s: %w", name, err)
 	}
+	defer end()
 	defer tx.Rollback()
 	created, updated, deleted := 0, 0, 0
 	if len(cs.Created)+len(cs.Updated) > 0 {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 )
 
@@ -53,4 +54,34 @@ func (db *DB) conn(ctx context.Context) interface {
 		return tx
 	}
 	return db.sql
+}
+
+// beginApply starts a transaction for writing what the server sent, on a
+// connection with foreign-key checks off: the server already enforced them,
+// and a device may hold a child row whose parent is outside its scope or not
+// pulled yet. Local writes through repositories keep the checks. end must be
+// called after the transaction is committed or rolled back.
+func (db *DB) beginApply(ctx context.Context) (tx *sql.Tx, end func(), err error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	end = func() {
+		// A connection whose checks cannot be turned back on is dropped
+		// from the pool rather than reused.
+		if _, err := conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	tx, err = conn.BeginTx(ctx, nil)
+	if err != nil {
+		end()
+		return nil, nil, err
+	}
+	return tx, end, nil
 }

@@ -450,3 +450,49 @@ func pullCheckpoint(t *testing.T, f *fixture, hdr map[string]string, since strin
 	}
 	return sets[0].Timestamp
 }
+
+// TestPurgeKeepsReferencedParents deletes a user that a live note still
+// references: its tombstone must stay (the foreign key needs it) while an
+// unreferenced one goes, on every store.
+func TestPurgeKeepsReferencedParents(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		var mu sync.Mutex
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		db, _ := b.Open(t)
+		store, err := server.OpenStore(context.Background(), db, b.Dialect, generatedRegistry(),
+			server.WithClock(clock), server.WithTombstoneRetention(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := serveStore(t, store)
+		user := func(id, name string) string {
+			return `{"id":"` + id + `","createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z","name":"` + name + `","age":1}`
+		}
+		referenced, lonely, noteID := newID(), newID(), newID()
+		n := strings.Replace(note(noteID, "points at a user", false), `"userId":null`, `"userId":"`+referenced+`"`, 1)
+		body := `[{"collection":"ss_tb_user","changes":{"created":[` + user(referenced, "kept") + `,` + user(lonely, "gone") + `]}},` +
+			`{"collection":"ss_tb_note","changes":{"created":[` + n + `]}}]`
+		if r := f.do("POST", "/push", "alice", "", body); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		del := `[{"collection":"ss_tb_user","changes":{"deleted":["` + referenced + `","` + lonely + `"]}}]`
+		if r := f.do("POST", "/push", "alice", "", del); r.status != 200 {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		mu.Lock()
+		now = now.Add(48 * time.Hour)
+		mu.Unlock()
+		rep, err := store.PurgeTombstones(context.Background())
+		if err != nil {
+			t.Fatalf("purge with a referenced tombstone: %v", err)
+		}
+		if rep.Purged["ss_tb_user"] != 1 {
+			t.Fatalf("purged %v, want only the unreferenced user", rep.Purged)
+		}
+		var left int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM ss_tb_user`).Scan(&left); err != nil || left != 1 {
+			t.Fatalf("%d users left (%v), want the referenced one", left, err)
+		}
+	})
+}

@@ -271,10 +271,22 @@ func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	q, p := s.dialect.Quote, s.dialect.Placeholder
 	report := &PurgeReport{Purged: map[string]int64{}}
 	var horizon uint64
-	for _, c := range s.reg.Collections() {
+	// Children first; a deleted row that a kept row still references (a
+	// foreign key) stays until that row goes.
+	colls := s.reg.Collections()
+	for i := len(colls) - 1; i >= 0; i-- {
+		c := colls[i]
 		t := q(c.CollectionName())
 		cond := q(ssync.ColumnDeletedAt) + " IS NOT NULL AND (" + q(columnVersion) + " <= " + p(1) + " OR " +
 			q(ssync.ColumnDeletedAt) + " < " + p(2) + ")"
+		for _, other := range colls {
+			for _, col := range other.UserColumns() {
+				if col.Ref == c.CollectionName() {
+					cond += " AND NOT EXISTS (SELECT 1 FROM " + q(other.CollectionName()) + " r WHERE r." +
+						q(col.ServerName()) + " = " + t + "." + q(ssync.ColumnID) + ")"
+				}
+			}
+		}
 		var maxV sql.NullInt64
 		if err := tx.QueryRowContext(ctx, "SELECT MAX("+q(columnVersion)+") FROM "+t+" WHERE "+cond, int64(safe), cutoff).Scan(&maxV); err != nil {
 			return nil, fmt.Errorf("ssync server: purge %s: %w", c.CollectionName(), err)
