@@ -267,19 +267,12 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 func (t *serverTable) insertMany(n int) string {
 	var b strings.Builder
 	b.WriteString(t.insertHead)
-	k := 1
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for j := range t.nInsert {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(t.d.Placeholder(k))
-			k++
-		}
+		t.placeholders(&b, 1+i*t.nInsert, t.nInsert)
 		b.WriteByte(')')
 	}
 	return b.String()
@@ -289,12 +282,7 @@ func (t *serverTable) insertMany(n int) string {
 func (t *serverTable) stampMany(n int) string {
 	var b strings.Builder
 	b.WriteString(t.stampHead)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(t.d.Placeholder(i + 3))
-	}
+	t.placeholders(&b, 3, n)
 	b.WriteByte(')')
 	return b.String()
 }
@@ -303,14 +291,19 @@ func (t *serverTable) stampMany(n int) string {
 func (t *serverTable) lookupMany(n int) string {
 	var b strings.Builder
 	b.WriteString(t.lookupHead)
+	t.placeholders(&b, 1, n)
+	b.WriteByte(')')
+	return b.String()
+}
+
+// placeholders writes n comma-separated bind parameters, numbered from.
+func (t *serverTable) placeholders(b *strings.Builder, from, n int) {
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(t.d.Placeholder(i + 1))
+		b.WriteString(t.d.Placeholder(from + i))
 	}
-	b.WriteByte(')')
-	return b.String()
 }
 
 // pullQuery returns the pull statement for n owners. Args: the cursor
