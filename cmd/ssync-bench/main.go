@@ -685,7 +685,7 @@ func memory(ctx context.Context, cfg config, srv *benchServer) (result, error) {
 	peak := float64(ru.Maxrss) / 1024 // kilobytes → MB
 	r := result{Scenario: "memory", Store: "sqlite", Rows: rows,
 		Figures: map[string]float64{"peak_rss_mb": peak}, Target: "client peak RSS under 100 MB"}
-	r.Met = peak < 100 && rows == cfg.bigRows
+	r.Met = peak < 100 && rows >= cfg.bigRows
 	return r, nil
 }
 
@@ -711,6 +711,17 @@ func childPull(args []string) int {
 	for _, c := range res.Pulled {
 		n += c.Created + c.Updated
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, _ := os.ReadFile("/proc/self/status")
+	var rss []string
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "Rss") || strings.HasPrefix(l, "VmHWM") {
+			rss = append(rss, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "child-pull: heap in use %d MB, heap from the OS %d MB, Go total from the OS %d MB, GC cycles %d; %s\n",
+		ms.HeapInuse>>20, ms.HeapSys>>20, ms.Sys>>20, ms.NumGC, strings.Join(rss, ", "))
 	fmt.Println(n)
 	return 0
 }
