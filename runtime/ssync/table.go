@@ -128,6 +128,10 @@ type Table[T any] struct {
 	Decode func(l *jlexer.Lexer, row *T, opts DecodeOptions) error
 	// Schema holds the DDL statements that create the table on each target.
 	Schema map[SchemaTarget][]string
+	// Attachments returns the row's attachment fields in Columns order, a
+	// nil entry for each field without one; it is nil when the table has no
+	// attachment columns.
+	Attachments func(row *T) []*Attachment
 }
 
 // Collection is the type-erased view of a [Table] that the client and server
@@ -154,6 +158,9 @@ type Collection interface {
 	EncodeRow(w *jwriter.Writer, row any)
 	// DecodeRow reads one JSON object into row.
 	DecodeRow(l *jlexer.Lexer, row any, opts DecodeOptions) error
+	// AttachmentsOf returns the attachments row holds (nil entries left
+	// out); nil for a table without attachment columns.
+	AttachmentsOf(row any) []*Attachment
 }
 
 // CollectionName implements [Collection].
@@ -186,4 +193,19 @@ func (t *Table[T]) EncodeRow(w *jwriter.Writer, row any) { t.Encode(w, row.(*T))
 // DecodeRow implements [Collection].
 func (t *Table[T]) DecodeRow(l *jlexer.Lexer, row any, opts DecodeOptions) error {
 	return t.Decode(l, row.(*T), opts)
+}
+
+// AttachmentsOf implements [Collection].
+func (t *Table[T]) AttachmentsOf(row any) []*Attachment {
+	if t.Attachments == nil {
+		return nil
+	}
+	all := t.Attachments(row.(*T))
+	out := all[:0:0]
+	for _, a := range all {
+		if !a.IsZero() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
