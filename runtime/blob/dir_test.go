@@ -1,0 +1,204 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/ssync-go/ssync/runtime/blob"
+)
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func newDir(t *testing.T) *blob.Dir {
+	t.Helper()
+	d, err := blob.NewDir(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func read(t *testing.T, d *blob.Dir, hash string) []byte {
+	t.Helper()
+	r, err := d.Open(context.Background(), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestResumableUpload(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	content := bytes.Repeat([]byte("0123456789"), 10_000)
+	hash := sum(content)
+
+	// The first part arrives, then the connection breaks: what was read
+	// stays.
+	n, err := d.Append(ctx, "up-1", 0, iotest.TimeoutReader(bytes.NewReader(content[:30_000])))
+	if err == nil || n == 0 {
+		t.Fatalf("Append with a failing reader = %d, %v; want the bytes read and an error", n, err)
+	}
+	have, err := d.UploadSize(ctx, "up-1")
+	if err != nil || have != n {
+		t.Fatalf("UploadSize = %d, %v; want %d", have, err, n)
+	}
+	// Appending at the wrong offset says where to resume.
+	var oe *blob.OffsetError
+	if _, err := d.Append(ctx, "up-1", 0, bytes.NewReader(content)); !errors.As(err, &oe) || oe.Have != have {
+		t.Fatalf("Append at 0 = %v, want an OffsetError with Have %d", err, have)
+	}
+	if err := d.Commit(ctx, "up-1", hash, int64(len(content))); !errors.Is(err, blob.ErrIncomplete) {
+		t.Fatalf("Commit of a partial upload = %v, want ErrIncomplete", err)
+	}
+	if n, err = d.Append(ctx, "up-1", have, bytes.NewReader(content[have:])); err != nil || n != int64(len(content)) {
+		t.Fatalf("Append the rest = %d, %v", n, err)
+	}
+	if _, err := d.Stat(ctx, hash); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("a blob is readable before Commit: %v", err)
+	}
+	if err := d.Commit(ctx, "up-1", hash, int64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, d, hash); !bytes.Equal(got, content) {
+		t.Fatal("committed content differs")
+	}
+	if size, _ := d.UploadSize(ctx, "up-1"); size != 0 {
+		t.Fatalf("the upload is left after Commit: %d bytes", size)
+	}
+	info, err := d.Stat(ctx, hash)
+	if err != nil || info.Size != int64(len(content)) || info.Hash != hash {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
+
+	// Seek serves ranges.
+	r, _ := d.Open(ctx, hash)
+	r.Seek(99_990, io.SeekStart)
+	tail, _ := io.ReadAll(r)
+	r.Close()
+	if string(tail) != "0123456789" {
+		t.Fatalf("tail = %q", tail)
+	}
+}
+
+func TestCommitRefusesWrongContent(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	good := []byte("the real content")
+	if _, err := d.Append(ctx, "u", 0, strings.NewReader("something else!!")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(ctx, "u", sum(good), int64(len(good))); !errors.Is(err, blob.ErrMismatch) {
+		t.Fatalf("Commit = %v, want ErrMismatch", err)
+	}
+	if size, _ := d.UploadSize(ctx, "u"); size != 0 {
+		t.Fatal("a mismatching upload was kept")
+	}
+	if _, err := d.Stat(ctx, sum(good)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatal("mismatching content became readable")
+	}
+	// Too many bytes is a mismatch too.
+	d.Append(ctx, "u", 0, bytes.NewReader(append(good, '!')))
+	if err := d.Commit(ctx, "u", sum(good), int64(len(good))); !errors.Is(err, blob.ErrMismatch) {
+		t.Fatalf("Commit of a longer upload = %v, want ErrMismatch", err)
+	}
+}
+
+func TestPutDeduplicatesAndWalks(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	head := make([]byte, 4)
+	a, n, err := d.Put(ctx, strings.NewReader("same bytes"), head)
+	if err != nil || n != 4 || string(head) != "same" {
+		t.Fatalf("Put = %+v, %d, %v (head %q)", a, n, err, head)
+	}
+	b, _, err := d.Put(ctx, strings.NewReader("same bytes"), nil)
+	if err != nil || b.Hash != a.Hash {
+		t.Fatalf("second Put = %+v, %v", b, err)
+	}
+	// The same content committed from an upload is stored once too.
+	d.Append(ctx, "x", 0, strings.NewReader("same bytes"))
+	if err := d.Commit(ctx, "x", a.Hash, a.Size); err != nil {
+		t.Fatal(err)
+	}
+	empty := sum(nil)
+	if err := d.Commit(ctx, "empty", empty, 0); err != nil {
+		t.Fatalf("Commit of an empty blob without an upload: %v", err)
+	}
+	var hashes []string
+	if err := d.Walk(ctx, func(i blob.Info) error { hashes = append(hashes, i.Hash); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(hashes) != 2 {
+		t.Fatalf("Walk found %v, want the two blobs", hashes)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(d.Root(), "tmp"))
+	if len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+	if err := d.Delete(ctx, a.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, a.Hash); err != nil {
+		t.Fatalf("deleting a missing blob: %v", err)
+	}
+}
+
+func TestVerifyBlobDetectsTampering(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	info, _, err := d.Put(ctx, strings.NewReader("original"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.VerifyBlob(ctx, info.Hash, info.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.Path(info.Hash), []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.VerifyBlob(ctx, info.Hash, info.Size); !errors.Is(err, blob.ErrMismatch) {
+		t.Fatalf("VerifyBlob = %v, want ErrMismatch", err)
+	}
+	if _, err := d.Stat(ctx, info.Hash); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatal("a tampered blob was kept")
+	}
+	// Truncated is corrupt too.
+	info, _, _ = d.Put(ctx, strings.NewReader("original"), nil)
+	os.Truncate(d.Path(info.Hash), 3)
+	if err := d.VerifyBlob(ctx, info.Hash, info.Size); !errors.Is(err, blob.ErrMismatch) {
+		t.Fatalf("VerifyBlob of a truncated blob = %v, want ErrMismatch", err)
+	}
+}
+
+func TestNamesAreChecked(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t)
+	for _, h := range []string{"", "../../etc/passwd", strings.Repeat("A", 64), strings.Repeat("a", 63)} {
+		if _, err := d.Stat(ctx, h); !errors.Is(err, blob.ErrInvalidHash) {
+			t.Errorf("Stat(%q) = %v, want ErrInvalidHash", h, err)
+		}
+	}
+	for _, id := range []string{"", "..", "../x", "a/b", ".hidden", strings.Repeat("x", 129)} {
+		if _, err := d.Append(ctx, id, 0, strings.NewReader("x")); !errors.Is(err, blob.ErrInvalidUpload) {
+			t.Errorf("Append(%q) = %v, want ErrInvalidUpload", id, err)
+		}
+	}
+}
