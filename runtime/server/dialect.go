@@ -35,6 +35,11 @@ type Dialect struct {
 	// before its first write cannot take the write lock once another
 	// writer has committed.
 	BeginPush string
+	// BumpFirst takes the push's version when the push begins and writes
+	// rows with it. Right for a store with one writer at a time (SQLite);
+	// elsewhere the version is taken last and stamped on the rows, so that
+	// concurrent pushes hold the counter only while they commit.
+	BumpFirst bool
 	// ClaimKey inserts an idempotency key with an empty answer, doing
 	// nothing (and affecting no row) when the user already has the key:
 	// args sync id, key, request hash, created at.
@@ -76,6 +81,7 @@ func SQLite() Dialect {
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
 		BeginPush: `UPDATE ss_counter SET value = value WHERE name = 'global'`,
+		BumpFirst: true,
 	}
 }
 

@@ -120,6 +120,15 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 	}
 	names := s.reg.Names()
 	p := &pusher{s: s, tx: tx, req: &req, now: now, res: res, written: map[*serverTable][]any{}}
+	if s.dialect.BumpFirst {
+		// One writer at a time anyway: take the version now and write it
+		// with the rows, with no stamping pass.
+		v, err := s.version(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		p.version = int64(v)
+	}
 	for _, name := range names {
 		cs := byName[name]
 		if cs == nil {
@@ -160,12 +169,14 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			}
 		}
 	}
-	v, err := s.version(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.stamp(ctx, int64(v)); err != nil {
-		return nil, err
+	v := uint64(p.version)
+	if !s.dialect.BumpFirst {
+		if v, err = s.version(ctx, tx); err != nil {
+			return nil, err
+		}
+		if err := p.stamp(ctx, int64(v)); err != nil {
+			return nil, err
+		}
 	}
 	res.Checkpoint = Checkpoint(v)
 	if req.Key != "" {
@@ -192,6 +203,7 @@ type pusher struct {
 	now     time.Time
 	res     *PushResult
 	written map[*serverTable][]any // ids written, stamped with the version at the end
+	version int64                  // the version rows are written with; 0 until stamped
 
 	known   map[uuid.UUID]existing // rows of the current table looked up in bulk
 	inserts []any                  // arguments of rows waiting for a multi-row INSERT
@@ -446,7 +458,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
-		args = append(args, 0, writer, rec.ID.String())
+		args = append(args, p.version, writer, rec.ID.String())
 		if _, err := p.tx.ExecContext(ctx, t.update, args...); err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: err}
 		}
@@ -458,7 +470,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 	}
 	args := metaValues(rec, make([]any, 0, 9+t.nUser))
 	args = t.coll.AppendValues(row, args)
-	args = append(args, 0, 0, p.req.Device, writer)
+	args = append(args, p.version, p.version, p.req.Device, writer)
 	if p.known != nil {
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
 	}
@@ -489,7 +501,7 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 			return err
 		}
 	}
-	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, 0, p.req.Device, rowID.String()); err != nil {
+	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String()); err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: err}
 	}
 	p.written[t] = append(p.written[t], rowID.String())
