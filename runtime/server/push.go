@@ -250,7 +250,9 @@ func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSe
 	var ids []any
 	for _, rows := range [][]any{cs.Created, cs.Updated} {
 		for _, row := range rows {
-			ids = append(ids, t.coll.RecordOf(row).ID.String())
+			id := t.coll.RecordOf(row).ID
+			p.known[id] = existing{} // not found, unless the lookup finds it
+			ids = append(ids, id.String())
 		}
 	}
 	for start := 0; start < len(ids); start += lookupChunk {
