@@ -73,6 +73,9 @@ type Column struct {
 	// dropping rows on a resync) must keep parents that live rows still
 	// reference.
 	Ref string
+	// Attachment is true for an attachment column (`ssync:"attachment"`):
+	// it holds an [Attachment] as JSON text, whose content syncs as a blob.
+	Attachment bool
 }
 
 // ServerName returns the column's name in the server store.
