@@ -56,6 +56,9 @@ type Options struct {
 	// Now returns the current time; nil uses time.Now. Tests set it to make
 	// timestamps predictable.
 	Now func() time.Time
+	// BlobDir is the folder that keeps attachment content; empty means
+	// "<path>.blobs" beside the database. It is created on first use.
+	BlobDir string
 }
 
 // DB is a device's local database: the synchronized tables of one registry
@@ -70,6 +73,7 @@ type DB struct {
 
 	syncSem chan struct{} // one Synchronize at a time
 	closed  atomic.Bool
+	att     attachments // attachment content and the server to fetch it from
 
 	mu       sync.RWMutex
 	deviceID string
@@ -102,6 +106,10 @@ func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (
 	}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	db.att.dir = opts.BlobDir
+	if db.att.dir == "" {
+		db.att.dir = path + ".blobs"
 	}
 	if err := db.init(ctx); err != nil {
 		sqldb.Close()

@@ -63,6 +63,10 @@ type SyncOptions struct {
 	// LogLevel chooses what Result.Log records: counts only (the default),
 	// the sync fields of every row, or every row in full.
 	LogLevel LogLevel
+	// LazyAttachments leaves the download of attachment content to Open;
+	// by default Synchronize downloads the content of every attachment
+	// in scope that the device does not have, after the pull.
+	LazyAttachments bool
 }
 
 // Stage is a step of Synchronize.
@@ -87,8 +91,15 @@ type Progress struct {
 	// Total is the number of rows the stage will handle, or -1 when not
 	// known (a pull does not know in advance).
 	Total int
-	// Fraction is Done/Total in 0..1, or -1 when indeterminate.
+	// Fraction is Done/Total in 0..1, or -1 when indeterminate; in the
+	// upload and download stages it is Bytes/TotalBytes.
 	Fraction float64
+	// Bytes counts the attachment bytes moved (or found on the server
+	// already) so far in the upload and download stages, where Done and
+	// Total count attachments.
+	Bytes int64
+	// TotalBytes is the size of the attachments the stage moves.
+	TotalBytes int64
 }
 
 // LogLevel is how much Result.Log records (NETCoreSync's
@@ -178,6 +189,13 @@ type Result struct {
 	Log []LogEntry
 	// Duration is how long the whole exchange took.
 	Duration time.Duration
+	// Uploaded and Downloaded count the attachments whose content moved;
+	// UploadedBytes and DownloadedBytes the bytes sent and received.
+	Uploaded, Downloaded           int
+	UploadedBytes, DownloadedBytes int64
+	// AttachmentFailures lists attachments whose content could not be
+	// downloaded; their rows are applied, and Open tries again.
+	AttachmentFailures []AttachmentFailure
 }
 
 func addCount(counts *[]TableCounts, collection string, created, updated, deleted int) {
@@ -274,15 +292,22 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 	if err != nil {
 		return nil, err
 	}
+	db.att.remote.Store(&opts)
 	s := &session{db: db, opts: opts, ex: ex, scope: scope, res: &Result{}}
 	s.progress(Progress{Stage: StageHandshake, Total: -1})
 	if err := s.handshake(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.uploadAttachments(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.push(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.pull(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.downloadAttachments(ctx); err != nil {
 		return nil, err
 	}
 	s.res.Duration = time.Since(start)

@@ -1,0 +1,656 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/runtime/blob"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Headers of the resumable blob upload.
+const (
+	// HeaderUploadOffset is where an upload (re)starts: sent with PUT, and
+	// answered by HEAD, by a PUT that stopped short and by a refused
+	// offset.
+	HeaderUploadOffset = "Upload-Offset"
+	// HeaderUploadLength is the whole content's size, sent with every PUT.
+	HeaderUploadLength = "Upload-Length"
+)
+
+// The stages of attachment transfers, reported by Progress with Bytes and
+// TotalBytes.
+const (
+	// StageUpload sends attachment content, before the push.
+	StageUpload Stage = "upload"
+	// StageDownload fetches attachment content, after the pull.
+	StageDownload Stage = "download"
+)
+
+// stallTimeout ends a blob transfer that moved no byte for this long; the
+// retry resumes it.
+const stallTimeout = 2 * time.Minute
+
+// defaultBlobClient sends blob transfers when SyncOptions.HTTPClient is nil:
+// no overall time limit (content may be large), but see stallTimeout.
+var defaultBlobClient = &http.Client{}
+
+// AttachmentFailure is an attachment a Synchronize could not download.
+// Its rows are applied; Open tries again.
+type AttachmentFailure struct {
+	// Hash names the content.
+	Hash string
+	// Err says why, e.g. ErrAttachmentUnavailable or ErrAttachmentCorrupt.
+	Err error
+}
+
+// refAttachment is an attachment found in a row, with the row, for
+// messages.
+type refAttachment struct {
+	a          ssync.Attachment
+	collection string
+	id         uuid.UUID
+}
+
+// attachmentsOf reads the attachments of the rows of every table with
+// attachment columns that match where (SQL over the table's columns, with
+// one argument: the JSON scope), one entry per hash.
+func (db *DB) attachmentsOf(ctx context.Context, where, scope string) ([]refAttachment, error) {
+	var out []refAttachment
+	seen := map[string]bool{}
+	for _, c := range db.reg.Collections() {
+		var cols []string
+		for _, col := range c.UserColumns() {
+			if col.Attachment {
+				cols = append(cols, quote(col.Name))
+			}
+		}
+		if len(cols) == 0 {
+			continue
+		}
+		q := `SELECT "id", ` + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where
+		rows, err := db.sql.QueryContext(ctx, q, scope)
+		if err != nil {
+			return nil, fmt.Errorf("ssync client: read attachments of %s: %w", c.CollectionName(), err)
+		}
+		vals := make([]ssync.Attachment, len(cols))
+		targets := make([]any, 0, 1+len(cols))
+		var id uuid.UUID
+		targets = append(targets, &id)
+		for i := range vals {
+			targets = append(targets, &vals[i])
+		}
+		for rows.Next() {
+			if err := rows.Scan(targets...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ssync client: read attachments of %s: %w", c.CollectionName(), err)
+			}
+			for _, a := range vals {
+				if a.IsZero() || seen[a.Hash] {
+					continue
+				}
+				seen[a.Hash] = true
+				out = append(out, refAttachment{a: a, collection: c.CollectionName(), id: id})
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ssync client: read attachments of %s: %w", c.CollectionName(), err)
+		}
+	}
+	return out, nil
+}
+
+// byteProgress reports the progress of a transfer stage; Done counts the
+// attachments finished, Bytes the bytes moved (or found already there).
+type byteProgress struct {
+	s                 *session
+	stage             Stage
+	done, total       int
+	bytes, totalBytes int64
+	last              time.Time
+	mu                sync.Mutex
+}
+
+func (p *byteProgress) report(force bool) {
+	if p.s.opts.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if !force && now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = now
+	ev := Progress{Stage: p.stage, Done: p.done, Total: p.total, Bytes: p.bytes, TotalBytes: p.totalBytes, Fraction: 1}
+	if p.totalBytes > 0 {
+		ev.Fraction = float64(p.bytes) / float64(p.totalBytes)
+	}
+	p.s.opts.Progress(ev)
+}
+
+func (p *byteProgress) add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bytes += n
+	p.report(false)
+}
+
+// uploadAttachments uploads the content referenced by the local changes
+// that the push is about to send, so that the server has it when it
+// receives the rows. Content the server has already (and this user may
+// read) is not sent; an interrupted upload resumes where the server
+// stopped.
+func (s *session) uploadAttachments(ctx context.Context) error {
+	list, err := s.db.attachmentsOf(ctx, `"ss_dirty" > 0 AND "deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	p := &byteProgress{s: s, stage: StageUpload, total: len(list)}
+	for _, r := range list {
+		p.totalBytes += r.a.Size
+	}
+	p.report(true)
+	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	for _, r := range list {
+		sent, err := t.upload(ctx, r.a)
+		if err != nil {
+			return fmt.Errorf("ssync client: upload attachment %s of %s %s: %w", r.a.Hash, r.collection, r.id, err)
+		}
+		s.res.UploadedBytes += sent
+		if sent > 0 || r.a.Size == 0 {
+			s.res.Uploaded++
+		}
+		p.done++
+		p.report(true)
+	}
+	return nil
+}
+
+// downloadAttachments downloads the content of the attachments of the rows
+// in scope that the device does not have, unless LazyAttachments leaves
+// that to Open. A blob that fails is reported in Result and skipped; a
+// failure to reach the server stops the stage.
+func (s *session) downloadAttachments(ctx context.Context) error {
+	if s.opts.LazyAttachments {
+		return nil
+	}
+	list, err := s.db.attachmentsOf(ctx, `"deleted_at" IS NULL AND "ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	store, err := s.db.blobStore()
+	if err != nil {
+		return err
+	}
+	var missing []refAttachment
+	for _, r := range list {
+		if fi, err := os.Stat(store.Path(r.a.Hash)); err == nil && fi.Size() == r.a.Size {
+			continue
+		}
+		missing = append(missing, r)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	p := &byteProgress{s: s, stage: StageDownload, total: len(missing)}
+	for _, r := range missing {
+		p.totalBytes += r.a.Size
+	}
+	p.report(true)
+	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	for i, r := range missing {
+		before := p.bytes
+		err := t.download(ctx, r.a)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			s.db.logger.WarnContext(ctx, "ssync: attachment not downloaded", "hash", r.a.Hash,
+				"collection", r.collection, "id", r.id, "error", err)
+			s.res.AttachmentFailures = append(s.res.AttachmentFailures, AttachmentFailure{Hash: r.a.Hash, Err: err})
+			var te *TransportError
+			if errors.As(err, &te) && te.StatusCode == 0 {
+				// The server is out of reach: the others would fail too.
+				for _, rest := range missing[i+1:] {
+					s.res.AttachmentFailures = append(s.res.AttachmentFailures, AttachmentFailure{Hash: rest.a.Hash, Err: err})
+				}
+				break
+			}
+			continue
+		}
+		s.res.Downloaded++
+		s.res.DownloadedBytes += p.bytes - before
+		p.done++
+		p.report(true)
+	}
+	return nil
+}
+
+// transfer moves blobs between the device's folder and one server, with
+// retries that resume.
+type transfer struct {
+	db       *DB
+	ex       *exchange
+	hc       *http.Client
+	attempts int
+	onBytes  func(int64)
+}
+
+func newTransfer(db *DB, ex *exchange, opts SyncOptions, onBytes func(int64)) *transfer {
+	t := &transfer{db: db, ex: ex, hc: opts.HTTPClient, attempts: ex.attempts, onBytes: onBytes}
+	if t.hc == nil {
+		t.hc = defaultBlobClient
+	}
+	if t.onBytes == nil {
+		t.onBytes = func(int64) {}
+	}
+	return t
+}
+
+// request builds a blob request with the device header and the caller's
+// decoration.
+func (t *transfer) request(ctx context.Context, method, hash string, body io.Reader) (*http.Request, error) {
+	u := *t.ex.base
+	u.Path += "/blobs/" + hash
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderDevice, t.ex.device)
+	if t.ex.decorate != nil {
+		if err := t.ex.decorate(req); err != nil {
+			return nil, fmt.Errorf("decorate request: %w", err)
+		}
+	}
+	return req, nil
+}
+
+// do sends req under a stall guard: the request is cancelled when no byte
+// moved for stallTimeout. The returned guard must be stopped once the
+// response body is done.
+func (t *transfer) do(req *http.Request) (*http.Response, *stallGuard, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	g := &stallGuard{cancel: cancel, timer: time.AfterFunc(stallTimeout, cancel)}
+	resp, err := t.hc.Do(req.WithContext(ctx))
+	if err != nil {
+		g.stop()
+		return nil, nil, err
+	}
+	return resp, g, nil
+}
+
+type stallGuard struct {
+	cancel context.CancelFunc
+	timer  *time.Timer
+}
+
+func (g *stallGuard) touch() { g.timer.Reset(stallTimeout) }
+
+func (g *stallGuard) stop() {
+	g.timer.Stop()
+	g.cancel()
+}
+
+// progressReader counts the bytes read through it.
+type progressReader struct {
+	r     io.Reader
+	n     int64
+	guard *stallGuard
+	on    func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.n += int64(n)
+		if p.guard != nil {
+			p.guard.touch()
+		}
+		p.on(int64(n))
+	}
+	return n, err
+}
+
+// responseError reads an error answer.
+func responseError(op string, resp *http.Response) *TransportError {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	te := &TransportError{Op: op, StatusCode: resp.StatusCode}
+	var eb struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &eb) == nil {
+		te.Code, te.Message = eb.Error.Code, eb.Error.Message
+	}
+	return te
+}
+
+// backoff counts failed attempts; progress resets it, so that a large
+// transfer over a bad network goes on while it moves forward.
+type backoff struct {
+	ctx      context.Context
+	attempts int
+	n        int
+	delay    time.Duration
+	first    time.Duration
+}
+
+// fail records a failure and waits before the next attempt; it returns err
+// when the attempts are used up or the context is done.
+func (b *backoff) fail(err error) error {
+	if b.ctx.Err() != nil {
+		return b.ctx.Err()
+	}
+	b.n++
+	if b.n >= b.attempts {
+		return err
+	}
+	if b.delay == 0 {
+		b.delay = b.first
+	}
+	timer := time.NewTimer(b.delay)
+	defer timer.Stop()
+	select {
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	case <-timer.C:
+	}
+	b.delay *= 2
+	return nil
+}
+
+func (b *backoff) progress() { b.n, b.delay = 0, 0 }
+
+func retryable(err error) bool {
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.retryable()
+	}
+	return true // no response: the network
+}
+
+// upload sends the content of a unless the server has it already, resuming
+// from the offset the server reports. It returns the bytes sent.
+func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, err error) {
+	store, err := t.db.blobStore()
+	if err != nil {
+		return 0, err
+	}
+	if err := t.db.att.check(ctx, store, a); err != nil {
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrMismatch) {
+			return 0, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
+		}
+		return 0, err
+	}
+	f, err := os.Open(store.Path(a.Hash))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
+	}
+	defer f.Close()
+	b := &backoff{ctx: ctx, attempts: t.attempts, first: t.ex.delay}
+	// Progress counts what the server holds: what it had, then what is
+	// sent; the rest is reported once done.
+	reported := int64(0)
+	report := func(n int64) { reported += n; t.onBytes(n) }
+	defer func() {
+		if err == nil && reported < a.Size {
+			t.onBytes(a.Size - reported)
+		}
+	}()
+	mismatches := 0
+	offset := int64(-1) // unknown: ask the server
+	for {
+		if offset < 0 {
+			off, complete, err := t.uploadOffset(ctx, a.Hash)
+			if err != nil {
+				if !retryable(err) {
+					return sent, err
+				}
+				if err := b.fail(err); err != nil {
+					return sent, err
+				}
+				continue
+			}
+			if complete {
+				return sent, nil
+			}
+			offset = min(off, a.Size)
+			if reported == 0 {
+				report(offset) // bytes an earlier run sent
+			}
+		}
+		n, next, err := t.put(ctx, f, a, offset, report)
+		sent += n
+		var te *TransportError
+		switch {
+		case err == nil && next == a.Size:
+			return sent, nil
+		case err == nil:
+			offset = next // the server stopped short: go on from there
+			if n > 0 {
+				b.progress()
+			}
+		case errors.As(err, &te) && te.StatusCode == http.StatusConflict && next >= 0:
+			offset = next // the server holds another offset: resume from it
+			if err := b.fail(err); err != nil {
+				return sent, err
+			}
+		case errors.As(err, &te) && te.StatusCode == http.StatusUnprocessableEntity && te.Code == "blob_mismatch":
+			// The server discarded what it had; send everything once more.
+			mismatches++
+			if mismatches > 1 {
+				return sent, err
+			}
+			offset = 0
+		case retryable(err):
+			if n > 0 {
+				b.progress()
+			}
+			if err := b.fail(err); err != nil {
+				return sent, err
+			}
+			offset = -1
+		default:
+			return sent, err
+		}
+	}
+}
+
+// uploadOffset asks the server how much of the blob it has: complete when
+// the user may read the whole blob already, else the bytes of this user's
+// interrupted upload.
+func (t *transfer) uploadOffset(ctx context.Context, hash string) (offset int64, complete bool, err error) {
+	req, err := t.request(ctx, http.MethodHead, hash, nil)
+	if err != nil {
+		return 0, false, &TransportError{Op: "blobs", Err: err}
+	}
+	resp, g, err := t.do(req)
+	if err != nil {
+		return 0, false, &TransportError{Op: "blobs", Err: err}
+	}
+	defer g.stop()
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return 0, true, nil
+	case http.StatusNotFound:
+		off, err := strconv.ParseInt(resp.Header.Get(HeaderUploadOffset), 10, 64)
+		if err != nil || off < 0 {
+			return 0, false, nil
+		}
+		return off, false, nil
+	}
+	return 0, false, &TransportError{Op: "blobs", StatusCode: resp.StatusCode}
+}
+
+// put sends the content of f from offset and returns the bytes sent and the
+// server's offset afterwards (the size once complete; -1 when unknown).
+func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offset int64, report func(int64)) (sent, next int64, err error) {
+	body := &progressReader{r: io.NewSectionReader(f, offset, a.Size-offset), on: report}
+	req, err := t.request(ctx, http.MethodPut, a.Hash, body)
+	if err != nil {
+		return 0, -1, &TransportError{Op: "blobs", Err: err}
+	}
+	req.ContentLength = a.Size - offset
+	if req.ContentLength == 0 {
+		req.Body = http.NoBody
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(HeaderUploadOffset, strconv.FormatInt(offset, 10))
+	req.Header.Set(HeaderUploadLength, strconv.FormatInt(a.Size, 10))
+	resp, g, err := t.do(req)
+	if err != nil {
+		return body.n, -1, &TransportError{Op: "blobs", Err: err}
+	}
+	defer g.stop()
+	defer resp.Body.Close()
+	body.guard = g
+	next = -1
+	if v, err := strconv.ParseInt(resp.Header.Get(HeaderUploadOffset), 10, 64); err == nil {
+		next = v
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated:
+		return body.n, a.Size, nil
+	case http.StatusNoContent:
+		if next < 0 {
+			next = offset + body.n
+		}
+		return body.n, next, nil
+	}
+	return body.n, next, responseError("blobs", resp)
+}
+
+// download fetches the content of a into the device's folder, resuming a
+// partial download with a range request, and verifies it before it is
+// used. Content that does not match its hash is dropped and fetched once
+// more from the start.
+func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
+	store, err := t.db.blobStore()
+	if err != nil {
+		return err
+	}
+	// One download of a blob at a time (Open and Synchronize may want the
+	// same one); the second finds it done.
+	defer t.db.att.lockHash(a.Hash)()
+	if err := t.db.att.check(ctx, store, a); err == nil {
+		return nil
+	}
+	have, err := store.UploadSize(ctx, a.Hash)
+	if err != nil {
+		return err
+	}
+	if have > a.Size {
+		store.Abort(ctx, a.Hash)
+		have = 0
+	}
+	t.onBytes(have)
+	b := &backoff{ctx: ctx, attempts: t.attempts, first: t.ex.delay}
+	mismatches := 0
+	for {
+		if have == a.Size {
+			err := store.Commit(ctx, a.Hash, a.Hash, a.Size)
+			if err == nil {
+				t.db.att.markVerified(store, a.Hash)
+				return nil
+			}
+			if !errors.Is(err, blob.ErrMismatch) {
+				return err
+			}
+			t.db.logger.WarnContext(ctx, "ssync: downloaded attachment does not match its hash; fetching it again", "hash", a.Hash)
+			t.onBytes(-have)
+			have = 0
+			mismatches++
+			if mismatches > 1 {
+				return fmt.Errorf("%w: %s", ErrAttachmentCorrupt, a.Hash)
+			}
+			continue
+		}
+		n, restart, err := t.get(ctx, store, a, have)
+		if restart {
+			store.Abort(ctx, a.Hash)
+			t.onBytes(-have)
+			n = 0
+		}
+		if n > have {
+			b.progress()
+		}
+		have = n
+		if err == nil {
+			continue
+		}
+		if !retryable(err) {
+			return err
+		}
+		if err := b.fail(err); err != nil {
+			return err
+		}
+	}
+}
+
+// get requests the blob from byte have on and appends what arrives to the
+// partial download; it returns the partial's size, or restart when the
+// partial must be dropped (the server sent the whole content, or another
+// range).
+func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment, have int64) (n int64, restart bool, err error) {
+	req, err := t.request(ctx, http.MethodGet, a.Hash, nil)
+	if err != nil {
+		return have, false, &TransportError{Op: "blobs", Err: err}
+	}
+	if have > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+	}
+	resp, g, err := t.do(req)
+	if err != nil {
+		return have, false, &TransportError{Op: "blobs", Err: err}
+	}
+	defer g.stop()
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if have > 0 {
+			// The whole content: start over with it.
+			store.Abort(ctx, a.Hash)
+			t.onBytes(-have)
+			have = 0
+		}
+	case http.StatusPartialContent:
+		var start int64
+		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-", &start); err != nil || start != have {
+			return have, true, &TransportError{Op: "blobs", StatusCode: resp.StatusCode, Message: "unexpected Content-Range " + resp.Header.Get("Content-Range")}
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		return have, true, &TransportError{Op: "blobs", StatusCode: http.StatusServiceUnavailable, Message: "range not satisfiable: fetching anew"}
+	case http.StatusNotFound:
+		return have, false, fmt.Errorf("%w: %s", ErrAttachmentUnavailable, a.Hash)
+	default:
+		return have, false, responseError("blobs", resp)
+	}
+	body := &progressReader{r: io.LimitReader(resp.Body, a.Size-have), guard: g, on: t.onBytes}
+	n, err = store.Append(ctx, a.Hash, have, body)
+	if err != nil {
+		var oe *blob.OffsetError
+		if errors.As(err, &oe) {
+			return oe.Have, false, &TransportError{Op: "blobs", Err: err}
+		}
+		return n, false, &TransportError{Op: "blobs", Err: err}
+	}
+	if n < a.Size {
+		return n, false, &TransportError{Op: "blobs", Err: io.ErrUnexpectedEOF}
+	}
+	return n, false, nil
+}
