@@ -16,6 +16,7 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 	emitDescriptor(f, t)
 	f.Line()
 	emitRepo(f, t)
+	emitAttachments(f, t)
 	f.Line()
 	emitBinders(f, t)
 	f.Line()
@@ -42,6 +43,9 @@ func emitDescriptor(f *jen.File, t *Table) {
 		if fld.Ref != "" {
 			vals = append(vals, jen.Id("Ref").Op(":").Lit(fld.Ref))
 		}
+		if fld.Attachment {
+			vals = append(vals, jen.Id("Attachment").Op(":").True())
+		}
 		cols = append(cols, jen.Line().Values(vals...))
 	}
 	f.Commentf("%s returns the descriptor of the %s collection, which holds %s rows.", t.TableFunc, t.Collection, qualName(t))
@@ -62,7 +66,7 @@ func emitDescriptor(f *jen.File, t *Table) {
 				jen.Line().Qual(PathSsync, "ServerMySQL").Op(":").Add(ddlValues(serverMySQL(t))),
 				jen.Line(),
 			),
-			jen.Line(),
+			descriptorTail(t),
 		)),
 	)
 }

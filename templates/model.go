@@ -68,6 +68,9 @@ type Table struct {
 	Encode     string // encodeNote
 	Decode     string // decodeNote
 	ColumnType string // NoteColumn: the typed column names of OrderBy
+	// AttachmentsFunc is the function listing a row's attachments
+	// (noteAttachments); empty when the model has no attachment field.
+	AttachmentsFunc string
 	// MetaColumns are the column constants of the metadata columns a query
 	// may order by (id, created_at, updated_at).
 	MetaColumns []MetaColumn
@@ -187,12 +190,18 @@ type Field struct {
 	// Ref is the referenced table's collection name (`ref=`); empty when
 	// the column is no foreign key.
 	Ref string
+	// Attachment is true for an attachment field (`attachment`): a
+	// *ssync.Attachment (Repr ReprPointer) or an ssync.Attachment.
+	Attachment bool
 
 	// Derived identifiers of the generated code; empty when the column has
 	// no query helpers.
 	Const string // NoteColumnMessage: the column's constant
 	Where string // WhereUserID: the filter option method
 	By    string // ByUserID: the filtered Select method
+	// Attach and Open are the repository methods of an attachment field:
+	// Attach and Open, or AttachXxx and OpenXxx when the model has several.
+	Attach, Open string
 }
 
 // Nullable reports whether the column accepts NULL.

@@ -181,7 +181,7 @@ var packageIdents = []string{"Registry", "ApplySchema"}
 
 // repoMethods are the methods a generated repository has besides its
 // WhereXxx and ByXxx.
-var repoMethods = []string{"Insert", "Update", "Delete", "Get", "Select", "Count", "Table", "OrderBy"}
+var repoMethods = []string{"Insert", "Update", "Delete", "Get", "Select", "Count", "Table", "OrderBy", "AttachWith", "OpenWith"}
 
 // checkNames reports generated identifiers, files and index names that
 // clash: between two models, with the registry's functions, with
@@ -199,6 +199,9 @@ func (l *loader) checkNames(tables []*table, out *packages.Package) {
 	for _, t := range tables {
 		ids := []string{t.TableFunc, t.RepoType, t.Accessor, t.ColumnType,
 			t.Lower + "Record", t.Lower + "Values", t.Lower + "Targets", t.Encode, t.Decode}
+		if t.AttachmentsFunc != "" {
+			ids = append(ids, t.AttachmentsFunc)
+		}
 		for _, mc := range t.MetaColumns {
 			ids = append(ids, mc.Const)
 		}
@@ -213,7 +216,7 @@ func (l *loader) checkNames(tables []*table, out *packages.Package) {
 			}
 			consts[f.Const] = true
 			ids = append(ids, f.Const)
-			for _, m := range []string{f.Where, f.By} {
+			for _, m := range []string{f.Where, f.By, f.Attach, f.Open} {
 				if m == "" {
 					continue
 				}

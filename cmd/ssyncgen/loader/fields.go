@@ -36,9 +36,12 @@ type fieldTag struct {
 	server string
 	ref    string
 	index  bool
+	// attachment marks a *ssync.Attachment or ssync.Attachment field whose
+	// content syncs as a blob.
+	attachment bool
 }
 
-const fieldKeys = "name, server, ref, index, -"
+const fieldKeys = "name, server, ref, index, attachment, -"
 
 // parseFieldTag reads the ssync tag of field v (named desc in messages). On
 // an embedded struct only "-" is allowed.
@@ -99,6 +102,13 @@ func (l *loader) parseFieldTag(v *types.Var, raw, desc string, embedded bool) (f
 				continue
 			}
 			ft.index = true
+		case "attachment":
+			ft.attachment = true
+			if hasVal {
+				l.errorf(pos, "attachment of %s takes no value (write just attachment)", desc)
+				good = false
+				continue
+			}
 		case "-":
 			l.errorf(pos, "\"-\" in the ssync tag of %s must stand alone (write `ssync:\"-\"` to skip the field)", desc)
 			good = false
@@ -231,6 +241,11 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 			fld.Wire = jn
 		}
 	}
+	if tag.attachment && !isAttachment(v.Type()) {
+		l.errorf(l.tagPos(v), "%s is tagged attachment but has type %s (an attachment field holds a *ssync.Attachment, or an ssync.Attachment whose zero value means none; use one field per attachment)",
+			desc, typeString(v.Type(), fs.table.pkg))
+		return nil, false
+	}
 	ft, ok := classify(v.Type())
 	if !ok && isPtrToSQLNull(v.Type()) {
 		l.errorf(l.typePos(v), "%s has unsupported type %s: a sql.Null type is nullable already (drop the pointer)",
@@ -280,6 +295,12 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 			fs.table.refs = append(fs.table.refs, ref{field: fld, pos: pos})
 		}
 	}
+	if isAttachment(v.Type()) && !tag.attachment {
+		l.errorf(pos, "%s has type %s but no attachment tag, so its content would not sync (tag it `ssync:\"attachment\"`)",
+			desc, typeString(v.Type(), fs.table.pkg))
+		good = false
+	}
+	fld.Attachment = tag.attachment
 	if tag.index {
 		if fld.Kind == templates.KindBytes || fld.Kind == templates.KindJSON {
 			l.errorf(pos, "%s cannot be indexed: its type %s is not comparable in SQL (remove index)",
@@ -500,4 +521,10 @@ func missingMethods(t types.Type) string {
 		return ""
 	}
 	return ": it implements " + strings.Join(have, ", ") + " but not " + strings.Join(lack, ", ")
+}
+
+// isAttachment reports whether t is ssync.Attachment or *ssync.Attachment.
+func isAttachment(t types.Type) bool {
+	n, ok := derefType(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == ssyncPath && n.Obj().Name() == "Attachment"
 }

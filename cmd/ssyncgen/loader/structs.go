@@ -276,6 +276,23 @@ func deriveNames(t *templates.Table) {
 			f.By = "By" + f.GoName
 		}
 	}
+	var attachments []*templates.Field
+	for _, f := range t.Fields {
+		if f.Attachment {
+			attachments = append(attachments, f)
+		}
+	}
+	for _, f := range attachments {
+		// One attachment field: Attach and Open; several: AttachXxx and
+		// OpenXxx.
+		f.Attach, f.Open = "Attach", "Open"
+		if len(attachments) > 1 {
+			f.Attach, f.Open = "Attach"+f.GoName, "Open"+f.GoName
+		}
+	}
+	if len(attachments) > 0 {
+		t.AttachmentsFunc = t.Lower + "Attachments"
+	}
 	for _, f := range t.Fields {
 		if f.Index {
 			t.Indexes = append(t.Indexes, &templates.Index{Name: t.Collection + "_" + f.Column, Field: f})
