@@ -35,6 +35,16 @@ type Dialect struct {
 	// before its first write cannot take the write lock once another
 	// writer has committed.
 	BeginPush string
+	// TxVersion, when set, is an SQL expression for the writing
+	// transaction's own version (its transaction id), used with BumpFirst
+	// instead of the counter: pushes then never wait for one another.
+	// Horizon must go with it.
+	TxVersion string
+	// Horizon, with TxVersion, is a query for the highest version below
+	// every push still running; a pull runs it before taking its snapshot
+	// and returns nothing above it, so a push that commits late is never
+	// skipped.
+	Horizon string
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that
@@ -72,6 +82,7 @@ func SQLite() Dialect {
 				sync_id TEXT NOT NULL,
 				checkpoint INTEGER NOT NULL,
 				seen_at TIMESTAMP NOT NULL)`,
+			sqliteBlobRefs, sqliteBlobRefsIndex, sqliteBlobHolders,
 		},
 		// SQLite read transactions see one snapshot from their first read.
 		PullTx: nil,
@@ -86,8 +97,17 @@ func SQLite() Dialect {
 }
 
 // Postgres is the dialect of a PostgreSQL store (github.com/jackc/pgx/v5
-// through its database/sql driver, "pgx"). Pulls run in REPEATABLE READ so
-// that the counter and the rows come from one snapshot.
+// through its database/sql driver, "pgx"). A push's rows carry its
+// transaction id as their version; every push holds a shared advisory lock
+// (keyed by the schema) while it runs, and a pull, before taking its
+// REPEATABLE READ snapshot, finds the oldest transaction id among the pushes
+// still running and returns only versions below it. Pushes never wait for one
+// another, and only ssync's own pushes on the same schema can hold a pull
+// back.
+//
+// The advisory-lock key is (1397971278, hash of the schema name): other
+// advisory locks of the application must not use 1397971278 as their first
+// key.
 func Postgres() Dialect {
 	return Dialect{
 		Name:        "postgres",
@@ -112,8 +132,13 @@ func Postgres() Dialect {
 				sync_id TEXT NOT NULL,
 				checkpoint BIGINT NOT NULL,
 				seen_at TIMESTAMPTZ NOT NULL)`,
+			postgresBlobRefs, postgresBlobRefsIndex, postgresBlobHolders,
 		},
-		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		BeginPush: `SELECT pg_advisory_xact_lock_shared(1397971278, hashtext(current_schema()))`,
+		BumpFirst: true,
+		TxVersion: `pg_current_xact_id()::text::bigint`,
+		Horizon:   postgresHorizon,
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
@@ -142,6 +167,7 @@ func MySQL() Dialect {
 				"device VARCHAR(64) NOT NULL PRIMARY KEY, sync_id VARCHAR(255) NOT NULL, " +
 				"checkpoint BIGINT NOT NULL, seen_at DATETIME(6) NOT NULL) " +
 				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+			mysqlBlobRefs, mysqlBlobHolders,
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
@@ -159,3 +185,23 @@ func SQLiteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=64"
 }
+
+// postgresHorizon is one less than the oldest transaction id among the
+// running pushes of this schema (found through their advisory locks and the
+// lock every transaction holds on its own id), or than the next transaction
+// id when none runs. Lock-view ids are 32-bit: they are widened with the
+// epoch of the snapshot's xmax.
+const postgresHorizon = `WITH x AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+running AS (
+	SELECT t.transactionid::text::bigint AS xid
+	FROM pg_locks a
+	JOIN pg_locks t ON t.pid = a.pid AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+	WHERE a.locktype = 'advisory' AND a.granted AND a.classid = 1397971278 AND a.objsubid = 2
+		AND a.objid::text::bigint = (hashtext(current_schema())::bigint & 4294967295)
+		AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+)
+SELECT LEAST(x.xmax, COALESCE(MIN(CASE WHEN r.xid <= (x.xmax & 4294967295)
+		THEN ((x.xmax >> 32) << 32) | r.xid
+		ELSE (((x.xmax >> 32) - 1) << 32) | r.xid END), x.xmax)) - 1
+FROM x LEFT JOIN running r ON true
+GROUP BY x.xmax`

@@ -216,6 +216,13 @@ type pusher struct {
 // commit, so versions follow commit order while the writes of concurrent
 // pushes overlap.
 func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
+	if s.dialect.TxVersion != "" {
+		var v int64
+		if err := tx.QueryRowContext(ctx, "SELECT "+s.dialect.TxVersion).Scan(&v); err != nil {
+			return 0, fmt.Errorf("ssync server: push: transaction version: %w", err)
+		}
+		return uint64(v), nil
+	}
 	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
 		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
 	}
@@ -455,6 +462,9 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		return err
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
+	if err := p.blobRefs(ctx, t, row, ex); err != nil {
+		return err
+	}
 	if ex.found {
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)
@@ -505,6 +515,9 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	}
 	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String()); err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: err}
+	}
+	if err := p.releaseRow(ctx, t, rowID, ex.owner); err != nil {
+		return err
 	}
 	p.written[t] = append(p.written[t], rowID.String())
 	return nil

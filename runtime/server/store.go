@@ -45,6 +45,7 @@ type Store struct {
 	hooks     map[string]Hooks
 	resolver  Resolver
 	retention time.Duration
+	blob      blobState // attachment content (WithBlobStore)
 
 	mu   sync.Mutex
 	seen map[string]time.Time // device → when its checkpoint was last recorded
@@ -177,11 +178,19 @@ func (s *Store) counterValue(ctx context.Context, q interface {
 }
 
 // horizon returns the highest version every change up to which is visible
-// to q (in a pull, its snapshot): the counter.
+// to q (in a pull, its snapshot): the counter, or the dialect's horizon of
+// running pushes (which a pull must read before its snapshot).
 func (s *Store) horizon(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (uint64, error) {
-	return s.counterValue(ctx, q, "global")
+	if s.dialect.Horizon == "" {
+		return s.counterValue(ctx, q, "global")
+	}
+	var v int64
+	if err := q.QueryRowContext(ctx, s.dialect.Horizon).Scan(&v); err != nil {
+		return 0, err
+	}
+	return uint64(max(v, 0)), nil
 }
 
 // serverTable holds the SQL the store runs against one table.
