@@ -92,15 +92,21 @@ func ReadTime(l *jlexer.Lexer) time.Time {
 }
 
 // ParseTime parses a wire time: RFC 3339, or zone-less (taken as UTC). The
-// result is in UTC.
+// result is in UTC. A time whose UTC year falls outside 0000-9999 (an
+// offset can move 9999-12-31 into year 10000) is refused: RFC 3339 cannot
+// write it, so it could never be sent on.
 func ParseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.Parse(zonelessLayout, s)
 	}
-	if t, err := time.Parse(zonelessLayout, s); err == nil {
-		return t.UTC(), nil
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, e.g. 2024-12-21T17:37:41.761Z)", truncate(s))
 	}
-	return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, e.g. 2024-12-21T17:37:41.761Z)", truncate(s))
+	if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("invalid time %q: outside the years 0000-9999 in UTC", truncate(s))
+	}
+	return t, nil
 }
 
 // WriteBytes writes b as a base64 JSON string.
