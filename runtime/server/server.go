@@ -64,6 +64,9 @@ type Config struct {
 	StreamBatchRows int
 	// MaxStreamBatch caps the rows of one pull-stream line; 0 means 10,000.
 	MaxStreamBatch int
+	// MaxBlobBytes caps the size of one attachment's content; larger
+	// uploads get 413. 0 means DefaultMaxBlobBytes (1 GiB).
+	MaxBlobBytes int64
 }
 
 // Handshake is what a client says before syncing.
@@ -117,7 +120,8 @@ func New(cfg Config) (*Server, error) {
 
 // Mount registers the API on mux under base (DefaultBasePath when empty):
 // POST {base}/handshake, GET {base}/pull, GET {base}/pull-stream,
-// POST {base}/push, and GET /healthz.
+// POST {base}/push, GET, HEAD and PUT {base}/blobs/{hash} (attachment
+// content, see WithBlobStore), and GET /healthz.
 func (s *Server) Mount(mux *http.ServeMux, base string) {
 	if base == "" {
 		base = DefaultBasePath
@@ -127,6 +131,7 @@ func (s *Server) Mount(mux *http.ServeMux, base string) {
 	mux.HandleFunc("GET "+base+"/pull", s.handlePull)
 	mux.HandleFunc("GET "+base+"/pull-stream", s.handlePullStream)
 	mux.HandleFunc("POST "+base+"/push", s.handlePush)
+	s.mountBlobs(mux, base)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.db.PingContext(r.Context()); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "store_unavailable", "store unreachable")
