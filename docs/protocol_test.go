@@ -89,7 +89,7 @@ func split(msg string) (first string, hdr http.Header, body string) {
 func TestProtocolExamples(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db, _ := b.Open(t)
-		store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry())
+		store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry(), blobStore(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,6 +154,12 @@ func TestProtocolExamples(t *testing.T) {
 				if g, w := resp.Header.Get(k), wantHdr.Get(k); !strings.HasPrefix(g, w) {
 					t.Fatalf("protocol.md:%d: header %s = %q, documented %q", ex.line, k, g, w)
 				}
+			}
+			if rawAnswer(wantHdr, wantBody) {
+				if string(got) != wantBody {
+					t.Fatalf("protocol.md:%d: %s: answer %q, documented %q", ex.line, first, got, wantBody)
+				}
+				continue
 			}
 			cmp := sameJSON
 			if opaque {

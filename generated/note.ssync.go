@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
+	"io"
 )
 
 // NoteTable returns the descriptor of the ss_tb_note collection, which holds models.Note rows.
@@ -23,6 +24,7 @@ func NoteTable() *ssync.Table[models.Note] {
 			{Name: "completed", Wire: "completed"},
 			{Name: "user_id", Wire: "userId", Ref: "ss_tb_user"},
 			{Name: "user_name", Wire: "userName"},
+			{Name: "file", Wire: "file", Attachment: true},
 		},
 		Record:  noteRecord,
 		Values:  noteValues,
@@ -41,6 +43,7 @@ func NoteTable() *ssync.Table[models.Note] {
 	"completed" BOOLEAN NOT NULL,
 	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
+	"file" TEXT,
 	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
 	"ss_known" INTEGER NOT NULL DEFAULT 0
 )`,
@@ -60,6 +63,7 @@ func NoteTable() *ssync.Table[models.Note] {
 	"completed" BOOLEAN NOT NULL,
 	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
+	"file" TEXT,
 	"ss_version" INTEGER NOT NULL,
 	"ss_created_version" INTEGER NOT NULL,
 	"ss_origin" TEXT NOT NULL DEFAULT '',
@@ -80,6 +84,7 @@ func NoteTable() *ssync.Table[models.Note] {
 	"completed" BOOLEAN NOT NULL,
 	"user_id" UUID REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
 	"user_name" TEXT NOT NULL,
+	"file" TEXT,
 	"ss_version" BIGINT NOT NULL,
 	"ss_created_version" BIGINT NOT NULL,
 	"ss_origin" TEXT NOT NULL DEFAULT '',
@@ -100,6 +105,7 @@ func NoteTable() *ssync.Table[models.Note] {
 					"\t`completed` BOOLEAN NOT NULL,\n" +
 					"\t`user_id` CHAR(36) NULL,\n" +
 					"\t`user_name` LONGTEXT NOT NULL,\n" +
+					"\t`file` LONGTEXT NULL,\n" +
 					"\t`ss_version` BIGINT NOT NULL,\n" +
 					"\t`ss_created_version` BIGINT NOT NULL,\n" +
 					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
@@ -111,6 +117,7 @@ func NoteTable() *ssync.Table[models.Note] {
 					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			},
 		},
+		Attachments: noteAttachments,
 	}
 }
 
@@ -146,6 +153,8 @@ const (
 	NoteColumnUserID NoteColumn = "user_id"
 	// NoteColumnUserName is the user_name column (field UserName).
 	NoteColumnUserName NoteColumn = "user_name"
+	// NoteColumnFile is the file column (field File).
+	NoteColumnFile NoteColumn = "file"
 )
 
 // OrderBy returns a Select option that sorts the rows by column c, descending when
@@ -174,16 +183,40 @@ func (r NoteRepo) ByUserID(ctx context.Context, v *uuid.UUID, opts ...client.Sel
 	return r.Select(ctx, append([]client.SelectOption{r.WhereUserID(v)}, opts...)...)
 }
 
+func noteAttachments(r *models.Note) []*ssync.Attachment {
+	return []*ssync.Attachment{r.File}
+}
+
+// Attach stores the content read from src as the attachment File of the models.Note row with
+// id rowID, in the folder beside the database (identical content is stored once),
+// and updates the row; the next Synchronize uploads the content before it pushes the
+// row. name and contentType are informational; an empty contentType is guessed.
+func (r NoteRepo) Attach(ctx context.Context, rowID uuid.UUID, src io.Reader, name, contentType string) error {
+	return r.AttachWith(ctx, rowID, src, name, contentType, func(row *models.Note, a *ssync.Attachment) {
+		row.File = a
+	})
+}
+
+// Open returns the content of the attachment File of the models.Note row with id rowID,
+// verified against its hash, and the attachment. Content not on the device yet is
+// downloaded from the server of the last Synchronize (or SetRemote). It returns
+// client.ErrNoAttachment when the row has none. Close the reader when done.
+func (r NoteRepo) Open(ctx context.Context, rowID uuid.UUID) (io.ReadCloser, *ssync.Attachment, error) {
+	return r.OpenWith(ctx, rowID, func(row *models.Note) *ssync.Attachment {
+		return row.File
+	})
+}
+
 func noteRecord(r *models.Note) *ssync.Record {
 	return &r.Record
 }
 
 func noteValues(r *models.Note, dst []any) []any {
-	return append(dst, r.Message, r.Completed, r.UserID, r.UserName)
+	return append(dst, r.Message, r.Completed, r.UserID, r.UserName, ssync.PtrValue(r.File))
 }
 
 func noteTargets(r *models.Note, dst []any) []any {
-	return append(dst, &r.Message, &r.Completed, &r.UserID, &r.UserName)
+	return append(dst, &r.Message, &r.Completed, &r.UserID, &r.UserName, &r.File)
 }
 
 func encodeNote(w *jwriter.Writer, r *models.Note) {
@@ -196,6 +229,12 @@ func encodeNote(w *jwriter.Writer, r *models.Note) {
 	wire.WritePtr(w, r.UserID, wire.WriteUUID)
 	w.RawString(`,"userName":`)
 	w.String(r.UserName)
+	w.RawString(`,"file":`)
+	if r.File == nil {
+		w.RawString("null")
+	} else {
+		w.Raw(r.File.MarshalJSON())
+	}
 	w.RawByte('}')
 }
 
@@ -213,6 +252,12 @@ func decodeNote(l *jlexer.Lexer, r *models.Note, opts ssync.DecodeOptions) error
 			r.UserID = wire.ReadPtr(l, wire.ReadUUID)
 		case "userName":
 			r.UserName = l.String()
+		case "file":
+			r.File = nil
+			if !wire.ReadNull(l) {
+				r.File = new(ssync.Attachment)
+				wire.ReadJSON(l, r.File)
+			}
 		default:
 			if !wire.ReadRecordField(l, &r.Record, key) {
 				wire.UnknownField(l, key, opts)
@@ -236,5 +281,6 @@ func _() {
 		Completed bool
 		UserID    *uuid.UUID
 		UserName  string
+		File      *ssync.Attachment
 	}(x)
 }

@@ -35,4 +35,7 @@ type Note struct {
 	UserID *uuid.UUID `json:"userId" ssync:"ref=ss_tb_user"`
 	// UserName is the writer's name as shown on the note.
 	UserName string `json:"userName"`
+	// File is a file attached to the note, if any: NoteRepo.Attach stores
+	// it and Open reads it back; Synchronize moves its content.
+	File *ssync.Attachment `json:"file" ssync:"attachment"`
 }
