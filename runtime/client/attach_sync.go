@@ -249,9 +249,14 @@ type transfer struct {
 }
 
 func newTransfer(db *DB, ex *exchange, opts SyncOptions, onBytes func(int64)) *transfer {
-	t := &transfer{db: db, ex: ex, hc: opts.HTTPClient, attempts: ex.attempts, onBytes: onBytes}
-	if t.hc == nil {
-		t.hc = defaultBlobClient
+	t := &transfer{db: db, ex: ex, hc: defaultBlobClient, attempts: ex.attempts, onBytes: onBytes}
+	if opts.HTTPClient != nil {
+		// Content may take longer than a request of rows: the client's
+		// transport without its time limit (the stall guard stops a
+		// transfer that stopped moving).
+		c := *opts.HTTPClient
+		c.Timeout = 0
+		t.hc = &c
 	}
 	if t.onBytes == nil {
 		t.onBytes = func(int64) {}
@@ -510,6 +515,10 @@ func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offs
 		req.Body = http.NoBody
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if req.ContentLength > 0 {
+		// A refusal (413, a wrong offset) comes before any byte is sent.
+		req.Header.Set("Expect", "100-continue")
+	}
 	req.Header.Set(HeaderUploadOffset, strconv.FormatInt(offset, 10))
 	req.Header.Set(HeaderUploadLength, strconv.FormatInt(a.Size, 10))
 	resp, g, err := t.do(req)

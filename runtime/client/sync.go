@@ -31,7 +31,9 @@ type SyncOptions struct {
 	// DefaultBasePath.
 	BasePath string
 	// HTTPClient sends the requests; nil uses a client with a two-minute
-	// timeout per request.
+	// timeout per request. Attachment content goes through it without its
+	// Timeout: a transfer stops when no byte moved for two minutes, and
+	// resumes on the next attempt.
 	HTTPClient *http.Client
 	// Decorate, when set, is called on every request before it is sent, to
 	// add credentials or other headers.
