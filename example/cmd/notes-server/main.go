@@ -21,6 +21,13 @@
 // the user; its linked claim lists the users whose notes the user may also
 // read and write (see server.NewJWTAuth).
 //
+// # Attachments
+//
+// The content of the notes' attached files is kept in the folder -blobs
+// (default: the SQLite file's name plus ".blobs", else notes-server.blobs),
+// at most -max-blob bytes each. Content no note references any more is
+// removed after -blob-retention; the server checks once an hour.
+//
 // For development, notes-server mints such tokens and exits:
 //
 //	notes-server -mint-token alice [-linked bob,carol] [-ttl 24h]
@@ -47,6 +54,7 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/dbopen"
+	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
@@ -78,6 +86,9 @@ type options struct {
 	db          string
 	secret      string
 	insecureDev bool
+	blobs       string
+	maxBlob     int64
+	retention   time.Duration
 	mintFor     string
 	linked      []string
 	ttl         time.Duration
@@ -95,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", "notes-server.db", "the `store`: "+dbopen.Supported)
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 `secret` (at least 32 bytes) that verifies bearer tokens; default $"+secretEnv)
 	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+server.HeaderUser+" header (development only: anyone can act as anyone)")
+	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs)")
+	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
+	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
 	fs.StringVar(&o.mintFor, "mint-token", "", "print a bearer token for `syncId`, signed with the JWT secret, and exit")
 	fs.StringVar(&linked, "linked", "", "with -mint-token: comma-separated `syncIds` the user is linked to")
 	fs.DurationVar(&o.ttl, "ttl", 24*time.Hour, "with -mint-token: how long the token is valid, a `duration`")
@@ -152,6 +166,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("-db: %v", err)
 	}
+	if o.blobs == "" {
+		o.blobs = "notes-server.blobs"
+		if target.Kind == "sqlite" {
+			o.blobs = strings.TrimPrefix(o.db, "sqlite:") + ".blobs"
+		}
+	}
+	if o.maxBlob <= 0 {
+		return usage("-max-blob must be a positive number of bytes")
+	}
+	if o.retention <= 0 {
+		return usage("-blob-retention must be positive")
+	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	var auth server.Authenticator
@@ -174,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"or pass -insecure-dev to trust the %s header (development only)", secretEnv, server.HeaderUser)
 	}
 
-	if err := serve(ctx, logger, o.addr, target, auth, stderr); err != nil {
+	if err := serve(ctx, logger, o, target, auth, stderr); err != nil {
 		logger.Error("notes-server: stopped", "error", err)
 		return exitError
 	}
@@ -183,21 +209,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serve opens the store target names, listens on addr and serves the sync
 // API until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, logger *slog.Logger, addr string, target dbopen.Target, auth server.Authenticator, stderr io.Writer) error {
+func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Target, auth server.Authenticator, stderr io.Writer) error {
+	addr := o.addr
 	db, err := target.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	store, err := server.OpenStore(ctx, db, target.Dialect, generated.Registry())
+	blobs, err := blob.NewDir(o.blobs)
+	if err != nil {
+		return fmt.Errorf("attachment folder: %w", err)
+	}
+	store, err := server.OpenStore(ctx, db, target.Dialect, generated.Registry(),
+		server.WithBlobStore(blobs), server.WithBlobRetention(o.retention))
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", target.Display, err)
 	}
-	logger.Info("notes-server: store open", "store", target.Display)
+	logger.Info("notes-server: store open", "store", target.Display, "attachments", o.blobs)
+	go purgeBlobs(ctx, logger, store)
 	api, err := server.New(server.Config{
 		Store:         store,
 		Authenticator: auth,
 		Logger:        logger,
+		MaxBlobBytes:  o.maxBlob,
 	})
 	if err != nil {
 		return fmt.Errorf("create server: %w", err)
@@ -238,4 +272,26 @@ func serve(ctx context.Context, logger *slog.Logger, addr string, target dbopen.
 	}
 	logger.Info("notes-server: stopped")
 	return nil
+}
+
+// purgeBlobs removes unreferenced attachment content once an hour until ctx
+// is done.
+func purgeBlobs(ctx context.Context, logger *slog.Logger, store *server.Store) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := store.PurgeBlobs(ctx)
+		if err != nil {
+			logger.Warn("notes-server: purge attachments", "error", err)
+			continue
+		}
+		if rep.Deleted > 0 || rep.Uploads > 0 {
+			logger.Info("notes-server: purged attachments", "deleted", rep.Deleted, "bytes", rep.DeletedBytes, "uploads", rep.Uploads)
+		}
+	}
 }

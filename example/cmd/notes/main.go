@@ -11,11 +11,18 @@
 //	done <id>            mark a note done
 //	rm <id>              delete a note
 //	list                 print the notes, one per line, sorted by id
+//	attach <id> <path>   attach the file at path to a note (replacing its file)
+//	open <id> <out>      write a note's file to out ("-": stdout)
 //	sync                 push local changes to the server and pull its changes
 //
 // list prints "<id> [x] <message>" for done notes and "<id> [ ] <message>"
-// otherwise, and nothing else, so the lists of two devices compare line by
-// line.
+// otherwise, followed by " [file <name>, <n> bytes]" for a note with a file,
+// and nothing else, so the lists of two devices compare line by line.
+//
+// attach keeps the file's content beside the database (-db plus ".blobs");
+// sync uploads it and downloads the files of the notes it pulls, resuming
+// interrupted transfers. open verifies the content against its SHA-256 and
+// fetches it from the server when the device does not have it.
 //
 // # Credentials and users
 //
@@ -78,7 +85,10 @@ commands:
   edit <id> <message>  change a note's message
   done <id>            mark a note done
   rm <id>              delete a note
-  list                 print "<id> [x] <message>" (done) or "<id> [ ] <message>" per note, sorted by id
+  list                 print "<id> [x] <message>" (done) or "<id> [ ] <message>" per note, sorted by id,
+                       then " [file <name>, <n> bytes]" for a note with a file
+  attach <id> <path>   attach the file at path to a note (sync uploads it)
+  open <id> <out>      write a note's file to the file out, or to stdout with "-"
   sync [-log level]     push local changes to the server, pull the server's changes
                        (prints per-table counts: +created ~updated -deleted); -log
                        fields lists each row's sync fields, -log full each row
@@ -339,6 +349,22 @@ func parseCommand(name string, args []string) (command, error) {
 			return func(ctx context.Context, a *app) error { return a.done(ctx, id) }, nil
 		}
 		return func(ctx context.Context, a *app) error { return a.rm(ctx, id) }, nil
+	case "attach", "open":
+		if len(args) != 2 || args[1] == "" {
+			if name == "attach" {
+				return nil, usagef("attach takes two arguments: attach <id> <path>")
+			}
+			return nil, usagef("open takes two arguments: open <id> <out> (out - writes to stdout)")
+		}
+		id, err := parseID(name, args[0])
+		if err != nil {
+			return nil, err
+		}
+		path := args[1]
+		if name == "attach" {
+			return func(ctx context.Context, a *app) error { return a.attach(ctx, id, path) }, nil
+		}
+		return func(ctx context.Context, a *app) error { return a.open(ctx, id, path) }, nil
 	case "list":
 		if len(args) != 0 {
 			return nil, usagef("%s takes no arguments", name)
@@ -461,20 +487,25 @@ func (a *app) list(ctx context.Context) error {
 		if n.Completed {
 			mark = "[x]"
 		}
-		fmt.Fprintf(&b, "%s %s %s\n", n.ID, mark, n.Message)
+		fmt.Fprintf(&b, "%s %s %s", n.ID, mark, n.Message)
+		if n.File != nil {
+			fmt.Fprintf(&b, " [file %s, %d bytes]", n.File.Name, n.File.Size)
+		}
+		b.WriteByte('\n')
 	}
 	_, err = io.WriteString(a.stdout, b.String())
 	return err
 }
 
-func (a *app) sync(ctx context.Context, level client.LogLevel) error {
+// syncOptions says how to reach the server: for sync, and for open when
+// the file is not on this device.
+func (a *app) syncOptions() client.SyncOptions {
 	cfg := a.cfg
-	bar := newProgressBar(a.stderr)
-	res, err := a.db.Synchronize(ctx, client.SyncOptions{
-		ServerURL:  cfg.serverURL,
+	return client.SyncOptions{
+		ServerURL: cfg.serverURL,
+		// File transfers use the client without its timeout: they stop
+		// when no byte moves, and resume.
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
-		LogLevel:   level,
-		Progress:   bar.update,
 		Decorate: func(r *http.Request) error {
 			if cfg.token != "" {
 				r.Header.Set("Authorization", "Bearer "+cfg.token)
@@ -487,13 +518,26 @@ func (a *app) sync(ctx context.Context, level client.LogLevel) error {
 			}
 			return nil
 		},
-	})
+	}
+}
+
+func (a *app) sync(ctx context.Context, level client.LogLevel) error {
+	bar := newProgressBar(a.stderr)
+	opts := a.syncOptions()
+	opts.LogLevel = level
+	opts.Progress = bar.update
+	res, err := a.db.Synchronize(ctx, opts)
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("sync with %s: %w", a.cfg.serverURL, err)
 	}
 	if _, err := fmt.Fprintln(a.stdout, summary(res)); err != nil {
 		return err
+	}
+	for _, f := range res.AttachmentFailures {
+		if _, err := fmt.Fprintf(a.stdout, "file not downloaded: %s: %v\n", f.Hash, f.Err); err != nil {
+			return err
+		}
 	}
 	for _, ig := range res.Ignored {
 		if _, err := fmt.Fprintf(a.stdout, "ignored by the server: %s %s (%s) %s\n", ig.Collection, ig.ID, ig.Reason, ig.Message); err != nil {
@@ -525,6 +569,12 @@ func summary(res *client.Result) string {
 	writeCounts(&b, res.Pulled)
 	if res.Skipped > 0 {
 		fmt.Fprintf(&b, "; kept %d local changes over pulled ones", res.Skipped)
+	}
+	if res.Uploaded > 0 || res.UploadedBytes > 0 {
+		fmt.Fprintf(&b, "; uploaded %d files (%d bytes)", res.Uploaded, res.UploadedBytes)
+	}
+	if res.Downloaded > 0 {
+		fmt.Fprintf(&b, "; downloaded %d files (%d bytes)", res.Downloaded, res.DownloadedBytes)
 	}
 	cp := res.Checkpoint
 	if cp == "" {

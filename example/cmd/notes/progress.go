@@ -47,7 +47,12 @@ func (p *progressBar) update(ev client.Progress) {
 		pos := ev.Done % width
 		bar = strings.Repeat("-", pos) + "#" + strings.Repeat("-", width-pos-1)
 	}
-	fmt.Fprintf(p.w, "\r%-9s [%s] %d rows %s\x1b[K", ev.Stage, bar, ev.Done, ev.Collection)
+	if ev.TotalBytes > 0 {
+		// File transfers: bytes moved and files done.
+		fmt.Fprintf(p.w, "\r%-9s [%s] %d/%d bytes, %d/%d files\x1b[K", ev.Stage, bar, ev.Bytes, ev.TotalBytes, ev.Done, ev.Total)
+	} else {
+		fmt.Fprintf(p.w, "\r%-9s [%s] %d rows %s\x1b[K", ev.Stage, bar, ev.Done, ev.Collection)
+	}
 	p.drawn = true
 }
 
