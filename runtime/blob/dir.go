@@ -49,6 +49,16 @@ func NewDir(root string) (*Dir, error) {
 	return d, nil
 }
 
+// remake creates the store's folders again, when something removed them.
+func (d *Dir) remake() error {
+	for _, sub := range []string{"uploads", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(d.root, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Root returns the store's folder.
 func (d *Dir) Root() string { return d.root }
 
@@ -138,6 +148,9 @@ func (d *Dir) Delete(ctx context.Context, hash string) error {
 // Walk implements Store.
 func (d *Dir) Walk(ctx context.Context, fn func(Info) error) error {
 	dirs, err := os.ReadDir(d.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("blob: %w", err)
 	}
@@ -196,6 +209,9 @@ func (d *Dir) Append(ctx context.Context, upload string, offset int64, r io.Read
 	}
 	defer d.lock(upload)()
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && d.remake() == nil {
+		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("blob: %w", err)
 	}
@@ -289,6 +305,9 @@ func (d *Dir) Abort(ctx context.Context, upload string) error {
 // WalkUploads implements Store.
 func (d *Dir) WalkUploads(ctx context.Context, fn func(Upload) error) error {
 	files, err := os.ReadDir(filepath.Join(d.root, "uploads"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("blob: %w", err)
 	}
@@ -316,6 +335,9 @@ func (d *Dir) WalkUploads(ctx context.Context, fn func(Upload) error) error {
 // the content (to sniff its type) and n says how many.
 func (d *Dir) Put(ctx context.Context, r io.Reader, head []byte) (info Info, n int, err error) {
 	tmp, err := os.CreateTemp(filepath.Join(d.root, "tmp"), "put-*")
+	if errors.Is(err, fs.ErrNotExist) && d.remake() == nil {
+		tmp, err = os.CreateTemp(filepath.Join(d.root, "tmp"), "put-*")
+	}
 	if err != nil {
 		return Info{}, 0, fmt.Errorf("blob: %w", err)
 	}
@@ -369,6 +391,9 @@ func (d *Dir) VerifyBlob(ctx context.Context, hash string, size int64) error {
 // CleanTemp removes temporary files of interrupted Puts older than before.
 func (d *Dir) CleanTemp(before time.Time) error {
 	files, err := os.ReadDir(filepath.Join(d.root, "tmp"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("blob: %w", err)
 	}

@@ -258,3 +258,53 @@ func (att *attachments) markVerified(store *blob.Dir, hash string) {
 		att.verified.Store(hash, fileStamp{fi.Size(), fi.ModTime()})
 	}
 }
+
+// PurgeAttachments removes from the device's blob folder the content that no
+// live row references any more (replaced files, deleted rows), interrupted
+// downloads and temporary files, when they are older than keep: content
+// written more recently stays, since an Attach may be about to reference
+// it. It returns the number of blobs removed. Rows of every user on the
+// device count.
+func (db *DB) PurgeAttachments(ctx context.Context, keep time.Duration) (int, error) {
+	store, err := db.blobStore()
+	if err != nil {
+		return 0, err
+	}
+	refs, err := db.attachmentsOf(ctx, `"deleted_at" IS NULL`)
+	if err != nil {
+		return 0, err
+	}
+	used := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		used[r.a.Hash] = true
+	}
+	before := db.now().Add(-keep)
+	removed := 0
+	err = store.Walk(ctx, func(info blob.Info) error {
+		if used[info.Hash] || !info.ModTime.Before(before) {
+			return nil
+		}
+		if err := store.Delete(ctx, info.Hash); err != nil {
+			return err
+		}
+		db.att.verified.Delete(info.Hash)
+		removed++
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("ssync client: purge attachments: %w", err)
+	}
+	err = store.WalkUploads(ctx, func(u blob.Upload) error {
+		if u.ModTime.Before(before) {
+			return store.Abort(ctx, u.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("ssync client: purge attachments: %w", err)
+	}
+	if err := store.CleanTemp(before); err != nil {
+		return removed, fmt.Errorf("ssync client: purge attachments: %w", err)
+	}
+	return removed, nil
+}

@@ -65,8 +65,8 @@ type refAttachment struct {
 
 // attachmentsOf reads the attachments of the rows of every table with
 // attachment columns that match where (SQL over the table's columns, with
-// one argument: the JSON scope), one entry per hash.
-func (db *DB) attachmentsOf(ctx context.Context, where, scope string) ([]refAttachment, error) {
+// args), one entry per hash.
+func (db *DB) attachmentsOf(ctx context.Context, where string, args ...any) ([]refAttachment, error) {
 	var out []refAttachment
 	seen := map[string]bool{}
 	for _, c := range db.reg.Collections() {
@@ -80,7 +80,7 @@ func (db *DB) attachmentsOf(ctx context.Context, where, scope string) ([]refAtta
 			continue
 		}
 		q := `SELECT "id", ` + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where
-		rows, err := db.sql.QueryContext(ctx, q, scope)
+		rows, err := db.sql.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("ssync client: read attachments of %s: %w", c.CollectionName(), err)
 		}
@@ -388,24 +388,20 @@ func retryable(err error) bool {
 	return true // no response: the network
 }
 
-// upload sends the content of a unless the server has it already, resuming
-// from the offset the server reports. It returns the bytes sent.
+// upload sends the content of a unless the server has it already (for this
+// user), resuming from the offset the server reports. The local content is
+// verified before any of it is sent. It returns the bytes sent.
 func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, err error) {
 	store, err := t.db.blobStore()
 	if err != nil {
 		return 0, err
 	}
-	if err := t.db.att.check(ctx, store, a); err != nil {
-		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrMismatch) {
-			return 0, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
+	var f *os.File // the local content, opened once needed
+	defer func() {
+		if f != nil {
+			f.Close()
 		}
-		return 0, err
-	}
-	f, err := os.Open(store.Path(a.Hash))
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
-	}
-	defer f.Close()
+	}()
 	b := &backoff{ctx: ctx, attempts: t.attempts, first: t.ex.delay}
 	// Progress counts what the server holds: what it had, then what is
 	// sent; the rest is reported once done.
@@ -436,6 +432,17 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 			offset = min(off, a.Size)
 			if reported == 0 {
 				report(offset) // bytes an earlier run sent
+			}
+		}
+		if f == nil {
+			if err := t.db.att.check(ctx, store, a); err != nil {
+				if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrMismatch) {
+					return sent, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
+				}
+				return sent, err
+			}
+			if f, err = os.Open(store.Path(a.Hash)); err != nil {
+				return sent, fmt.Errorf("%w: %v", ErrAttachmentMissing, err)
 			}
 		}
 		n, next, err := t.put(ctx, f, a, offset, report)

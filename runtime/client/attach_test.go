@@ -200,6 +200,19 @@ func TestAttachmentSyncsBetweenDevices(t *testing.T) {
 		if _, _, err := generated.SyncNotes(b).Open(ctx, plain.ID); !errors.Is(err, client.ErrNoAttachment) {
 			t.Fatalf("Open of a note without a file = %v, want ErrNoAttachment", err)
 		}
+
+		// A device that lost content the server has still pushes edits of
+		// the rows that reference it.
+		if err := os.RemoveAll(a.BlobDir()); err != nil {
+			t.Fatal(err)
+		}
+		n.Message = "edited"
+		if err := generated.SyncNotes(a).Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if res := h.sync(a); res.Pushed[0].Updated != 1 || res.Downloaded != 1 {
+			t.Fatalf("sync after losing the content: pushed %+v, downloaded %d", res.Pushed, res.Downloaded)
+		}
 	})
 }
 
@@ -563,7 +576,7 @@ func tamper(t *testing.T, path string) {
 func TestAttachmentsOfOtherUsers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, be storetest.Backend) {
 		ctx := context.Background()
-		h, _ := blobHarness(t, be, server.Config{})
+		h, serverBlobs := blobHarness(t, be, server.Config{})
 		a := h.device("a", "alice")
 		data := content(10_000, 8)
 		n := noteWithFile(t, a, "private", data, "p.bin")
@@ -622,6 +635,16 @@ func TestAttachmentsOfOtherUsers(t *testing.T) {
 		up := h.raw(http.MethodPut, path, "bob", map[string]string{server.HeaderUploadLength: strconv.Itoa(len(data))}, bytes.NewReader(data))
 		if up.StatusCode != http.StatusCreated {
 			t.Fatalf("bob's upload = %d", up.StatusCode)
+		}
+		resp = h.raw(http.MethodPost, "/api/sync/push?collections=ss_tb_note", "bob", map[string]string{"Content-Type": "application/json"}, strings.NewReader(body))
+		if msg, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("push after the upload = %d %s", resp.StatusCode, msg)
+		}
+		if got := h.raw(http.MethodGet, path, "bob", nil, nil); got.StatusCode != http.StatusOK {
+			t.Fatalf("bob reads the content he uploaded: %d", got.StatusCode)
+		}
+		if got := countBlobs(t, serverBlobs); got != 1 {
+			t.Fatalf("server holds %d blobs, want the content once", got)
 		}
 
 		// Carol, linked to alice, reads alice's notes and their files.
@@ -749,4 +772,43 @@ func TestPurgeBlobs(t *testing.T) {
 			t.Fatalf("after the purge a new device downloaded %d, failures %v", res.Downloaded, res.AttachmentFailures)
 		}
 	})
+}
+
+func TestPurgeAttachmentsOnDevice(t *testing.T) {
+	ctx := context.Background()
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	path := filepath.Join(t.TempDir(), "d.db")
+	db, err := client.Open(ctx, path, generated.Registry(), client.Options{Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetUser(ctx, "alice")
+	notes := generated.SyncNotes(db)
+	n := noteWithFile(t, db, "n", []byte("first"), "1.txt")
+	first := n.File.Hash
+	if err := notes.Attach(ctx, n.ID, strings.NewReader("second"), "2.txt", ""); err != nil {
+		t.Fatal(err)
+	}
+	store := localStore(t, db)
+	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 0 || countBlobs(t, store) != 2 {
+		t.Fatalf("purge of fresh content removed %d (%v)", removed, err)
+	}
+	later := start.Add(2 * time.Hour)
+	now.Store(&later)
+	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 1 {
+		t.Fatalf("purge removed %d (%v), want the replaced file", removed, err)
+	}
+	if _, err := store.Stat(ctx, first); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatal("the replaced file is still there")
+	}
+	if got, _, err := openBytes(t, db, n.ID); err != nil || string(got) != "second" {
+		t.Fatalf("the current file: %q, %v", got, err)
+	}
+	notes.Delete(ctx, n.ID)
+	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 1 || countBlobs(t, store) != 0 {
+		t.Fatalf("purge after the delete removed %d (%v)", removed, err)
+	}
 }
