@@ -100,7 +100,7 @@ func (e *DecodeError) Error() string {
 	var b strings.Builder
 	b.WriteString("malformed change set")
 	if e.Collection != "" {
-		fmt.Fprintf(&b, ": collection %q", e.Collection)
+		fmt.Fprintf(&b, ": collection %q", truncate(e.Collection))
 	}
 	if e.Part != "" {
 		fmt.Fprintf(&b, ": %s", e.Part)
@@ -194,6 +194,10 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	}
 	coll, err := reg.Lookup(cs.Collection)
 	if err != nil {
+		if errors.Is(err, ssync.ErrUnknownCollection) {
+			// Name it cut short: the name is the sender's, of any length.
+			err = fmt.Errorf("%w %q", ssync.ErrUnknownCollection, truncate(cs.Collection))
+		}
 		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
 	if !haveChanges {
