@@ -163,14 +163,12 @@ func (s *session) uploadAttachments(ctx context.Context) error {
 	}
 	p.report(true)
 	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	defer func() { s.res.Uploaded += t.uploaded }()
 	for _, r := range list {
 		sent, err := t.upload(ctx, r.a)
+		s.res.UploadedBytes += sent
 		if err != nil {
 			return fmt.Errorf("ssync client: upload attachment %s of %s %s: %w", r.a.Hash, r.collection, r.id, err)
-		}
-		s.res.UploadedBytes += sent
-		if sent > 0 || r.a.Size == 0 {
-			s.res.Uploaded++
 		}
 		p.done++
 		p.report(true)
@@ -210,8 +208,11 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 	}
 	p.report(true)
 	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	defer func() {
+		s.res.Downloaded += t.downloaded
+		s.res.DownloadedBytes += t.received
+	}()
 	for i, r := range missing {
-		before := p.bytes
 		err := t.download(ctx, r.a)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -230,8 +231,6 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 			}
 			continue
 		}
-		s.res.Downloaded++
-		s.res.DownloadedBytes += p.bytes - before
 		p.done++
 		p.report(true)
 	}
@@ -246,6 +245,10 @@ type transfer struct {
 	hc       *http.Client
 	attempts int
 	onBytes  func(int64)
+	// uploaded and downloaded count the blobs moved; received the bytes
+	// downloaded.
+	uploaded, downloaded int
+	received             int64
 }
 
 func newTransfer(db *DB, ex *exchange, opts SyncOptions, onBytes func(int64)) *transfer {
@@ -450,6 +453,7 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 		var te *TransportError
 		switch {
 		case err == nil && next == a.Size:
+			t.uploaded++
 			return sent, nil
 		case err == nil:
 			offset = next // the server stopped short: go on from there
@@ -582,6 +586,7 @@ func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
 			err := store.Commit(ctx, a.Hash, a.Hash, a.Size)
 			if err == nil {
 				t.db.att.markVerified(store, a.Hash)
+				t.downloaded++
 				return nil
 			}
 			if !errors.Is(err, blob.ErrMismatch) {
@@ -656,7 +661,8 @@ func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment,
 	default:
 		return have, false, responseError("blobs", resp)
 	}
-	body := &progressReader{r: io.LimitReader(resp.Body, a.Size-have), guard: g, on: t.onBytes}
+	body := &progressReader{r: io.LimitReader(resp.Body, a.Size-have), guard: g,
+		on: func(n int64) { t.received += n; t.onBytes(n) }}
 	n, err = store.Append(ctx, a.Hash, have, body)
 	if err != nil {
 		var oe *blob.OffsetError

@@ -368,8 +368,8 @@ func TestInterruptedUploadResumes(t *testing.T) {
 		if got := cut.received.Load(); got != int64(len(data)) {
 			t.Fatalf("server received %d bytes in all for %d bytes of content: something was sent twice", got, len(data))
 		}
-		if res.UploadedBytes != int64(len(data))-cut.n {
-			t.Fatalf("the resumed upload sent %d bytes, want %d", res.UploadedBytes, int64(len(data))-cut.n)
+		if res.Uploaded != 1 || res.UploadedBytes != int64(len(data))-cut.n {
+			t.Fatalf("the resumed upload sent %d attachments, %d bytes, want 1, %d", res.Uploaded, res.UploadedBytes, int64(len(data))-cut.n)
 		}
 		if got := countBlobs(t, serverBlobs); got != 1 {
 			t.Fatalf("server holds %d blobs, want 1", got)
@@ -468,8 +468,8 @@ func TestInterruptedDownloadResumes(t *testing.T) {
 		}
 		// The next sync asks for the rest only.
 		res = h.sync(b)
-		if res.Downloaded != 1 || len(res.AttachmentFailures) != 0 {
-			t.Fatalf("second sync: downloaded %d, failures %v", res.Downloaded, res.AttachmentFailures)
+		if res.Downloaded != 1 || res.DownloadedBytes != int64(len(data))-cut.n || len(res.AttachmentFailures) != 0 {
+			t.Fatalf("second sync: downloaded %d (%d bytes), failures %v", res.Downloaded, res.DownloadedBytes, res.AttachmentFailures)
 		}
 		if got := cut.sent.Load(); got != int64(len(data)) {
 			t.Fatalf("server sent %d bytes in all for %d bytes of content: something was sent twice", got, len(data))
