@@ -103,6 +103,9 @@ a edit "$b1" "read chapters 3 and 4"
 a done "$a2"
 b rm "$a3"
 echo "A edited $b1, marked $a2 done; B deleted $a3"
+head -c 262144 /dev/urandom >"$tmp/photo.bin"
+a attach "$a1" "$tmp/photo.bin"
+echo "A attached a 256 KiB file to $a1"
 
 step "both sync again (A, B, A)"
 a sync
@@ -115,6 +118,14 @@ step "device A"
 printf '%s\n' "$list_a"
 step "device B"
 printf '%s\n' "$list_b"
+
+step "device B opens the file A attached"
+b open "$a1" "$tmp/photo-on-b.bin"
+if ! cmp -s "$tmp/photo.bin" "$tmp/photo-on-b.bin"; then
+	echo "the file differs on device B" >&2
+	exit 1
+fi
+echo "identical: $(wc -c <"$tmp/photo-on-b.bin") bytes"
 
 echo
 if [[ "$list_a" == "$list_b" ]]; then

@@ -74,3 +74,11 @@ func (a *app) open(ctx context.Context, id uuid.UUID, out string) error {
 	}
 	return nil
 }
+
+// files counts files in words: "1 file", "2 files".
+func files(n int) string {
+	if n == 1 {
+		return "1 file"
+	}
+	return fmt.Sprintf("%d files", n)
+}

@@ -66,12 +66,12 @@ func TestAttachAndOpen(t *testing.T) {
 		t.Fatalf("list after attach:\n%s", got)
 	}
 	out := a.must("sync")
-	if !syncLine.MatchString(out) || !strings.Contains(out, "uploaded 1 files (200000 bytes)") {
+	if !syncLine.MatchString(out) || !strings.Contains(out, "uploaded 1 file (200000 bytes)") {
 		t.Fatalf("sync printed %q", out)
 	}
 
 	out = b.must("sync")
-	if !syncLine.MatchString(out) || !strings.Contains(out, "downloaded 1 files (200000 bytes)") {
+	if !syncLine.MatchString(out) || !strings.Contains(out, "downloaded 1 file (200000 bytes)") {
 		t.Fatalf("sync on b printed %q", out)
 	}
 	if a.must("list") != b.must("list") {

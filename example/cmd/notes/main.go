@@ -571,10 +571,10 @@ func summary(res *client.Result) string {
 		fmt.Fprintf(&b, "; kept %d local changes over pulled ones", res.Skipped)
 	}
 	if res.Uploaded > 0 || res.UploadedBytes > 0 {
-		fmt.Fprintf(&b, "; uploaded %d files (%d bytes)", res.Uploaded, res.UploadedBytes)
+		fmt.Fprintf(&b, "; uploaded %s (%d bytes)", files(res.Uploaded), res.UploadedBytes)
 	}
 	if res.Downloaded > 0 {
-		fmt.Fprintf(&b, "; downloaded %d files (%d bytes)", res.Downloaded, res.DownloadedBytes)
+		fmt.Fprintf(&b, "; downloaded %s (%d bytes)", files(res.Downloaded), res.DownloadedBytes)
 	}
 	cp := res.Checkpoint
 	if cp == "" {
