@@ -189,8 +189,10 @@ func SQLiteDSN(path string) string {
 // postgresHorizon is one less than the oldest transaction id among the
 // running pushes of this schema (found through their advisory locks and the
 // lock every transaction holds on its own id), or than the next transaction
-// id when none runs. Lock-view ids are 32-bit: they are widened with the
-// epoch of the snapshot's xmax.
+// id when none runs. Lock-view ids are 32-bit: each is widened to the 64-bit
+// id nearest the snapshot's xmax (live ids are within 2^31 of one another),
+// so that a push that took its id after the snapshot (above xmax) counts as
+// newer, not as one from the previous epoch.
 const postgresHorizon = `WITH x AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
 running AS (
 	SELECT t.transactionid::text::bigint AS xid
@@ -200,8 +202,6 @@ running AS (
 		AND a.objid::text::bigint = (hashtext(current_schema())::bigint & 4294967295)
 		AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
-SELECT LEAST(x.xmax, COALESCE(MIN(CASE WHEN r.xid <= (x.xmax & 4294967295)
-		THEN ((x.xmax >> 32) << 32) | r.xid
-		ELSE (((x.xmax >> 32) - 1) << 32) | r.xid END), x.xmax)) - 1
+SELECT LEAST(x.xmax, COALESCE(MIN(x.xmax + ((((r.xid - (x.xmax & 4294967295)) + 2147483648) & 4294967295) - 2147483648)), x.xmax)) - 1
 FROM x LEFT JOIN running r ON true
 GROUP BY x.xmax`
