@@ -34,3 +34,23 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+.PHONY: soak fuzz
+
+SOAK_SECONDS ?= 600
+SOAK_STEPS ?= 400
+
+## soak: the simulation (internal/sim), seed after seed on every store, for SOAK_SECONDS
+## (default 600) with SOAK_STEPS operations a run; SOAK_ARGS adds flags (e.g. -seed 5000, -store mysql)
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(GO) test ./internal/sim -run '^TestSimSoak$$' -count=1 -timeout 0 -v -steps $(SOAK_STEPS) $(SOAK_ARGS)
+
+FUZZTIME ?= 10s
+
+## fuzz: every fuzz target for FUZZTIME each (default 10s); new failures land in testdata/fuzz
+fuzz:
+	$(GO) test ./runtime/wire -run '^$$' -fuzz '^FuzzDecodeChangeSets$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/server -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/server -run '^$$' -fuzz '^FuzzPullQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/ssyncgen/loader -run '^$$' -fuzz '^FuzzTableTag$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/ssyncgen/loader -run '^$$' -fuzz '^FuzzFieldTag$$' -fuzztime $(FUZZTIME)
