@@ -471,8 +471,16 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
 		args = append(args, p.version, writer, rec.ID.String())
-		if _, err := p.tx.ExecContext(ctx, t.update, args...); err != nil {
+		r, err := p.tx.ExecContext(ctx, t.update, args...)
+		if err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: err}
+		}
+		if n, err := r.RowsAffected(); err == nil && n == 0 {
+			// Deleted by a push that committed after the lookup: the
+			// delete wins, and the row is not stamped.
+			p.res.Ignored = append(p.res.Ignored, IgnoredRow{Collection: name, ID: rec.ID, Reason: "deleted",
+				Message: "the row is deleted on the server; a delete wins over later edits"})
+			return nil
 		}
 		p.written[t] = append(p.written[t], rec.ID.String())
 		return nil
@@ -513,8 +521,12 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 			return err
 		}
 	}
-	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String()); err != nil {
+	r, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String())
+	if err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: err}
+	}
+	if n, err := r.RowsAffected(); err == nil && n == 0 {
+		return nil // deleted meanwhile by another push: nothing to stamp
 	}
 	if err := p.releaseRow(ctx, t, rowID, ex.owner); err != nil {
 		return err

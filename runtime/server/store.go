@@ -246,11 +246,16 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		n++
 	}
 	set = append(set, q(columnVersion)+" = "+d.Placeholder(n), q(columnWriter)+" = "+d.Placeholder(n+1))
-	update := "UPDATE " + t + " SET " + strings.Join(set, ", ") + " WHERE " + id + " = " + d.Placeholder(n+2)
+	// "deleted_at IS NULL": a row deleted by a push that committed after this
+	// one looked it up stays deleted (delete wins); the write then changes
+	// nothing and is reported as ignored.
+	update := "UPDATE " + t + " SET " + strings.Join(set, ", ") + " WHERE " + id + " = " + d.Placeholder(n+2) +
+		" AND " + q(ssync.ColumnDeletedAt) + " IS NULL"
 
 	del := "UPDATE " + t + " SET " + q(ssync.ColumnDeletedAt) + " = " + d.Placeholder(1) + ", " +
 		q(ssync.ColumnUpdatedAt) + " = " + d.Placeholder(2) + ", " + q(columnVersion) + " = " + d.Placeholder(3) +
-		", " + q(columnWriter) + " = " + d.Placeholder(4) + " WHERE " + id + " = " + d.Placeholder(5)
+		", " + q(columnWriter) + " = " + d.Placeholder(4) + " WHERE " + id + " = " + d.Placeholder(5) +
+		" AND " + q(ssync.ColumnDeletedAt) + " IS NULL"
 
 	lookup := "SELECT " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + ", " + q(columnVersion) +
 		", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
