@@ -45,6 +45,10 @@ type Dialect struct {
 	// and returns nothing above it, so a push that commits late is never
 	// skipped.
 	Horizon string
+	// Transient reports whether an error aborted a transaction only because
+	// of another one (a deadlock, a serialization failure): running it again
+	// may succeed.
+	Transient func(err error) bool
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that
@@ -136,6 +140,8 @@ func Postgres() Dialect {
 		},
 		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		BeginPush: `SELECT pg_advisory_xact_lock_shared(1397971278, hashtext(current_schema()))`,
+		// deadlock_detected, serialization_failure
+		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001"),
 		BumpFirst: true,
 		TxVersion: `pg_current_xact_id()::text::bigint`,
 		Horizon:   postgresHorizon,
@@ -173,7 +179,9 @@ func MySQL() Dialect {
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
-		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
+		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+		Transient: errorMentions("Error 1213", "Error 1205"),
+		ClaimKey:  "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
 	}
 }
 
@@ -205,3 +213,17 @@ running AS (
 SELECT LEAST(x.xmax, COALESCE(MIN(x.xmax + ((((r.xid - (x.xmax & 4294967295)) + 2147483648) & 4294967295) - 2147483648)), x.xmax)) - 1
 FROM x LEFT JOIN running r ON true
 GROUP BY x.xmax`
+
+// errorMentions returns a Transient check that looks for any of the codes in
+// the error's text (drivers put the database's error code there).
+func errorMentions(codes ...string) func(error) bool {
+	return func(err error) bool {
+		msg := err.Error()
+		for _, c := range codes {
+			if strings.Contains(msg, c) {
+				return true
+			}
+		}
+		return false
+	}
+}

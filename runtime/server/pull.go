@@ -255,6 +255,16 @@ type PurgeReport struct {
 // older than what was removed get ErrResyncRequired on their next pull. Run
 // it periodically (e.g. daily) from one server instance.
 func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
+	var rep *PurgeReport
+	err := s.retryConflicts(ctx, func() error {
+		var err error
+		rep, err = s.purgeTombstones(ctx)
+		return err
+	})
+	return rep, err
+}
+
+func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	now := s.now().UTC()
 	cutoff := now.Add(-s.retention)
 	tx, err := s.db.BeginTx(ctx, nil)

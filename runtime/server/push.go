@@ -61,7 +61,20 @@ type PushResult struct {
 // Any refused row refuses the whole push. A non-empty key makes the push
 // idempotent per user: the key, the request hash and the answer are stored
 // with the writes, and a replay returns the stored answer.
+//
+// A push that the database aborts for a deadlock or a serialization failure
+// is run again, a few times, before the error is returned.
 func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) {
+	var res *PushResult
+	err := s.retryConflicts(ctx, func() error {
+		var err error
+		res, err = s.push(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) {
 	total := 0
 	for i := range req.Sets {
 		total += req.Sets[i].Len()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -191,6 +192,31 @@ func (s *Store) horizon(ctx context.Context, q interface {
 		return 0, err
 	}
 	return uint64(max(v, 0)), nil
+}
+
+// conflictAttempts bounds how often a transaction aborted by the database
+// for a deadlock or a serialization failure is run again.
+const conflictAttempts = 5
+
+// retryConflicts runs fn, and runs it again (after a short, growing pause)
+// while it fails with an error the dialect says is a transient conflict
+// between transactions.
+func (s *Store) retryConflicts(ctx context.Context, fn func() error) error {
+	pause := 2 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= conflictAttempts || s.dialect.Transient == nil || !s.dialect.Transient(err) {
+			return err
+		}
+		t := time.NewTimer(pause + time.Duration(rand.Int64N(int64(pause))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause *= 2
+	}
 }
 
 // serverTable holds the SQL the store runs against one table.
