@@ -160,6 +160,7 @@ func (s *serverSide) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hs.Close()
+	s.db.Load().Close() // now, not when the test ends: a soak runs many
 }
 
 // errorLog collects the server's error logs, which name the cause of a 500.

@@ -202,12 +202,22 @@ func TestSimSoak(t *testing.T) {
 			if !time.Now().Before(deadline) {
 				break
 			}
-			rep := sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag})
+			// A subtest per run, so that each run's databases are dropped
+			// when it ends.
+			var rep *sim.Report
+			t.Run(fmt.Sprintf("%s/seed=%d", b.Name, seed), func(t *testing.T) {
+				rep = sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag})
+				t.Log(rep.Summary())
+				if rep.Failed() {
+					t.Error(rep.Reproduction())
+				}
+			})
+			if rep == nil {
+				continue // the harness could not run
+			}
 			runs++
-			t.Log(rep.Summary())
 			if rep.Failed() {
 				failed = append(failed, fmt.Sprintf("seed %d on %s", seed, b.Name))
-				t.Error(rep.Reproduction())
 			}
 			total.Users += rep.Users
 			total.Devices += rep.Devices
