@@ -568,3 +568,36 @@ func TestPulledChildWithParentOutOfScope(t *testing.T) {
 		}
 	})
 }
+
+// TestChildOfParentDeletedBeforePush pushes a note whose user was created and
+// deleted on the device before any sync: the server needs the user (a
+// foreign key), so it goes as an already deleted row.
+func TestChildOfParentDeletedBeforePush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, be storetest.Backend) {
+		ctx := context.Background()
+		h := newHarness(t, be)
+		a := h.device("a", "alice")
+		u := &models.User{Name: "short-lived"}
+		if err := generated.SyncUsers(a).Insert(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := generated.SyncNotes(a).Insert(ctx, &models.Note{Message: "keeps a reference", UserID: &u.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := generated.SyncUsers(a).Delete(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.sync(a)
+		if res := h.sync(a); len(res.Pushed) != 0 {
+			t.Fatalf("second sync pushed %+v: the first did not go through", res.Pushed)
+		}
+		b := h.device("b", "alice")
+		h.sync(b)
+		if got := notesOf(t, b); len(got) != 1 || got[0] != "alice:keeps a reference" {
+			t.Fatalf("device b has %v", got)
+		}
+		if n, _ := generated.SyncUsers(b).Count(ctx, client.IncludeDeleted()); n != 0 {
+			t.Fatalf("device b got %d users: a row created and deleted before it synced must not reach it", n)
+		}
+	})
+}

@@ -305,7 +305,11 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]di
 		case rec.DeletedAt != nil && known:
 			d.op, d.row = "deleted", nil
 		case rec.DeletedAt != nil:
-			d.rec.Sent = false // never reached the server: nothing to tell it
+			// Deleted before the server ever saw it. It still goes, as a
+			// created row that is already deleted: a row pushed with it may
+			// reference it (a foreign key), and no other device will be sent
+			// a row created and deleted since its checkpoint.
+			d.op = "created"
 		case known:
 			d.op = "updated"
 		default:
