@@ -174,6 +174,13 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 						w.violate("version %d: the server took a %s row for %s from %s, who may not write for them", cm.version, short(cs.Collection), rec.SyncID, dev.label)
 					}
 					ev := &event{c: cm, data: data, content: canon(c, data, false), ignored: ignored[key] != ""}
+					if rec.DeletedAt != nil {
+						// A row that arrives already deleted (deleted on the
+						// device before it was ever pushed) is a write and a
+						// delete in the same push.
+						events[cs.Collection][rec.ID] = append(events[cs.Collection][rec.ID], ev)
+						ev = &event{c: cm, del: true}
+					}
 					if r := ignored[key]; r != "" && r != "deleted" {
 						w.violate("version %d: the server ignored %s %s of %s for %q, but it has no resolver", cm.version, short(cs.Collection), w.label(cs.Collection, rec.ID), dev.label, r)
 					}
