@@ -82,18 +82,13 @@ type Config struct {
 // KnownBugs lists the open runtime bugs the driver steers around unless
 // Config.KnownBugs is set. Each entry says what triggers it.
 var KnownBugs = []string{
-	"client: a parent row created and deleted on a device before it was ever pushed is not sent, " +
-		"but a child row referencing it is: the server refuses every later push of that device with a " +
-		"foreign-key error (500 internal).",
-	"server: a pull leaves out rows created and deleted since the device's checkpoint, but sends the " +
-		"live rows that reference them: the device's foreign key refuses the batch and every later pull fails.",
-	"server: PurgeTombstones fails with a foreign-key error while a deleted parent row is still referenced.",
-	"client: a row of user A referencing a row of user B reaches devices that may read A but not B, " +
-		"whose database refuses it (foreign key): their pulls fail from then on.",
-	"server (PostgreSQL, MariaDB): a push that updates a row while another push deletes it can " +
-		"overwrite the delete: the row comes back (delete-wins is lost), e.g. seed 2, 300 steps.",
-	"server (MariaDB): concurrent pushes, and a push running while PurgeTombstones does, deadlock " +
-		"(Error 1213): the push fails with 500, or with 422 row_refused, which the client does not retry.",
+	// None open. Found by this simulation and fixed: a parent deleted
+	// before its first push while a child referenced it; rows referencing
+	// rows out of a device's scope or created and deleted since its
+	// checkpoint refused by the device's foreign keys; PurgeTombstones
+	// against a referenced tombstone; a concurrent update overwriting a
+	// delete (PostgreSQL, MariaDB); MariaDB deadlocks surfacing as 500 or
+	// 422. Their seeds are regression cases in sim_test.go.
 }
 
 // referenceable reports whether notes may reference user row id. Unless

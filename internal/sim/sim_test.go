@@ -18,7 +18,7 @@ var (
 	stepsFlag  = flag.Int("steps", 250, "random operations per simulation run")
 	storeFlag  = flag.String("store", "all", "server store: sqlite, postgres, mysql or all")
 	shrinkFlag = flag.Bool("shrink", false, "on failure, look for the fewest steps that still fail and print that run")
-	knownFlag  = flag.Bool("known-bugs", false, "also play the operations that hit the open bugs in sim.KnownBugs")
+	knownFlag  = flag.Bool("known-bugs", true, "play every operation, also those that hit the bugs in sim.KnownBugs (none open); false steers around them")
 	soakFlag   = flag.Duration("soak", 0, "TestSimSoak: run seed after seed on every store for this long (or set SOAK_SECONDS)")
 )
 
@@ -34,25 +34,12 @@ var regressions = []struct {
 }{
 	{3, 250, "postgres", "the PostgreSQL pull horizon dropped to 0 when a push took its id during the query: " +
 		"the device got checkpoint 0 and never received later deletions (fixed in fe4085c)"},
-}
-
-// knownBugSeeds reproduce the open bugs of sim.KnownBugs. They run only
-// with -known-bugs (which also lets the driver play the operations that
-// hit them) and fail until the bug is fixed; then the seed moves to
-// regressions. They race background syncs, so each fails in some runs
-// only: go test ./internal/sim -run TestSimKnownBugs -known-bugs -count 5.
-var knownBugSeeds = []struct {
-	seed  uint64
-	steps int
-	store string
-	why   string
-}{
-	{3, 250, "sqlite", "a push refused with a foreign-key error (500) at step 222, and every push of that device after it"},
-	{1, 250, "postgres", "a delete overwritten by an update pushed at the same time: note n8 comes back"},
-	{16, 250, "postgres", "a delete overwritten by an update pushed at the same time: note n5 comes back"},
-	{12, 250, "mysql", "a delete overwritten by an update pushed at the same time: note n2 comes back"},
-	{1, 250, "mysql", "PurgeTombstones deadlocks with a push (Error 1213)"},
-	{5, 250, "mysql", "a push deadlocks (Error 1213) and is refused with 422 row_refused, which the client does not retry"},
+	{3, 250, "sqlite", "a push refused with a foreign-key error (500) at step 222, and every push of that device after it (fixed)"},
+	{1, 250, "postgres", "a delete overwritten by an update pushed at the same time: note n8 comes back (fixed)"},
+	{16, 250, "postgres", "a delete overwritten by an update pushed at the same time: note n5 comes back (fixed)"},
+	{12, 250, "mysql", "a delete overwritten by an update pushed at the same time: note n2 comes back (fixed)"},
+	{1, 250, "mysql", "PurgeTombstones deadlocks with a push (Error 1213) (fixed)"},
+	{5, 250, "mysql", "a push deadlocks (Error 1213) and is refused with 422 row_refused, which the client does not retry (fixed)"},
 }
 
 func backends(t *testing.T) []storetest.Backend {
@@ -140,27 +127,6 @@ func TestSimRegressions(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			for _, r := range regressions {
 				if r.store != "" && r.store != b.Name {
-					continue
-				}
-				t.Run(fmt.Sprintf("seed=%d,steps=%d", r.seed, r.steps), func(t *testing.T) {
-					t.Log(r.why)
-					runSeed(t, b, r.seed, r.steps)
-				})
-			}
-		})
-	}
-}
-
-// TestSimKnownBugs replays the seeds that reproduce the open bugs; see
-// knownBugSeeds.
-func TestSimKnownBugs(t *testing.T) {
-	if !*knownFlag {
-		t.Skipf("run with -known-bugs to reproduce the %d open bugs of sim.KnownBugs", len(sim.KnownBugs))
-	}
-	for _, b := range backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			for _, r := range knownBugSeeds {
-				if r.store != b.Name {
 					continue
 				}
 				t.Run(fmt.Sprintf("seed=%d,steps=%d", r.seed, r.steps), func(t *testing.T) {
