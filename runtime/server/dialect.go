@@ -49,6 +49,9 @@ type Dialect struct {
 	// of another one (a deadlock, a serialization failure): running it again
 	// may succeed.
 	Transient func(err error) bool
+	// ForeignKey reports whether an error is a foreign-key violation found
+	// at commit (the generated keys are checked when the push commits).
+	ForeignKey func(err error) bool
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that
@@ -95,8 +98,9 @@ func SQLite() Dialect {
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
-		BeginPush: `UPDATE ss_counter SET value = value WHERE name = 'global'`,
-		BumpFirst: true,
+		BeginPush:  `UPDATE ss_counter SET value = value WHERE name = 'global'`,
+		BumpFirst:  true,
+		ForeignKey: errorMentions("FOREIGN KEY constraint failed"),
 	}
 }
 
@@ -142,9 +146,11 @@ func Postgres() Dialect {
 		BeginPush: `SELECT pg_advisory_xact_lock_shared(1397971278, hashtext(current_schema()))`,
 		// deadlock_detected, serialization_failure
 		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001"),
-		BumpFirst: true,
-		TxVersion: `pg_current_xact_id()::text::bigint`,
-		Horizon:   postgresHorizon,
+		// foreign_key_violation
+		ForeignKey: errorMentions("SQLSTATE 23503"),
+		BumpFirst:  true,
+		TxVersion:  `pg_current_xact_id()::text::bigint`,
+		Horizon:    postgresHorizon,
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
@@ -181,7 +187,9 @@ func MySQL() Dialect {
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
 		Transient: errorMentions("Error 1213", "Error 1205"),
-		ClaimKey:  "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
+		// ER_NO_REFERENCED_ROW_2
+		ForeignKey: errorMentions("Error 1452"),
+		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
 	}
 }
 

@@ -379,8 +379,7 @@ func hostileCases(t *testing.T) []hostileCase {
 		hostileCase{name: "bob's own row with one of alice's", auth: "bob", body: hBody(hSet("ss_tb_note", "updated", hRow(hNoteFields(hBobNote, "bob"), "message", `"mine"`), hRow(hNoteFields(hAliceNote, "bob"), "", ""))), status: 403, code: "forbidden"},
 		hostileCase{name: "bob's new row then a delete of alice's", auth: "bob", body: `[{"collection":"ss_tb_note","changes":{"created":[` +
 			hRow(hNoteFields(hNewID, "bob"), "", "") + `],"deleted":["` + hAliceNote + `"]}}]`, status: 403, code: "forbidden"},
-		hostileCase{name: "alice references a user row that does not exist", body: note("userId", `"`+hNewID2+`"`), status: 0,
-			knownBug: "a reference to a row the server does not have fails the foreign key inside the push: 500 internal instead of a 4xx"},
+		hostileCase{name: "alice references a user row that does not exist", body: note("userId", `"`+hNewID2+`"`), status: 422, code: "dangling_reference"},
 	)
 
 	// Checkpoints and keys.

@@ -203,10 +203,18 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) 
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		if s.dialect.ForeignKey != nil && s.dialect.ForeignKey(err) {
+			// Keys are checked at commit: the push is refused whole.
+			return nil, ErrDanglingReference
+		}
 		return nil, fmt.Errorf("ssync server: push: %w", err)
 	}
 	return res, nil
 }
+
+// ErrDanglingReference is returned by a push whose rows reference a row the
+// server does not have (a foreign key): the push changes nothing.
+var ErrDanglingReference = errors.New("a pushed row references a row the server does not have; push the referenced row first, in the same push or before")
 
 // pusher applies the rows of one push transaction.
 type pusher struct {

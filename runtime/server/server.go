@@ -477,6 +477,12 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apiError{http.StatusForbidden, "forbidden", rowErr.Error()})
 		case errors.Is(err, ErrConflict) && errors.As(err, &rowErr):
 			s.fail(w, r, apiError{http.StatusConflict, "conflict", rowErr.Error()})
+		case errors.Is(err, ErrDanglingReference):
+			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "dangling_reference", err.Error()})
+		case s.store.dialect.ForeignKey != nil && s.store.dialect.ForeignKey(err) && errors.As(err, &rowErr):
+			// Checked at the statement (MariaDB): the row is known.
+			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "dangling_reference",
+				fmt.Sprintf("collection %q row %s: %v", rowErr.Collection, rowErr.ID, ErrDanglingReference)})
 		case errors.As(err, &rowErr):
 			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "row_refused", rowErr.Error()})
 		default:
