@@ -51,6 +51,7 @@ func NoteTable() *ssync.Table[models.Note] {
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_scope" ON "ss_tb_note" ("ss_sync_id", "created_at")`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
 				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
+				`CREATE INDEX IF NOT EXISTS "ss_tb_note_file_content" ON "ss_tb_note" ("file") WHERE "file" IS NOT NULL AND "file" <> 'null'`,
 			},
 			ssync.ServerSQLite: {
 				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (

@@ -90,11 +90,29 @@ func clientSQLite(t *Table) []string {
 		`"ss_known" INTEGER NOT NULL DEFAULT 0`,
 	)
 	q := quoteIdent(t.Collection)
-	return append([]string{
+	stmts := append([]string{
 		createTable(t.Collection, cols),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_dirty") WHERE "ss_dirty" > 0`, quoteIdent(t.Collection+"_ss_dirty"), q),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "created_at")`, quoteIdent(t.Collection+"_ss_scope"), q),
 	}, createIndexes(t, false)...)
+	// The rows that hold content: each sync checks only those for content
+	// the device lacks.
+	for _, f := range t.Fields {
+		if f.Attachment {
+			c := quoteIdent(f.Column)
+			stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s) WHERE %s`,
+				quoteIdent(t.Collection+"_"+f.Column+"_content"), q, c, attachmentPresent(f.Column)))
+		}
+	}
+	return stmts
+}
+
+// attachmentPresent is the SQL condition, on the device, that an attachment
+// column holds content (the runtime uses the same text, so that SQLite picks
+// the partial index it matches).
+func attachmentPresent(column string) string {
+	c := quoteIdent(column)
+	return c + ` IS NOT NULL AND ` + c + ` <> 'null'`
 }
 
 // serverSQLite is the server store's DDL on SQLite: the shared columns (by

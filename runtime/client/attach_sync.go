@@ -79,7 +79,18 @@ func (db *DB) attachmentsOf(ctx context.Context, where string, args ...any) ([]r
 		if len(cols) == 0 {
 			continue
 		}
-		q := `SELECT "id", ` + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where
+		// Only rows that hold content: with the partial index ssyncgen
+		// creates on each attachment column this reads those rows alone, not
+		// the whole table (the text must match the index's condition).
+		var present []string
+		for _, col := range c.UserColumns() {
+			if col.Attachment {
+				q := quote(col.Name)
+				present = append(present, "("+q+" IS NOT NULL AND "+q+" <> 'null')")
+			}
+		}
+		q := `SELECT "id", ` + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where +
+			" AND (" + strings.Join(present, " OR ") + ")"
 		rows, err := db.sql.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("ssync client: read attachments of %s: %w", c.CollectionName(), err)
@@ -184,7 +195,7 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 	if s.opts.LazyAttachments {
 		return nil
 	}
-	list, err := s.db.attachmentsOf(ctx, `"deleted_at" IS NULL AND "ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
+	list, err := s.db.attachmentsOf(ctx, `"deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
 	if err != nil || len(list) == 0 {
 		return err
 	}

@@ -47,6 +47,9 @@ func AlbumTable() *ssync.Table[models.Album] {
 )`,
 				`CREATE INDEX IF NOT EXISTS "albums_ss_dirty" ON "albums" ("ss_dirty") WHERE "ss_dirty" > 0`,
 				`CREATE INDEX IF NOT EXISTS "albums_ss_scope" ON "albums" ("ss_sync_id", "created_at")`,
+				`CREATE INDEX IF NOT EXISTS "albums_cover_content" ON "albums" ("cover") WHERE "cover" IS NOT NULL AND "cover" <> 'null'`,
+				`CREATE INDEX IF NOT EXISTS "albums_back_side_content" ON "albums" ("back_side") WHERE "back_side" IS NOT NULL AND "back_side" <> 'null'`,
+				`CREATE INDEX IF NOT EXISTS "albums_clip_content" ON "albums" ("clip") WHERE "clip" IS NOT NULL AND "clip" <> 'null'`,
 			},
 			ssync.ServerSQLite: {
 				`CREATE TABLE IF NOT EXISTS "albums" (

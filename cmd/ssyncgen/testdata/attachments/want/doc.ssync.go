@@ -43,6 +43,7 @@ func DocTable() *ssync.Table[models.Doc] {
 )`,
 				`CREATE INDEX IF NOT EXISTS "docs_ss_dirty" ON "docs" ("ss_dirty") WHERE "ss_dirty" > 0`,
 				`CREATE INDEX IF NOT EXISTS "docs_ss_scope" ON "docs" ("ss_sync_id", "created_at")`,
+				`CREATE INDEX IF NOT EXISTS "docs_file_content" ON "docs" ("file") WHERE "file" IS NOT NULL AND "file" <> 'null'`,
 			},
 			ssync.ServerSQLite: {
 				`CREATE TABLE IF NOT EXISTS "docs" (
