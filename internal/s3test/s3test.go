@@ -51,6 +51,9 @@ type Server struct {
 // to install it.
 func Binary() (string, error) {
 	if p := os.Getenv("SSYNC_VERSITYGW"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("SSYNC_VERSITYGW: %w; install versitygw with `%s`", err, Install)
+		}
 		return p, nil
 	}
 	if p, err := exec.LookPath("versitygw"); err == nil {
@@ -81,7 +84,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		msg := "!!! S3 store tests NOT RUN: " + err.Error()
 		if os.Getenv("SSYNC_REQUIRE_S3") == "1" {
-			t.Fatal(msg)
+			t.Fatal(msg + " (and SSYNC_REQUIRE_S3=1 requires them)")
 		}
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
