@@ -28,6 +28,14 @@
 // at most -max-blob bytes each. Content no note references any more is
 // removed after -blob-retention; the server checks once an hour.
 //
+// Several instances over one PostgreSQL or MariaDB database share the
+// content through an S3-compatible bucket instead of a folder:
+//
+//	-blobs 's3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1'
+//
+// (endpoint only for a server other than AWS S3; see runtime/blob/s3),
+// with the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+//
 // For development, notes-server mints such tokens and exits:
 //
 //	notes-server -mint-token alice [-linked bob,carol] [-ttl 24h]
@@ -55,6 +63,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/dbopen"
 	"github.com/ssync-go/ssync/runtime/blob"
+	"github.com/ssync-go/ssync/runtime/blob/s3"
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
@@ -106,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", "notes-server.db", "the `store`: "+dbopen.Supported)
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 `secret` (at least 32 bytes) that verifies bearer tokens; default $"+secretEnv)
 	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+server.HeaderUser+" header (development only: anyone can act as anyone)")
-	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs)")
+	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs), or s3://bucket/prefix?endpoint=URL&region=R for an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
 	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
 	fs.StringVar(&o.mintFor, "mint-token", "", "print a bearer token for `syncId`, signed with the JWT secret, and exit")
@@ -172,6 +181,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			o.blobs = strings.TrimPrefix(o.db, "sqlite:") + ".blobs"
 		}
 	}
+	if strings.HasPrefix(o.blobs, "s3://") {
+		if _, err := s3.ParseURL(o.blobs); err != nil {
+			return usage("-blobs: %v", err)
+		}
+	}
 	if o.maxBlob <= 0 {
 		return usage("-max-blob must be a positive number of bytes")
 	}
@@ -216,9 +230,9 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 		return err
 	}
 	defer db.Close()
-	blobs, err := blob.NewDir(o.blobs)
+	blobs, err := openBlobs(ctx, o.blobs)
 	if err != nil {
-		return fmt.Errorf("attachment folder: %w", err)
+		return fmt.Errorf("attachment store: %w", err)
 	}
 	store, err := server.OpenStore(ctx, db, target.Dialect, generated.Registry(),
 		server.WithBlobStore(blobs), server.WithBlobRetention(o.retention))
@@ -272,6 +286,19 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 	}
 	logger.Info("notes-server: stopped")
 	return nil
+}
+
+// openBlobs opens the attachment store -blobs names: an S3 bucket for an
+// s3:// URL, else a folder.
+func openBlobs(ctx context.Context, where string) (blob.Store, error) {
+	if !strings.HasPrefix(where, "s3://") {
+		return blob.NewDir(where)
+	}
+	cfg, err := s3.ParseURL(where)
+	if err != nil {
+		return nil, err
+	}
+	return s3.New(ctx, cfg)
 }
 
 // purgeBlobs removes unreferenced attachment content once an hour until ctx
