@@ -1,6 +1,7 @@
 // Package s3 is a blob.Store in an S3-compatible bucket (AWS S3, or any
-// server that speaks its API: Versity S3 gateway, Ceph RGW, Garage, ...),
-// so that several server instances share attachment content: an upload
+// server that speaks its API and honours conditional writes, such as the
+// Versity S3 gateway), so that several server instances share attachment
+// content: an upload
 // started through one instance resumes through another, and a blob
 // committed by one is read through all.
 //
@@ -25,11 +26,17 @@
 // Appends at the same offset, from two instances or two requests, only one
 // creates the part; the other gets a *blob.OffsetError with the size it
 // should resume from. This needs a server that honours conditional writes
-// (AWS S3 since 2024, the Versity gateway, MinIO, recent Ceph RGW); New
-// checks it, and refuses a server that ignores the condition with
-// ErrNoConditionalWrites. Commit verifies the whole content anyway, so
-// even there two racing uploads could only cost a new upload, never make
-// wrong content readable.
+// (AWS S3 has since 2024, and the Versity S3 gateway, which the tests run
+// against, does too); New checks it, and refuses a server that ignores the
+// condition with ErrNoConditionalWrites. Commit verifies the whole content
+// anyway, so even on such a server (Config.SkipCheck) two racing Appends
+// could only cost a new upload, never make wrong content readable.
+//
+// What remains is an Append racing an Abort or a Commit, which delete the
+// parts: it can leave a part that the upload's other parts no longer
+// precede. Such a stray part is not counted, never read, and deleted by
+// the next Append or Abort of that upload (WalkUploads lists it, so the
+// server's collection of stale uploads removes it too).
 //
 // Commit reads the parts through a SHA-256 and writes the blob as a
 // multipart upload (UploadPartCopy for the parts of at least 5 MiB, which
