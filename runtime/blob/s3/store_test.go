@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 
@@ -318,5 +321,50 @@ func TestParseURL(t *testing.T) {
 		if _, err := s3.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestListingsPage: Walk and an upload's parts go past the first page of
+// a listing (1,000 keys).
+func TestListingsPage(t *testing.T) {
+	ctx := context.Background()
+	gw := s3test.Start(t)
+	bucket := gw.NewBucket(t)
+	s := open(t, gw, bucket, "many", 0)
+	const n = 1010
+	put := func(key string) error {
+		_, err := gw.Client().PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader("x")})
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs <- put("many/blobs/" + blobtest.Sum([]byte(strconv.Itoa(i))))
+			errs <- put(fmt.Sprintf("many/uploads/u/%020d", i))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := 0
+	if err := s.Walk(ctx, func(blob.Info) error { count++; return nil }); err != nil || count != n {
+		t.Fatalf("Walk found %d blobs, %v; want %d", count, err, n)
+	}
+	if size, err := s.UploadSize(ctx, "u"); err != nil || size != n {
+		t.Fatalf("UploadSize = %d, %v; want %d", size, err, n)
+	}
+	if err := s.Abort(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := s.UploadSize(ctx, "u"); err != nil || size != 0 {
+		t.Fatalf("UploadSize after Abort = %d, %v", size, err)
 	}
 }
