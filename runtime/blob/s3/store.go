@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -424,15 +425,19 @@ func (s *Store) parts(ctx context.Context, id string) (run, stray []part, err er
 	if err != nil {
 		return nil, nil, err
 	}
-	slices.SortFunc(all, func(a, b part) int { return strings.Compare(a.key, b.key) })
-	next := int64(0)
+	slices.SortFunc(all, func(a, b part) int { return cmp.Compare(a.offset, b.offset) })
+	next, broken := int64(0), false
 	for _, p := range all {
-		if p.offset == next && len(stray) == 0 {
+		switch {
+		case p.offset < 0:
+			stray = append(stray, p)
+		case p.offset == next && !broken:
 			run = append(run, p)
 			next += p.size
-			continue
+		default:
+			broken = true
+			stray = append(stray, p)
 		}
-		stray = append(stray, p)
 	}
 	return run, stray, nil
 }

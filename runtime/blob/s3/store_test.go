@@ -248,6 +248,18 @@ func TestStrayParts(t *testing.T) {
 	if got := blobtest.Read(t, s, hash); string(got) != "0123456789" {
 		t.Fatalf("read %q", got)
 	}
+	// A key that names no part is not counted, and does not hide the parts.
+	for key, body := range map[string]string{"x/uploads/up2/junk": "junk", "x/uploads/up2/00000000000000000000": "abc"} {
+		if _, err := gw.Client().PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size, err := s.UploadSize(ctx, "up2"); err != nil || size != 3 {
+		t.Fatalf("UploadSize with a foreign key = %d, %v; want 3", size, err)
+	}
+	if err := s.Abort(ctx, "up2"); err != nil {
+		t.Fatal(err)
+	}
 	list, err := gw.Client().ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("x/uploads/")})
 	if err != nil || len(list.Contents) != 0 {
 		t.Fatalf("objects left under uploads/: %d, %v", len(list.Contents), err)
