@@ -30,21 +30,33 @@ type Dialect struct {
 	UpsertDevice string
 	// SetCounter sets a named counter: args name, value.
 	SetCounter string
+	// SetupBegin, when set, starts OpenStore's setup transaction on one
+	// connection instead of database/sql's BEGIN. SQLite needs "BEGIN
+	// IMMEDIATE": a deferred transaction that reads a table before creating
+	// another cannot take the write lock once another process has written,
+	// and fails at once instead of waiting out the busy timeout.
+	SetupBegin string
 	// BeginPush, when set, is the first statement of every push
 	// transaction. SQLite needs a write there: a transaction that reads
 	// before its first write cannot take the write lock once another
 	// writer has committed.
 	BeginPush string
-	// TxVersion, when set, is an SQL expression for the writing
-	// transaction's own version (its transaction id), used with BumpFirst
-	// instead of the counter: pushes then never wait for one another.
-	// Horizon must go with it.
-	TxVersion string
-	// Horizon, with TxVersion, is a query for the highest version below
-	// every push still running; a pull runs it before taking its snapshot
-	// and returns nothing above it, so a push that commits late is never
-	// skipped.
-	Horizon string
+	// VersionLog makes every push record its version in ss_versions and
+	// every pull prove its horizon from that log inside its snapshot: the
+	// pull serves versions only up to the first one its snapshot does not
+	// hold. Needed where a snapshot may show a transaction's commit without
+	// the commit of one that released the counter to it (InnoDB read views
+	// are assembled without one lock over the list of running
+	// transactions; on MariaDB 10.11 a pull saw push N+1's counter without
+	// push N's rows). Where one snapshot sees every transaction that
+	// committed before the newest one it sees (SQLite, PostgreSQL), the
+	// counter read in the snapshot is the horizon.
+	VersionLog bool
+	// VersionFloor, when set, is an SQL expression for a version above
+	// every checkpoint an older release of ssync may have handed out on
+	// this database (PostgreSQL stamped transaction ids). OpenStore raises
+	// the counter to it once, on a store whose tables already hold rows.
+	VersionFloor string
 	// Transient reports whether an error aborted a transaction only because
 	// of another one (a deadlock, a serialization failure): running it again
 	// may succeed.
@@ -98,6 +110,7 @@ func SQLite() Dialect {
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
+		SetupBegin: "BEGIN IMMEDIATE",
 		BeginPush:  `UPDATE ss_counter SET value = value WHERE name = 'global'`,
 		BumpFirst:  true,
 		ForeignKey: errorMentions("FOREIGN KEY constraint failed"),
@@ -105,17 +118,16 @@ func SQLite() Dialect {
 }
 
 // Postgres is the dialect of a PostgreSQL store (github.com/jackc/pgx/v5
-// through its database/sql driver, "pgx"). A push's rows carry its
-// transaction id as their version; every push holds a shared advisory lock
-// (keyed by the schema) while it runs, and a pull, before taking its
-// REPEATABLE READ snapshot, finds the oldest transaction id among the pushes
-// still running and returns only versions below it. Pushes never wait for one
-// another, and only ssync's own pushes on the same schema can hold a pull
-// back.
+// through its database/sql driver, "pgx").
 //
-// The advisory-lock key is (1397971278, hash of the schema name): other
-// advisory locks of the application must not use 1397971278 as their first
-// key.
+// Pushes write their rows concurrently and take their version last, from
+// the counter row, which they hold locked until they commit; then they stamp
+// their rows with it. Version order is therefore commit order, and a pull
+// needs no log: PostgreSQL makes a transaction visible to new snapshots
+// before it releases its locks, and takes a snapshot atomically, so a
+// REPEATABLE READ snapshot that sees counter value N sees every push up to
+// N. A pull never waits for a push, and a long push holds nothing back
+// until it reaches its last statements.
 func Postgres() Dialect {
 	return Dialect{
 		Name:        "postgres",
@@ -142,15 +154,12 @@ func Postgres() Dialect {
 				seen_at TIMESTAMPTZ NOT NULL)`,
 			postgresBlobRefs, postgresBlobRefsIndex, postgresBlobHolders,
 		},
-		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-		BeginPush: `SELECT pg_advisory_xact_lock_shared(1397971278, hashtext(current_schema()))`,
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		// deadlock_detected, serialization_failure
 		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001"),
 		// foreign_key_violation
-		ForeignKey: errorMentions("SQLSTATE 23503"),
-		BumpFirst:  true,
-		TxVersion:  `pg_current_xact_id()::text::bigint`,
-		Horizon:    postgresHorizon,
+		ForeignKey:   errorMentions("SQLSTATE 23503"),
+		VersionFloor: `pg_current_xact_id()::text::bigint`,
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
@@ -161,7 +170,16 @@ func Postgres() Dialect {
 
 // MySQL is the dialect of a MariaDB or MySQL store
 // (github.com/go-sql-driver/mysql). Open the database with parseTime=true
-// and loc=UTC. Pulls run in REPEATABLE READ (one InnoDB snapshot).
+// and loc=UTC.
+//
+// Pushes take their version last from the counter row, as on PostgreSQL,
+// and also record it in ss_versions. Pulls run in REPEATABLE READ (one
+// InnoDB snapshot), but an InnoDB snapshot can show push N+1 without push N
+// although N committed first (its read view is not taken atomically), so a
+// pull does not trust the counter: it serves versions only up to the first
+// one missing from ss_versions in its own snapshot (see
+// Dialect.VersionLog). A snapshot that holds a push's log row holds all of
+// that push's rows, because both are one transaction.
 func MySQL() Dialect {
 	return Dialect{
 		Name:        "mysql",
@@ -180,7 +198,12 @@ func MySQL() Dialect {
 				"checkpoint BIGINT NOT NULL, seen_at DATETIME(6) NOT NULL) " +
 				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			mysqlBlobRefs, mysqlBlobHolders,
+			"CREATE TABLE IF NOT EXISTS ss_versions (version BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+			// Versions up to the floor are proven committed; the log keeps
+			// those above it. A store from before the log starts at its counter.
+			"INSERT IGNORE INTO ss_counter (name, value) SELECT 'log_floor', value FROM ss_counter WHERE name = 'global'",
 		},
+		VersionLog: true,
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
@@ -201,26 +224,6 @@ func SQLiteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=64"
 }
-
-// postgresHorizon is one less than the oldest transaction id among the
-// running pushes of this schema (found through their advisory locks and the
-// lock every transaction holds on its own id), or than the next transaction
-// id when none runs. Lock-view ids are 32-bit: each is widened to the 64-bit
-// id nearest the snapshot's xmax (live ids are within 2^31 of one another),
-// so that a push that took its id after the snapshot (above xmax) counts as
-// newer, not as one from the previous epoch.
-const postgresHorizon = `WITH x AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
-running AS (
-	SELECT t.transactionid::text::bigint AS xid
-	FROM pg_locks a
-	JOIN pg_locks t ON t.pid = a.pid AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
-	WHERE a.locktype = 'advisory' AND a.granted AND a.classid = 1397971278 AND a.objsubid = 2
-		AND a.objid::text::bigint = (hashtext(current_schema())::bigint & 4294967295)
-		AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-)
-SELECT LEAST(x.xmax, COALESCE(MIN(x.xmax + ((((r.xid - (x.xmax & 4294967295)) + 2147483648) & 4294967295) - 2147483648)), x.xmax)) - 1
-FROM x LEFT JOIN running r ON true
-GROUP BY x.xmax`
 
 // errorMentions returns a Transient check that looks for any of the codes in
 // the error's text (drivers put the database's error code there).

@@ -81,25 +81,14 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 			return fmt.Errorf("ssync server: pull: %w %q", ssync.ErrUnknownCollection, name)
 		}
 	}
-	var upto uint64
-	if s.dialect.Horizon != "" {
-		// Before the snapshot: every push below the horizon has ended by
-		// the time the snapshot is taken.
-		h, err := s.horizon(ctx, s.db)
-		if err != nil {
-			return fmt.Errorf("ssync server: pull: read horizon: %w", err)
-		}
-		upto = h
-	}
 	tx, err := s.db.BeginTx(ctx, s.dialect.PullTx)
 	if err != nil {
 		return fmt.Errorf("ssync server: pull: %w", err)
 	}
 	defer tx.Rollback()
-	if s.dialect.Horizon == "" {
-		if upto, err = s.horizon(ctx, tx); err != nil {
-			return fmt.Errorf("ssync server: pull: read horizon: %w", err)
-		}
+	upto, err := s.horizon(ctx, tx, req.Since.Version)
+	if err != nil {
+		return fmt.Errorf("ssync server: pull: read horizon: %w", err)
 	}
 	if req.Since.Version > 0 {
 		horizon, err := s.counterValue(ctx, tx, "horizon")
@@ -272,13 +261,11 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	defer tx.Rollback()
-	if s.dialect.TxVersion == "" {
-		// Serialize with pushes: the counter lock keeps versions stable.
-		if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
-			return nil, fmt.Errorf("ssync server: purge: %w", err)
-		}
+	// Serialize with pushes: the counter lock keeps versions stable.
+	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
+		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
-	upto, err := s.horizon(ctx, tx)
+	upto, err := s.counterValue(ctx, tx, "global")
 	if err != nil {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}

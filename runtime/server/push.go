@@ -82,7 +82,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) 
 	if total == 0 {
 		// Nothing to write: answer with the current checkpoint and leave the
 		// counter (and its lock) alone.
-		v, err := s.horizon(ctx, s.db)
+		v, err := s.counterValue(ctx, s.db, "global")
 		if err != nil {
 			return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
 		}
@@ -237,13 +237,6 @@ type pusher struct {
 // commit, so versions follow commit order while the writes of concurrent
 // pushes overlap.
 func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
-	if s.dialect.TxVersion != "" {
-		var v int64
-		if err := tx.QueryRowContext(ctx, "SELECT "+s.dialect.TxVersion).Scan(&v); err != nil {
-			return 0, fmt.Errorf("ssync server: push: transaction version: %w", err)
-		}
-		return uint64(v), nil
-	}
 	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
 		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
 	}
@@ -251,7 +244,53 @@ func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ssync server: push: read counter: %w", err)
 	}
+	if s.dialect.VersionLog {
+		if err := s.logVersion(ctx, tx, v); err != nil {
+			return 0, fmt.Errorf("ssync server: push: version log: %w", err)
+		}
+	}
 	return v, nil
+}
+
+// logKeep is how many versions the version log keeps below the newest: the
+// log is trimmed every logKeep versions.
+const logKeep = 1024
+
+// logVersion records v in the version log (Dialect.VersionLog) and, every
+// logKeep versions, trims the log: versions up to v-logKeep become the floor
+// that pulls take as proven. It trims only when this transaction's own
+// snapshot holds every version it removes, so that a snapshot that sees the
+// new floor (it sees this commit) sees those versions too.
+func (s *Store) logVersion(ctx context.Context, tx *sql.Tx, v uint64) error {
+	ph := s.dialect.Placeholder
+	if _, err := tx.ExecContext(ctx, "INSERT INTO ss_versions (version) VALUES ("+ph(1)+")", int64(v)); err != nil {
+		return err
+	}
+	if v%logKeep != 0 {
+		return nil
+	}
+	var floor uint64
+	// A locking read: the latest floor, not this snapshot's.
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM ss_counter WHERE name = 'log_floor' FOR UPDATE").Scan(&floor); err != nil {
+		return err
+	}
+	next := v - logKeep
+	if next <= floor {
+		return nil
+	}
+	var n uint64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ss_versions WHERE version > "+ph(1)+" AND version <= "+ph(2),
+		int64(floor), int64(next)).Scan(&n); err != nil {
+		return err
+	}
+	if n != next-floor {
+		return nil // not all in this snapshot yet: a later push trims
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_versions WHERE version <= "+ph(1), int64(next)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, s.dialect.SetCounter, "log_floor", int64(next))
+	return err
 }
 
 // stamp sets the version of every row the push wrote (and the created

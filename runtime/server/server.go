@@ -262,7 +262,7 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cp, err := s.store.horizon(r.Context(), s.store.db)
+	cp, err := s.store.counterValue(r.Context(), s.store.db, "global")
 	if err != nil {
 		s.internal(w, r, "handshake", err)
 		return

@@ -118,12 +118,19 @@ func (e *RowError) Unwrap() error { return e.Err }
 
 // OpenStore prepares db for the collections of reg: it creates the store's
 // own tables and every synchronized table (idempotently, so every server
-// instance may call it at start).
+// instance may call it at start, while others serve).
 //
 // Adding a column later: add the field to the model, regenerate, and run an
 // ALTER TABLE ... ADD COLUMN with a default on the server store (and let
 // devices recreate or migrate their files); CREATE TABLE IF NOT EXISTS does
 // not change an existing table.
+//
+// Connection pools: a pull holds one connection for its snapshot and a push
+// one for its transaction, so size db for the requests served at once, and
+// keep idle connections (db.SetMaxIdleConns equal to db.SetMaxOpenConns)
+// so that busy servers do not open a new database session per request;
+// database/sql keeps only 2 idle connections by default. Several instances
+// over one PostgreSQL or MariaDB database share its connection limit.
 func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...StoreOption) (*Store, error) {
 	s := &Store{db: db, dialect: d, reg: reg, tables: make(map[string]*serverTable), now: time.Now,
 		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{}}
@@ -132,32 +139,109 @@ func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, 
 			return nil, fmt.Errorf("ssync server: %w", err)
 		}
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("ssync server: open %s store: %w", d.Name, err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range d.Setup {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("ssync server: open %s store: %w", d.Name, err)
-		}
-	}
 	for _, c := range reg.Collections() {
-		ddl := c.DDL(d.Target)
-		if len(ddl) == 0 {
+		if len(c.DDL(d.Target)) == 0 {
 			return nil, fmt.Errorf("ssync server: collection %q has no %s schema; regenerate with ssyncgen", c.CollectionName(), d.Target)
-		}
-		for _, stmt := range ddl {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return nil, fmt.Errorf("ssync server: create %s: %w", c.CollectionName(), err)
-			}
 		}
 		s.tables[c.CollectionName()] = newServerTable(d, c)
 	}
-	if err := tx.Commit(); err != nil {
+	err := s.inSetup(ctx, func(tx execer) error {
+		for _, stmt := range d.Setup {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		for _, c := range reg.Collections() {
+			for _, stmt := range c.DDL(d.Target) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("create %s: %w", c.CollectionName(), err)
+				}
+			}
+		}
+		return s.raiseVersionFloor(ctx, tx)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("ssync server: open %s store: %w", d.Name, err)
 	}
 	return s, nil
+}
+
+// execer is what the setup runs statements on: a *sql.Tx or a *sql.Conn
+// inside a transaction it began itself.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inSetup runs fn in one transaction, begun with the dialect's SetupBegin
+// when it has one.
+func (s *Store) inSetup(ctx context.Context, fn func(tx execer) error) error {
+	if s.dialect.SetupBegin == "" {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.dialect.SetupBegin); err != nil {
+		return err
+	}
+	if err := fn(conn); err != nil {
+		// A background context: the rollback must run even when ctx ended.
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// raiseVersionFloor moves the counter past the checkpoints an older release
+// may have handed out (Dialect.VersionFloor), once per database: on a store
+// whose tables hold rows and that has no "counter_floor" mark yet.
+func (s *Store) raiseVersionFloor(ctx context.Context, tx execer) error {
+	if s.dialect.VersionFloor == "" {
+		return nil
+	}
+	var marked int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ss_counter WHERE name = 'counter_floor'").Scan(&marked); err != nil {
+		return err
+	}
+	if marked > 0 {
+		return nil
+	}
+	used := false
+	for name := range s.tables {
+		var n int
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM " + s.dialect.Quote(name) + " LIMIT 1) t"
+		if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return err
+		}
+		used = used || n > 0
+	}
+	floor := int64(0)
+	if used {
+		if err := tx.QueryRowContext(ctx, "SELECT "+s.dialect.VersionFloor).Scan(&floor); err != nil {
+			return err
+		}
+		ph := s.dialect.Placeholder
+		if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = "+ph(1)+" WHERE name = 'global' AND value < "+ph(2), floor, floor); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, s.dialect.SetCounter, "counter_floor", floor)
+	return err
 }
 
 // Registry returns the store's registry.
@@ -179,19 +263,72 @@ func (s *Store) counterValue(ctx context.Context, q interface {
 }
 
 // horizon returns the highest version every change up to which is visible
-// to q (in a pull, its snapshot): the counter, or the dialect's horizon of
-// running pushes (which a pull must read before its snapshot).
-func (s *Store) horizon(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (uint64, error) {
-	if s.dialect.Horizon == "" {
-		return s.counterValue(ctx, q, "global")
+// in tx, a pull's snapshot, for a client at since: the counter, or, with a
+// version log, the highest version up to which the snapshot holds every
+// push (see Dialect.VersionLog).
+func (s *Store) horizon(ctx context.Context, tx *sql.Tx, since uint64) (uint64, error) {
+	if !s.dialect.VersionLog {
+		return s.counterValue(ctx, tx, "global")
 	}
-	var v int64
-	if err := q.QueryRowContext(ctx, s.dialect.Horizon).Scan(&v); err != nil {
+	var top, floor uint64
+	rows, err := tx.QueryContext(ctx, "SELECT name, value FROM ss_counter WHERE name IN ('global', 'log_floor')")
+	if err != nil {
 		return 0, err
 	}
-	return uint64(max(v, 0)), nil
+	for rows.Next() {
+		var name string
+		var v uint64
+		if err := rows.Scan(&name, &v); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if name == "global" {
+			top = v
+		} else {
+			floor = v
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	return s.provenUpTo(ctx, tx, max(since, floor), top)
+}
+
+// provenUpTo returns the highest h ≤ top such that tx holds the log rows of
+// every version in (from, h]; versions up to from are already proven.
+func (s *Store) provenUpTo(ctx context.Context, tx *sql.Tx, from, top uint64) (uint64, error) {
+	if top <= from {
+		return top, nil
+	}
+	ph := s.dialect.Placeholder
+	var n uint64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ss_versions WHERE version > "+ph(1)+" AND version <= "+ph(2),
+		int64(from), int64(top)).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n == top-from {
+		return top, nil
+	}
+	// Rare: a push at or below the counter is not in this snapshot. Stop
+	// before the first version missing.
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM ss_versions WHERE version > "+ph(1)+" AND version <= "+ph(2)+" ORDER BY version",
+		int64(from), int64(top))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	h := from
+	for rows.Next() {
+		var v uint64
+		if err := rows.Scan(&v); err != nil {
+			return 0, err
+		}
+		if v != h+1 {
+			break
+		}
+		h = v
+	}
+	return h, rows.Err()
 }
 
 // conflictAttempts bounds how often a transaction aborted by the database
