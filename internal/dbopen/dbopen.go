@@ -193,7 +193,32 @@ func Open(ctx context.Context, spec string) (*sql.DB, server.Dialect, error) {
 	return db, t.Dialect, nil
 }
 
-// Open opens and pings the store t names.
+// Pool sizes a store's connection pool.
+type Pool struct {
+	// MaxOpen bounds the connections open at once (0: no bound).
+	MaxOpen int
+	// MaxIdle is how many connections stay open between requests. Below
+	// the load's concurrency, every burst opens new database sessions.
+	MaxIdle int
+	// MaxIdleTime closes a connection idle that long (0: never).
+	MaxIdleTime time.Duration
+}
+
+// DefaultPool suits one server instance: 32 connections, all kept idle
+// for 5 minutes, so a busy server reuses its sessions instead of opening
+// one per request (database/sql keeps only 2 idle by default). Several
+// instances over one PostgreSQL database share its max_connections (100
+// by default).
+func DefaultPool() Pool { return Pool{MaxOpen: 32, MaxIdle: 32, MaxIdleTime: 5 * time.Minute} }
+
+// Apply sets p on db.
+func (p Pool) Apply(db *sql.DB) {
+	db.SetMaxOpenConns(p.MaxOpen)
+	db.SetMaxIdleConns(p.MaxIdle)
+	db.SetConnMaxIdleTime(p.MaxIdleTime)
+}
+
+// Open opens and pings the store t names, with DefaultPool's sizes.
 func (t Target) Open(ctx context.Context) (*sql.DB, error) {
 	var db *sql.DB
 	if t.mysql != nil {
@@ -208,6 +233,7 @@ func (t Target) Open(ctx context.Context) (*sql.DB, error) {
 			return nil, fmt.Errorf("%s store %s: %w", t.Kind, t.Display, err)
 		}
 	}
+	DefaultPool().Apply(db)
 	pctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {

@@ -101,6 +101,7 @@ type options struct {
 	mintFor     string
 	linked      []string
 	ttl         time.Duration
+	pool        dbopen.Pool
 }
 
 // run parses args and either mints a token (printed to stdout) or serves
@@ -118,6 +119,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs), or s3://bucket/prefix?endpoint=URL&region=R for an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
 	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
+	pool := dbopen.DefaultPool()
+	fs.IntVar(&o.pool.MaxOpen, "max-open-conns", pool.MaxOpen, "most database `connections` open at once (0: no limit); instances over one database share its limit")
+	fs.IntVar(&o.pool.MaxIdle, "max-idle-conns", pool.MaxIdle, "database `connections` kept open between requests; below the load's concurrency every burst opens new sessions")
+	fs.DurationVar(&o.pool.MaxIdleTime, "conn-max-idle", pool.MaxIdleTime, "close a database connection idle this long, a `duration` (0: never)")
 	fs.StringVar(&o.mintFor, "mint-token", "", "print a bearer token for `syncId`, signed with the JWT secret, and exit")
 	fs.StringVar(&linked, "linked", "", "with -mint-token: comma-separated `syncIds` the user is linked to")
 	fs.DurationVar(&o.ttl, "ttl", 24*time.Hour, "with -mint-token: how long the token is valid, a `duration`")
@@ -192,6 +197,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.retention <= 0 {
 		return usage("-blob-retention must be positive")
 	}
+	if o.pool.MaxOpen < 0 || o.pool.MaxIdle < 0 || o.pool.MaxIdleTime < 0 {
+		return usage("-max-open-conns, -max-idle-conns and -conn-max-idle must not be negative")
+	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	var auth server.Authenticator
@@ -230,6 +238,7 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 		return err
 	}
 	defer db.Close()
+	o.pool.Apply(db)
 	blobs, err := openBlobs(ctx, o.blobs)
 	if err != nil {
 		return fmt.Errorf("attachment store: %w", err)
