@@ -204,7 +204,7 @@ func MySQL() Dialect {
 			"INSERT IGNORE INTO ss_counter (name, value) SELECT 'log_floor', value FROM ss_counter WHERE name = 'global'",
 		},
 		VersionLog: true,
-		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		PullTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
