@@ -41,9 +41,11 @@ SOAK_SECONDS ?= 600
 SOAK_STEPS ?= 400
 
 ## soak: the simulation (internal/sim), seed after seed on every store, for SOAK_SECONDS
-## (default 600) with SOAK_STEPS operations a run; SOAK_ARGS adds flags (e.g. -seed 5000, -store mysql)
+## (default 600) with SOAK_STEPS operations a run; SOAK_ARGS adds flags (e.g. -seed 5000, -store mysql);
+## then 32 concurrent pushers and looping pullers on two server instances, SOAK_SECONDS per store
 soak:
 	SOAK_SECONDS=$(SOAK_SECONDS) $(GO) test ./internal/sim -run '^TestSimSoak$$' -count=1 -timeout 0 -v -steps $(SOAK_STEPS) $(SOAK_ARGS)
+	SSYNC_CONCURRENCY_SECONDS=$(SOAK_SECONDS) $(GO) test ./runtime/server -run '^TestConcurrentInstances$$' -count=1 -timeout 0 -v -concurrency-pushers 32
 
 FUZZTIME ?= 10s
 
