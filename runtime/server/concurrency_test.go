@@ -186,11 +186,15 @@ type ccClient struct {
 	http   *http.Client
 	urls   []string
 	ledger *ccLedger
+	pool   []string // ids pushers update whether or not they exist yet
 }
 
 func ccRun(t *testing.T, urls []string, pushers, pullers int, d time.Duration) {
 	c := &ccClient{t: t, urls: urls, ledger: &ccLedger{pushes: map[string]uint64{}, rows: map[string][]ccWrite{}},
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pushers + pullers}, Timeout: time.Minute}}
+	for range 20 {
+		c.pool = append(c.pool, uuid.NewString())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errs := make(chan error, pushers+pullers)
@@ -333,7 +337,15 @@ func (c *ccClient) push(ctx context.Context, r *rand.Rand, device, url string, n
 		created = append(created, row(id))
 	}
 	if n%3 == 0 {
-		for _, id := range c.ledger.randomIDs(r, 1+r.IntN(5)) {
+		// Updates of acknowledged rows, and of rows from a small shared
+		// pool that whichever push comes first creates (two pushes may
+		// create one id at once).
+		pick := c.ledger.randomIDs(r, 1+r.IntN(5))
+		for range 1 + r.IntN(2) {
+			pick = append(pick, c.pool[r.IntN(len(c.pool))])
+		}
+		slices.Sort(pick)
+		for _, id := range slices.Compact(pick) {
 			ids = append(ids, id)
 			updated = append(updated, row(id))
 		}

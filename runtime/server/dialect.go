@@ -155,8 +155,10 @@ func Postgres() Dialect {
 			postgresBlobRefs, postgresBlobRefsIndex, postgresBlobHolders,
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-		// deadlock_detected, serialization_failure
-		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001"),
+		// deadlock_detected, serialization_failure, and unique_violation:
+		// two pushes created one id at once, and the one that runs again
+		// finds the other's row.
+		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001", "SQLSTATE 23505"),
 		// foreign_key_violation
 		ForeignKey:   errorMentions("SQLSTATE 23503"),
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
@@ -208,8 +210,9 @@ func MySQL() Dialect {
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
-		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
-		Transient: errorMentions("Error 1213", "Error 1205"),
+		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
+		// pushes created one id at once (see Postgres).
+		Transient: errorMentions("Error 1213", "Error 1205", "Error 1062"),
 		// ER_NO_REFERENCED_ROW_2
 		ForeignKey: errorMentions("Error 1452"),
 		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
