@@ -62,6 +62,11 @@ type config struct {
 	json      bool
 	dir       string
 	pgDSN     string
+	mysqlDSN  string
+
+	pushers          int
+	concDuration     time.Duration
+	concurrentStores []string
 }
 
 func main() {
@@ -72,7 +77,7 @@ func main() {
 		os.Exit(childServer(os.Args[2:]))
 	}
 	var cfg config
-	var stores, scenarios string
+	var stores, scenarios, concStores string
 	flag.IntVar(&cfg.rows, "rows", 100_000, "notes on the server for the first sync and the incremental sync")
 	flag.IntVar(&cfg.bigRows, "big", 1_000_000, "notes for the large incremental sync and the memory scenario (0 skips them)")
 	flag.IntVar(&cfg.pushRows, "push", 10_000, "notes a device pushes")
@@ -81,7 +86,11 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "how often each device of the many-clients scenario syncs (0: back to back)")
 	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
-	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,clients,memory", "scenarios to run")
+	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,clients,memory,concurrent", "scenarios to run")
+	flag.IntVar(&cfg.pushers, "pushers", 32, "concurrent pushers in the concurrent scenario")
+	flag.DurationVar(&cfg.concDuration, "concurrent-duration", 20*time.Second, "length of the concurrent scenario, per store")
+	flag.StringVar(&concStores, "concurrent-stores", "sqlite,postgres,mysql", "server stores for the concurrent scenario")
+	flag.StringVar(&cfg.mysqlDSN, "mysql", "root@tcp(127.0.0.1:3306)/", "MariaDB or MySQL server for the concurrent scenario")
 	flag.BoolVar(&cfg.json, "json", false, "also print one JSON line per scenario")
 	flag.StringVar(&cfg.pgDSN, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for -stores postgres")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to `file`")
@@ -97,6 +106,7 @@ func main() {
 	}
 	cfg.stores = strings.Split(stores, ",")
 	cfg.scenarios = strings.Split(scenarios, ",")
+	cfg.concurrentStores = strings.Split(concStores, ",")
 	dir, err := os.MkdirTemp("", "ssync-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -215,6 +225,15 @@ func run(ctx context.Context, cfg config) error {
 			r.print(cfg.json)
 		}
 	}
+	if want("concurrent") {
+		for _, store := range cfg.concurrentStores {
+			r, err := concurrent(ctx, cfg, store)
+			if err != nil {
+				return fmt.Errorf("concurrent %s: %w", store, err)
+			}
+			r.print(cfg.json)
+		}
+	}
 	return nil
 }
 
@@ -226,6 +245,9 @@ type benchServer struct {
 	hs    *http.Server
 	ln    net.Listener
 	name  string
+
+	driver, dsn string         // how to open the database again
+	dialect     server.Dialect // its dialect
 }
 
 func (s *benchServer) close() {
@@ -234,19 +256,35 @@ func (s *benchServer) close() {
 }
 
 func startServer(ctx context.Context, cfg config, store, name string) (*benchServer, error) {
-	var db *sql.DB
-	var d server.Dialect
+	b := &benchServer{name: store}
 	var err error
 	switch store {
 	case "sqlite":
-		db, err = sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(cfg.dir, name+"-server.db")))
-		d = server.SQLite()
+		b.driver, b.dsn, b.dialect = "sqlite3", server.SQLiteDSN(filepath.Join(cfg.dir, name+"-server.db")), server.SQLite()
 	case "postgres":
-		db, err = openPostgres(ctx, cfg.pgDSN, name)
-		d = server.Postgres()
+		b.driver, b.dialect = "pgx", server.Postgres()
+		b.dsn, err = openPostgres(ctx, cfg.pgDSN)
+	case "mysql":
+		b.driver, b.dialect = "mysql", server.MySQL()
+		b.dsn, err = openMySQL(ctx, cfg.mysqlDSN)
 	default:
 		return nil, fmt.Errorf("unknown store %q", store)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return b.serve(ctx)
+}
+
+// instance starts another server instance over the same database.
+func (s *benchServer) instance(ctx context.Context) (*benchServer, error) {
+	b := &benchServer{name: s.name, driver: s.driver, dsn: s.dsn, dialect: s.dialect}
+	return b.serve(ctx)
+}
+
+// serve opens the database and serves the sync API on loopback.
+func (b *benchServer) serve(ctx context.Context) (*benchServer, error) {
+	db, err := sql.Open(b.driver, b.dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -254,42 +292,47 @@ func startServer(ctx context.Context, cfg config, store, name string) (*benchSer
 	// and more connections than cores only queue inside the database.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	st, err := server.OpenStore(ctx, db, d, generated.Registry())
+	st, err := server.OpenStore(ctx, db, b.dialect, generated.Registry())
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth(),
 		Logger: slog.New(slog.DiscardHandler), MaxBodyBytes: 256 << 20, MaxStreamBatch: 20_000})
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	return &benchServer{url: "http://" + ln.Addr().String(), store: st, db: db, hs: hs, ln: ln, name: store}, nil
+	b.url, b.store, b.db, b.hs, b.ln = "http://"+ln.Addr().String(), st, db, hs, ln
+	return b, nil
 }
 
-// openPostgres creates a fresh schema for the run.
-func openPostgres(ctx context.Context, dsn, name string) (*sql.DB, error) {
+// openPostgres creates a fresh schema for the run and returns a DSN that
+// uses it.
+func openPostgres(ctx context.Context, dsn string) (string, error) {
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer admin.Close()
 	schema := "ssync_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return "", fmt.Errorf("postgres: %w", err)
 	}
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	return sql.Open("pgx", dsn+sep+"search_path="+schema)
+	return dsn + sep + "search_path=" + schema, nil
 }
 
 // note makes the i-th benchmark note: a ~30-character message, a bool, a
