@@ -158,7 +158,9 @@ func (l *loadRun) push(ctx context.Context, r *rand.Rand, url, device string) er
 
 // loadID is a row id the updates of the load can name without a lookup:
 // updating a row the server lacks creates it.
-func loadID(i int) string { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "load-%d", i)).String() }
+func loadID(i int) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "load-%d", i)).String()
+}
 
 // loadPuller is one pulling device.
 type loadPuller struct {
