@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"database/sql"
 	"net/url"
 	"strconv"
@@ -41,6 +42,9 @@ type Dialect struct {
 	// before its first write cannot take the write lock once another
 	// writer has committed.
 	BeginPush string
+	// NextVersion bumps the counter in tx and returns its new value, in one
+	// round trip: the push holds the counter from here to its commit.
+	NextVersion func(ctx context.Context, tx *sql.Tx) (uint64, error)
 	// VersionLog makes every push record its version in ss_versions and
 	// every pull prove its horizon from that log inside its snapshot: the
 	// pull serves versions only up to the first one its snapshot does not
@@ -110,10 +114,11 @@ func SQLite() Dialect {
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
-		SetupBegin: "BEGIN IMMEDIATE",
-		BeginPush:  `UPDATE ss_counter SET value = value WHERE name = 'global'`,
-		BumpFirst:  true,
-		ForeignKey: errorMentions("FOREIGN KEY constraint failed"),
+		SetupBegin:  "BEGIN IMMEDIATE",
+		NextVersion: bumpReturning,
+		BeginPush:   `UPDATE ss_counter SET value = value WHERE name = 'global'`,
+		BumpFirst:   true,
+		ForeignKey:  errorMentions("FOREIGN KEY constraint failed"),
 	}
 }
 
@@ -162,6 +167,7 @@ func Postgres() Dialect {
 		// foreign_key_violation
 		ForeignKey:   errorMentions("SQLSTATE 23503"),
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
+		NextVersion:  bumpReturning,
 		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
@@ -206,7 +212,17 @@ func MySQL() Dialect {
 			"INSERT IGNORE INTO ss_counter (name, value) SELECT 'log_floor', value FROM ss_counter WHERE name = 'global'",
 		},
 		VersionLog: true,
-		PullTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		// No UPDATE ... RETURNING: LAST_INSERT_ID(expr) hands the value
+		// back in the statement's answer.
+		NextVersion: func(ctx context.Context, tx *sql.Tx) (uint64, error) {
+			res, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = LAST_INSERT_ID(value + 1) WHERE name = 'global'")
+			if err != nil {
+				return 0, err
+			}
+			v, err := res.LastInsertId()
+			return uint64(v), err
+		},
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
@@ -226,6 +242,13 @@ func MySQL() Dialect {
 func SQLiteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=64"
+}
+
+// bumpReturning is NextVersion for databases with UPDATE ... RETURNING.
+func bumpReturning(ctx context.Context, tx *sql.Tx) (uint64, error) {
+	var v uint64
+	err := tx.QueryRowContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global' RETURNING value").Scan(&v)
+	return v, err
 }
 
 // errorMentions returns a Transient check that looks for any of the codes in

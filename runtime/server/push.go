@@ -65,6 +65,12 @@ type PushResult struct {
 // A push that the database aborts for a deadlock or a serialization failure
 // is run again, a few times, before the error is returned.
 func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) {
+	select {
+	case s.pushGate <- struct{}{}:
+		defer func() { <-s.pushGate }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ssync server: push: %w", ctx.Err())
+	}
 	var res *PushResult
 	err := s.retryConflicts(ctx, func() error {
 		var err error
@@ -237,12 +243,9 @@ type pusher struct {
 // commit, so versions follow commit order while the writes of concurrent
 // pushes overlap.
 func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
-	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global'"); err != nil {
-		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
-	}
-	v, err := s.counterValue(ctx, tx, "global")
+	v, err := s.dialect.NextVersion(ctx, tx)
 	if err != nil {
-		return 0, fmt.Errorf("ssync server: push: read counter: %w", err)
+		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
 	}
 	if s.dialect.VersionLog {
 		if err := s.logVersion(ctx, tx, v); err != nil {

@@ -46,7 +46,8 @@ type Store struct {
 	hooks     map[string]Hooks
 	resolver  Resolver
 	retention time.Duration
-	blob      blobState // attachment content (WithBlobStore)
+	blob      blobState     // attachment content (WithBlobStore)
+	pushGate  chan struct{} // one token per push writing at once (WithPushConcurrency)
 
 	mu   sync.Mutex
 	seen map[string]time.Time // device → when its checkpoint was last recorded
@@ -81,6 +82,27 @@ func WithTombstoneRetention(d time.Duration) StoreOption {
 			return errors.New("WithTombstoneRetention: retention must be positive")
 		}
 		s.retention = d
+		return nil
+	}
+}
+
+// DefaultPushConcurrency is how many pushes one Store writes at once unless
+// WithPushConcurrency says otherwise.
+const DefaultPushConcurrency = 4
+
+// WithPushConcurrency sets how many pushes one Store writes at once (default
+// DefaultPushConcurrency); more wait their turn, or until their context
+// ends. Pushes take their version one at a time at the end anyway, so a few
+// in flight keep the database busy; letting every request hold a
+// connection while it waits for the counter would leave none for pulls,
+// which then wait behind the pushes. Keep it well below the connection
+// pool's size.
+func WithPushConcurrency(n int) StoreOption {
+	return func(s *Store) error {
+		if n < 1 {
+			return errors.New("WithPushConcurrency: at least 1")
+		}
+		s.pushGate = make(chan struct{}, n)
 		return nil
 	}
 }
@@ -133,11 +155,15 @@ func (e *RowError) Unwrap() error { return e.Err }
 // over one PostgreSQL or MariaDB database share its connection limit.
 func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...StoreOption) (*Store, error) {
 	s := &Store{db: db, dialect: d, reg: reg, tables: make(map[string]*serverTable), now: time.Now,
-		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{}}
+		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{},
+		pushGate: make(chan struct{}, DefaultPushConcurrency)}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, fmt.Errorf("ssync server: %w", err)
 		}
+	}
+	if d.NextVersion == nil {
+		return nil, fmt.Errorf("ssync server: dialect %q has no NextVersion", d.Name)
 	}
 	for _, c := range reg.Collections() {
 		if len(c.DDL(d.Target)) == 0 {
