@@ -77,6 +77,11 @@ type Config struct {
 	// KnownBugs also plays the operations that hit the open bugs listed
 	// in KnownBugs; by default the driver steers around them.
 	KnownBugs bool
+	// Bursts adds the burst operation: every device creates several rows
+	// and all devices sync at once, so that many multi-row pushes commit
+	// concurrently while the others pull. Off, a seed replays the runs it
+	// played before the operation existed (the pinned regression seeds).
+	Bursts bool
 }
 
 // KnownBugs lists the open runtime bugs the driver steers around unless
@@ -109,6 +114,9 @@ type Report struct {
 	Store string
 	// Auth is "header" (InsecureHeaderAuth) or "jwt" (NewJWTAuth).
 	Auth string
+	// Bursts says whether the run played the burst operation
+	// (Config.Bursts).
+	Bursts bool
 	// Users and Devices count the simulated users and devices.
 	Users, Devices int
 	// Ops counts the operations by kind.
@@ -146,7 +154,11 @@ func (r *Report) Failed() bool { return len(r.Violations) > 0 }
 func (r *Report) Reproduction() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "simulation FAILED: seed %d, %d steps, store %s, auth %s\n", r.Seed, r.Steps, r.Store, r.Auth)
-	fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSim$' -v -seed %d -steps %d -store %s\n", r.Seed, r.Steps, r.Store)
+	if r.Bursts {
+		fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSim$' -v -seed %d -steps %d -store %s\n", r.Seed, r.Steps, r.Store)
+	} else {
+		fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSimRegressions/%s/seed=%d,steps=%d' -v\n", r.Store, r.Seed, r.Steps)
+	}
 	fmt.Fprintf(&b, "violations (%d):\n", len(r.Violations))
 	for _, v := range r.Violations {
 		b.WriteString("  - " + v + "\n")
@@ -289,7 +301,7 @@ func Run(t testing.TB, cfg Config) *Report {
 		t: t, cfg: cfg, ctx: ctx,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x55796e635369)),
 		reg:     generated.Registry(),
-		rep:     &Report{Seed: cfg.Seed, Steps: cfg.Steps, Store: cfg.Backend.Name, Ops: map[string]int{}},
+		rep:     &Report{Seed: cfg.Seed, Steps: cfg.Steps, Store: cfg.Backend.Name, Bursts: cfg.Bursts, Ops: map[string]int{}},
 		byLabel: map[string]*device{},
 		faults:  map[string]int{},
 		labels:  map[uuid.UUID]string{},
@@ -450,7 +462,7 @@ type op struct {
 }
 
 func (w *world) ops() []op {
-	return []op{
+	ops := []op{
 		{"create", 18, w.opCreate},
 		{"create-many-in-one-transaction", 2, w.opBulkCreate},
 		{"edit", 18, w.opEdit},
@@ -467,6 +479,10 @@ func (w *world) ops() []op {
 		{"join-background-syncs", 3, w.joinAll},
 		{"purge-tombstones", 1, w.opPurge},
 	}
+	if w.cfg.Bursts {
+		ops = append(ops, op{"burst-of-concurrent-multi-row-syncs", 4, w.opBurst})
+	}
+	return ops
 }
 
 func (w *world) run() {
@@ -579,6 +595,19 @@ func (w *world) opCreate() {
 		w.logf("%s creates user %s for %s: name=%q age=%d", d.label, lbl, u.SyncID, u.Name, u.Age)
 		return
 	}
+	w.createNote(d, id, lbl)
+}
+
+// newNote creates a new note on d (see createNote).
+func (w *world) newNote(d *device) {
+	id := w.newID()
+	w.createNote(d, id, w.label(generated.NoteTable().Name, id))
+}
+
+// createNote creates note id (labelled lbl) on d for its active user,
+// referencing one of the users d holds half of the time.
+func (w *world) createNote(d *device, id uuid.UUID, lbl string) {
+	coll := generated.NoteTable().Name
 	n := &models.Note{Record: ssync.Record{ID: id}, Message: fmt.Sprintf("%s@%d", words[w.rng.IntN(len(words))], w.step),
 		Completed: w.rng.IntN(2) == 0, UserName: names[w.rng.IntN(len(names))]}
 	ref := "none"

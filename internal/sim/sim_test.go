@@ -55,10 +55,12 @@ func backends(t *testing.T) []storetest.Backend {
 	return out
 }
 
-// runSeed runs one simulation and fails t with its reproduction.
-func runSeed(t *testing.T, b storetest.Backend, seed uint64, steps int) *sim.Report {
+// runSeed runs one simulation and fails t with its reproduction. Bursts
+// are off for the pinned regression seeds, which replay the runs they were
+// found in.
+func runSeed(t *testing.T, b storetest.Backend, seed uint64, steps int, bursts bool) *sim.Report {
 	t.Helper()
-	rep := sim.Run(t, sim.Config{Seed: seed, Steps: steps, Backend: b, KnownBugs: *knownFlag})
+	rep := sim.Run(t, sim.Config{Seed: seed, Steps: steps, Backend: b, KnownBugs: *knownFlag, Bursts: bursts})
 	t.Log(rep.Summary())
 	if !rep.Failed() {
 		if testing.Verbose() && *seedFlag != 0 {
@@ -80,7 +82,7 @@ func shrink(t *testing.T, b storetest.Backend, seed uint64, steps int, failed *s
 	best := failed
 	for lo < hi {
 		mid := (lo + hi) / 2
-		r := sim.Run(t, sim.Config{Seed: seed, Steps: mid, Backend: b, KnownBugs: *knownFlag})
+		r := sim.Run(t, sim.Config{Seed: seed, Steps: mid, Backend: b, KnownBugs: *knownFlag, Bursts: failed.Bursts})
 		if r.Failed() {
 			hi, best = mid, r
 		} else {
@@ -112,7 +114,7 @@ func TestSim(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			for _, seed := range seeds {
-				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runSeed(t, b, seed, *stepsFlag) })
+				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runSeed(t, b, seed, *stepsFlag, true) })
 			}
 		})
 	}
@@ -131,7 +133,7 @@ func TestSimRegressions(t *testing.T) {
 				}
 				t.Run(fmt.Sprintf("seed=%d,steps=%d", r.seed, r.steps), func(t *testing.T) {
 					t.Log(r.why)
-					runSeed(t, b, r.seed, r.steps)
+					runSeed(t, b, r.seed, r.steps, false)
 				})
 			}
 		})
@@ -172,7 +174,7 @@ func TestSimSoak(t *testing.T) {
 			// when it ends.
 			var rep *sim.Report
 			t.Run(fmt.Sprintf("%s/seed=%d", b.Name, seed), func(t *testing.T) {
-				rep = sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag})
+				rep = sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag, Bursts: true})
 				t.Log(rep.Summary())
 				if rep.Failed() {
 					t.Error(rep.Reproduction())

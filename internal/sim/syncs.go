@@ -418,6 +418,29 @@ func (w *world) opConcurrentSyncs() {
 	w.finishSync(ob, false)
 }
 
+// opBurst plays the shape of many devices at once: each device creates 1 to
+// 8 notes (one multi-row change set), then every device syncs at the same
+// time, a third of them with faults, so concurrent pushes of several rows
+// commit while the other devices pull.
+func (w *world) opBurst() {
+	for _, d := range w.devices {
+		w.join(d)
+	}
+	for _, d := range w.devices {
+		for range 1 + w.rng.IntN(8) {
+			w.newNote(d)
+		}
+	}
+	w.logf("burst: %d devices sync at the same time", len(w.devices))
+	running := make([]chan outcome, len(w.devices))
+	for i, d := range w.devices {
+		running[i] = w.startSync(d, w.drawPlan(w.rng.IntN(3) == 0), "burst")
+	}
+	for _, c := range running {
+		w.finishSync(<-c, false)
+	}
+}
+
 // finishSync logs a sync's outcome, acknowledges the local writes it
 // carried, reopens a killed client and, when the sync ran alone, checks the
 // device against the server.
