@@ -132,7 +132,11 @@ func SQLite() Dialect {
 // before it releases its locks, and takes a snapshot atomically, so a
 // REPEATABLE READ snapshot that sees counter value N sees every push up to
 // N. A pull never waits for a push, and a long push holds nothing back
-// until it reaches its last statements.
+// until it reaches its last statements (bump, stamp, answer, commit). A push
+// that stalls there (the database stops answering) holds back later pushes,
+// never pulls; they wait for the counter until their request's context ends
+// or the session's lock_timeout passes, and are then refused with an error
+// the client retries.
 func Postgres() Dialect {
 	return Dialect{
 		Name:        "postgres",
