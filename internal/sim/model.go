@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -170,7 +171,8 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 					if rec.SyncID == "" {
 						rec.SyncID = dev.user.name
 					}
-					if !allowed[rec.SyncID] {
+					may := func(owner string) bool { return allowed[owner] }
+					if conflict.Decide(conflict.Row{}, conflict.Push{Owner: rec.SyncID}, may) == conflict.Refuse {
 						w.violate("version %d: the server took a %s row for %s from %s, who may not write for them", cm.version, short(cs.Collection), rec.SyncID, dev.label)
 					}
 					ev := &event{c: cm, data: data, content: canon(c, data, false), ignored: ignored[key] != ""}
@@ -229,12 +231,17 @@ func (w *world) checkHistory(coll string, id uuid.UUID, evs []*event) {
 				possibleDelete = d
 			}
 		}
+		// What the conflict policy makes of the write with the deletes
+		// that certainly, and that possibly, committed before it.
+		owner := func(string) bool { return true }
+		certain := conflict.Decide(conflict.Row{Found: true, Deleted: earlierDelete != nil}, conflict.Push{}, owner)
+		possible := conflict.Decide(conflict.Row{Found: true, Deleted: possibleDelete != nil}, conflict.Push{}, owner)
 		switch {
-		case !e.ignored && earlierDelete != nil:
+		case !e.ignored && certain == conflict.IgnoreDeleted:
 			w.violate("%s %s came back: %s deleted it at version %d, yet a later push of %s wrote it at version %d instead of being ignored "+
 				"(the row was live again: a write that overlapped the delete overwrote it, or its tombstone was purged; %d purges so far)",
 				short(coll), lbl, earlierDelete.c.rec.dev, earlierDelete.c.version, e.c.rec.dev, e.c.version, w.purges)
-		case e.ignored && possibleDelete == nil:
+		case e.ignored && possible != conflict.IgnoreDeleted:
 			w.violate("the server ignored the write of %s %s by %s at version %d as deleted, but no delete came before it",
 				short(coll), lbl, e.c.rec.dev, e.c.version)
 		}

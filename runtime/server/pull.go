@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -154,24 +155,12 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		if err := rows.Scan(targets...); err != nil {
 			return fmt.Errorf("ssync server: pull %s: %w", name, err)
 		}
-		newToClient := uint64(created) > since.Version
-		var kind int // 0: leave out, 1: created, 2: updated, 3: deleted
-		switch {
-		case req.Device != "" && writer == req.Device:
-			// The device's own last write: it has the row as it is here.
-		case rec.DeletedAt != nil && newToClient && (req.Device == "" || origin != req.Device):
-			// Created and deleted since the client last pulled, and not by
-			// this device: it never saw the row. A client that sends no
-			// device id is taken to be none of the creators.
-		case rec.DeletedAt != nil:
-			kind = 3
-		case filter != nil && !filter(ctx, pc, row):
-		case newToClient:
-			kind = 1
-		default:
-			kind = 2
+		send := conflict.Pull(conflict.Row{Found: true, Deleted: rec.DeletedAt != nil, Version: uint64(version), Writer: writer,
+			CreatedVersion: uint64(created), Origin: origin}, req.Device, since.Version)
+		if (send == conflict.Created || send == conflict.Updated) && filter != nil && !filter(ctx, pc, row) {
+			send = conflict.Omit
 		}
-		if kind == 0 {
+		if send == conflict.Omit {
 			continue
 		}
 		// A full batch goes out only once another row follows it, so the
@@ -184,12 +173,12 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 			cs = &wire.ChangeSet{Collection: name}
 			n = 0
 		}
-		switch kind {
-		case 1:
+		switch send {
+		case conflict.Created:
 			cs.Created = append(cs.Created, row)
-		case 2:
+		case conflict.Updated:
 			cs.Updated = append(cs.Updated, row)
-		case 3:
+		case conflict.Deleted:
 			cs.Deleted = append(cs.Deleted, rec.ID)
 		}
 		n++

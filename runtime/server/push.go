@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -407,6 +408,11 @@ type existing struct {
 	writer  string
 }
 
+// row is e as the conflict policy sees it.
+func (e existing) row() conflict.Row {
+	return conflict.Row{Found: e.found, Owner: e.owner, Deleted: e.deleted, Version: e.version, Writer: e.writer}
+}
+
 func (p *pusher) lookup(ctx context.Context, t *serverTable, rowID uuid.UUID) (existing, error) {
 	if e, ok := p.known[rowID]; ok {
 		return e, nil
@@ -461,9 +467,6 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 	if rec.SyncID == "" {
 		rec.SyncID = id.SyncID
 	}
-	if !id.Allowed(rec.SyncID) {
-		return forbidden(name, rec.ID)
-	}
 	if p.pending[rec.ID] {
 		// The same row twice in one push: write the first before the second.
 		if err := p.flush(ctx, t); err != nil {
@@ -474,11 +477,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 	if err != nil {
 		return err
 	}
-	switch {
-	case ex.found && !id.Allowed(ex.owner):
-		// Same answer as above: do not reveal that the id exists.
+	verdict := conflict.Decide(ex.row(), conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version}, id.Allowed)
+	switch verdict {
+	case conflict.Refuse:
+		// The same answer whether or not the row exists.
 		return forbidden(name, rec.ID)
-	case ex.found && ex.deleted:
+	case conflict.IgnoreDeleted:
 		p.res.Ignored = append(p.res.Ignored, IgnoredRow{Collection: name, ID: rec.ID, Reason: "deleted",
 			Message: "the row is deleted on the server; a delete wins over later edits"})
 		return nil
@@ -490,10 +494,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 			return err
 		}
 	}
-	// A conflict: the row changed on the server after the client last
-	// pulled it, and not by this same device.
-	conflict := ex.found && ex.version > since.Version && (p.req.Device == "" || ex.writer != p.req.Device)
-	if conflict && p.s.resolver != nil {
+	if verdict == conflict.Conflict && p.s.resolver != nil {
 		r, err := p.s.resolver(ctx, Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
 			ClientCheckpoint: since, ServerVersion: ex.version})
 		if err != nil {
@@ -517,6 +518,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		}
 	}
 	op := OpCreate
+
 	if ex.found {
 		op = OpUpdate
 	}
@@ -567,12 +569,10 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	if err != nil {
 		return err
 	}
-	switch {
-	case !ex.found:
-		return nil // deleting what the server never had changes nothing
-	case !p.req.Identity.Allowed(ex.owner):
+	switch conflict.Decide(ex.row(), conflict.Push{Delete: true, Device: p.req.Device}, p.req.Identity.Allowed) {
+	case conflict.Refuse:
 		return forbidden(name, rowID)
-	case ex.deleted:
+	case conflict.Nothing:
 		return nil
 	}
 	if p.s.hooks[name].BeforeWrite != nil {

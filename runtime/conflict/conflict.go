@@ -1,0 +1,171 @@
+// Package conflict is ssync's conflict policy, in one place: what the
+// server does with a pushed write given what it stores of the row, and what
+// a pull sends a device of a row. Both are pure functions of the row's
+// server-side state (owner, deleted, the version and device of its last
+// write, the version and device that created it), the pushing or pulling
+// device and its checkpoint.
+//
+// The rules:
+//
+//   - Ownership: a row is written only by its owner or a user linked to it;
+//     a refusal looks the same whether or not the row exists.
+//   - Delete wins: a write to a row deleted on the server is ignored (and
+//     reported), however late the delete committed.
+//   - Last writer wins in server order. A write to a row that another device
+//     changed after the pushing device's checkpoint is a conflict: the
+//     server's resolver, when it has one, decides; without one the write
+//     wins.
+//   - No echo: a pull leaves out the rows the pulling device wrote last, and
+//     rows created and deleted since its checkpoint by other devices (it
+//     never saw them).
+//
+// The store (runtime/server) applies these decisions inside its push and
+// pull transactions, and the simulation's model (internal/sim) checks the
+// server's answers against them. Devices follow the mirror rule when they
+// apply a pull: a pulled row never overwrites a local change that has not
+// been pushed yet (runtime/client).
+package conflict
+
+// Row is what the server stores of a row when a push or a pull reaches it.
+type Row struct {
+	// Found is false when the server has no such row; the other fields are
+	// then zero.
+	Found bool
+	// Owner is the row's owner (its syncId).
+	Owner string
+	// Deleted reports a soft-deleted row (a tombstone).
+	Deleted bool
+	// Version is the version of the push that wrote the row last, Writer
+	// the device that pushed it ("" when unknown, or for a merge).
+	Version uint64
+	Writer  string
+	// CreatedVersion is the version of the push that created the row,
+	// Origin the device that pushed it.
+	CreatedVersion uint64
+	Origin         string
+}
+
+// Push describes one pushed row.
+type Push struct {
+	// Delete is true for a delete, false for a create or an update.
+	Delete bool
+	// Owner is the owner the pushed row names (for a write; the store has
+	// already filled in the pushing user when it named none).
+	Owner string
+	// Device is the pushing device ("" when it sent no id).
+	Device string
+	// Since is the version of the checkpoint the device had pulled for
+	// the row's collection.
+	Since uint64
+}
+
+// Verdict is what the server does with a pushed row.
+type Verdict int
+
+const (
+	// Refuse: the row (stored or pushed) belongs to a user the pusher may
+	// not write for. The answer must not reveal whether the row exists.
+	Refuse Verdict = iota + 1
+	// Insert: a new row.
+	Insert
+	// Overwrite: the write replaces the stored row (last writer wins).
+	Overwrite
+	// Conflict: the stored row changed after the device's checkpoint, by
+	// another device. The resolver decides; without one, Overwrite.
+	Conflict
+	// IgnoreDeleted: the row is deleted on the server; delete wins, and
+	// the write is reported as ignored.
+	IgnoreDeleted
+	// MarkDeleted: the delete is applied.
+	MarkDeleted
+	// Nothing: a delete of a row the server lacks or has deleted already.
+	Nothing
+)
+
+var verdictNames = [...]string{Refuse: "refuse", Insert: "insert", Overwrite: "overwrite", Conflict: "conflict",
+	IgnoreDeleted: "ignore-deleted", MarkDeleted: "mark-deleted", Nothing: "nothing"}
+
+func (v Verdict) String() string {
+	if v > 0 && int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "verdict(?)"
+}
+
+// Decide returns what the server does with pushed row p given what it
+// stores, r. may reports whether the pushing user may write for an owner
+// (itself or a linked user).
+func Decide(r Row, p Push, may func(owner string) bool) Verdict {
+	if p.Delete {
+		switch {
+		case !r.Found:
+			return Nothing // deleting what the server never had changes nothing
+		case !may(r.Owner):
+			return Refuse
+		case r.Deleted:
+			return Nothing
+		}
+		return MarkDeleted
+	}
+	if !may(p.Owner) || (r.Found && !may(r.Owner)) {
+		return Refuse
+	}
+	switch {
+	case !r.Found:
+		return Insert
+	case r.Deleted:
+		return IgnoreDeleted
+	case Changed(r, p.Device, p.Since):
+		return Conflict
+	}
+	return Overwrite
+}
+
+// Changed reports whether stored row r changed after checkpoint since by a
+// device other than device (any device, when device is "").
+func Changed(r Row, device string, since uint64) bool {
+	return r.Found && r.Version > since && (device == "" || r.Writer != device)
+}
+
+// Send is what a pull sends a device of a row.
+type Send int
+
+const (
+	// Omit: the device has the row as it is (it wrote it last), or never
+	// saw a row that was created and deleted since its checkpoint.
+	Omit Send = iota
+	// Created: a row new to the device.
+	Created
+	// Updated: a row the device had.
+	Updated
+	// Deleted: a row the device had, now deleted.
+	Deleted
+)
+
+var sendNames = [...]string{Omit: "omit", Created: "created", Updated: "updated", Deleted: "deleted"}
+
+func (s Send) String() string {
+	if s >= 0 && int(s) < len(sendNames) {
+		return sendNames[s]
+	}
+	return "send(?)"
+}
+
+// Pull returns what a pull by device, from checkpoint version since, sends
+// of stored row r (r.Found must be true). A device that sends no id ("")
+// is taken to be none of the writers. Rows it classes Created or Updated
+// still pass the collection's pull filter, if any.
+func Pull(r Row, device string, since uint64) Send {
+	newToDevice := r.CreatedVersion > since
+	switch {
+	case device != "" && r.Writer == device:
+		return Omit
+	case r.Deleted && newToDevice && (device == "" || r.Origin != device):
+		return Omit
+	case r.Deleted:
+		return Deleted
+	case newToDevice:
+		return Created
+	}
+	return Updated
+}

@@ -1,0 +1,65 @@
+package conflict
+
+import "testing"
+
+func TestDecide(t *testing.T) {
+	mine := func(owner string) bool { return owner == "ann" || owner == "bob" }
+	live := Row{Found: true, Owner: "ann", Version: 5, Writer: "phone"}
+	for _, c := range []struct {
+		name string
+		row  Row
+		push Push
+		want Verdict
+	}{
+		{"create", Row{}, Push{Owner: "ann"}, Insert},
+		{"create for a linked user", Row{}, Push{Owner: "bob"}, Insert},
+		{"create for a stranger", Row{}, Push{Owner: "eve"}, Refuse},
+		{"update after the device pulled it", live, Push{Owner: "ann", Device: "tablet", Since: 5}, Overwrite},
+		{"update of the device's own last write", live, Push{Owner: "ann", Device: "phone", Since: 1}, Overwrite},
+		{"update of a row another device changed since", live, Push{Owner: "ann", Device: "tablet", Since: 4}, Conflict},
+		{"update without a device id, changed since", live, Push{Owner: "ann", Since: 4}, Conflict},
+		{"update of a stranger's row", Row{Found: true, Owner: "eve", Version: 1}, Push{Owner: "ann", Since: 9}, Refuse},
+		{"update naming a stranger as owner", live, Push{Owner: "eve", Since: 9}, Refuse},
+		{"update of a deleted row", Row{Found: true, Owner: "ann", Deleted: true, Version: 7}, Push{Owner: "ann", Since: 9}, IgnoreDeleted},
+		{"update of a stranger's deleted row", Row{Found: true, Owner: "eve", Deleted: true}, Push{Owner: "ann"}, Refuse},
+		{"delete", live, Push{Delete: true, Device: "tablet", Since: 1}, MarkDeleted},
+		{"delete of a missing row", Row{}, Push{Delete: true}, Nothing},
+		{"delete of a deleted row", Row{Found: true, Owner: "ann", Deleted: true}, Push{Delete: true}, Nothing},
+		{"delete of a stranger's row", Row{Found: true, Owner: "eve"}, Push{Delete: true}, Refuse},
+	} {
+		if got := Decide(c.row, c.push, mine); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestPull(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		row    Row
+		device string
+		since  uint64
+		want   Send
+	}{
+		{"new row", Row{Found: true, CreatedVersion: 5, Version: 5, Writer: "a", Origin: "a"}, "b", 4, Created},
+		{"changed row the device had", Row{Found: true, CreatedVersion: 2, Version: 5, Writer: "a", Origin: "a"}, "b", 4, Updated},
+		{"the device's own last write", Row{Found: true, CreatedVersion: 2, Version: 5, Writer: "b", Origin: "a"}, "b", 4, Omit},
+		{"deleted, the device had it", Row{Found: true, Deleted: true, CreatedVersion: 2, Version: 5, Writer: "a", Origin: "a"}, "b", 4, Deleted},
+		{"created and deleted since, by another device", Row{Found: true, Deleted: true, CreatedVersion: 5, Version: 6, Writer: "a", Origin: "a"}, "b", 4, Omit},
+		{"created by this device, deleted by another since", Row{Found: true, Deleted: true, CreatedVersion: 5, Version: 6, Writer: "a", Origin: "b"}, "b", 4, Deleted},
+		{"no device id: new row", Row{Found: true, CreatedVersion: 5, Version: 5, Writer: "a", Origin: "a"}, "", 4, Created},
+		{"no device id: created and deleted since", Row{Found: true, Deleted: true, CreatedVersion: 5, Version: 6, Origin: ""}, "", 4, Omit},
+		{"first pull", Row{Found: true, CreatedVersion: 1, Version: 3, Writer: "a", Origin: "a"}, "b", 0, Created},
+	} {
+		if got := Pull(c.row, c.device, c.since); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestChanged(t *testing.T) {
+	r := Row{Found: true, Version: 5, Writer: "a"}
+	if Changed(r, "a", 1) || !Changed(r, "b", 4) || Changed(r, "b", 5) || Changed(Row{}, "b", 0) || !Changed(r, "", 4) {
+		t.Fatal("Changed disagrees with its rule")
+	}
+}
