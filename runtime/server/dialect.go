@@ -26,8 +26,11 @@ type Dialect struct {
 	// PullTx are the options of a pull's read transaction: it must see one
 	// snapshot for all its statements.
 	PullTx *sql.TxOptions
-	// UpsertDevice records a device's checkpoint: args device, sync id,
-	// checkpoint, seen at.
+	// UpsertDevice records the checkpoint of a user's device in
+	// ss_device_seen, keyed by (sync id, device) so that one user's
+	// requests never touch another's records: args device, sync id,
+	// checkpoint, seen at. (ss_devices, keyed by the device alone, is
+	// dropped: devices are recorded again on their next pull.)
 	UpsertDevice string
 	// SetCounter sets a named counter: args name, value.
 	SetCounter string
@@ -100,17 +103,19 @@ func SQLite() Dialect {
 				response TEXT NOT NULL,
 				created_at TIMESTAMP NOT NULL,
 				PRIMARY KEY (sync_id, idem_key))`,
-			`CREATE TABLE IF NOT EXISTS ss_devices (
-				device TEXT NOT NULL PRIMARY KEY,
+			`DROP TABLE IF EXISTS ss_devices`,
+			`CREATE TABLE IF NOT EXISTS ss_device_seen (
 				sync_id TEXT NOT NULL,
+				device TEXT NOT NULL,
 				checkpoint INTEGER NOT NULL,
-				seen_at TIMESTAMP NOT NULL)`,
+				seen_at TIMESTAMP NOT NULL,
+				PRIMARY KEY (sync_id, device))`,
 			sqliteBlobRefs, sqliteBlobRefsIndex, sqliteBlobHolders,
 		},
 		// SQLite read transactions see one snapshot from their first read.
 		PullTx: nil,
-		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT(device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
+		UpsertDevice: `INSERT INTO ss_device_seen (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(sync_id, device) DO UPDATE SET checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`,
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
@@ -156,11 +161,13 @@ func Postgres() Dialect {
 				response TEXT NOT NULL,
 				created_at TIMESTAMPTZ NOT NULL,
 				PRIMARY KEY (sync_id, idem_key))`,
-			`CREATE TABLE IF NOT EXISTS ss_devices (
-				device TEXT NOT NULL PRIMARY KEY,
+			`DROP TABLE IF EXISTS ss_devices`,
+			`CREATE TABLE IF NOT EXISTS ss_device_seen (
 				sync_id TEXT NOT NULL,
+				device TEXT NOT NULL,
 				checkpoint BIGINT NOT NULL,
-				seen_at TIMESTAMPTZ NOT NULL)`,
+				seen_at TIMESTAMPTZ NOT NULL,
+				PRIMARY KEY (sync_id, device))`,
 			postgresBlobRefs, postgresBlobRefsIndex, postgresBlobHolders,
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
@@ -172,8 +179,8 @@ func Postgres() Dialect {
 		ForeignKey:   errorMentions("SQLSTATE 23503"),
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
 		NextVersion:  bumpReturning,
-		UpsertDevice: `INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (device) DO UPDATE SET sync_id = excluded.sync_id, checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
+		UpsertDevice: `INSERT INTO ss_device_seen (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (sync_id, device) DO UPDATE SET checkpoint = excluded.checkpoint, seen_at = excluded.seen_at`,
 		SetCounter: `INSERT INTO ss_counter (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 		ClaimKey: `INSERT INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES ($1, $2, $3, '', $4)
 			ON CONFLICT (sync_id, idem_key) DO NOTHING`,
@@ -205,9 +212,10 @@ func MySQL() Dialect {
 				"sync_id VARCHAR(255) NOT NULL, idem_key VARCHAR(255) NOT NULL, request_hash CHAR(64) NOT NULL, " +
 				"response TEXT NOT NULL, created_at DATETIME(6) NOT NULL, PRIMARY KEY (sync_id, idem_key)) " +
 				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-			"CREATE TABLE IF NOT EXISTS ss_devices (" +
-				"device VARCHAR(64) NOT NULL PRIMARY KEY, sync_id VARCHAR(255) NOT NULL, " +
-				"checkpoint BIGINT NOT NULL, seen_at DATETIME(6) NOT NULL) " +
+			"DROP TABLE IF EXISTS ss_devices",
+			"CREATE TABLE IF NOT EXISTS ss_device_seen (" +
+				"sync_id VARCHAR(255) NOT NULL, device VARCHAR(64) NOT NULL, " +
+				"checkpoint BIGINT NOT NULL, seen_at DATETIME(6) NOT NULL, PRIMARY KEY (sync_id, device)) " +
 				"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 			mysqlBlobRefs, mysqlBlobHolders,
 			"CREATE TABLE IF NOT EXISTS ss_versions (version BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
@@ -227,8 +235,8 @@ func MySQL() Dialect {
 			return uint64(v), err
 		},
 		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-		UpsertDevice: "INSERT INTO ss_devices (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
-			"ON DUPLICATE KEY UPDATE sync_id = VALUES(sync_id), checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
+		UpsertDevice: "INSERT INTO ss_device_seen (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
+			"ON DUPLICATE KEY UPDATE checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see Postgres).

@@ -176,7 +176,7 @@ func (hs *hostileServer) do(method, path, authorization string, header map[strin
 func (hs *hostileServer) dump() string {
 	hs.t.Helper()
 	var lines []string
-	for _, table := range []string{"ss_tb_user", "ss_tb_note", "ss_counter", "ss_idempotency", "ss_devices"} {
+	for _, table := range []string{"ss_tb_user", "ss_tb_note", "ss_counter", "ss_idempotency", "ss_device_seen"} {
 		rows, err := hs.db.Query("SELECT * FROM " + hs.q(table))
 		if err != nil {
 			hs.t.Fatalf("dump %s: %v", table, err)

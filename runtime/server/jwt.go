@@ -90,6 +90,7 @@ func NewJWTAuth(secret []byte, opts ...JWTOption) (Authenticator, error) {
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwtAlg}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.leeway),
 	}
 	if cfg.issuer != "" {

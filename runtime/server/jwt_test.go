@@ -224,6 +224,7 @@ func TestJWTRefusals(t *testing.T) {
 		{"expired", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Minute).Unix()}), "token expired"},
 		{"no exp", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, jwt.MapClaims{"sub": "alice"}), "no exp claim"},
 		{"not yet valid", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(2 * time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}), "not valid yet"},
+		{"issued in the future", "Bearer " + sign(t, jwt.SigningMethodHS256, jwtSecret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(2 * time.Hour).Unix(), "iat": time.Now().Add(time.Hour).Unix()}), "issued in the future (iat)"},
 		{"alg none", "Bearer " + sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid("alice")), `signed with "none"; only HS256`},
 		{"HS512", "Bearer " + sign(t, jwt.SigningMethodHS512, jwtSecret, valid("alice")), `signed with "HS512"; only HS256`},
 		{"RS256", "Bearer " + sign(t, jwt.SigningMethodRS256, rsaKey, valid("alice")), `signed with "RS256"; only HS256`},

@@ -110,7 +110,7 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ssync server: pull: %w", err)
 	}
-	s.recordDevice(ctx, req)
+	s.recordDevice(ctx, req, upto)
 	return nil
 }
 
@@ -191,17 +191,22 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	return emit(cs, true)
 }
 
-// recordDevice remembers the checkpoint a device says it has pulled, which
-// holds back the purge of tombstones it has not seen. To keep pulls cheap it
-// writes at most once a minute per device (per server instance): a record
-// that lags only makes the purge keep more. Failures only delay purging.
-func (s *Store) recordDevice(ctx context.Context, req PullRequest) {
+// recordDevice remembers the checkpoint a user's device says it has
+// pulled, which holds back the purge of tombstones it has not seen. A
+// checkpoint beyond upto, the server's position in this pull, is recorded as
+// upto: a client cannot claim to have seen what does not exist yet. Records
+// are per (user, device), so a request never changes another user's. To
+// keep pulls cheap it writes at most once a minute per device (per server
+// instance): a record that lags only makes the purge keep more. Failures
+// only delay purging.
+func (s *Store) recordDevice(ctx context.Context, req PullRequest, upto uint64) {
 	if req.Device == "" {
 		return
 	}
+	key := req.Identity.SyncID + "\x00" + req.Device
 	now := s.now().UTC()
 	s.mu.Lock()
-	last, ok := s.seen[req.Device]
+	last, ok := s.seen[key]
 	if ok && now.Sub(last) < time.Minute {
 		s.mu.Unlock()
 		return
@@ -209,11 +214,12 @@ func (s *Store) recordDevice(ctx context.Context, req PullRequest) {
 	if len(s.seen) > 100_000 {
 		clear(s.seen)
 	}
-	s.seen[req.Device] = now
+	s.seen[key] = now
 	s.mu.Unlock()
-	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(req.Since.Version), now); err != nil {
+	cp := min(req.Since.Version, upto)
+	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(cp), now); err != nil {
 		s.mu.Lock()
-		delete(s.seen, req.Device)
+		delete(s.seen, key)
 		s.mu.Unlock()
 	}
 }
@@ -260,7 +266,7 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	}
 	// The lowest checkpoint of devices seen within the window.
 	var low sql.NullInt64
-	if err := tx.QueryRowContext(ctx, "SELECT MIN(checkpoint) FROM ss_devices WHERE seen_at >= "+s.dialect.Placeholder(1), cutoff).Scan(&low); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT MIN(checkpoint) FROM ss_device_seen WHERE seen_at >= "+s.dialect.Placeholder(1), cutoff).Scan(&low); err != nil {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	safe := upto
@@ -310,7 +316,7 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	if _, err := tx.ExecContext(ctx, s.dialect.SetCounter, "horizon", int64(horizon)); err != nil {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_devices WHERE seen_at < "+p(1), cutoff); err != nil {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_device_seen WHERE seen_at < "+p(1), cutoff); err != nil {
 		return nil, fmt.Errorf("ssync server: purge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_idempotency WHERE created_at < "+p(1), cutoff); err != nil {

@@ -50,7 +50,7 @@ type Store struct {
 	pushGate  chan struct{} // one token per push writing at once (WithPushConcurrency)
 
 	mu   sync.Mutex
-	seen map[string]time.Time // device → when its checkpoint was last recorded
+	seen map[string]time.Time // user and device → when its checkpoint was last recorded
 }
 
 // StoreOption configures a Store.
