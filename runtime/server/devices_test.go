@@ -39,7 +39,7 @@ func TestDeviceRecordsPerUser(t *testing.T) {
 		record := func(user string) (int64, bool) {
 			t.Helper()
 			var v int64
-			err := f.db.QueryRow("SELECT checkpoint FROM ss_device_seen WHERE sync_id = '"+user+"' AND device = 'alice-phone'").Scan(&v)
+			err := f.db.QueryRow("SELECT checkpoint FROM ss_device_seen WHERE sync_id = '" + user + "' AND device = 'alice-phone'").Scan(&v)
 			return v, err == nil
 		}
 		want, ok := record("alice")

@@ -65,6 +65,14 @@ type PushResult struct {
 //
 // A push that the database aborts for a deadlock or a serialization failure
 // is run again, a few times, before the error is returned.
+//
+// A push waits for its turn (WithPushConcurrency) only as long as ctx lives;
+// once its transaction begins it runs to its end even when ctx is cancelled
+// (the client went away), so that its outcome is never "committed but
+// answered as failed": a driver that commits with a cancelled context
+// cannot tell whether the commit happened. Pushes are bounded in rows, so
+// this work is bounded; a client that retries with the same key gets the
+// recorded answer.
 func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) {
 	select {
 	case s.pushGate <- struct{}{}:
@@ -72,6 +80,7 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("ssync server: push: %w", ctx.Err())
 	}
+	ctx = context.WithoutCancel(ctx)
 	var res *PushResult
 	err := s.retryConflicts(ctx, func() error {
 		var err error
