@@ -44,6 +44,7 @@ import (
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/client"
+	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device databases' driver
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"

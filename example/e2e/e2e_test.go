@@ -20,6 +20,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
+	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
 )
 

@@ -2,6 +2,12 @@
 // synchronized tables track their own changes, the repositories that
 // generated code builds on, and Synchronize, which exchanges changes with a
 // server over HTTP.
+//
+// The package imports no database driver, so that a server importing
+// generated code builds without cgo. A program that opens device databases
+// imports the driver with package runtime/client/sqlite:
+//
+//	import _ "github.com/ssync-go/ssync/runtime/client/sqlite"
 package client
 
 import (
@@ -19,7 +25,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/mattn/go-sqlite3" // the device database is always SQLite
 
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
@@ -48,6 +53,14 @@ var clientDDL = []string{
 		pending TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS ss_resync (collection TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (collection, id))`,
 }
+
+// driverName is the database/sql driver of device databases:
+// mattn/go-sqlite3's, which package runtime/client/sqlite registers.
+const driverName = "sqlite3"
+
+// ErrNoDriver is returned (wrapped) by Open when no SQLite driver is
+// registered: the program does not import runtime/client/sqlite.
+var ErrNoDriver = errors.New(`ssync client: no SQLite driver registered (import _ "github.com/ssync-go/ssync/runtime/client/sqlite")`)
 
 // Options configures a client database.
 type Options struct {
@@ -84,12 +97,17 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the SQLite database at path, creates the
-// tables of reg, and loads the device id and active user.
+// tables of reg, and loads the device id and active user. The program must
+// import the driver (package runtime/client/sqlite); without it Open returns
+// an error wrapping ErrNoDriver.
 func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (*DB, error) {
 	if reg == nil {
 		return nil, errors.New("ssync client: Open: nil registry")
 	}
-	sqldb, err := sql.Open("sqlite3", DSN(path))
+	if !slices.Contains(sql.Drivers(), driverName) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrNoDriver)
+	}
+	sqldb, err := sql.Open(driverName, DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: open %s: %w", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/client"
+	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device database's driver
 	"github.com/ssync-go/ssync/runtime/server"
 )
 
