@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // concurrent measures pulls while many devices push: two server instances
@@ -129,9 +130,9 @@ func (l *loadRun) push(ctx context.Context, r *rand.Rand, url, device string) er
 	if err != nil {
 		return err
 	}
-	req.Header.Set(server.HeaderUser, "load")
-	req.Header.Set("X-Ssync-Device", device)
-	req.Header.Set("Idempotency-Key", uuid.NewString())
+	req.Header.Set(wire.HeaderUser, "load")
+	req.Header.Set(wire.HeaderDevice, device)
+	req.Header.Set(wire.HeaderIdempotencyKey, uuid.NewString())
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return err
@@ -181,8 +182,8 @@ func (p *loadPuller) pull(ctx context.Context, base string, stream bool) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set(server.HeaderUser, "load")
-	req.Header.Set("X-Ssync-Device", p.device)
+	req.Header.Set(wire.HeaderUser, "load")
+	req.Header.Set(wire.HeaderDevice, p.device)
 	resp, err := p.run.http.Do(req)
 	if err != nil {
 		return err

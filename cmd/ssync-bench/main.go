@@ -372,7 +372,7 @@ func syncOptions(url, user string) client.SyncOptions {
 		ServerURL:     url,
 		PullBatchRows: 5000,
 		Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, user)
+			r.Header.Set(wire.HeaderUser, user)
 			return nil
 		},
 	}

@@ -71,6 +71,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -216,7 +217,7 @@ func TestSync(t *testing.T) {
 		hs := httptest.NewServer(mux)
 		t.Cleanup(hs.Close)
 		opts := client.SyncOptions{ServerURL: hs.URL, RetryDelay: 1, Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, "ann")
+			r.Header.Set(wire.HeaderUser, "ann")
 			return nil
 		}}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 type env struct {
@@ -71,7 +72,7 @@ func (e *env) sync(db *client.DB) *client.Result {
 	res, err := db.Synchronize(context.Background(), client.SyncOptions{
 		ServerURL: e.url,
 		Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, user)
+			r.Header.Set(wire.HeaderUser, user)
 			return nil
 		},
 	})

@@ -333,7 +333,7 @@ func (w *world) observe(r *http.Request, body []byte, rec *httptest.ResponseReco
 	gone := r.Context().Err() != nil && rec.Code >= 500
 	switch path.Base(r.URL.Path) {
 	case "push":
-		pr := &pushRecord{dev: dev.label, deviceID: r.Header.Get(server.HeaderDevice), key: r.Header.Get("Idempotency-Key"),
+		pr := &pushRecord{dev: dev.label, deviceID: r.Header.Get(wire.HeaderDevice), key: r.Header.Get("Idempotency-Key"),
 			body: body, status: rec.Code, answer: append([]byte(nil), rec.Body.Bytes()...),
 			replayed: rec.Header().Get("Idempotent-Replayed") == "true", start: start, end: end}
 		w.mu.Lock()

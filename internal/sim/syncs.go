@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ssync-go/ssync/runtime/client"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Headers the harness adds to every request so that its handler wrapper
@@ -223,9 +223,9 @@ func (w *world) startSync(d *device, p *plan, kind string) chan outcome {
 			if d.user.token != "" {
 				r.Header.Set("Authorization", "Bearer "+d.user.token)
 			} else {
-				r.Header.Set(server.HeaderUser, d.user.name)
+				r.Header.Set(wire.HeaderUser, d.user.name)
 				if len(d.user.linked) > 0 {
-					r.Header.Set(server.HeaderLinked, strings.Join(d.user.linked, ","))
+					r.Header.Set(wire.HeaderLinked, strings.Join(d.user.linked, ","))
 				}
 			}
 			if strings.HasSuffix(r.URL.Path, "/pull-stream") && p.killBeforePull && !p.pullSeen {

@@ -27,6 +27,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // blobHarness is a harness whose server keeps attachment content in a real
@@ -113,7 +114,7 @@ func (h *harness) raw(method, path, user string, hdr map[string]string, body io.
 		h.t.Fatal(err)
 	}
 	if user != "" {
-		req.Header.Set(server.HeaderUser, user)
+		req.Header.Set(wire.HeaderUser, user)
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -588,9 +589,9 @@ func TestAttachmentsOfOtherUsers(t *testing.T) {
 			resp := h.raw(method, path, "bob", nil, nil)
 			other := h.raw(method, "/api/sync/blobs/"+sha([]byte("nothing")), "bob", nil, nil)
 			if resp.StatusCode != http.StatusNotFound || other.StatusCode != http.StatusNotFound ||
-				resp.Header.Get(server.HeaderUploadOffset) != "0" || other.Header.Get(server.HeaderUploadOffset) != "0" {
+				resp.Header.Get(wire.HeaderUploadOffset) != "0" || other.Header.Get(wire.HeaderUploadOffset) != "0" {
 				t.Fatalf("%s of alice's blob by bob = %d (offset %q), of a missing one %d", method,
-					resp.StatusCode, resp.Header.Get(server.HeaderUploadOffset), other.StatusCode)
+					resp.StatusCode, resp.Header.Get(wire.HeaderUploadOffset), other.StatusCode)
 			}
 			if resp.StatusCode == http.StatusNotFound && method == http.MethodGet {
 				b1, _ := io.ReadAll(resp.Body)
@@ -603,7 +604,7 @@ func TestAttachmentsOfOtherUsers(t *testing.T) {
 		if resp := h.raw(http.MethodGet, path, "", nil, nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("anonymous GET = %d", resp.StatusCode)
 		}
-		if resp := h.raw(http.MethodPut, path, "", map[string]string{server.HeaderUploadLength: "1"}, strings.NewReader("x")); resp.StatusCode != http.StatusUnauthorized {
+		if resp := h.raw(http.MethodPut, path, "", map[string]string{wire.HeaderUploadLength: "1"}, strings.NewReader("x")); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("anonymous PUT = %d", resp.StatusCode)
 		}
 
@@ -632,7 +633,7 @@ func TestAttachmentsOfOtherUsers(t *testing.T) {
 
 		// Uploading the same content proves bob has it: stored once, then
 		// his row may reference it.
-		up := h.raw(http.MethodPut, path, "bob", map[string]string{server.HeaderUploadLength: strconv.Itoa(len(data))}, bytes.NewReader(data))
+		up := h.raw(http.MethodPut, path, "bob", map[string]string{wire.HeaderUploadLength: strconv.Itoa(len(data))}, bytes.NewReader(data))
 		if up.StatusCode != http.StatusCreated {
 			t.Fatalf("bob's upload = %d", up.StatusCode)
 		}
@@ -724,12 +725,12 @@ func TestPurgeBlobs(t *testing.T) {
 		// done.
 		orphan := content(500, 16)
 		if resp := h.raw(http.MethodPut, "/api/sync/blobs/"+sha(orphan), "alice",
-			map[string]string{server.HeaderUploadLength: "500"}, bytes.NewReader(orphan)); resp.StatusCode != http.StatusCreated {
+			map[string]string{wire.HeaderUploadLength: "500"}, bytes.NewReader(orphan)); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("orphan upload = %d", resp.StatusCode)
 		}
 		half := content(500, 17)
 		if resp := h.raw(http.MethodPut, "/api/sync/blobs/"+sha(half), "alice",
-			map[string]string{server.HeaderUploadLength: "500"}, bytes.NewReader(half[:200])); resp.StatusCode != http.StatusNoContent {
+			map[string]string{wire.HeaderUploadLength: "500"}, bytes.NewReader(half[:200])); resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("half upload = %d", resp.StatusCode)
 		}
 		if got := countBlobs(t, serverBlobs); got != 6 {

@@ -13,6 +13,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // BenchmarkPullApply measures a fresh device pulling and applying 5,000
@@ -31,7 +32,7 @@ func BenchmarkPullApply(b *testing.B) {
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 	opts := client.SyncOptions{ServerURL: hs.URL, Decorate: func(r *http.Request) error {
-		r.Header.Set(server.HeaderUser, "alice")
+		r.Header.Set(wire.HeaderUser, "alice")
 		return nil
 	}}
 	src, err := client.Open(ctx, filepath.Join(b.TempDir(), "src.db"), generated.Registry(), client.Options{})

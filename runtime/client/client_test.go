@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // harness is a real server on 127.0.0.1 over a real SQLite store, with an
@@ -87,9 +88,9 @@ func (h *harness) opts(db *client.DB) client.SyncOptions {
 		ServerURL:  h.url,
 		RetryDelay: 1,
 		Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, user)
+			r.Header.Set(wire.HeaderUser, user)
 			if len(linked) > 0 {
-				r.Header.Set(server.HeaderLinked, strings.Join(linked, ","))
+				r.Header.Set(wire.HeaderLinked, strings.Join(linked, ","))
 			}
 			return nil
 		},
@@ -180,7 +181,7 @@ func TestLostPushResponseIsRetriedWithoutApplyingTwice(t *testing.T) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			keys = append(keys, r.Header.Get("Idempotency-Key"))
+			keys = append(keys, r.Header.Get(wire.HeaderIdempotencyKey))
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r) // committed on the server
 			if pushes.Add(1) == 1 {
@@ -206,7 +207,7 @@ func TestLostPushResponseIsRetriedWithoutApplyingTwice(t *testing.T) {
 				conn.Close() // the response is lost on the wire
 				return
 			}
-			if rec.Header().Get("Idempotent-Replayed") == "true" {
+			if rec.Header().Get(wire.HeaderIdempotentReplayed) == "true" {
 				replays.Add(1)
 			}
 			for k, v := range rec.Header() {
@@ -392,7 +393,7 @@ func TestDeleteOfOwnRowReachesCreatorWhosePullFailed(t *testing.T) {
 		}
 		// A's push lands but its pull fails.
 		failPull := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-			if strings.HasSuffix(r.URL.Path, "/pull-stream") && r.Header.Get(client.HeaderDevice) == a.DeviceID() {
+			if strings.HasSuffix(r.URL.Path, "/pull-stream") && r.Header.Get(wire.HeaderDevice) == a.DeviceID() {
 				http.Error(w, `{"error":{"code":"bad","message":"injected"}}`, http.StatusBadRequest)
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device database's driver
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Two devices of one user work offline, then meet through a server.
@@ -48,7 +49,7 @@ func ExampleDB_Synchronize() {
 	opts := client.SyncOptions{
 		ServerURL: hs.URL,
 		Decorate: func(r *http.Request) error {
-			r.Header.Set(server.HeaderUser, "alice") // development-only authentication
+			r.Header.Set(wire.HeaderUser, "alice") // development-only authentication
 			return nil
 		},
 	}

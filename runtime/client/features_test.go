@@ -21,6 +21,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // notesOf lists a device's live notes as "owner:message" lines, sorted.
@@ -254,12 +255,12 @@ func TestCrashBetweenPushAndAcknowledgement(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			keys = append(keys, r.Header.Get("Idempotency-Key"))
+			keys = append(keys, r.Header.Get(wire.HeaderIdempotencyKey))
 			d := drop
 			mu.Unlock()
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
-			if rec.Header().Get("Idempotent-Replayed") == "true" {
+			if rec.Header().Get(wire.HeaderIdempotentReplayed) == "true" {
 				replayed.Add(1)
 			}
 			if d {

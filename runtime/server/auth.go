@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Identity is who a request acts for: a user (syncId) and the users it is
@@ -60,26 +62,18 @@ type AuthenticatorFunc func(r *http.Request) (Identity, error)
 // Authenticate implements Authenticator.
 func (f AuthenticatorFunc) Authenticate(r *http.Request) (Identity, error) { return f(r) }
 
-// Headers used by InsecureHeaderAuth.
-const (
-	// HeaderUser carries the sync id under InsecureHeaderAuth.
-	HeaderUser = "X-Ssync-User"
-	// HeaderLinked carries comma-separated linked sync ids under
-	// InsecureHeaderAuth.
-	HeaderLinked = "X-Ssync-Linked"
-)
-
-// InsecureHeaderAuth trusts the X-Ssync-User and X-Ssync-Linked headers as
-// they come. Anyone can claim to be anyone: use it only for local
-// development and tests, never where clients are not fully trusted.
+// InsecureHeaderAuth trusts the X-Ssync-User and X-Ssync-Linked headers
+// (wire.HeaderUser, wire.HeaderLinked) as they come. Anyone can claim to be
+// anyone: use it only for local development and tests, never where clients
+// are not fully trusted.
 func InsecureHeaderAuth() Authenticator {
 	return AuthenticatorFunc(func(r *http.Request) (Identity, error) {
-		user := strings.TrimSpace(r.Header.Get(HeaderUser))
+		user := strings.TrimSpace(r.Header.Get(wire.HeaderUser))
 		if user == "" {
-			return Identity{}, fmt.Errorf("%w: missing %s header", ErrUnauthenticated, HeaderUser)
+			return Identity{}, fmt.Errorf("%w: missing %s header", ErrUnauthenticated, wire.HeaderUser)
 		}
 		id := Identity{SyncID: user}
-		if l := r.Header.Get(HeaderLinked); l != "" {
+		if l := r.Header.Get(wire.HeaderLinked); l != "" {
 			for _, s := range strings.Split(l, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					id.Linked = append(id.Linked, s)

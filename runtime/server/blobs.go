@@ -14,15 +14,7 @@ import (
 
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/ssync"
-)
-
-// Headers of the resumable blob upload.
-const (
-	// HeaderUploadOffset is the offset a PUT appends at, and the bytes the
-	// server holds in answers (HEAD, an incomplete PUT, a refused offset).
-	HeaderUploadOffset = "Upload-Offset"
-	// HeaderUploadLength is the whole content's size, sent with every PUT.
-	HeaderUploadLength = "Upload-Length"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // DefaultMaxBlobBytes caps one attachment when Config.MaxBlobBytes is 0.
@@ -155,8 +147,8 @@ func (s *Server) maxBlobBytes() int64 {
 
 // mountBlobs registers GET (and HEAD) and PUT {base}/blobs/{hash}.
 func (s *Server) mountBlobs(mux *http.ServeMux, base string) {
-	mux.HandleFunc("GET "+base+"/blobs/{hash}", s.handleBlobGet)
-	mux.HandleFunc("PUT "+base+"/blobs/{hash}", s.handleBlobPut)
+	mux.HandleFunc("GET "+base+"/"+wire.PathBlobs+"/{hash}", s.handleBlobGet)
+	mux.HandleFunc("PUT "+base+"/"+wire.PathBlobs+"/{hash}", s.handleBlobPut)
 }
 
 // blobRequest authenticates a blob request and checks its hash.
@@ -166,12 +158,12 @@ func (s *Server) blobRequest(w http.ResponseWriter, r *http.Request) (Identity, 
 		return Identity{}, "", false
 	}
 	if s.store.blob.store == nil {
-		s.fail(w, r, apiError{http.StatusNotImplemented, "blobs_unsupported", "this server keeps no attachment content"})
+		s.fail(w, r, apiError{wire.CodeBlobsUnsupported, "this server keeps no attachment content"})
 		return Identity{}, "", false
 	}
 	hash := r.PathValue("hash")
 	if !blob.ValidHash(hash) {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_hash",
+		s.fail(w, r, apiError{wire.CodeInvalidHash,
 			fmt.Sprintf("%q is not a SHA-256 in 64 lowercase hex digits", truncate(hash))})
 		return Identity{}, "", false
 	}
@@ -182,9 +174,9 @@ func (s *Server) blobRequest(w http.ResponseWriter, r *http.Request) (Identity, 
 // user may not read alike, with the bytes of the user's own upload.
 func (s *Server) blobNotFound(w http.ResponseWriter, r *http.Request, id Identity, hash string) {
 	if n, err := s.store.blob.store.UploadSize(r.Context(), uploadID(hash, id.SyncID)); err == nil {
-		w.Header().Set(HeaderUploadOffset, strconv.FormatInt(n, 10))
+		w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(n, 10))
 	}
-	writeError(w, http.StatusNotFound, "blob_not_found", "no such blob for this user")
+	writeError(w, wire.CodeBlobNotFound, "no such blob for this user")
 }
 
 // handleBlobGet serves a blob the user may read, with range requests (a
@@ -226,10 +218,10 @@ func (s *Server) handleBlobGet(w http.ResponseWriter, r *http.Request) {
 	}
 	defer content.Close()
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Type", wire.ContentTypeBlob)
 	h.Set("ETag", `"`+hash+`"`)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	h.Set(HeaderUploadOffset, strconv.FormatInt(info.Size, 10))
+	h.Set(wire.HeaderUploadOffset, strconv.FormatInt(info.Size, 10))
 	http.ServeContent(w, r, "", info.ModTime, content)
 	if r.Method == http.MethodGet {
 		s.logger.InfoContext(ctx, "ssync: blob served", "user", id.SyncID, "hash", hash, "range", r.Header.Get("Range"))
@@ -247,25 +239,25 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	length, err := strconv.ParseInt(r.Header.Get(HeaderUploadLength), 10, 64)
+	length, err := strconv.ParseInt(r.Header.Get(wire.HeaderUploadLength), 10, 64)
 	if err != nil || length < 0 {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_upload", "Upload-Length must give the content's size in bytes"})
+		s.fail(w, r, apiError{wire.CodeInvalidUpload, "Upload-Length must give the content's size in bytes"})
 		return
 	}
 	if limit := s.maxBlobBytes(); length > limit {
-		s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "blob_too_large",
+		s.fail(w, r, apiError{wire.CodeBlobTooLarge,
 			fmt.Sprintf("attachment of %d bytes exceeds the server's limit of %d bytes", length, limit)})
 		return
 	}
 	offset := int64(0)
-	if v := r.Header.Get(HeaderUploadOffset); v != "" {
+	if v := r.Header.Get(wire.HeaderUploadOffset); v != "" {
 		if offset, err = strconv.ParseInt(v, 10, 64); err != nil || offset < 0 || offset > length {
-			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_upload", "Upload-Offset must be a byte offset within Upload-Length"})
+			s.fail(w, r, apiError{wire.CodeInvalidUpload, "Upload-Offset must be a byte offset within Upload-Length"})
 			return
 		}
 	}
 	if r.ContentLength > length-offset {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_upload",
+		s.fail(w, r, apiError{wire.CodeInvalidUpload,
 			fmt.Sprintf("the body holds %d bytes, more than the %d from Upload-Offset to Upload-Length", r.ContentLength, length-offset)})
 		return
 	}
@@ -276,7 +268,7 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if readable {
 		if info, err := bs.Stat(ctx, hash); err == nil && info.Size == length {
-			w.Header().Set(HeaderUploadOffset, strconv.FormatInt(length, 10))
+			w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(length, 10))
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -296,25 +288,25 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 		have = 0
 	}
 	if offset != have {
-		w.Header().Set(HeaderUploadOffset, strconv.FormatInt(have, 10))
-		s.fail(w, r, apiError{http.StatusConflict, "upload_offset_mismatch",
+		w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(have, 10))
+		s.fail(w, r, apiError{wire.CodeUploadOffsetMismatch,
 			fmt.Sprintf("the server holds %d bytes of this upload: resume from Upload-Offset %d", have, have)})
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, length-offset)
 	n, err := bs.Append(ctx, upload, offset, body)
-	w.Header().Set(HeaderUploadOffset, strconv.FormatInt(n, 10))
+	w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(n, 10))
 	if err != nil {
 		var oe *blob.OffsetError
 		if errors.As(err, &oe) {
-			w.Header().Set(HeaderUploadOffset, strconv.FormatInt(oe.Have, 10))
-			s.fail(w, r, apiError{http.StatusConflict, "upload_offset_mismatch",
+			w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(oe.Have, 10))
+			s.fail(w, r, apiError{wire.CodeUploadOffsetMismatch,
 				fmt.Sprintf("the server holds %d bytes of this upload: resume from Upload-Offset %d", oe.Have, oe.Have)})
 			return
 		}
 		// Most likely the connection broke: what arrived is kept.
 		s.logger.InfoContext(ctx, "ssync: blob upload interrupted", "user", id.SyncID, "hash", hash, "offset", n, "error", err)
-		s.fail(w, r, apiError{http.StatusBadRequest, "unreadable_body", "could not read the whole body; resume from Upload-Offset"})
+		s.fail(w, r, apiError{wire.CodeUnreadableBody, "could not read the whole body; resume from Upload-Offset"})
 		return
 	}
 	if n < length {
@@ -323,8 +315,8 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := bs.Commit(ctx, upload, hash, length); err != nil {
 		if errors.Is(err, blob.ErrMismatch) {
-			w.Header().Set(HeaderUploadOffset, "0")
-			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "blob_mismatch",
+			w.Header().Set(wire.HeaderUploadOffset, "0")
+			s.fail(w, r, apiError{wire.CodeBlobMismatch,
 				"the content does not match its SHA-256 and was discarded: send it again from offset 0"})
 			return
 		}
@@ -335,7 +327,7 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "blob commit", err)
 		return
 	}
-	w.Header().Set(HeaderUploadOffset, strconv.FormatInt(length, 10))
+	w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(length, 10))
 	w.WriteHeader(http.StatusCreated)
 	s.logger.InfoContext(ctx, "ssync: blob uploaded", "user", id.SyncID, "hash", hash, "bytes", length)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 func hashOf(s string) string {
@@ -22,9 +23,9 @@ func hashOf(s string) string {
 func (f *fixture) put(user, hash string, length, offset int, part string) reply {
 	f.t.Helper()
 	return f.req(http.MethodPut, "/blobs/"+hash, map[string]string{
-		server.HeaderUser:         user,
-		server.HeaderUploadLength: strconv.Itoa(length),
-		server.HeaderUploadOffset: strconv.Itoa(offset),
+		wire.HeaderUser:         user,
+		wire.HeaderUploadLength: strconv.Itoa(length),
+		wire.HeaderUploadOffset: strconv.Itoa(offset),
 	}, part)
 }
 
@@ -37,7 +38,7 @@ func TestBlobUploadProtocol(t *testing.T) {
 		f := newFixture(t, b, server.Config{MaxBlobBytes: 100}, server.WithBlobStore(dir))
 		const content = "the quick brown fox"
 		h := hashOf(content)
-		alice := map[string]string{server.HeaderUser: "alice"}
+		alice := map[string]string{wire.HeaderUser: "alice"}
 
 		for _, c := range []struct {
 			name   string
@@ -47,15 +48,15 @@ func TestBlobUploadProtocol(t *testing.T) {
 			status int
 			code   string
 		}{
-			{"bad hash", "/blobs/" + strings.ToUpper(h), map[string]string{server.HeaderUploadLength: "1"}, "x", 400, "invalid_hash"},
-			{"path in hash", "/blobs/..%2F..%2Fetc", map[string]string{server.HeaderUploadLength: "1"}, "x", 400, "invalid_hash"},
+			{"bad hash", "/blobs/" + strings.ToUpper(h), map[string]string{wire.HeaderUploadLength: "1"}, "x", 400, "invalid_hash"},
+			{"path in hash", "/blobs/..%2F..%2Fetc", map[string]string{wire.HeaderUploadLength: "1"}, "x", 400, "invalid_hash"},
 			{"no length", "/blobs/" + h, nil, "x", 400, "invalid_upload"},
-			{"negative length", "/blobs/" + h, map[string]string{server.HeaderUploadLength: "-1"}, "", 400, "invalid_upload"},
-			{"offset past length", "/blobs/" + h, map[string]string{server.HeaderUploadLength: "3", server.HeaderUploadOffset: "4"}, "", 400, "invalid_upload"},
-			{"body past length", "/blobs/" + h, map[string]string{server.HeaderUploadLength: "2"}, "abc", 400, "invalid_upload"},
-			{"too large", "/blobs/" + h, map[string]string{server.HeaderUploadLength: "101"}, "", 413, "blob_too_large"},
+			{"negative length", "/blobs/" + h, map[string]string{wire.HeaderUploadLength: "-1"}, "", 400, "invalid_upload"},
+			{"offset past length", "/blobs/" + h, map[string]string{wire.HeaderUploadLength: "3", wire.HeaderUploadOffset: "4"}, "", 400, "invalid_upload"},
+			{"body past length", "/blobs/" + h, map[string]string{wire.HeaderUploadLength: "2"}, "abc", 400, "invalid_upload"},
+			{"too large", "/blobs/" + h, map[string]string{wire.HeaderUploadLength: "101"}, "", 413, "blob_too_large"},
 		} {
-			hdr := map[string]string{server.HeaderUser: "alice"}
+			hdr := map[string]string{wire.HeaderUser: "alice"}
 			for k, v := range c.hdr {
 				hdr[k] = v
 			}
@@ -67,23 +68,23 @@ func TestBlobUploadProtocol(t *testing.T) {
 
 		// Parts, a wrong offset, and a user who cannot see another's
 		// upload.
-		if r := f.put("alice", h, len(content), 0, content[:5]); r.status != http.StatusNoContent || r.header.Get(server.HeaderUploadOffset) != "5" {
-			t.Fatalf("first part: %d %q", r.status, r.header.Get(server.HeaderUploadOffset))
+		if r := f.put("alice", h, len(content), 0, content[:5]); r.status != http.StatusNoContent || r.header.Get(wire.HeaderUploadOffset) != "5" {
+			t.Fatalf("first part: %d %q", r.status, r.header.Get(wire.HeaderUploadOffset))
 		}
 		if r := f.put("alice", h, len(content), 2, content[2:]); r.status != http.StatusConflict ||
-			r.header.Get(server.HeaderUploadOffset) != "5" || !strings.Contains(r.body, "upload_offset_mismatch") {
+			r.header.Get(wire.HeaderUploadOffset) != "5" || !strings.Contains(r.body, "upload_offset_mismatch") {
 			t.Fatalf("wrong offset: %d %s", r.status, r.body)
 		}
-		if r := f.req(http.MethodHead, "/blobs/"+h, map[string]string{server.HeaderUser: "bob"}, ""); r.status != http.StatusNotFound ||
-			r.header.Get(server.HeaderUploadOffset) != "0" {
-			t.Fatalf("bob sees alice's upload: %d %q", r.status, r.header.Get(server.HeaderUploadOffset))
+		if r := f.req(http.MethodHead, "/blobs/"+h, map[string]string{wire.HeaderUser: "bob"}, ""); r.status != http.StatusNotFound ||
+			r.header.Get(wire.HeaderUploadOffset) != "0" {
+			t.Fatalf("bob sees alice's upload: %d %q", r.status, r.header.Get(wire.HeaderUploadOffset))
 		}
 		if r := f.put("alice", h, len(content), 5, content[5:]); r.status != http.StatusCreated {
 			t.Fatalf("last part: %d %s", r.status, r.body)
 		}
 		// Content alice may read is not taken again.
 		if r := f.put("alice", h, len(content), 0, content); r.status != http.StatusOK ||
-			r.header.Get(server.HeaderUploadOffset) != strconv.Itoa(len(content)) {
+			r.header.Get(wire.HeaderUploadOffset) != strconv.Itoa(len(content)) {
 			t.Fatalf("upload of content alice has: %d", r.status)
 		}
 		r := f.req(http.MethodGet, "/blobs/"+h, alice, "")
@@ -103,7 +104,7 @@ func TestBlobUploadProtocol(t *testing.T) {
 
 func TestBlobsWithoutBlobStore(t *testing.T) {
 	f := newFixture(t, storetest.Backends(t)[0], server.Config{})
-	r := f.req(http.MethodGet, "/blobs/"+hashOf("x"), map[string]string{server.HeaderUser: "alice"}, "")
+	r := f.req(http.MethodGet, "/blobs/"+hashOf("x"), map[string]string{wire.HeaderUser: "alice"}, "")
 	if r.status != http.StatusNotImplemented || !strings.Contains(r.body, "blobs_unsupported") {
 		t.Fatalf("GET without a blob store: %d %s", r.status, r.body)
 	}
@@ -111,12 +112,12 @@ func TestBlobsWithoutBlobStore(t *testing.T) {
 	body := `[{"collection":"ss_tb_note","changes":{"created":[{"id":"` + newID() + `","createdAt":"2024-01-01T00:00:00Z",` +
 		`"updatedAt":"2024-01-01T00:00:00Z","deletedAt":null,"message":"m","completed":false,"userId":null,"userName":"A",` +
 		`"file":{"hash":"` + hashOf("x") + `","size":1}}]}}]`
-	if r := f.req(http.MethodPost, "/push?collections=ss_tb_note", map[string]string{server.HeaderUser: "alice"}, body); r.status != http.StatusOK {
+	if r := f.req(http.MethodPost, "/push?collections=ss_tb_note", map[string]string{wire.HeaderUser: "alice"}, body); r.status != http.StatusOK {
 		t.Fatalf("push: %d %s", r.status, r.body)
 	}
 	// A malformed attachment is refused like any bad field.
 	bad := strings.Replace(body, hashOf("x"), "../../etc/passwd", 1)
-	if r := f.req(http.MethodPost, "/push?collections=ss_tb_note", map[string]string{server.HeaderUser: "alice"}, bad); r.status != http.StatusBadRequest ||
+	if r := f.req(http.MethodPost, "/push?collections=ss_tb_note", map[string]string{wire.HeaderUser: "alice"}, bad); r.status != http.StatusBadRequest ||
 		!strings.Contains(r.body, "invalid attachment") {
 		t.Fatalf("push of a malformed attachment: %d %s", r.status, r.body)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 var (
@@ -358,9 +359,9 @@ func (c *ccClient) push(ctx context.Context, r *rand.Rand, device, url string, n
 		if err != nil {
 			return err
 		}
-		req.Header.Set("X-Ssync-User", "cc")
-		req.Header.Set("X-Ssync-Device", device)
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(wire.HeaderUser, "cc")
+		req.Header.Set(wire.HeaderDevice, device)
+		req.Header.Set(wire.HeaderIdempotencyKey, key)
 		resp, err := c.http.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -442,8 +443,8 @@ func (p *ccPuller) pull(ctx context.Context, base string, stream bool) (uint64, 
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("X-Ssync-User", "cc")
-	req.Header.Set("X-Ssync-Device", p.device)
+	req.Header.Set(wire.HeaderUser, "cc")
+	req.Header.Set(wire.HeaderDevice, p.device)
 	resp, err := p.c.http.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", p.last, err)

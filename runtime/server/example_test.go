@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // A server over a SQLite store, mounted on a mux: a push, then a pull from
@@ -45,7 +46,7 @@ func ExampleServer_Mount() {
 
 	send := func(method, path, body string) string {
 		req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
-		req.Header.Set(server.HeaderUser, "alice")
+		req.Header.Set(wire.HeaderUser, "alice")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			log.Fatal(err)

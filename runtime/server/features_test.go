@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 func (f *fixture) req(method, path string, hdr map[string]string, body string) reply {
@@ -235,8 +236,8 @@ func TestResolver(t *testing.T) {
 		}
 		f := newFixture(t, b, server.Config{}, server.WithResolver(resolver))
 		id := newID()
-		phone := map[string]string{server.HeaderUser: "alice", server.HeaderDevice: "phone"}
-		laptop := map[string]string{server.HeaderUser: "alice", server.HeaderDevice: "laptop"}
+		phone := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "phone"}
+		laptop := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "laptop"}
 		r := f.req("POST", "/push", phone, pushBody([]string{note(id, "v1", false)}, nil, nil))
 		var cp1 string
 		json.Unmarshal([]byte(r.body), &cp1)
@@ -394,8 +395,8 @@ func TestTombstoneRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := serveStore(t, store)
-		active := map[string]string{server.HeaderUser: "alice", server.HeaderDevice: "active"}
-		stale := map[string]string{server.HeaderUser: "alice", server.HeaderDevice: "stale"}
+		active := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "active"}
+		stale := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "stale"}
 		id := newID()
 		f.req("POST", "/push", active, pushBody([]string{note(id, "x", false)}, nil, nil))
 		cpStale := pullCheckpoint(t, f, stale, "")

@@ -69,7 +69,7 @@ func fuzzServer(f *testing.F) http.Handler {
 		body := `[{"collection":"ss_tb_user","changes":{"created":[` + fzUser(i, user) + `]}},` +
 			`{"collection":"ss_tb_note","changes":{"created":[` + fzNote(i, user) + `]}}]`
 		req := httptest.NewRequest(http.MethodPost, "/api/sync/push?collections=ss_tb_user,ss_tb_note", strings.NewReader(body))
-		req.Header.Set(server.HeaderUser, user)
+		req.Header.Set(wire.HeaderUser, user)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
@@ -78,7 +78,7 @@ func fuzzServer(f *testing.F) http.Handler {
 	}
 	del := httptest.NewRequest(http.MethodPost, "/api/sync/push?collections=ss_tb_note",
 		strings.NewReader(`[{"collection":"ss_tb_note","changes":{"deleted":["`+fzID(2, 'b')+`"]}}]`))
-	del.Header.Set(server.HeaderUser, "alice")
+	del.Header.Set(wire.HeaderUser, "alice")
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, del)
 	if rec.Code != http.StatusOK {
@@ -119,8 +119,8 @@ func FuzzPullQuery(f *testing.F) {
 		for _, path := range []string{"/api/sync/pull", "/api/sync/pull-stream"} {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
 			req.URL.RawQuery = query
-			req.Header.Set(server.HeaderUser, "alice")
-			req.Header.Set(server.HeaderDevice, dev)
+			req.Header.Set(wire.HeaderUser, "alice")
+			req.Header.Set(wire.HeaderDevice, dev)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			body := rec.Body.Bytes()

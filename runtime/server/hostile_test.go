@@ -18,6 +18,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // The hostile server's limits: small, so that the cases can cross them.
@@ -386,7 +387,7 @@ func hostileCases(t *testing.T) []hostileCase {
 	cs = append(cs,
 		hostileCase{name: "push checkpoint not a checkpoint", path: hPushBoth + "&timestamp=yesterday", body: valid, status: 400, code: "invalid_checkpoint"},
 		hostileCase{name: "change-set checkpoint not a checkpoint", body: strings.Replace(valid, `"timestamp":""`, `"timestamp":"-1"`, 1), status: 400, code: "invalid_checkpoint"},
-		hostileCase{name: "idempotency key too long", header: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, body: valid, status: 400, code: "invalid_idempotency_key"},
+		hostileCase{name: "idempotency key too long", header: map[string]string{wire.HeaderIdempotencyKey: strings.Repeat("k", 256)}, body: valid, status: 400, code: "invalid_idempotency_key"},
 		hostileCase{name: "pull checkpoint not a checkpoint", method: http.MethodGet, path: "/pull?timestamp=yesterday", status: 400, code: "invalid_checkpoint"},
 		hostileCase{name: "pull of an unknown collection", method: http.MethodGet, path: "/pull?collections=ss_tb_nope", status: 400, code: "unknown_collection"},
 		hostileCase{name: "stream batch not a number", method: http.MethodGet, path: "/pull-stream?batch=many", status: 400, code: "invalid_batch"},
@@ -415,7 +416,7 @@ func hostileCases(t *testing.T) []hostileCase {
 		cs = append(cs, hostileCase{name: c.name + " (push)", auth: c.auth, body: valid, status: 401, code: "unauthenticated"},
 			hostileCase{name: c.name + " (pull)", auth: c.auth, method: http.MethodGet, path: "/pull", status: 401, code: "unauthenticated"})
 	}
-	cs = append(cs, hostileCase{name: "user header instead of a token", auth: "-", header: map[string]string{server.HeaderUser: "alice"}, body: valid, status: 401, code: "unauthenticated"})
+	cs = append(cs, hostileCase{name: "user header instead of a token", auth: "-", header: map[string]string{wire.HeaderUser: "alice"}, body: valid, status: 401, code: "unauthenticated"})
 	return cs
 }
 

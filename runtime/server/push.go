@@ -33,30 +33,6 @@ type PushRequest struct {
 	Sets []wire.ChangeSet
 }
 
-// IgnoredRow is an incoming change the server did not apply, and why.
-type IgnoredRow struct {
-	// Collection and ID name the row.
-	Collection string    `json:"collection"`
-	ID         uuid.UUID `json:"id"`
-	// Reason is "deleted" (the row is deleted on the server: delete wins)
-	// or "conflict" (the resolver kept the server's row).
-	Reason string `json:"reason"`
-	// Message says more, when there is more to say.
-	Message string `json:"message,omitempty"`
-}
-
-// PushResult is what a push did.
-type PushResult struct {
-	// Checkpoint is the counter value the push committed at (or the current
-	// one when it changed nothing).
-	Checkpoint string `json:"checkpoint"`
-	// Ignored lists the changes not applied.
-	Ignored []IgnoredRow `json:"ignored"`
-	// Replayed is true when the push repeated an Idempotency-Key and the
-	// recorded answer was returned without applying anything.
-	Replayed bool `json:"-"`
-}
-
 // Push applies the request's change sets in one transaction: creates and
 // updates in registry order (parents first), then deletes in reverse order.
 // Any refused row refuses the whole push. A non-empty key makes the push
@@ -73,7 +49,7 @@ type PushResult struct {
 // cannot tell whether the commit happened. Pushes are bounded in rows, so
 // this work is bounded; a client that retries with the same key gets the
 // recorded answer.
-func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) {
+func (s *Store) Push(ctx context.Context, req PushRequest) (*wire.PushResult, error) {
 	select {
 	case s.pushGate <- struct{}{}:
 		defer func() { <-s.pushGate }()
@@ -81,7 +57,7 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 		return nil, fmt.Errorf("ssync server: push: %w", ctx.Err())
 	}
 	ctx = context.WithoutCancel(ctx)
-	var res *PushResult
+	var res *wire.PushResult
 	err := s.retryConflicts(ctx, func() error {
 		var err error
 		res, err = s.push(ctx, req)
@@ -90,7 +66,7 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*PushResult, error) 
 	return res, err
 }
 
-func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) {
+func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, error) {
 	total := 0
 	for i := range req.Sets {
 		total += req.Sets[i].Len()
@@ -102,7 +78,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) 
 		if err != nil {
 			return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
 		}
-		return &PushResult{Checkpoint: Checkpoint(v), Ignored: []IgnoredRow{}}, nil
+		return &wire.PushResult{Checkpoint: Checkpoint(v), Ignored: []wire.IgnoredRow{}}, nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -134,7 +110,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			if hash != req.RequestHash {
 				return nil, ErrIdempotencyMismatch
 			}
-			var res PushResult
+			var res wire.PushResult
 			if err := json.Unmarshal([]byte(response), &res); err != nil {
 				return nil, fmt.Errorf("ssync server: push: recorded answer: %w", err)
 			}
@@ -142,7 +118,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*PushResult, error) 
 			return &res, nil
 		}
 	}
-	res := &PushResult{Ignored: []IgnoredRow{}}
+	res := &wire.PushResult{Ignored: []wire.IgnoredRow{}}
 	byName := make(map[string]*wire.ChangeSet, len(req.Sets))
 	for i := range req.Sets {
 		byName[req.Sets[i].Collection] = &req.Sets[i]
@@ -238,7 +214,7 @@ type pusher struct {
 	tx      *sql.Tx
 	req     *PushRequest
 	now     time.Time
-	res     *PushResult
+	res     *wire.PushResult
 	written map[*serverTable][]any // ids written, stamped with the version at the end
 	version int64                  // the version rows are written with; 0 until stamped
 
@@ -492,7 +468,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		// The same answer whether or not the row exists.
 		return forbidden(name, rec.ID)
 	case conflict.IgnoreDeleted:
-		p.res.Ignored = append(p.res.Ignored, IgnoredRow{Collection: name, ID: rec.ID, Reason: "deleted",
+		p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 			Message: "the row is deleted on the server; a delete wins over later edits"})
 		return nil
 	}
@@ -512,7 +488,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		switch r.Action {
 		case TakeIncoming:
 		case KeepServer:
-			p.res.Ignored = append(p.res.Ignored, IgnoredRow{Collection: name, ID: rec.ID, Reason: "conflict", Message: r.Reason})
+			p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonConflict, Message: r.Reason})
 			return nil
 		case Merge:
 			if r.Row == nil || t.coll.RecordOf(r.Row).ID != rec.ID {
@@ -552,7 +528,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		if n, err := r.RowsAffected(); err == nil && n == 0 {
 			// Deleted by a push that committed after the lookup: the
 			// delete wins, and the row is not stamped.
-			p.res.Ignored = append(p.res.Ignored, IgnoredRow{Collection: name, ID: rec.ID, Reason: "deleted",
+			p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 				Message: "the row is deleted on the server; a delete wins over later edits"})
 			return nil
 		}

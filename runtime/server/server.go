@@ -29,13 +29,6 @@ import (
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
-// DefaultBasePath is where Mount puts the API when given an empty base.
-const DefaultBasePath = "/api/sync"
-
-// HeaderDevice carries the requesting device's id. It only decides which
-// rows a pull leaves out because that device has them already.
-const HeaderDevice = "X-Ssync-Device"
-
 // Config configures a Server.
 type Config struct {
 	// Store keeps the data. Required.
@@ -118,62 +111,60 @@ func New(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger}, nil
 }
 
-// Mount registers the API on mux under base (DefaultBasePath when empty):
+// Mount registers the API on mux under base (wire.DefaultBasePath when
+// empty):
 // POST {base}/handshake, GET {base}/pull, GET {base}/pull-stream,
 // POST {base}/push, GET, HEAD and PUT {base}/blobs/{hash} (attachment
 // content, see WithBlobStore), and GET /healthz.
 func (s *Server) Mount(mux *http.ServeMux, base string) {
 	if base == "" {
-		base = DefaultBasePath
+		base = wire.DefaultBasePath
 	}
 	base = "/" + strings.Trim(base, "/")
-	mux.HandleFunc("POST "+base+"/handshake", s.handleHandshake)
-	mux.HandleFunc("GET "+base+"/pull", s.handlePull)
-	mux.HandleFunc("GET "+base+"/pull-stream", s.handlePullStream)
-	mux.HandleFunc("POST "+base+"/push", s.handlePush)
+	mux.HandleFunc("POST "+base+"/"+wire.PathHandshake, s.handleHandshake)
+	mux.HandleFunc("GET "+base+"/"+wire.PathPull, s.handlePull)
+	mux.HandleFunc("GET "+base+"/"+wire.PathPullStream, s.handlePullStream)
+	mux.HandleFunc("POST "+base+"/"+wire.PathPush, s.handlePush)
 	s.mountBlobs(mux, base)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.db.PingContext(r.Context()); err != nil {
-			writeError(w, http.StatusServiceUnavailable, "store_unavailable", "store unreachable")
+			writeError(w, wire.CodeStoreUnavailable, "store unreachable")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Type", wire.ContentTypeJSON)
 		io.WriteString(w, `{"status":"ok"}`)
 	})
 }
 
-// apiError is an error answer: status, machine code, human message.
+// apiError is an error answer: its code (which gives the status) and a
+// message for people.
 type apiError struct {
-	status  int
-	code    string
+	code    wire.Code
 	message string
 }
 
-func errorBody(code, message string) []byte {
-	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
-	return body
-}
-
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(errorBody(code, message))
+// writeError answers code, with its status, and message.
+func writeError(w http.ResponseWriter, code wire.Code, message string) {
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
+	w.WriteHeader(code.Status())
+	w.Write(wire.EncodeErrorBody(code, message))
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, e apiError) {
+	status := e.code.Status()
 	level := slog.LevelInfo
-	if e.status >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
 	s.logger.Log(r.Context(), level, "ssync: request refused",
-		"method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code, "error", e.message)
-	writeError(w, e.status, e.code, e.message)
+		"method", r.Method, "path", r.URL.Path, "status", status, "code", e.code, "error", e.message)
+	writeError(w, e.code, e.message)
 }
 
 // internal answers 500 without details and logs the cause.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
 	s.logger.ErrorContext(r.Context(), "ssync: "+op, "error", err)
-	writeError(w, http.StatusInternalServerError, "internal", op+" failed")
+	writeError(w, wire.CodeInternal, op+" failed")
 }
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
@@ -183,7 +174,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		if err != nil {
 			msg = err.Error()
 		}
-		s.fail(w, r, apiError{http.StatusUnauthorized, "unauthenticated", msg})
+		s.fail(w, r, apiError{wire.CodeUnauthenticated, msg})
 		return Identity{}, false
 	}
 	return id, true
@@ -192,8 +183,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 // device returns the request's device id, or empty when it is missing or
 // implausible.
 func device(r *http.Request) string {
-	d := r.Header.Get(HeaderDevice)
-	if len(d) > 64 {
+	d := r.Header.Get(wire.HeaderDevice)
+	if len(d) > wire.MaxDeviceID {
 		return ""
 	}
 	return d
@@ -203,7 +194,7 @@ func device(r *http.Request) string {
 // separated); none means all. The result is in registry order.
 func (s *Server) collections(r *http.Request) ([]string, *apiError) {
 	var asked []string
-	for _, v := range r.URL.Query()["collections"] {
+	for _, v := range r.URL.Query()[wire.ParamCollections] {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				asked = append(asked, name)
@@ -217,7 +208,7 @@ func (s *Server) collections(r *http.Request) ([]string, *apiError) {
 	want := make(map[string]bool, len(asked))
 	for _, name := range asked {
 		if _, err := reg.Lookup(name); err != nil {
-			return nil, &apiError{http.StatusBadRequest, "unknown_collection",
+			return nil, &apiError{wire.CodeUnknownCollection,
 				fmt.Sprintf("unknown collection %q (known: %s)", truncate(name), strings.Join(reg.Names(), ", "))}
 		}
 		want[name] = true
@@ -238,13 +229,10 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
-		s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "body_too_large", "handshake body exceeds 1 MiB"})
+		s.fail(w, r, apiError{wire.CodeBodyTooLarge, "handshake body exceeds 1 MiB"})
 		return
 	}
-	var in struct {
-		SchemaVersion *int            `json:"schemaVersion"`
-		Info          json.RawMessage `json:"info"`
-	}
+	var in wire.HandshakeRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || in.SchemaVersion == nil {
@@ -252,13 +240,13 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			msg = "malformed handshake: " + err.Error() + "; " + msg
 		}
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_handshake", msg})
+		s.fail(w, r, apiError{wire.CodeInvalidHandshake, msg})
 		return
 	}
 	h := Handshake{Identity: id, Device: device(r), SchemaVersion: *in.SchemaVersion, Info: in.Info}
 	if s.cfg.OnHandshake != nil {
 		if err := s.cfg.OnHandshake(r.Context(), h); err != nil {
-			s.fail(w, r, apiError{http.StatusConflict, "handshake_refused", err.Error()})
+			s.fail(w, r, apiError{wire.CodeHandshakeRefused, err.Error()})
 			return
 		}
 	}
@@ -267,12 +255,12 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "handshake", err)
 		return
 	}
-	out, _ := json.Marshal(map[string]any{
-		"schemaVersion": s.cfg.SchemaVersion,
-		"collections":   s.store.reg.Names(),
-		"checkpoint":    Checkpoint(cp),
+	out, _ := json.Marshal(wire.HandshakeResponse{
+		SchemaVersion: s.cfg.SchemaVersion,
+		Collections:   s.store.reg.Names(),
+		Checkpoint:    Checkpoint(cp),
 	})
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)
 }
 
@@ -287,16 +275,16 @@ func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (PullReques
 		s.fail(w, r, *aerr)
 		return PullRequest{}, false
 	}
-	since, err := ParseCheckpoint(r.URL.Query().Get("timestamp"))
+	since, err := ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
 	if err != nil {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
+		s.fail(w, r, apiError{wire.CodeInvalidCheckpoint, err.Error()})
 		return PullRequest{}, false
 	}
 	req := PullRequest{Identity: id, Device: device(r), Collections: names, Since: since}
 	if s.cfg.ParameterDecoder != nil {
 		p, err := s.cfg.ParameterDecoder(r.URL.Query())
 		if err != nil {
-			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_parameters", err.Error()})
+			s.fail(w, r, apiError{wire.CodeInvalidParameters, err.Error()})
 			return PullRequest{}, false
 		}
 		req.Params = p
@@ -306,7 +294,7 @@ func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (PullReques
 
 func (s *Server) pullFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrResyncRequired) {
-		s.fail(w, r, apiError{http.StatusGone, "resync_required", err.Error()})
+		s.fail(w, r, apiError{wire.CodeResyncRequired, err.Error()})
 		return
 	}
 	s.internal(w, r, "pull", err)
@@ -327,7 +315,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "pull encode", err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	if _, err := jw.DumpTo(w); err != nil {
 		s.logger.WarnContext(r.Context(), "ssync: pull: write response", "error", err)
 	}
@@ -352,10 +340,10 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.BatchSize = s.cfg.StreamBatchRows
-	if b := r.URL.Query().Get("batch"); b != "" {
+	if b := r.URL.Query().Get(wire.ParamBatch); b != "" {
 		n, err := strconv.Atoi(b)
 		if err != nil || n <= 0 {
-			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_batch", fmt.Sprintf("batch %q is not a positive integer", truncate(b))})
+			s.fail(w, r, apiError{wire.CodeInvalidBatch, fmt.Sprintf("batch %q is not a positive integer", truncate(b))})
 			return
 		}
 		req.BatchSize = min(n, s.cfg.MaxStreamBatch)
@@ -371,7 +359,7 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if !started {
-			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Content-Type", wire.ContentTypeNDJSON)
 			started = true
 		}
 		wire.EncodeChangeSet(jw, coll, cs)
@@ -393,13 +381,13 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.logger.ErrorContext(r.Context(), "ssync: pull-stream", "error", err)
-		w.Write(append(errorBody("internal", "pull-stream failed"), '\n'))
+		w.Write(append(wire.EncodeErrorBody(wire.CodeInternal, "pull-stream failed"), '\n'))
 		return
 	}
 	if !started {
-		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Content-Type", wire.ContentTypeNDJSON)
 	}
-	done, _ := json.Marshal(map[string]any{"done": true, "timestamp": final})
+	done, _ := json.Marshal(wire.StreamEnd{Done: true, Checkpoint: final})
 	w.Write(append(done, '\n'))
 	s.logger.InfoContext(r.Context(), "ssync: pull-stream", "user", req.Identity.SyncID, "since", req.Since.String(),
 		"checkpoint", final, "rows", rows, "lines", lines)
@@ -415,53 +403,54 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, *aerr)
 		return
 	}
-	since, err := ParseCheckpoint(r.URL.Query().Get("timestamp"))
+	since, err := ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
 	if err != nil {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint", err.Error()})
+		s.fail(w, r, apiError{wire.CodeInvalidCheckpoint, err.Error()})
 		return
 	}
-	full := r.URL.Query().Get("result") == "full"
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 {
-		s.fail(w, r, apiError{http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters"})
+	full := r.URL.Query().Get(wire.ParamResult) == wire.ResultFull
+	key := r.Header.Get(wire.HeaderIdempotencyKey)
+	if len(key) > wire.MaxIdempotencyKey {
+		s.fail(w, r, apiError{wire.CodeInvalidIdempotencyKey,
+			fmt.Sprintf("%s is longer than %d characters", wire.HeaderIdempotencyKey, wire.MaxIdempotencyKey)})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "body_too_large",
+			s.fail(w, r, apiError{wire.CodeBodyTooLarge,
 				fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes)})
 			return
 		}
-		s.fail(w, r, apiError{http.StatusBadRequest, "unreadable_body", "could not read request body: " + err.Error()})
+		s.fail(w, r, apiError{wire.CodeUnreadableBody, "could not read request body: " + err.Error()})
 		return
 	}
 	sets, err := wire.DecodeChangeSets(body, s.store.reg, ssync.DecodeOptions{Strict: true})
 	if err != nil {
-		code := "invalid_change_set"
+		code := wire.CodeInvalidChangeSet
 		if errors.Is(err, ssync.ErrUnknownCollection) {
-			code = "unknown_collection"
+			code = wire.CodeUnknownCollection
 		}
-		s.fail(w, r, apiError{http.StatusBadRequest, code, err.Error()})
+		s.fail(w, r, apiError{code, err.Error()})
 		return
 	}
 	total := 0
 	for i := range sets {
 		if !contains(names, sets[i].Collection) {
-			s.fail(w, r, apiError{http.StatusBadRequest, "collection_not_listed",
+			s.fail(w, r, apiError{wire.CodeCollectionNotListed,
 				fmt.Sprintf("body holds collection %q, which the collections parameter does not list", sets[i].Collection)})
 			return
 		}
 		if _, err := ParseCheckpoint(sets[i].Timestamp); err != nil {
-			s.fail(w, r, apiError{http.StatusBadRequest, "invalid_checkpoint",
+			s.fail(w, r, apiError{wire.CodeInvalidCheckpoint,
 				fmt.Sprintf("collection %q: %v", sets[i].Collection, err)})
 			return
 		}
 		total += sets[i].Len()
 	}
 	if total > s.cfg.MaxPushRows {
-		s.fail(w, r, apiError{http.StatusRequestEntityTooLarge, "too_many_rows",
+		s.fail(w, r, apiError{wire.CodeTooManyRows,
 			fmt.Sprintf("push holds %d rows, more than the limit of %d", total, s.cfg.MaxPushRows)})
 		return
 	}
@@ -472,19 +461,19 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		var rowErr *RowError
 		switch {
 		case errors.Is(err, ErrIdempotencyMismatch):
-			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "idempotency_key_reused", err.Error()})
+			s.fail(w, r, apiError{wire.CodeIdempotencyKeyReused, err.Error()})
 		case errors.Is(err, ErrForbidden) && errors.As(err, &rowErr):
-			s.fail(w, r, apiError{http.StatusForbidden, "forbidden", rowErr.Error()})
+			s.fail(w, r, apiError{wire.CodeForbidden, rowErr.Error()})
 		case errors.Is(err, ErrConflict) && errors.As(err, &rowErr):
-			s.fail(w, r, apiError{http.StatusConflict, "conflict", rowErr.Error()})
+			s.fail(w, r, apiError{wire.CodeConflict, rowErr.Error()})
 		case errors.Is(err, ErrDanglingReference):
-			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "dangling_reference", err.Error()})
+			s.fail(w, r, apiError{wire.CodeDanglingReference, err.Error()})
 		case s.store.dialect.ForeignKey != nil && s.store.dialect.ForeignKey(err) && errors.As(err, &rowErr):
 			// Checked at the statement (MariaDB): the row is known.
-			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "dangling_reference",
+			s.fail(w, r, apiError{wire.CodeDanglingReference,
 				fmt.Sprintf("collection %q row %s: %v", rowErr.Collection, rowErr.ID, ErrDanglingReference)})
 		case errors.As(err, &rowErr):
-			s.fail(w, r, apiError{http.StatusUnprocessableEntity, "row_refused", rowErr.Error()})
+			s.fail(w, r, apiError{wire.CodeRowRefused, rowErr.Error()})
 		default:
 			s.internal(w, r, "push", err)
 		}
@@ -496,9 +485,9 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	} else {
 		out, _ = json.Marshal(res.Checkpoint)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set(wire.HeaderIdempotentReplayed, "true")
 	}
 	w.Write(out)
 	s.logger.InfoContext(r.Context(), "ssync: push", "user", id.SyncID, "rows", total,

@@ -18,6 +18,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 type fixture struct {
@@ -93,10 +94,10 @@ func (f *fixture) do(method, path, user, key string, body string) reply {
 		f.t.Fatal(err)
 	}
 	if user != "" {
-		req.Header.Set(server.HeaderUser, user)
+		req.Header.Set(wire.HeaderUser, user)
 	}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(wire.HeaderIdempotencyKey, key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -250,8 +251,8 @@ func TestPushIsIdempotentByKey(t *testing.T) {
 			t.Fatal("second push changed nothing")
 		}
 		replay := f.do("POST", "/push", "alice", "key-1", body)
-		if replay.status != 200 || replay.body != first.body || replay.header.Get("Idempotent-Replayed") != "true" {
-			t.Fatalf("replay = %d %s (replayed=%q), want the first answer %s", replay.status, replay.body, replay.header.Get("Idempotent-Replayed"), first.body)
+		if replay.status != 200 || replay.body != first.body || replay.header.Get(wire.HeaderIdempotentReplayed) != "true" {
+			t.Fatalf("replay = %d %s (replayed=%q), want the first answer %s", replay.status, replay.body, replay.header.Get(wire.HeaderIdempotentReplayed), first.body)
 		}
 		if got := f.dump(); got != afterOther {
 			t.Fatalf("replay changed the store:\nbefore %s\nafter  %s", afterOther, got)

@@ -13,7 +13,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ssync-go/ssync/internal/s3test"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // TestServeBlobsOnS3: -blobs s3://... keeps attachment content in the
@@ -34,9 +34,9 @@ func TestServeBlobsOnS3(t *testing.T) {
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
 	req, _ := http.NewRequest(http.MethodPut, url+"/api/sync/blobs/"+hash, bytes.NewReader(data))
-	req.Header.Set(server.HeaderUser, "alice")
-	req.Header.Set(server.HeaderUploadLength, strconv.Itoa(len(data)))
-	req.Header.Set(server.HeaderUploadOffset, "0")
+	req.Header.Set(wire.HeaderUser, "alice")
+	req.Header.Set(wire.HeaderUploadLength, strconv.Itoa(len(data)))
+	req.Header.Set(wire.HeaderUploadOffset, "0")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

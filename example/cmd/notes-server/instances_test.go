@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // process is a notes-server running as its own operating-system process.
@@ -85,7 +87,7 @@ func pushNote(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Ssync-User", "w")
+	req.Header.Set(wire.HeaderUser, "w")
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return err

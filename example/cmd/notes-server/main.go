@@ -65,6 +65,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/blob/s3"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
 	fs.StringVar(&o.db, "db", "notes-server.db", "the `store`: "+dbopen.Supported)
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 `secret` (at least 32 bytes) that verifies bearer tokens; default $"+secretEnv)
-	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+server.HeaderUser+" header (development only: anyone can act as anyone)")
+	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+wire.HeaderUser+" header (development only: anyone can act as anyone)")
 	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs), or s3://bucket/prefix?endpoint=URL&region=R for an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
 	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
@@ -215,11 +216,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Info("notes-server: requests need an HS256 bearer token", "secret_from", secretFrom)
 	case o.insecureDev:
 		auth = server.InsecureHeaderAuth()
-		logger.Warn("notes-server: INSECURE: -insecure-dev trusts the " + server.HeaderUser +
+		logger.Warn("notes-server: INSECURE: -insecure-dev trusts the " + wire.HeaderUser +
 			" header; anyone who can reach this server can read and write any user's notes. Use it for development only.")
 	default:
 		return usage("no JWT secret: set -jwt-secret or %s (at least 32 bytes, e.g. from `openssl rand -hex 32`), "+
-			"or pass -insecure-dev to trust the %s header (development only)", secretEnv, server.HeaderUser)
+			"or pass -insecure-dev to trust the %s header (development only)", secretEnv, wire.HeaderUser)
 	}
 
 	if err := serve(ctx, logger, o, target, auth, stderr); err != nil {

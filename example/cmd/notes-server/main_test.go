@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
@@ -201,7 +202,7 @@ func TestServeWithJWT(t *testing.T) {
 	}{
 		{"token", map[string]string{"Authorization": "Bearer " + alice}, 200},
 		{"no credential", nil, 401},
-		{"user header", map[string]string{server.HeaderUser: "alice"}, 401},
+		{"user header", map[string]string{wire.HeaderUser: "alice"}, 401},
 		{"token of another secret", map[string]string{"Authorization": "Bearer " + other}, 401},
 	} {
 		if got := pull(t, url, c.header); got != c.want {
@@ -219,8 +220,8 @@ func TestServeWithJWT(t *testing.T) {
 func TestServeInsecureDev(t *testing.T) {
 	t.Setenv(secretEnv, "")
 	url, stderr := start(t, "-insecure-dev")
-	if got := pull(t, url, map[string]string{server.HeaderUser: "alice"}); got != 200 {
-		t.Errorf("pull with %s: %d, want 200", server.HeaderUser, got)
+	if got := pull(t, url, map[string]string{wire.HeaderUser: "alice"}); got != 200 {
+		t.Errorf("pull with %s: %d, want 200", wire.HeaderUser, got)
 	}
 	if got := pull(t, url, nil); got != 401 {
 		t.Errorf("pull without a user: %d, want 401", got)

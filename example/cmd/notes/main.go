@@ -66,7 +66,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device database's driver
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Exit codes of run.
@@ -513,9 +513,9 @@ func (a *app) syncOptions() client.SyncOptions {
 				return nil
 			}
 			// Development servers (-insecure-dev) trust these headers.
-			r.Header.Set(server.HeaderUser, cfg.user)
+			r.Header.Set(wire.HeaderUser, cfg.user)
 			if cfg.as != cfg.user {
-				r.Header.Set(server.HeaderLinked, cfg.as)
+				r.Header.Set(wire.HeaderLinked, cfg.as)
 			}
 			return nil
 		},

@@ -1,0 +1,282 @@
+package wire
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/google/uuid"
+)
+
+// This file is the HTTP side of the protocol that docs/protocol.md
+// describes: where the endpoints are, the headers and parameters they read,
+// and the JSON of the answers that are not change sets. The server
+// (runtime/server) and the client (runtime/client) both use these names;
+// a change to the protocol starts here and in the document.
+
+// DefaultBasePath is where a server mounts the sync API, and where a client
+// looks for it, unless told otherwise.
+const DefaultBasePath = "/api/sync"
+
+// The endpoints, under the base path.
+const (
+	// PathHandshake takes a POST of a HandshakeRequest.
+	PathHandshake = "handshake"
+	// PathPull answers a GET with the change-set array.
+	PathPull = "pull"
+	// PathPullStream answers a GET with change sets as NDJSON, one line per
+	// batch, ending with a StreamEnd line.
+	PathPullStream = "pull-stream"
+	// PathPush takes a POST of a change-set array and answers a checkpoint,
+	// or a PushResult with ParamResult=ResultFull.
+	PathPush = "push"
+	// PathBlobs is the folder of attachment content: GET, HEAD and PUT
+	// PathBlobs + "/" + hash.
+	PathBlobs = "blobs"
+)
+
+// The query parameters.
+const (
+	// ParamCollections lists the collections of a pull or a push: repeated,
+	// or names separated by commas.
+	ParamCollections = "collections"
+	// ParamCheckpoint is the checkpoint a pull starts from, or that a push
+	// assumes for change sets without one. It is named "timestamp" on the
+	// wire, as in SSync, though it is never a clock.
+	ParamCheckpoint = "timestamp"
+	// ParamBatch is the rows per line a streamed pull asks for.
+	ParamBatch = "batch"
+	// ParamResult set to ResultFull makes a push answer a PushResult
+	// instead of the bare checkpoint.
+	ParamResult = "result"
+	// ResultFull is the value of ParamResult that asks for a PushResult.
+	ResultFull = "full"
+)
+
+// The headers.
+const (
+	// HeaderDevice carries the requesting device's id (at most
+	// MaxDeviceID characters). It only decides which rows a pull leaves
+	// out because that device has them already.
+	HeaderDevice = "X-Ssync-Device"
+	// HeaderUser carries the sync id under the development-only header
+	// authentication (server.InsecureHeaderAuth).
+	HeaderUser = "X-Ssync-User"
+	// HeaderLinked carries comma-separated linked sync ids under the
+	// development-only header authentication.
+	HeaderLinked = "X-Ssync-Linked"
+	// HeaderIdempotencyKey makes a push safe to retry (at most
+	// MaxIdempotencyKey characters).
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed is "true" on the answer to a push that
+	// repeated a key: the recorded answer, nothing applied.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// HeaderUploadOffset is where a blob PUT appends, and the bytes the
+	// server holds in answers (HEAD, an incomplete PUT, a refused offset).
+	HeaderUploadOffset = "Upload-Offset"
+	// HeaderUploadLength is the whole content's size, sent with every blob
+	// PUT.
+	HeaderUploadLength = "Upload-Length"
+)
+
+// Limits on header values.
+const (
+	// MaxDeviceID is the longest device id a server takes; a longer one
+	// counts as none.
+	MaxDeviceID = 64
+	// MaxIdempotencyKey is the longest idempotency key a server takes.
+	MaxIdempotencyKey = 255
+)
+
+// The content types.
+const (
+	ContentTypeJSON   = "application/json"
+	ContentTypeNDJSON = "application/x-ndjson"
+	ContentTypeBlob   = "application/octet-stream"
+)
+
+// Code is the machine-readable code of an error answer. docs/protocol.md
+// lists when each is answered.
+type Code string
+
+// The error codes, with the status each is answered with.
+const (
+	// 400: the request is malformed.
+	CodeInvalidChangeSet      Code = "invalid_change_set"
+	CodeUnknownCollection     Code = "unknown_collection"
+	CodeCollectionNotListed   Code = "collection_not_listed"
+	CodeInvalidCheckpoint     Code = "invalid_checkpoint"
+	CodeInvalidBatch          Code = "invalid_batch"
+	CodeInvalidHandshake      Code = "invalid_handshake"
+	CodeInvalidParameters     Code = "invalid_parameters"
+	CodeInvalidIdempotencyKey Code = "invalid_idempotency_key"
+	CodeUnreadableBody        Code = "unreadable_body"
+	CodeInvalidHash           Code = "invalid_hash"
+	CodeInvalidUpload         Code = "invalid_upload"
+	// 401: no or invalid credentials.
+	CodeUnauthenticated Code = "unauthenticated"
+	// 403: a pushed row belongs to a user the caller may not write for.
+	CodeForbidden Code = "forbidden"
+	// 404: no such attachment content for this user.
+	CodeBlobNotFound Code = "blob_not_found"
+	// 409: the server refuses the client, its resolver refused a
+	// conflicting change, or an upload resumes at the wrong offset.
+	CodeHandshakeRefused     Code = "handshake_refused"
+	CodeConflict             Code = "conflict"
+	CodeUploadOffsetMismatch Code = "upload_offset_mismatch"
+	// 410: the checkpoint is older than the deletions the server keeps.
+	CodeResyncRequired Code = "resync_required"
+	// 413: the push or the attachment is larger than the server accepts.
+	CodeBodyTooLarge Code = "body_too_large"
+	CodeTooManyRows  Code = "too_many_rows"
+	CodeBlobTooLarge Code = "blob_too_large"
+	// 422: the request is well formed but refused.
+	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
+	CodeRowRefused           Code = "row_refused"
+	CodeDanglingReference    Code = "dangling_reference"
+	CodeBlobMismatch         Code = "blob_mismatch"
+	// 500 and 503: retry later.
+	CodeInternal         Code = "internal"
+	CodeStoreUnavailable Code = "store_unavailable"
+	// 501: the server keeps no attachment content.
+	CodeBlobsUnsupported Code = "blobs_unsupported"
+)
+
+var codeStatus = map[Code]int{
+	CodeInvalidChangeSet:      http.StatusBadRequest,
+	CodeUnknownCollection:     http.StatusBadRequest,
+	CodeCollectionNotListed:   http.StatusBadRequest,
+	CodeInvalidCheckpoint:     http.StatusBadRequest,
+	CodeInvalidBatch:          http.StatusBadRequest,
+	CodeInvalidHandshake:      http.StatusBadRequest,
+	CodeInvalidParameters:     http.StatusBadRequest,
+	CodeInvalidIdempotencyKey: http.StatusBadRequest,
+	CodeUnreadableBody:        http.StatusBadRequest,
+	CodeInvalidHash:           http.StatusBadRequest,
+	CodeInvalidUpload:         http.StatusBadRequest,
+	CodeUnauthenticated:       http.StatusUnauthorized,
+	CodeForbidden:             http.StatusForbidden,
+	CodeBlobNotFound:          http.StatusNotFound,
+	CodeHandshakeRefused:      http.StatusConflict,
+	CodeConflict:              http.StatusConflict,
+	CodeUploadOffsetMismatch:  http.StatusConflict,
+	CodeResyncRequired:        http.StatusGone,
+	CodeBodyTooLarge:          http.StatusRequestEntityTooLarge,
+	CodeTooManyRows:           http.StatusRequestEntityTooLarge,
+	CodeBlobTooLarge:          http.StatusRequestEntityTooLarge,
+	CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	CodeRowRefused:            http.StatusUnprocessableEntity,
+	CodeDanglingReference:     http.StatusUnprocessableEntity,
+	CodeBlobMismatch:          http.StatusUnprocessableEntity,
+	CodeInternal:              http.StatusInternalServerError,
+	CodeStoreUnavailable:      http.StatusServiceUnavailable,
+	CodeBlobsUnsupported:      http.StatusNotImplemented,
+}
+
+// Status is the HTTP status a server answers code with, or 0 for a code
+// this version of the protocol does not define.
+func (c Code) Status() int { return codeStatus[c] }
+
+// Codes returns every code the protocol defines.
+func Codes() []Code {
+	out := make([]Code, 0, len(codeStatus))
+	for c := range codeStatus {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Error is what an error answer says: its code and a message for people,
+// which names the collection, row and field at fault when there is one.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorBody is the JSON of every error answer,
+// {"error": {"code": "...", "message": "..."}}. A streamed pull that fails
+// after its first line ends with one as its last line.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// EncodeErrorBody returns the error answer for code and message.
+func EncodeErrorBody(code Code, message string) []byte {
+	body, _ := json.Marshal(ErrorBody{Error: &Error{Code: code, Message: message}})
+	return body
+}
+
+// DecodeErrorBody reads an error answer; ok is false when data is not one.
+func DecodeErrorBody(data []byte) (e Error, ok bool) {
+	var b ErrorBody
+	if json.Unmarshal(data, &b) != nil || b.Error == nil {
+		return Error{}, false
+	}
+	return *b.Error, true
+}
+
+// HandshakeRequest is the body of a handshake.
+type HandshakeRequest struct {
+	// SchemaVersion is the client's schema version; required.
+	SchemaVersion *int `json:"schemaVersion"`
+	// Info is custom information for the server's handshake hook.
+	Info json.RawMessage `json:"info,omitempty"`
+}
+
+// HandshakeResponse is the answer to a handshake.
+type HandshakeResponse struct {
+	// SchemaVersion is the schema version the server speaks.
+	SchemaVersion int `json:"schemaVersion"`
+	// Collections are the server's collections, in the order to apply
+	// them (parents first).
+	Collections []string `json:"collections"`
+	// Checkpoint is the server's current checkpoint.
+	Checkpoint string `json:"checkpoint"`
+}
+
+// StreamEnd is the last line of a streamed pull: {"done": true,
+// "timestamp": "<checkpoint>"} once every line was sent, or an ErrorBody
+// when the stream failed after its first line. A stream without it is
+// incomplete.
+type StreamEnd struct {
+	Done bool `json:"done"`
+	// Checkpoint is where the device is once it applied every line.
+	Checkpoint string `json:"timestamp"`
+	// Error is set on the line that ends a failed stream.
+	Error *Error `json:"error,omitempty"`
+}
+
+// The reasons a push reports a change as not applied.
+const (
+	// ReasonDeleted: the row is deleted on the server; a delete wins over
+	// later edits.
+	ReasonDeleted = "deleted"
+	// ReasonConflict: the server's resolver kept the server's row.
+	ReasonConflict = "conflict"
+)
+
+// IgnoredRow is a pushed change the server did not apply, and why. The
+// server's version of the row reaches the device on its next pull.
+type IgnoredRow struct {
+	// Collection and ID name the row.
+	Collection string    `json:"collection"`
+	ID         uuid.UUID `json:"id"`
+	// Reason is ReasonDeleted or ReasonConflict.
+	Reason string `json:"reason"`
+	// Message says more, when there is more to say.
+	Message string `json:"message,omitempty"`
+}
+
+// PushResult is what a push did: the answer to a push with
+// ParamResult=ResultFull (a plain push answers Checkpoint alone, as a JSON
+// string).
+type PushResult struct {
+	// Checkpoint is where the push committed (or the current checkpoint
+	// when it changed nothing).
+	Checkpoint string `json:"checkpoint"`
+	// Ignored lists the changes not applied.
+	Ignored []IgnoredRow `json:"ignored"`
+	// Replayed is true when the push repeated an idempotency key and the
+	// recorded answer was returned without applying anything. It travels
+	// as HeaderIdempotentReplayed, not in the body.
+	Replayed bool `json:"-"`
+}
