@@ -7,24 +7,8 @@ import (
 	"github.com/dave/jennifer/jen"
 )
 
-// sqliteType is the declared SQLite type of a kind. go-sqlite3 reads
-// TIMESTAMP columns back as time.Time and BOOLEAN columns as bool.
-func sqliteType(k Kind) string {
-	switch k {
-	case KindString, KindUUID, KindJSON:
-		return "TEXT"
-	case KindBool:
-		return "BOOLEAN"
-	case KindFloat32, KindFloat64:
-		return "REAL"
-	case KindTime:
-		return "TIMESTAMP"
-	case KindBytes:
-		return "BLOB"
-	default:
-		return "INTEGER"
-	}
-}
+// sqliteType is the declared SQLite type of a kind.
+func sqliteType(k Kind) string { return k.info().sqlite }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
@@ -92,8 +76,8 @@ func clientSQLite(t *Table) []string {
 	q := quoteIdent(t.Collection)
 	stmts := append([]string{
 		createTable(t.Collection, cols),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_dirty") WHERE "ss_dirty" > 0`, quoteIdent(t.Collection+"_ss_dirty"), q),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "created_at")`, quoteIdent(t.Collection+"_ss_scope"), q),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_dirty") WHERE "ss_dirty" > 0`, quoteIdent(t.DirtyIndex), q),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "created_at")`, quoteIdent(t.ScopeIndex), q),
 	}, createIndexes(t, false)...)
 	// The rows that hold content: each sync checks only those for content
 	// the device lacks.
@@ -101,7 +85,7 @@ func clientSQLite(t *Table) []string {
 		if f.Attachment {
 			c := quoteIdent(f.Column)
 			stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s) WHERE %s`,
-				quoteIdent(t.Collection+"_"+f.Column+"_content"), q, c, attachmentPresent(f.Column)))
+				quoteIdent(f.ContentIndex), q, c, attachmentPresent(f.Column)))
 		}
 	}
 	return stmts
@@ -128,7 +112,7 @@ func serverSQLite(t *Table) []string {
 	q := quoteIdent(t.Collection)
 	return append([]string{
 		createTable(t.Collection, cols),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`, quoteIdent(t.Collection+"_ss_version"), q),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`, quoteIdent(t.VersionIndex), q),
 	}, createIndexes(t, true)...)
 }
 

@@ -6,30 +6,7 @@ import (
 )
 
 // postgresType is the PostgreSQL type of a kind.
-func postgresType(k Kind) string {
-	switch k {
-	case KindString, KindJSON:
-		return "TEXT"
-	case KindUUID:
-		return "UUID"
-	case KindBool:
-		return "BOOLEAN"
-	case KindInt8, KindInt16, KindUint8:
-		return "SMALLINT"
-	case KindInt32, KindUint16:
-		return "INTEGER"
-	case KindFloat32:
-		return "REAL"
-	case KindFloat64:
-		return "DOUBLE PRECISION"
-	case KindTime:
-		return "TIMESTAMPTZ"
-	case KindBytes:
-		return "BYTEA"
-	default: // int, int64, uint, uint32, uint64
-		return "BIGINT"
-	}
-}
+func postgresType(k Kind) string { return k.info().postgres }
 
 // serverPostgres is the server store's DDL on PostgreSQL.
 func serverPostgres(t *Table) []string {
@@ -55,51 +32,17 @@ func serverPostgres(t *Table) []string {
 	return append([]string{
 		createTable(t.Collection, cols),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("ss_sync_id", "ss_version")`,
-			quoteIdent(t.Collection+"_ss_version"), quoteIdent(t.Collection)),
+			quoteIdent(t.VersionIndex), quoteIdent(t.Collection)),
 	}, createIndexes(t, true)...)
 }
 
 // mysqlType is the MariaDB/MySQL type of a field. An indexed string is a
 // VARCHAR(255): InnoDB cannot index a whole LONGTEXT.
 func mysqlType(f *Field) string {
-	switch f.Kind {
-	case KindString:
-		if f.Index {
-			return "VARCHAR(255)"
-		}
-		return "LONGTEXT"
-	case KindJSON:
-		return "LONGTEXT"
-	case KindUUID:
-		return "CHAR(36)"
-	case KindBool:
-		return "BOOLEAN"
-	case KindInt8:
-		return "TINYINT"
-	case KindInt16:
-		return "SMALLINT"
-	case KindInt32:
-		return "INT"
-	case KindInt, KindInt64:
-		return "BIGINT"
-	case KindUint8:
-		return "TINYINT UNSIGNED"
-	case KindUint16:
-		return "SMALLINT UNSIGNED"
-	case KindUint32:
-		return "INT UNSIGNED"
-	case KindUint, KindUint64:
-		return "BIGINT UNSIGNED"
-	case KindFloat32:
-		return "FLOAT"
-	case KindFloat64:
-		return "DOUBLE"
-	case KindTime:
-		return "DATETIME(6)"
-	case KindBytes:
-		return "LONGBLOB"
+	if ki := f.Kind.info(); f.Index && ki.mysqlIndexed != "" {
+		return ki.mysqlIndexed
 	}
-	return "LONGTEXT"
+	return f.Kind.info().mysql
 }
 
 func quoteMySQL(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
@@ -126,7 +69,7 @@ func serverMySQL(t *Table) []string {
 	}
 	cols = append(cols, "`ss_version` BIGINT NOT NULL", "`ss_created_version` BIGINT NOT NULL",
 		"`ss_origin` VARCHAR(64) NOT NULL DEFAULT ''", "`ss_writer` VARCHAR(64) NOT NULL DEFAULT ''",
-		"INDEX "+quoteMySQL(t.Collection+"_ss_version")+" (`ss_sync_id`, `ss_version`)")
+		"INDEX "+quoteMySQL(t.VersionIndex)+" (`ss_sync_id`, `ss_version`)")
 	for _, ix := range t.Indexes {
 		cols = append(cols, "INDEX "+quoteMySQL(ix.Name)+" ("+quoteMySQL(ix.Field.ServerName())+")")
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func schemaTable() *Table {
-	return &Table{
+	t := &Table{
 		GoName:     "Note",
 		Collection: "notes",
 		Fields: []*Field{
@@ -18,6 +18,8 @@ func schemaTable() *Table {
 			{GoName: "Score", Column: "score", Wire: "score", Kind: KindFloat32, Repr: ReprPointer},
 		},
 	}
+	t.DeriveNames()
+	return t
 }
 
 func TestClientSQLite(t *testing.T) {
@@ -99,12 +101,13 @@ func TestRawString(t *testing.T) {
 func keyedTable() *Table {
 	user := &Field{GoName: "UserID", Column: "user_id", Wire: "userId", Kind: KindUUID, Repr: ReprPointer, Index: true, Ref: "users"}
 	title := &Field{GoName: "Title", Column: "title", Server: "note_title", Wire: "title", Kind: KindString, Index: true}
-	return &Table{
+	t := &Table{
 		GoName:     "Note",
 		Collection: "notes",
 		Fields:     []*Field{user, title},
-		Indexes:    []*Index{{Name: "notes_user_id", Field: user}, {Name: "notes_title", Field: title}},
 	}
+	t.DeriveNames()
+	return t
 }
 
 func TestKeysIndexesAndServerNames(t *testing.T) {

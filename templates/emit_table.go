@@ -2,7 +2,6 @@ package templates
 
 import (
 	"encoding/json"
-	"fmt"
 	"go/token"
 	"go/types"
 
@@ -54,9 +53,9 @@ func emitDescriptor(f *jen.File, t *Table) {
 			jen.Line().Id("Name").Op(":").Lit(t.Collection),
 			jen.Line().Id("Order").Op(":").Lit(t.Order),
 			jen.Line().Id("Columns").Op(":").Index().Qual(PathSsync, "Column").Values(append(cols, jen.Line())...),
-			jen.Line().Id("Record").Op(":").Id(t.Lower+"Record"),
-			jen.Line().Id("Values").Op(":").Id(t.Lower+"Values"),
-			jen.Line().Id("Targets").Op(":").Id(t.Lower+"Targets"),
+			jen.Line().Id("Record").Op(":").Id(t.RecordFunc),
+			jen.Line().Id("Values").Op(":").Id(t.ValuesFunc),
+			jen.Line().Id("Targets").Op(":").Id(t.TargetsFunc),
 			jen.Line().Id("Encode").Op(":").Id(t.Encode),
 			jen.Line().Id("Decode").Op(":").Id(t.Decode),
 			jen.Line().Id("Schema").Op(":").Map(jen.Qual(PathSsync, "SchemaTarget")).Index().String().Values(
@@ -110,7 +109,7 @@ func emitRepo(f *jen.File, t *Table) {
 	f.Line()
 	f.Comment("OrderBy returns a Select option that sorts the rows by column c, descending when")
 	f.Comment("desc. Several OrderBy options sort by each in turn.")
-	f.Func().Params(jen.Id(t.RepoType)).Id("OrderBy").Params(jen.Id("c").Id(t.ColumnType), jen.Id("desc").Bool()).Qual(PathClient, "SelectOption").Block(
+	f.Func().Params(jen.Id(t.RepoType)).Id(orderByMethod).Params(jen.Id("c").Id(t.ColumnType), jen.Id("desc").Bool()).Qual(PathClient, "SelectOption").Block(
 		jen.Return(jen.Qual(PathClient, "OrderBy").Call(jen.String().Call(jen.Id("c")), jen.Id("desc"))),
 	)
 	for _, fld := range t.Fields {
@@ -147,7 +146,7 @@ func emitRepo(f *jen.File, t *Table) {
 
 func emitBinders(f *jen.File, t *Table) {
 	model := modelType(t)
-	f.Func().Id(t.Lower+"Record").Params(jen.Id("r").Op("*").Add(model.Clone())).Op("*").Qual(PathSsync, "Record").Block(
+	f.Func().Id(t.RecordFunc).Params(jen.Id("r").Op("*").Add(model.Clone())).Op("*").Qual(PathSsync, "Record").Block(
 		jen.Return(jen.Op("&").Id("r").Dot(t.RecordField)),
 	)
 	f.Line()
@@ -156,11 +155,11 @@ func emitBinders(f *jen.File, t *Table) {
 		vals = append(vals, bindValue(fld, access(fld)))
 		targets = append(targets, scanTarget(fld))
 	}
-	f.Func().Id(t.Lower+"Values").Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
+	f.Func().Id(t.ValuesFunc).Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
 		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, vals...)...)),
 	)
 	f.Line()
-	f.Func().Id(t.Lower+"Targets").Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
+	f.Func().Id(t.TargetsFunc).Params(jen.Id("r").Op("*").Add(model.Clone()), jen.Id("dst").Index().Any()).Index().Any().Block(
 		jen.Return(jen.Append(append([]jen.Code{jen.Id("dst")}, targets...)...)),
 	)
 }
@@ -298,23 +297,7 @@ func pathIdent(path []string) string {
 
 // baseType is the Go type a kind's values have in the runtime's readers
 // and writers.
-func baseType(k Kind) *jen.Statement {
-	switch k {
-	case KindTime:
-		return jen.Qual("time", "Time")
-	case KindUUID:
-		return jen.Qual(PathUUID, "UUID")
-	case KindBytes:
-		return jen.Index().Byte()
-	}
-	return jen.Id(kindNames[k])
-}
-
-var kindNames = map[Kind]string{
-	KindString: "string", KindBool: "bool", KindInt: "int", KindInt8: "int8", KindInt16: "int16",
-	KindInt32: "int32", KindInt64: "int64", KindUint: "uint", KindUint8: "uint8", KindUint16: "uint16",
-	KindUint32: "uint32", KindUint64: "uint64", KindFloat32: "float32", KindFloat64: "float64",
-}
+func baseType(k Kind) *jen.Statement { return k.info().base() }
 
 // converted reports whether the field's values convert to and from the
 // kind's base type.
@@ -385,81 +368,36 @@ func scanTarget(fld *Field) jen.Code {
 	return addr
 }
 
-// writeFunc returns the jwriter method name or wire helper for a kind.
-func writeFunc(k Kind) (method string, helper string) {
-	switch k {
-	case KindString:
-		return "String", ""
-	case KindBool:
-		return "Bool", ""
-	case KindInt:
-		return "Int", ""
-	case KindInt8:
-		return "Int8", ""
-	case KindInt16:
-		return "Int16", ""
-	case KindInt32:
-		return "Int32", ""
-	case KindInt64:
-		return "Int64", ""
-	case KindUint:
-		return "Uint", ""
-	case KindUint8:
-		return "Uint8", ""
-	case KindUint16:
-		return "Uint16", ""
-	case KindUint32:
-		return "Uint32", ""
-	case KindUint64:
-		return "Uint64", ""
-	case KindFloat32:
-		return "Float32", ""
-	case KindFloat64:
-		return "Float64", ""
-	case KindTime:
-		return "", "Time"
-	case KindBytes:
-		return "", "Bytes"
-	case KindUUID:
-		return "", "UUID"
-	}
-	panic(fmt.Sprintf("templates: no writer for kind %d", k))
-}
-
 // writeBase writes v, of the kind's base type.
 func writeBase(k Kind, v jen.Code) jen.Code {
-	method, helper := writeFunc(k)
-	if helper != "" {
-		return jen.Qual(PathWire, "Write"+helper).Call(jen.Id("w"), v)
+	if ki := k.info(); ki.helper {
+		return jen.Qual(PathWire, "Write"+ki.codec).Call(jen.Id("w"), v)
 	}
-	return jen.Id("w").Dot(method).Call(v)
+	return jen.Id("w").Dot(k.info().codec).Call(v)
 }
 
 // readBase reads a value of the kind's base type.
 func readBase(k Kind) jen.Code {
-	method, helper := writeFunc(k)
-	if helper != "" {
-		return jen.Qual(PathWire, "Read"+helper).Call(jen.Id("l"))
+	if ki := k.info(); ki.helper {
+		return jen.Qual(PathWire, "Read"+ki.codec).Call(jen.Id("l"))
 	}
-	return jen.Id("l").Dot(method).Call()
+	return jen.Id("l").Dot(k.info().codec).Call()
 }
 
 // writerFunc and readerFunc are the write and read functions of a kind as
 // values, for WritePtr and ReadPtr.
 func writerFunc(k Kind) jen.Code {
-	method, helper := writeFunc(k)
-	if helper != "" {
-		return jen.Qual(PathWire, "Write"+helper)
+	if ki := k.info(); ki.helper {
+		return jen.Qual(PathWire, "Write"+ki.codec)
 	}
-	return jen.Parens(jen.Op("*").Qual(PathJWrite, "Writer")).Dot(method)
+	return jen.Parens(jen.Op("*").Qual(PathJWrite, "Writer")).Dot(k.info().codec)
 }
 
 func readerFunc(k Kind) jen.Code {
-	method, helper := writeFunc(k)
-	if helper != "" {
-		return jen.Qual(PathWire, "Read"+helper)
+	if ki := k.info(); ki.helper {
+		return jen.Qual(PathWire, "Read"+ki.codec)
 	}
-	return jen.Parens(jen.Op("*").Qual(PathJLexer, "Lexer")).Dot(method)
+	return jen.Parens(jen.Op("*").Qual(PathJLexer, "Lexer")).Dot(k.info().codec)
 }
 
 func writeNull() jen.Code { return jen.Id("w").Dot("RawString").Call(jen.Lit("null")) }

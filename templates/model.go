@@ -1,7 +1,8 @@
 // Package templates holds ssyncgen's emitters: each turns the intermediate
 // [Model] filled by the loader into one kind of generated Go file, with
-// jennifer. Emitters read only the model; every derived name is computed once,
-// here, by the loader.
+// jennifer. Emitters read only the model; every derived name is computed
+// once, by [Table.DeriveNames], and what ssyncgen knows of each [Kind] is one
+// row of one table (kinds.go).
 package templates
 
 import (
@@ -55,19 +56,30 @@ type Table struct {
 	// Embedded lists the struct types whose fields were flattened into
 	// Fields, for their own drift guards.
 	Embedded []*EmbeddedStruct
+
+	// The rest is derived from the above by DeriveNames.
+
 	// Indexes are the secondary indexes on user columns: one per indexed or
 	// referencing field, in field order.
 	Indexes []*Index
+	// DirtyIndex and ScopeIndex are the device's indexes of pending changes
+	// and of reads scoped to the user (ss_tb_note_ss_dirty,
+	// ss_tb_note_ss_scope); VersionIndex is the server stores' index that
+	// pulls range over (ss_tb_note_ss_version).
+	DirtyIndex, ScopeIndex, VersionIndex string
 
 	// Derived identifiers of the generated code.
-	TableFunc  string // NoteTable
-	RepoType   string // NoteRepo
-	Accessor   string // SyncNotes
-	Lower      string // note: prefix of unexported helpers
-	FileName   string // note.ssync.go
-	Encode     string // encodeNote
-	Decode     string // decodeNote
-	ColumnType string // NoteColumn: the typed column names of OrderBy
+	TableFunc   string // NoteTable
+	RepoType    string // NoteRepo
+	Accessor    string // SyncNotes
+	Lower       string // note: prefix of unexported helpers
+	FileName    string // note.ssync.go
+	RecordFunc  string // noteRecord: the descriptor's Record
+	ValuesFunc  string // noteValues: the descriptor's Values
+	TargetsFunc string // noteTargets: the descriptor's Targets
+	Encode      string // encodeNote
+	Decode      string // decodeNote
+	ColumnType  string // NoteColumn: the typed column names of OrderBy
 	// AttachmentsFunc is the function listing a row's attachments
 	// (noteAttachments); empty when the model has no attachment field.
 	AttachmentsFunc string
@@ -202,6 +214,9 @@ type Field struct {
 	// Attach and Open are the repository methods of an attachment field:
 	// Attach and Open, or AttachXxx and OpenXxx when the model has several.
 	Attach, Open string
+	// ContentIndex is the device's index of the rows whose attachment field
+	// holds content (ss_tb_note_file_content); empty for other fields.
+	ContentIndex string
 }
 
 // Nullable reports whether the column accepts NULL.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/tools/go/packages"
+
+	"github.com/ssync-go/ssync/templates"
 )
 
 // checkTables reports the problems between tables: duplicate table names
@@ -179,10 +181,6 @@ func components(tables []*table, edges map[*table][]*table) map[*table]int {
 // declares.
 var packageIdents = []string{"Registry", "ApplySchema"}
 
-// repoMethods are the methods a generated repository has besides its
-// WhereXxx and ByXxx.
-var repoMethods = []string{"Insert", "Update", "Delete", "Get", "Select", "Count", "Table", "OrderBy", "AttachWith", "OpenWith"}
-
 // checkNames reports generated identifiers, files and index names that
 // clash: between two models, with the registry's functions, with
 // declarations of the output package that ssyncgen did not write, and
@@ -197,16 +195,9 @@ func (l *loader) checkNames(tables []*table, out *packages.Package) {
 	clashes := map[[2]*table][]string{}
 	var pairs [][2]*table
 	for _, t := range tables {
-		ids := []string{t.TableFunc, t.RepoType, t.Accessor, t.ColumnType,
-			t.Lower + "Record", t.Lower + "Values", t.Lower + "Targets", t.Encode, t.Decode}
-		if t.AttachmentsFunc != "" {
-			ids = append(ids, t.AttachmentsFunc)
-		}
-		for _, mc := range t.MetaColumns {
-			ids = append(ids, mc.Const)
-		}
+		ids := t.Idents()
 		methods := map[string]bool{}
-		for _, m := range repoMethods {
+		for _, m := range templates.RepoMethods() {
 			methods[m] = true
 		}
 		consts := map[string]bool{}
@@ -215,7 +206,6 @@ func (l *loader) checkNames(tables []*table, out *packages.Package) {
 				l.errorf(t.tagPos, "two fields of %s are named %s, so generated identifiers such as %s clash (rename one of the fields)", l.modelName(t), f.GoName, f.Const)
 			}
 			consts[f.Const] = true
-			ids = append(ids, f.Const)
 			for _, m := range []string{f.Where, f.By, f.Attach, f.Open} {
 				if m == "" {
 					continue
@@ -250,15 +240,13 @@ func (l *loader) checkNames(tables []*table, out *packages.Package) {
 		} else {
 			files[t.FileName] = t
 		}
-		names := []string{t.Collection + "_ss_dirty", t.Collection + "_ss_scope", t.Collection + "_ss_version"}
-		for _, ix := range t.Indexes {
-			names = append(names, ix.Name)
-		}
-		for _, n := range names {
+		for _, n := range t.IndexNames() {
 			if prev := indexes[n]; prev != nil && prev != t {
 				l.errorf(t.tagPos, "index %s of table %s has the name of an index of table %s (rename a column with name= or a table)", n, t.Collection, prev.Collection)
 			}
 			indexes[n] = t
+		}
+		for _, n := range t.ServerIndexNames() {
 			if len(n) > 63 {
 				l.errorf(t.tagPos, "index name %s of table %s is longer than 63 characters, the limit of PostgreSQL and MySQL (shorten the table or column name)", n, t.Collection)
 			}

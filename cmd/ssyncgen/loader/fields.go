@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/tools/go/packages"
 
+	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/templates"
 )
 
@@ -18,15 +19,6 @@ type fieldSet struct {
 	servers map[string]bool
 	wires   map[string]bool
 	failed  bool // a field had an error
-}
-
-// reservedColumns are column names the sync machinery uses.
-var reservedColumns = map[string]bool{
-	"id": true, "created_at": true, "updated_at": true, "deleted_at": true,
-}
-
-var reservedWire = map[string]bool{
-	"id": true, "createdAt": true, "updatedAt": true, "deletedAt": true, "syncId": true,
 }
 
 // fieldTag is a parsed `ssync:"..."` tag of a field.
@@ -143,11 +135,11 @@ func (l *loader) addFields(fs *fieldSet, st *types.Struct, path []string) {
 		if tag.skip {
 			continue
 		}
-		if want, hides := recordFields[v.Name()]; hides {
-			if v.Name() == "ID" {
-				l.errorf(v.Pos(), "%s hides the id that ssync.Record provides (a row's id is always Record.ID, a %s: remove the field or rename it)", desc, want)
+		if rc, hides := templates.RecordField(v.Name()); hides {
+			if rc.Column == ssync.ColumnID {
+				l.errorf(v.Pos(), "%s hides the id that ssync.Record provides (a row's id is always Record.ID, a %s: remove the field or rename it)", desc, rc.Type)
 			} else {
-				l.errorf(v.Pos(), "%s hides ssync.Record's %s (%s) (rename the field)", desc, v.Name(), want)
+				l.errorf(v.Pos(), "%s hides ssync.Record's %s (%s) (rename the field)", desc, v.Name(), rc.Type)
 			}
 			fs.failed = true
 			continue
@@ -272,15 +264,15 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 	if tag.server != "" && tag.server != fld.Column {
 		fld.Server = tag.server
 	}
-	if reservedColumns[fld.Column] || strings.HasPrefix(fld.Column, "ss_") {
+	if templates.ReservedColumn(fld.Column) {
 		l.errorf(pos, "column %q of %s is reserved for sync metadata (rename it with `ssync:\"name=...\"`)", fld.Column, desc)
 		good = false
 	}
-	if s := fld.Server; s != "" && (reservedColumns[s] || strings.HasPrefix(s, "ss_")) {
+	if s := fld.Server; s != "" && templates.ReservedColumn(s) {
 		l.errorf(pos, "server column %q of %s is reserved for sync metadata (choose another server=)", s, desc)
 		good = false
 	}
-	if reservedWire[fld.Wire] {
+	if templates.ReservedWire(fld.Wire) {
 		l.errorf(pos, "wire name %q of %s is reserved for sync metadata (change its json tag)", fld.Wire, desc)
 		good = false
 	}
@@ -302,7 +294,7 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 	}
 	fld.Attachment = tag.attachment
 	if tag.index {
-		if fld.Kind == templates.KindBytes || fld.Kind == templates.KindJSON {
+		if !fld.Kind.Indexable() {
 			l.errorf(pos, "%s cannot be indexed: its type %s is not comparable in SQL (remove index)",
 				desc, typeString(v.Type(), fs.table.pkg))
 			good = false
@@ -383,7 +375,7 @@ func classify(t types.Type) (fieldType, bool) {
 func classifyValue(t types.Type) (fieldType, bool) {
 	switch tt := t.(type) {
 	case *types.Basic:
-		k, ok := basicKinds[tt.Kind()]
+		k, ok := templates.KindOfBasic(tt.Kind())
 		return fieldType{kind: k}, ok
 	case *types.Slice:
 		if b, ok := tt.Elem().(*types.Basic); ok && b.Kind() == types.Byte {
@@ -392,12 +384,10 @@ func classifyValue(t types.Type) (fieldType, bool) {
 	case *types.Named:
 		obj := tt.Obj()
 		if obj.Pkg() != nil {
-			switch {
-			case obj.Pkg().Path() == "time" && obj.Name() == "Time":
-				return fieldType{kind: templates.KindTime}, true
-			case obj.Pkg().Path() == uuidPath && obj.Name() == "UUID":
-				return fieldType{kind: templates.KindUUID}, true
-			case obj.Pkg().Path() == "database/sql":
+			if k, ok := templates.KindOfNamed(obj.Pkg().Path(), obj.Name()); ok {
+				return fieldType{kind: k}, true
+			}
+			if obj.Pkg().Path() == "database/sql" {
 				return fieldType{}, false // a Null type under a pointer or in Null[T]
 			}
 		}
@@ -407,7 +397,7 @@ func classifyValue(t types.Type) (fieldType, bool) {
 		// A named type over a supported base type converts to and from it.
 		switch u := tt.Underlying().(type) {
 		case *types.Basic:
-			if k, ok := basicKinds[u.Kind()]; ok {
+			if k, ok := templates.KindOfBasic(u.Kind()); ok {
 				return fieldType{kind: k, named: tt}, true
 			}
 		case *types.Slice:
@@ -417,15 +407,6 @@ func classifyValue(t types.Type) (fieldType, bool) {
 		}
 	}
 	return fieldType{}, false
-}
-
-var basicKinds = map[types.BasicKind]templates.Kind{
-	types.String: templates.KindString, types.Bool: templates.KindBool,
-	types.Int: templates.KindInt, types.Int8: templates.KindInt8, types.Int16: templates.KindInt16,
-	types.Int32: templates.KindInt32, types.Int64: templates.KindInt64,
-	types.Uint: templates.KindUint, types.Uint8: templates.KindUint8, types.Uint16: templates.KindUint16,
-	types.Uint32: templates.KindUint32, types.Uint64: templates.KindUint64,
-	types.Float32: templates.KindFloat32, types.Float64: templates.KindFloat64,
 }
 
 // jsonMethods are the methods, with their interfaces, that a type stored as

@@ -98,7 +98,6 @@ type Result struct {
 
 const (
 	ssyncPath = templates.PathSsync
-	uuidPath  = templates.PathUUID
 )
 
 // Load loads cfg's packages and returns the model, or Errors listing every

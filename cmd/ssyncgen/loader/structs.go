@@ -163,12 +163,6 @@ func isRecord(t types.Type) bool {
 	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == ssyncPath && n.Obj().Name() == "Record"
 }
 
-// recordFields are the fields of ssync.Record, which a model's own fields
-// may not hide.
-var recordFields = map[string]string{
-	"ID": "uuid.UUID", "CreatedAt": "time.Time", "UpdatedAt": "time.Time", "DeletedAt": "*time.Time", "SyncID": "string",
-}
-
 func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.StructType) {
 	obj, _ := p.TypesInfo.Defs[ts.Name].(*types.TypeName)
 	if obj == nil {
@@ -236,7 +230,7 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 		l.errorf(lt.tagPos, "model %s has no synchronized fields (add at least one exported field, or remove the table tag)", t.GoName)
 		return
 	}
-	deriveNames(t)
+	t.DeriveNames()
 	l.tables = append(l.tables, lt)
 }
 
@@ -252,52 +246,6 @@ func structFields(st *types.Struct) []templates.StructField {
 		out = append(out, templates.StructField{Name: name, Type: v.Type()})
 	}
 	return out
-}
-
-// deriveNames computes the identifiers generated for t.
-func deriveNames(t *templates.Table) {
-	t.TableFunc = t.GoName + "Table"
-	t.RepoType = t.GoName + "Repo"
-	t.Accessor = "Sync" + templates.Plural(t.GoName)
-	t.Lower = templates.LowerCamel(t.GoName)
-	t.FileName = templates.SnakeCase(t.GoName) + ".ssync.go"
-	t.Encode = "encode" + t.GoName
-	t.Decode = "decode" + t.GoName
-	t.ColumnType = t.GoName + "Column"
-	t.MetaColumns = []templates.MetaColumn{
-		{Column: "id", Const: t.ColumnType + "ID", Doc: "the row's id"},
-		{Column: "created_at", Const: t.ColumnType + "CreatedAt", Doc: "when the row was created"},
-		{Column: "updated_at", Const: t.ColumnType + "UpdatedAt", Doc: "when the row was last changed"},
-	}
-	for _, f := range t.Fields {
-		f.Const = t.ColumnType + f.GoName
-		if f.Index {
-			f.Where = "Where" + f.GoName
-			f.By = "By" + f.GoName
-		}
-	}
-	var attachments []*templates.Field
-	for _, f := range t.Fields {
-		if f.Attachment {
-			attachments = append(attachments, f)
-		}
-	}
-	for _, f := range attachments {
-		// One attachment field: Attach and Open; several: AttachXxx and
-		// OpenXxx.
-		f.Attach, f.Open = "Attach", "Open"
-		if len(attachments) > 1 {
-			f.Attach, f.Open = "Attach"+f.GoName, "Open"+f.GoName
-		}
-	}
-	if len(attachments) > 0 {
-		t.AttachmentsFunc = t.Lower + "Attachments"
-	}
-	for _, f := range t.Fields {
-		if f.Index {
-			t.Indexes = append(t.Indexes, &templates.Index{Name: t.Collection + "_" + f.Column, Field: f})
-		}
-	}
 }
 
 // isTableTag reports whether an ssync tag has a table= or order= key.

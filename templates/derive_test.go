@@ -1,0 +1,110 @@
+package templates
+
+import (
+	"go/types"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Every kind has its row in the table of kinds, and the loader finds each
+// basic and named base type again.
+func TestKinds(t *testing.T) {
+	if got, want := len(kinds), int(KindJSON)+1; got != want {
+		t.Fatalf("kinds has %d rows, want one per Kind (%d)", got, want)
+	}
+	for k := range Kind(len(kinds)) {
+		ki := k.info()
+		if ki.name == "" || ki.sqlite == "" || ki.postgres == "" || ki.mysql == "" {
+			t.Errorf("kind %d has no name or no column type: %+v", k, *ki)
+		}
+		if k == KindJSON {
+			continue
+		}
+		if ki.base == nil || ki.codec == "" {
+			t.Errorf("kind %s has no base type or codec", k)
+		}
+		if ki.basic != types.Invalid {
+			if got, ok := KindOfBasic(ki.basic); !ok || got != k {
+				t.Errorf("KindOfBasic(%v) = %s, %v; want %s", ki.basic, got, ok, k)
+			}
+		}
+		if ki.pkgPath != "" {
+			if got, ok := KindOfNamed(ki.pkgPath, ki.typeName); !ok || got != k {
+				t.Errorf("KindOfNamed(%s, %s) = %s, %v; want %s", ki.pkgPath, ki.typeName, got, ok, k)
+			}
+		}
+	}
+	if _, ok := KindOfBasic(types.Complex128); ok {
+		t.Error("KindOfBasic(complex128) found a kind")
+	}
+	if _, ok := KindOfNamed("", ""); ok {
+		t.Error("KindOfNamed of no type found a kind")
+	}
+}
+
+// RecordColumns lists the fields of ssync.Record, in order, with their
+// types.
+func TestRecordColumns(t *testing.T) {
+	rec := reflect.TypeFor[ssync.Record]()
+	if len(RecordColumns) != rec.NumField() {
+		t.Fatalf("RecordColumns has %d columns, ssync.Record %d fields", len(RecordColumns), rec.NumField())
+	}
+	for i, rc := range RecordColumns {
+		f := rec.Field(i)
+		if rc.Field != f.Name || rc.Type != f.Type.String() || rc.Column == "" || rc.Wire == "" {
+			t.Errorf("RecordColumns[%d] = %+v, ssync.Record's field %d is %s %s", i, rc, i, f.Name, f.Type)
+		}
+		if !ReservedColumn(rc.Column) || !ReservedWire(rc.Wire) {
+			t.Errorf("%s: column %q or wire name %q is not reserved", rc.Field, rc.Column, rc.Wire)
+		}
+	}
+	for _, name := range []string{"ss_dirty", "ss_version", "ss_anything"} {
+		if !ReservedColumn(name) {
+			t.Errorf("ReservedColumn(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"message", "identity", "sync_id"} {
+		if ReservedColumn(name) {
+			t.Errorf("ReservedColumn(%q) = true", name)
+		}
+	}
+}
+
+// clientRepoMethods is the method set of client.Repo, which generated
+// repositories embed.
+func TestClientRepoMethods(t *testing.T) {
+	repo := reflect.TypeFor[*client.Repo[struct{}]]()
+	var got []string
+	for i := range repo.NumMethod() {
+		got = append(got, repo.Method(i).Name)
+	}
+	if !slices.Equal(got, clientRepoMethods) {
+		t.Errorf("client.Repo has the methods %v; clientRepoMethods lists %v", got, clientRepoMethods)
+	}
+}
+
+func TestDeriveNames(t *testing.T) {
+	file := &Field{GoName: "File", Column: "file", Kind: KindJSON, Repr: ReprPointer, Attachment: true}
+	user := &Field{GoName: "UserID", Column: "user_id", Kind: KindUUID, Repr: ReprPointer, Index: true, Ref: "users"}
+	tbl := &Table{GoName: "Category", Collection: "cats", Fields: []*Field{file, user}}
+	tbl.DeriveNames()
+	tbl.DeriveNames() // idempotent
+	if got, want := tbl.Idents(), []string{"CategoryTable", "CategoryRepo", "SyncCategories", "CategoryColumn",
+		"categoryRecord", "categoryValues", "categoryTargets", "encodeCategory", "decodeCategory", "categoryAttachments",
+		"CategoryColumnID", "CategoryColumnCreatedAt", "CategoryColumnUpdatedAt", "CategoryColumnFile", "CategoryColumnUserID"}; !slices.Equal(got, want) {
+		t.Errorf("Idents() = %v\nwant %v", got, want)
+	}
+	if got, want := tbl.IndexNames(), []string{"cats_ss_dirty", "cats_ss_scope", "cats_ss_version", "cats_user_id", "cats_file_content"}; !slices.Equal(got, want) {
+		t.Errorf("IndexNames() = %v, want %v", got, want)
+	}
+	if got, want := tbl.ServerIndexNames(), []string{"cats_ss_version", "cats_user_id"}; !slices.Equal(got, want) {
+		t.Errorf("ServerIndexNames() = %v, want %v", got, want)
+	}
+	if tbl.FileName != "category.ssync.go" || file.Attach != "Attach" || file.Open != "Open" || user.Where != "WhereUserID" || user.By != "ByUserID" || file.Where != "" {
+		t.Errorf("derived %q, %q %q, %q %q, %q", tbl.FileName, file.Attach, file.Open, user.Where, user.By, file.Where)
+	}
+}

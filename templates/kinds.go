@@ -1,0 +1,105 @@
+package templates
+
+import (
+	"go/types"
+
+	"github.com/dave/jennifer/jen"
+)
+
+// kindInfo is everything ssyncgen knows of a kind, in one row of kinds: the
+// loader, the codec and binder emitters and the DDL emitters all read it.
+type kindInfo struct {
+	// name names the kind's base type in messages.
+	name string
+	// base spells the base type: the type the runtime's readers and writers
+	// take, and that named types over the kind convert to and from.
+	base func() *jen.Statement
+	// basic is the go/types kind of a basic base type; types.Invalid for
+	// the others.
+	basic types.BasicKind
+	// pkgPath and typeName name a named base type (time.Time, uuid.UUID).
+	pkgPath, typeName string
+	// codec names how values are written and read: the jwriter.Writer and
+	// jlexer.Lexer method ("Int8"), or, when helper is set, the suffix of
+	// the runtime's WriteXxx and ReadXxx functions ("Time"). Empty for
+	// KindJSON, whose values write and read themselves.
+	codec  string
+	helper bool
+	// indexable is false for kinds whose values SQL cannot usefully compare.
+	indexable bool
+	// The column type on the device and in each server store; mysqlIndexed,
+	// when set, replaces mysql for an indexed column (InnoDB cannot index a
+	// whole LONGTEXT).
+	sqlite, postgres, mysql, mysqlIndexed string
+}
+
+func ident(name string) func() *jen.Statement {
+	return func() *jen.Statement { return jen.Id(name) }
+}
+
+func basicKind(name string, basic types.BasicKind, codec, sqlite, postgres, mysql string) kindInfo {
+	return kindInfo{name: name, base: ident(name), basic: basic, codec: codec, indexable: true,
+		sqlite: sqlite, postgres: postgres, mysql: mysql}
+}
+
+// kinds holds one row per Kind, indexed by it. go-sqlite3 reads TIMESTAMP
+// columns back as time.Time and BOOLEAN columns as bool.
+var kinds = [...]kindInfo{
+	KindString: {name: "string", base: ident("string"), basic: types.String, codec: "String", indexable: true,
+		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT", mysqlIndexed: "VARCHAR(255)"},
+	KindBool:    basicKind("bool", types.Bool, "Bool", "BOOLEAN", "BOOLEAN", "BOOLEAN"),
+	KindInt:     basicKind("int", types.Int, "Int", "INTEGER", "BIGINT", "BIGINT"),
+	KindInt8:    basicKind("int8", types.Int8, "Int8", "INTEGER", "SMALLINT", "TINYINT"),
+	KindInt16:   basicKind("int16", types.Int16, "Int16", "INTEGER", "SMALLINT", "SMALLINT"),
+	KindInt32:   basicKind("int32", types.Int32, "Int32", "INTEGER", "INTEGER", "INT"),
+	KindInt64:   basicKind("int64", types.Int64, "Int64", "INTEGER", "BIGINT", "BIGINT"),
+	KindUint:    basicKind("uint", types.Uint, "Uint", "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
+	KindUint8:   basicKind("uint8", types.Uint8, "Uint8", "INTEGER", "SMALLINT", "TINYINT UNSIGNED"),
+	KindUint16:  basicKind("uint16", types.Uint16, "Uint16", "INTEGER", "INTEGER", "SMALLINT UNSIGNED"),
+	KindUint32:  basicKind("uint32", types.Uint32, "Uint32", "INTEGER", "BIGINT", "INT UNSIGNED"),
+	KindUint64:  basicKind("uint64", types.Uint64, "Uint64", "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
+	KindFloat32: basicKind("float32", types.Float32, "Float32", "REAL", "REAL", "FLOAT"),
+	KindFloat64: basicKind("float64", types.Float64, "Float64", "REAL", "DOUBLE PRECISION", "DOUBLE"),
+	KindTime: {name: "time.Time", base: func() *jen.Statement { return jen.Qual("time", "Time") },
+		pkgPath: "time", typeName: "Time", codec: "Time", helper: true, indexable: true,
+		sqlite: "TIMESTAMP", postgres: "TIMESTAMPTZ", mysql: "DATETIME(6)"},
+	KindBytes: {name: "[]byte", base: func() *jen.Statement { return jen.Index().Byte() },
+		codec: "Bytes", helper: true,
+		sqlite: "BLOB", postgres: "BYTEA", mysql: "LONGBLOB"},
+	KindUUID: {name: "uuid.UUID", base: func() *jen.Statement { return jen.Qual(PathUUID, "UUID") },
+		pkgPath: PathUUID, typeName: "UUID", codec: "UUID", helper: true, indexable: true,
+		sqlite: "TEXT", postgres: "UUID", mysql: "CHAR(36)"},
+	KindJSON: {name: "JSON text",
+		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT"},
+}
+
+// info returns k's row of kinds.
+func (k Kind) info() *kindInfo { return &kinds[k] }
+
+// String returns the name of k's base type, e.g. "int8" or "time.Time".
+func (k Kind) String() string { return k.info().name }
+
+// Indexable reports whether a column of kind k may carry an index: SQL
+// compares its values meaningfully.
+func (k Kind) Indexable() bool { return k.info().indexable }
+
+// KindOfBasic returns the kind whose base type is the basic type b.
+func KindOfBasic(b types.BasicKind) (Kind, bool) {
+	for k := range kinds {
+		if kinds[k].basic == b && b != types.Invalid {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
+// KindOfNamed returns the kind whose base type is the named type
+// pkgPath.name (time.Time, uuid.UUID).
+func KindOfNamed(pkgPath, name string) (Kind, bool) {
+	for k := range kinds {
+		if kinds[k].pkgPath == pkgPath && kinds[k].typeName == name && pkgPath != "" {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
