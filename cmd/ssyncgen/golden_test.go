@@ -298,7 +298,9 @@ func genCopy(t *testing.T, c string) (dir, models, out string) {
 // committed output of each golden case that has them (TestGolden keeps that
 // output current), judged by go test's exit status: for "kinds", every kind
 // of field survives the generated encoder and decoder and the row binders
-// agree with the columns.
+// agree with the columns; for "features", named, sql.Null, JSON-text and
+// embedded fields survive the codec and sync between two devices through a
+// server on every store (those not reachable skip, loudly).
 func TestCaseTests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go command")

@@ -1,53 +1,11 @@
-package main
-
-import (
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
-
-// TestFeaturesRoundTrip generates the "features" case into a throwaway
-// package, adds a test to it and runs that test: every new kind of field
+// Package test runs the generated code of the "features" case (../want,
+// kept current by TestGolden): every kind of field added after the first
 // (named types, sql.Null types, JSON-text types, embedded structs) survives
 // the generated codec; rows sync between two devices through a real server
-// on every store (foreign keys, indexes and server column names in the
-// DDL of each); the typed query helpers find them.
-func TestFeaturesRoundTrip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command")
-	}
-	t.Parallel()
-	dir := checkDir(t)
-	out := filepath.Join(dir, "generated")
-	args := append([]string{"-out", out, "-pkg", "generated"}, inputPackages(t, "features")...)
-	if code, _, stderr := runGen(args...); code != 0 {
-		t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
-	}
-	if err := os.WriteFile(filepath.Join(out, "features_test.go"), []byte(featuresTest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// TestGoldenBuild vets the same generated code.
-	pkg := "./" + dir + "/generated"
-	msg, err := goCmdOutput("test", "-count=1", "-v", pkg)
-	if err != nil {
-		t.Fatalf("go test %s: %v\n%s", pkg, err, msg)
-	}
-	for _, name := range []string{"TestWireRoundTrip/full", "TestWireRoundTrip/null", "TestWireShapes", "TestSync/sqlite"} {
-		if !strings.Contains(msg, "--- PASS: "+name+" ") {
-			t.Errorf("%s did not pass:\n%s", name, msg)
-		}
-	}
-	for _, store := range []string{"postgres", "mysql"} {
-		if !strings.Contains(msg, "--- PASS: TestSync/"+store+" ") {
-			t.Logf("TestSync/%s did not run (store not reachable?)", store)
-		}
-	}
-}
-
-// featuresTest is written next to the generated code of the "features"
-// case.
-const featuresTest = `package generated
+// on every store (foreign keys, indexes and server column names in the DDL
+// of each); the typed query helpers find them. TestCaseTests in
+// cmd/ssyncgen runs it with go test.
+package test
 
 import (
 	"context"
@@ -67,8 +25,10 @@ import (
 	"github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/billing"
 	"github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/models"
 	"github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/shared"
+	generated "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/want"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
+	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -118,7 +78,7 @@ func nullTask() models.Task {
 func encode(t *testing.T, r *models.Task) []byte {
 	t.Helper()
 	var w jwriter.Writer
-	TaskTable().Encode(&w, r)
+	generated.TaskTable().Encode(&w, r)
 	data, err := w.BuildBytes()
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +94,7 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			data := encode(t, &in)
 			var got models.Task
-			if err := TaskTable().Decode(&jlexer.Lexer{Data: data}, &got, ssync.DecodeOptions{Strict: true}); err != nil {
+			if err := generated.TaskTable().Decode(&jlexer.Lexer{Data: data}, &got, ssync.DecodeOptions{Strict: true}); err != nil {
 				t.Fatalf("decode %s: %v", data, err)
 			}
 			if !reflect.DeepEqual(got, in) {
@@ -161,12 +121,12 @@ func TestWireShapes(t *testing.T) {
 	}
 	full := shape(fullTask())
 	for k, want := range map[string]string{
-		"title": ` + "`" + `"write \"tests\""` + "`" + `, "label": ` + "`" + `"urgent"` + "`" + `, "level": "7", "levelPtr": "-3",
-		"statusPtr": ` + "`" + `"done"` + "`" + `, "blob": ` + "`" + `"AAH/"` + "`" + `, "tags": ` + "`" + `["x","y"]` + "`" + `,
-		"tagsPtr": ` + "`" + `["b","a"]` + "`" + `, "where": ` + "`" + `{"X":1.5,"Y":-2}` + "`" + `,
-		"note": ` + "`" + `"a note"` + "`" + `, "count": "-1099511627776", "octet": "255", "ratio": "0.25", "done": "true",
-		"due": ` + "`" + `"2025-06-01T12:30:00.123456Z"` + "`" + `, "owner": ` + "`" + `"6ba7b810-9dad-11d1-80b4-00c04fd430c8"` + "`" + `,
-		"phase": ` + "`" + `"open"` + "`" + `, "createdBy": ` + "`" + `"ann"` + "`" + `, "revision": "4", "comment": ` + "`" + `"first"` + "`" + `,
+		"title": `"write \"tests\""`, "label": `"urgent"`, "level": "7", "levelPtr": "-3",
+		"statusPtr": `"done"`, "blob": `"AAH/"`, "tags": `["x","y"]`,
+		"tagsPtr": `["b","a"]`, "where": `{"X":1.5,"Y":-2}`,
+		"note": `"a note"`, "count": "-1099511627776", "octet": "255", "ratio": "0.25", "done": "true",
+		"due": `"2025-06-01T12:30:00.123456Z"`, "owner": `"6ba7b810-9dad-11d1-80b4-00c04fd430c8"`,
+		"phase": `"open"`, "createdBy": `"ann"`, "revision": "4", "comment": `"first"`,
 	} {
 		if full[k] != want {
 			t.Errorf("full row: %s is %s on the wire, want %s", k, full[k], want)
@@ -189,7 +149,7 @@ func TestWireShapes(t *testing.T) {
 // device opens a client database for user.
 func device(t *testing.T, user string) *client.DB {
 	t.Helper()
-	db, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), Registry(), client.Options{})
+	db, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), generated.Registry(), client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +164,7 @@ func TestSync(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		sdb, _ := b.Open(t)
-		store, err := server.OpenStore(ctx, sdb, b.Dialect, Registry())
+		store, err := server.OpenStore(ctx, sdb, b.Dialect, generated.Registry())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,22 +184,22 @@ func TestSync(t *testing.T) {
 		a, bdev := device(t, "ann"), device(t, "ann")
 		project := &models.Project{Record: ssync.Record{ID: projectID}, Name: "garden", Status: models.StatusOpen,
 			Audit: shared.Audit{CreatedBy: "ann", Stamp: shared.Stamp{Revision: 1}}}
-		if err := SyncProjects(a).Insert(ctx, project); err != nil {
+		if err := generated.SyncProjects(a).Insert(ctx, project); err != nil {
 			t.Fatal(err)
 		}
 		full, null := fullTask(), nullTask()
 		null.Title = "empty"
 		for _, task := range []*models.Task{&full, &null} {
-			if err := SyncTasks(a).Insert(ctx, task); err != nil {
+			if err := generated.SyncTasks(a).Insert(ctx, task); err != nil {
 				t.Fatal(err)
 			}
 		}
 		inv := &billing.Invoice{ProjectID: projectID, Amount: 1200, Status: models.StatusDone}
-		if err := SyncInvoices(a).Insert(ctx, inv); err != nil {
+		if err := generated.SyncInvoices(a).Insert(ctx, inv); err != nil {
 			t.Fatal(err)
 		}
 		// The device's own copy reads back through the binders.
-		local, err := SyncTasks(a).Get(ctx, full.ID)
+		local, err := generated.SyncTasks(a).Get(ctx, full.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,8 +213,8 @@ func TestSync(t *testing.T) {
 			t.Fatalf("sync b: %v", err)
 		}
 
-		tasks := SyncTasks(bdev)
-		got, err := tasks.ByProjectID(ctx, projectID, tasks.OrderBy(TaskColumnTitle, true))
+		tasks := generated.SyncTasks(bdev)
+		got, err := tasks.ByProjectID(ctx, projectID, tasks.OrderBy(generated.TaskColumnTitle, true))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,10 +238,10 @@ func TestSync(t *testing.T) {
 		count("WhereOwner(NULL)", tasks.WhereOwner(sql.Null[uuid.UUID]{}), 1)
 		count("WhereCreatedBy(ann)", tasks.WhereCreatedBy("ann"), 1)
 		count("WhereParentProjectID(nil)", tasks.WhereParentProjectID(nil), 1)
-		if ps, err := SyncProjects(bdev).ByStatus(ctx, models.StatusOpen); err != nil || len(ps) != 1 || ps[0].Audit.Stamp.Revision != 1 {
+		if ps, err := generated.SyncProjects(bdev).ByStatus(ctx, models.StatusOpen); err != nil || len(ps) != 1 || ps[0].Audit.Stamp.Revision != 1 {
 			t.Errorf("ByStatus(open) = %v, %v", ps, err)
 		}
-		if is, err := SyncInvoices(bdev).ByStatus(ctx, models.StatusDone); err != nil || len(is) != 1 || is[0].Amount != 1200 {
+		if is, err := generated.SyncInvoices(bdev).ByStatus(ctx, models.StatusDone); err != nil || len(is) != 1 || is[0].Amount != 1200 {
 			t.Errorf("invoices ByStatus(done) = %v, %v", is, err)
 		}
 
@@ -296,9 +256,8 @@ func TestSync(t *testing.T) {
 		// The device refuses a task whose project does not exist.
 		orphan := nullTask()
 		orphan.ProjectID = uuid.New()
-		if err := SyncTasks(a).Insert(ctx, &orphan); err == nil {
+		if err := generated.SyncTasks(a).Insert(ctx, &orphan); err == nil {
 			t.Error("the device accepted a task referencing a missing project")
 		}
 	})
 }
-`
