@@ -10,7 +10,7 @@ import (
 	models "github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"io"
 )
 
@@ -213,7 +213,7 @@ func noteRecord(r *models.Note) *ssync.Record {
 }
 
 func noteValues(r *models.Note, dst []any) []any {
-	return append(dst, r.Message, r.Completed, r.UserID, r.UserName, ssync.PtrValue(r.File))
+	return append(dst, r.Message, r.Completed, r.UserID, r.UserName, ssyncimpl.PtrValue(r.File))
 }
 
 func noteTargets(r *models.Note, dst []any) []any {
@@ -221,13 +221,13 @@ func noteTargets(r *models.Note, dst []any) []any {
 }
 
 func encodeNote(w *jwriter.Writer, r *models.Note) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"message":`)
 	w.String(r.Message)
 	w.RawString(`,"completed":`)
 	w.Bool(r.Completed)
 	w.RawString(`,"userId":`)
-	wire.WritePtr(w, r.UserID, wire.WriteUUID)
+	ssyncimpl.WritePtr(w, r.UserID, ssyncimpl.WriteUUID)
 	w.RawString(`,"userName":`)
 	w.String(r.UserName)
 	w.RawString(`,"file":`)
@@ -250,22 +250,22 @@ func decodeNote(l *jlexer.Lexer, r *models.Note, opts ssync.DecodeOptions) error
 		case "completed":
 			r.Completed = l.Bool()
 		case "userId":
-			r.UserID = wire.ReadPtr(l, wire.ReadUUID)
+			r.UserID = ssyncimpl.ReadPtr(l, ssyncimpl.ReadUUID)
 		case "userName":
 			r.UserName = l.String()
 		case "file":
 			r.File = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.File = new(ssync.Attachment)
-				wire.ReadJSON(l, r.File)
+				ssyncimpl.ReadJSON(l, r.File)
 			}
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

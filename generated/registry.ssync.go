@@ -7,15 +7,16 @@ package generated
 import (
 	"context"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // This constant fails to compile against a runtime whose table format differs
 // from the one this code was generated for: update the module and run go generate.
-const _ = ssync.GeneratedCodeV1
+const _ = ssyncimpl.GeneratedCodeV1
 
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
-	return ssync.MustRegistry(
+	return ssyncimpl.MustRegistry(
 		UserTable(),
 		NoteTable(),
 	)

@@ -19,7 +19,7 @@ func emitRegistry(f *jen.File, m *Model) {
 
 	f.Comment("This constant fails to compile against a runtime whose table format differs")
 	f.Comment("from the one this code was generated for: update the module and run go generate.")
-	f.Const().Id("_").Op("=").Qual(PathSsync, "GeneratedCodeV1")
+	f.Const().Id("_").Op("=").Qual(PathImpl, "GeneratedCodeV1")
 
 	var tables []jen.Code
 	for _, t := range m.Tables {
@@ -27,7 +27,7 @@ func emitRegistry(f *jen.File, m *Model) {
 	}
 	f.Comment("Registry returns a new registry of every synchronized table, parents first.")
 	f.Func().Id("Registry").Params().Op("*").Qual(PathSsync, "Registry").Block(
-		jen.Return(jen.Qual(PathSsync, "MustRegistry").CallFunc(func(g *jen.Group) {
+		jen.Return(jen.Qual(PathImpl, "MustRegistry").CallFunc(func(g *jen.Group) {
 			for _, c := range tables {
 				g.Line().Add(c)
 			}

@@ -165,7 +165,7 @@ func emitBinders(f *jen.File, t *Table) {
 }
 
 func emitEncoder(f *jen.File, t *Table) {
-	enc := []jen.Code{jen.Qual(PathWire, "WriteRecord").Call(jen.Id("w"), jen.Op("&").Id("r").Dot(t.RecordField))}
+	enc := []jen.Code{jen.Qual(PathImpl, "WriteRecord").Call(jen.Id("w"), jen.Op("&").Id("r").Dot(t.RecordField))}
 	for _, fld := range t.Fields {
 		enc = append(enc, jen.Id("w").Dot("RawString").Call(rawString(","+jsonString(fld.Wire)+":")))
 		enc = append(enc, encodeField(fld)...)
@@ -180,8 +180,8 @@ func emitDecoder(f *jen.File, t *Table) {
 		cases = append(cases, jen.Case(jen.Lit(fld.Wire)).Block(decodeField(fld)...))
 	}
 	cases = append(cases, jen.Default().Block(
-		jen.If(jen.Op("!").Qual(PathWire, "ReadRecordField").Call(jen.Id("l"), jen.Op("&").Id("r").Dot(t.RecordField), jen.Id("key"))).Block(
-			jen.Qual(PathWire, "UnknownField").Call(jen.Id("l"), jen.Id("key"), jen.Id("opts")),
+		jen.If(jen.Op("!").Qual(PathImpl, "ReadRecordField").Call(jen.Id("l"), jen.Op("&").Id("r").Dot(t.RecordField), jen.Id("key"))).Block(
+			jen.Qual(PathImpl, "UnknownField").Call(jen.Id("l"), jen.Id("key"), jen.Id("opts")),
 		),
 	))
 	f.Func().Id(t.Decode).Params(
@@ -195,7 +195,7 @@ func emitDecoder(f *jen.File, t *Table) {
 			jen.Id("l").Dot("WantColon").Call(),
 			jen.Switch(jen.Id("key")).Block(cases...),
 			jen.If(jen.Op("!").Id("l").Dot("Ok").Call()).Block(
-				jen.Return(jen.Qual(PathWire, "NewFieldError").Call(jen.Id("key"), jen.Id("l").Dot("Error").Call())),
+				jen.Return(jen.Qual(PathImpl, "NewFieldError").Call(jen.Id("key"), jen.Id("l").Dot("Error").Call())),
 			),
 			jen.Id("l").Dot("WantComma").Call(),
 		),
@@ -344,7 +344,7 @@ func bindValue(fld *Field, v *jen.Statement) jen.Code {
 	switch fld.Repr {
 	case ReprPointer:
 		if fld.Kind == KindJSON {
-			return jen.Qual(PathSsync, "PtrValue").Call(v)
+			return jen.Qual(PathImpl, "PtrValue").Call(v)
 		}
 		return ptrToBase(fld, v)
 	case ReprSQLNull:
@@ -371,7 +371,7 @@ func scanTarget(fld *Field) jen.Code {
 // writeBase writes v, of the kind's base type.
 func writeBase(k Kind, v jen.Code) jen.Code {
 	if ki := k.info(); ki.helper {
-		return jen.Qual(PathWire, "Write"+ki.codec).Call(jen.Id("w"), v)
+		return jen.Qual(PathImpl, "Write"+ki.codec).Call(jen.Id("w"), v)
 	}
 	return jen.Id("w").Dot(k.info().codec).Call(v)
 }
@@ -379,7 +379,7 @@ func writeBase(k Kind, v jen.Code) jen.Code {
 // readBase reads a value of the kind's base type.
 func readBase(k Kind) jen.Code {
 	if ki := k.info(); ki.helper {
-		return jen.Qual(PathWire, "Read"+ki.codec).Call(jen.Id("l"))
+		return jen.Qual(PathImpl, "Read"+ki.codec).Call(jen.Id("l"))
 	}
 	return jen.Id("l").Dot(k.info().codec).Call()
 }
@@ -388,14 +388,14 @@ func readBase(k Kind) jen.Code {
 // values, for WritePtr and ReadPtr.
 func writerFunc(k Kind) jen.Code {
 	if ki := k.info(); ki.helper {
-		return jen.Qual(PathWire, "Write"+ki.codec)
+		return jen.Qual(PathImpl, "Write"+ki.codec)
 	}
 	return jen.Parens(jen.Op("*").Qual(PathJWrite, "Writer")).Dot(k.info().codec)
 }
 
 func readerFunc(k Kind) jen.Code {
 	if ki := k.info(); ki.helper {
-		return jen.Qual(PathWire, "Read"+ki.codec)
+		return jen.Qual(PathImpl, "Read"+ki.codec)
 	}
 	return jen.Parens(jen.Op("*").Qual(PathJLexer, "Lexer")).Dot(k.info().codec)
 }
@@ -414,7 +414,7 @@ func encodeField(fld *Field) []jen.Code {
 		if fld.Kind == KindJSON {
 			return []jen.Code{jen.If(v.Clone().Op("==").Nil()).Block(writeNull()).Else().Block(marshalJSON(v.Clone()))}
 		}
-		return []jen.Code{jen.Qual(PathWire, "WritePtr").Call(jen.Id("w"), ptrToBase(fld, v), writerFunc(fld.Kind))}
+		return []jen.Code{jen.Qual(PathImpl, "WritePtr").Call(jen.Id("w"), ptrToBase(fld, v), writerFunc(fld.Kind))}
 	case ReprSQLNull:
 		return []jen.Code{jen.If(v.Clone().Dot("Valid")).Block(
 			writeBase(fld.Kind, toBase(fld, v.Clone().Dot(fld.NullValue))),
@@ -435,24 +435,24 @@ func decodeField(fld *Field) []jen.Code {
 			tc, _ := typeCode(fld.Named)
 			return []jen.Code{
 				v.Clone().Op("=").Nil(),
-				jen.If(jen.Op("!").Qual(PathWire, "ReadNull").Call(jen.Id("l"))).Block(
+				jen.If(jen.Op("!").Qual(PathImpl, "ReadNull").Call(jen.Id("l"))).Block(
 					v.Clone().Op("=").New(tc),
-					jen.Qual(PathWire, "ReadJSON").Call(jen.Id("l"), v.Clone()),
+					jen.Qual(PathImpl, "ReadJSON").Call(jen.Id("l"), v.Clone()),
 				),
 			}
 		}
-		return []jen.Code{v.Clone().Op("=").Add(ptrFromBase(fld, jen.Qual(PathWire, "ReadPtr").Call(jen.Id("l"), readerFunc(fld.Kind))))}
+		return []jen.Code{v.Clone().Op("=").Add(ptrFromBase(fld, jen.Qual(PathImpl, "ReadPtr").Call(jen.Id("l"), readerFunc(fld.Kind))))}
 	case ReprSQLNull:
 		tc, _ := typeCode(fld.Type)
 		return []jen.Code{
 			v.Clone().Op("=").Add(tc).Values(),
-			jen.If(jen.Op("!").Qual(PathWire, "ReadNull").Call(jen.Id("l"))).Block(
+			jen.If(jen.Op("!").Qual(PathImpl, "ReadNull").Call(jen.Id("l"))).Block(
 				jen.List(v.Clone().Dot(fld.NullValue), v.Clone().Dot("Valid")).Op("=").List(fromBase(fld, readBase(fld.Kind)), jen.True()),
 			),
 		}
 	}
 	if fld.Kind == KindJSON {
-		return []jen.Code{jen.Qual(PathWire, "ReadJSON").Call(jen.Id("l"), jen.Op("&").Add(v))}
+		return []jen.Code{jen.Qual(PathImpl, "ReadJSON").Call(jen.Id("l"), jen.Op("&").Add(v))}
 	}
 	return []jen.Code{v.Op("=").Add(fromBase(fld, readBase(fld.Kind)))}
 }

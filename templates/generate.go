@@ -48,7 +48,7 @@ func newFile(m *Model) *jen.File {
 	f := jen.NewFilePathName(m.PkgPath, m.PkgName)
 	f.HeaderComment(Header)
 	f.ImportName(PathSsync, "ssync")
-	f.ImportName(PathWire, "wire")
+	f.ImportName(PathImpl, "ssyncimpl")
 	f.ImportName(PathClient, "client")
 	f.ImportName(PathUUID, "uuid")
 	f.ImportName(PathJLexer, "jlexer")

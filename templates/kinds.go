@@ -21,7 +21,7 @@ type kindInfo struct {
 	pkgPath, typeName string
 	// codec names how values are written and read: the jwriter.Writer and
 	// jlexer.Lexer method ("Int8"), or, when helper is set, the suffix of
-	// the runtime's WriteXxx and ReadXxx functions ("Time"). Empty for
+	// ssyncimpl's WriteXxx and ReadXxx functions ("Time"). Empty for
 	// KindJSON, whose values write and read themselves.
 	codec  string
 	helper bool

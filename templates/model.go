@@ -14,7 +14,7 @@ import (
 // Import paths the generated code refers to.
 const (
 	PathSsync  = "github.com/ssync-go/ssync/runtime/ssync"
-	PathWire   = "github.com/ssync-go/ssync/runtime/wire"
+	PathImpl   = "github.com/ssync-go/ssync/runtime/ssyncimpl"
 	PathClient = "github.com/ssync-go/ssync/runtime/client"
 	PathUUID   = "github.com/google/uuid"
 	PathJLexer = "github.com/mailru/easyjson/jlexer"

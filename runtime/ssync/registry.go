@@ -43,16 +43,6 @@ func NewRegistry(collections ...Collection) (*Registry, error) {
 	return r, nil
 }
 
-// MustRegistry is like [NewRegistry] but panics on error. Generated code uses
-// it for registries whose validity ssyncgen has already checked.
-func MustRegistry(collections ...Collection) *Registry {
-	r, err := NewRegistry(collections...)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
-
 // Collections returns the collections in order, parents first. The slice is a
 // copy.
 func (r *Registry) Collections() []Collection {

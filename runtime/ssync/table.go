@@ -8,11 +8,6 @@ import (
 	"github.com/mailru/easyjson/jwriter"
 )
 
-// GeneratedCodeV1 is referenced by code generated for this runtime's table
-// format. A runtime with an incompatible format drops the constant, so stale
-// generated code stops compiling instead of misbehaving.
-const GeneratedCodeV1 = 1
-
 // Record is the sync metadata every synchronized row carries. Embed it in a
 // model struct and put the table tag on it:
 //

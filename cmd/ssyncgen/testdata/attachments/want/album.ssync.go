@@ -10,7 +10,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/attachments/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"io"
 )
 
@@ -219,7 +219,7 @@ func albumRecord(r *models.Album) *ssync.Record {
 }
 
 func albumValues(r *models.Album, dst []any) []any {
-	return append(dst, r.Name, ssync.PtrValue(r.Cover), r.Back, ssync.PtrValue(r.Media.Clip))
+	return append(dst, r.Name, ssyncimpl.PtrValue(r.Cover), r.Back, ssyncimpl.PtrValue(r.Media.Clip))
 }
 
 func albumTargets(r *models.Album, dst []any) []any {
@@ -227,7 +227,7 @@ func albumTargets(r *models.Album, dst []any) []any {
 }
 
 func encodeAlbum(w *jwriter.Writer, r *models.Album) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"name":`)
 	w.String(r.Name)
 	w.RawString(`,"cover":`)
@@ -257,25 +257,25 @@ func decodeAlbum(l *jlexer.Lexer, r *models.Album, opts ssync.DecodeOptions) err
 			r.Name = l.String()
 		case "cover":
 			r.Cover = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Cover = new(ssync.Attachment)
-				wire.ReadJSON(l, r.Cover)
+				ssyncimpl.ReadJSON(l, r.Cover)
 			}
 		case "back":
-			wire.ReadJSON(l, &r.Back)
+			ssyncimpl.ReadJSON(l, &r.Back)
 		case "clip":
 			r.Media.Clip = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Media.Clip = new(ssync.Attachment)
-				wire.ReadJSON(l, r.Media.Clip)
+				ssyncimpl.ReadJSON(l, r.Media.Clip)
 			}
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

@@ -10,7 +10,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/attachments/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"io"
 )
 
@@ -163,7 +163,7 @@ func docRecord(r *models.Doc) *ssync.Record {
 }
 
 func docValues(r *models.Doc, dst []any) []any {
-	return append(dst, r.Title, ssync.PtrValue(r.File))
+	return append(dst, r.Title, ssyncimpl.PtrValue(r.File))
 }
 
 func docTargets(r *models.Doc, dst []any) []any {
@@ -171,7 +171,7 @@ func docTargets(r *models.Doc, dst []any) []any {
 }
 
 func encodeDoc(w *jwriter.Writer, r *models.Doc) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"title":`)
 	w.String(r.Title)
 	w.RawString(`,"file":`)
@@ -193,17 +193,17 @@ func decodeDoc(l *jlexer.Lexer, r *models.Doc, opts ssync.DecodeOptions) error {
 			r.Title = l.String()
 		case "file":
 			r.File = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.File = new(ssync.Attachment)
-				wire.ReadJSON(l, r.File)
+				ssyncimpl.ReadJSON(l, r.File)
 			}
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

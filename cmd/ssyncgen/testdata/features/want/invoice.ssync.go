@@ -11,7 +11,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // InvoiceTable returns the descriptor of the invoices collection, which holds billing.Invoice rows.
@@ -181,9 +181,9 @@ func invoiceTargets(r *billing.Invoice, dst []any) []any {
 }
 
 func encodeInvoice(w *jwriter.Writer, r *billing.Invoice) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"projectId":`)
-	wire.WriteUUID(w, r.ProjectID)
+	ssyncimpl.WriteUUID(w, r.ProjectID)
 	w.RawString(`,"amount":`)
 	w.Int64(r.Amount)
 	w.RawString(`,"status":`)
@@ -198,18 +198,18 @@ func decodeInvoice(l *jlexer.Lexer, r *billing.Invoice, opts ssync.DecodeOptions
 		l.WantColon()
 		switch key {
 		case "projectId":
-			r.ProjectID = wire.ReadUUID(l)
+			r.ProjectID = ssyncimpl.ReadUUID(l)
 		case "amount":
 			r.Amount = l.Int64()
 		case "status":
 			r.Status = models.Status(l.String())
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

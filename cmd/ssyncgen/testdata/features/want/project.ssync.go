@@ -10,7 +10,7 @@ import (
 	shared "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/shared"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // ProjectTable returns the descriptor of the projects collection, which holds models.Project rows.
@@ -207,7 +207,7 @@ func projectTargets(r *models.Project, dst []any) []any {
 }
 
 func encodeProject(w *jwriter.Writer, r *models.Project) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"name":`)
 	w.String(r.Name)
 	w.RawString(`,"status":`)
@@ -217,7 +217,7 @@ func encodeProject(w *jwriter.Writer, r *models.Project) {
 	w.RawString(`,"revision":`)
 	w.Int(r.Audit.Stamp.Revision)
 	w.RawString(`,"comment":`)
-	wire.WritePtr(w, r.Audit.Stamp.Comment, (*jwriter.Writer).String)
+	ssyncimpl.WritePtr(w, r.Audit.Stamp.Comment, (*jwriter.Writer).String)
 	w.RawByte('}')
 }
 
@@ -236,14 +236,14 @@ func decodeProject(l *jlexer.Lexer, r *models.Project, opts ssync.DecodeOptions)
 		case "revision":
 			r.Audit.Stamp.Revision = l.Int()
 		case "comment":
-			r.Audit.Stamp.Comment = wire.ReadPtr(l, (*jlexer.Lexer).String)
+			r.Audit.Stamp.Comment = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).String)
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

@@ -12,7 +12,7 @@ import (
 	shared "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/shared"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // TaskTable returns the descriptor of the tasks collection, which holds models.Task rows.
@@ -371,7 +371,7 @@ func taskRecord(r *models.Task) *ssync.Record {
 }
 
 func taskValues(r *models.Task, dst []any) []any {
-	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, ssync.PtrValue(r.TagsPtr), &r.Where, ssync.PtrValue(r.WherePtr), r.Note, r.Count, r.Small, r.Tiny, r.Octet, r.Ratio, r.Done, r.Due, r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
+	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, ssyncimpl.PtrValue(r.TagsPtr), &r.Where, ssyncimpl.PtrValue(r.WherePtr), r.Note, r.Count, r.Small, r.Tiny, r.Octet, r.Ratio, r.Done, r.Due, r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
 }
 
 func taskTargets(r *models.Task, dst []any) []any {
@@ -379,11 +379,11 @@ func taskTargets(r *models.Task, dst []any) []any {
 }
 
 func encodeTask(w *jwriter.Writer, r *models.Task) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"projectId":`)
-	wire.WriteUUID(w, r.ProjectID)
+	ssyncimpl.WriteUUID(w, r.ProjectID)
 	w.RawString(`,"parentProjectId":`)
-	wire.WritePtr(w, r.ParentProjectID, wire.WriteUUID)
+	ssyncimpl.WritePtr(w, r.ParentProjectID, ssyncimpl.WriteUUID)
 	w.RawString(`,"title":`)
 	w.String(r.Title)
 	w.RawString(`,"label":`)
@@ -391,11 +391,11 @@ func encodeTask(w *jwriter.Writer, r *models.Task) {
 	w.RawString(`,"level":`)
 	w.Int8(int8(r.Level))
 	w.RawString(`,"levelPtr":`)
-	wire.WritePtr(w, (*int8)(r.LevelPtr), (*jwriter.Writer).Int8)
+	ssyncimpl.WritePtr(w, (*int8)(r.LevelPtr), (*jwriter.Writer).Int8)
 	w.RawString(`,"statusPtr":`)
-	wire.WritePtr(w, (*string)(r.StatusPtr), (*jwriter.Writer).String)
+	ssyncimpl.WritePtr(w, (*string)(r.StatusPtr), (*jwriter.Writer).String)
 	w.RawString(`,"blob":`)
-	wire.WriteBytes(w, []byte(r.Blob))
+	ssyncimpl.WriteBytes(w, []byte(r.Blob))
 	w.RawString(`,"tags":`)
 	w.Raw(r.Tags.MarshalJSON())
 	w.RawString(`,"tagsPtr":`)
@@ -456,13 +456,13 @@ func encodeTask(w *jwriter.Writer, r *models.Task) {
 	}
 	w.RawString(`,"due":`)
 	if r.Due.Valid {
-		wire.WriteTime(w, r.Due.Time)
+		ssyncimpl.WriteTime(w, r.Due.Time)
 	} else {
 		w.RawString("null")
 	}
 	w.RawString(`,"owner":`)
 	if r.Owner.Valid {
-		wire.WriteUUID(w, r.Owner.V)
+		ssyncimpl.WriteUUID(w, r.Owner.V)
 	} else {
 		w.RawString("null")
 	}
@@ -477,7 +477,7 @@ func encodeTask(w *jwriter.Writer, r *models.Task) {
 	w.RawString(`,"revision":`)
 	w.Int(r.Audit.Stamp.Revision)
 	w.RawString(`,"comment":`)
-	wire.WritePtr(w, r.Audit.Stamp.Comment, (*jwriter.Writer).String)
+	ssyncimpl.WritePtr(w, r.Audit.Stamp.Comment, (*jwriter.Writer).String)
 	w.RawByte('}')
 }
 
@@ -488,9 +488,9 @@ func decodeTask(l *jlexer.Lexer, r *models.Task, opts ssync.DecodeOptions) error
 		l.WantColon()
 		switch key {
 		case "projectId":
-			r.ProjectID = wire.ReadUUID(l)
+			r.ProjectID = ssyncimpl.ReadUUID(l)
 		case "parentProjectId":
-			r.ParentProjectID = wire.ReadPtr(l, wire.ReadUUID)
+			r.ParentProjectID = ssyncimpl.ReadPtr(l, ssyncimpl.ReadUUID)
 		case "title":
 			r.Title = l.String()
 		case "label":
@@ -498,75 +498,75 @@ func decodeTask(l *jlexer.Lexer, r *models.Task, opts ssync.DecodeOptions) error
 		case "level":
 			r.Level = models.Level(l.Int8())
 		case "levelPtr":
-			r.LevelPtr = (*models.Level)(wire.ReadPtr(l, (*jlexer.Lexer).Int8))
+			r.LevelPtr = (*models.Level)(ssyncimpl.ReadPtr(l, (*jlexer.Lexer).Int8))
 		case "statusPtr":
-			r.StatusPtr = (*models.Status)(wire.ReadPtr(l, (*jlexer.Lexer).String))
+			r.StatusPtr = (*models.Status)(ssyncimpl.ReadPtr(l, (*jlexer.Lexer).String))
 		case "blob":
-			r.Blob = models.Blob(wire.ReadBytes(l))
+			r.Blob = models.Blob(ssyncimpl.ReadBytes(l))
 		case "tags":
-			wire.ReadJSON(l, &r.Tags)
+			ssyncimpl.ReadJSON(l, &r.Tags)
 		case "tagsPtr":
 			r.TagsPtr = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.TagsPtr = new(models.Tags)
-				wire.ReadJSON(l, r.TagsPtr)
+				ssyncimpl.ReadJSON(l, r.TagsPtr)
 			}
 		case "where":
-			wire.ReadJSON(l, &r.Where)
+			ssyncimpl.ReadJSON(l, &r.Where)
 		case "wherePtr":
 			r.WherePtr = nil
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.WherePtr = new(models.Point)
-				wire.ReadJSON(l, r.WherePtr)
+				ssyncimpl.ReadJSON(l, r.WherePtr)
 			}
 		case "note":
 			r.Note = sql.NullString{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Note.String, r.Note.Valid = l.String(), true
 			}
 		case "count":
 			r.Count = sql.NullInt64{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Count.Int64, r.Count.Valid = l.Int64(), true
 			}
 		case "small":
 			r.Small = sql.NullInt32{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Small.Int32, r.Small.Valid = l.Int32(), true
 			}
 		case "tiny":
 			r.Tiny = sql.NullInt16{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Tiny.Int16, r.Tiny.Valid = l.Int16(), true
 			}
 		case "octet":
 			r.Octet = sql.NullByte{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Octet.Byte, r.Octet.Valid = l.Uint8(), true
 			}
 		case "ratio":
 			r.Ratio = sql.NullFloat64{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Ratio.Float64, r.Ratio.Valid = l.Float64(), true
 			}
 		case "done":
 			r.Done = sql.NullBool{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Done.Bool, r.Done.Valid = l.Bool(), true
 			}
 		case "due":
 			r.Due = sql.NullTime{}
-			if !wire.ReadNull(l) {
-				r.Due.Time, r.Due.Valid = wire.ReadTime(l), true
+			if !ssyncimpl.ReadNull(l) {
+				r.Due.Time, r.Due.Valid = ssyncimpl.ReadTime(l), true
 			}
 		case "owner":
 			r.Owner = sql.Null[uuid.UUID]{}
-			if !wire.ReadNull(l) {
-				r.Owner.V, r.Owner.Valid = wire.ReadUUID(l), true
+			if !ssyncimpl.ReadNull(l) {
+				r.Owner.V, r.Owner.Valid = ssyncimpl.ReadUUID(l), true
 			}
 		case "phase":
 			r.Phase = sql.Null[models.Status]{}
-			if !wire.ReadNull(l) {
+			if !ssyncimpl.ReadNull(l) {
 				r.Phase.V, r.Phase.Valid = models.Status(l.String()), true
 			}
 		case "createdBy":
@@ -574,14 +574,14 @@ func decodeTask(l *jlexer.Lexer, r *models.Task, opts ssync.DecodeOptions) error
 		case "revision":
 			r.Audit.Stamp.Revision = l.Int()
 		case "comment":
-			r.Audit.Stamp.Comment = wire.ReadPtr(l, (*jlexer.Lexer).String)
+			r.Audit.Stamp.Comment = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).String)
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

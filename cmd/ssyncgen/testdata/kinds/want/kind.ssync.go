@@ -9,7 +9,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/kinds/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"time"
 )
 
@@ -312,7 +312,7 @@ func kindTargets(r *models.Kind, dst []any) []any {
 }
 
 func encodeKind(w *jwriter.Writer, r *models.Kind) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"str":`)
 	w.String(r.Str)
 	w.RawString(`,"bool":`)
@@ -342,23 +342,23 @@ func encodeKind(w *jwriter.Writer, r *models.Kind) {
 	w.RawString(`,"float64":`)
 	w.Float64(r.Float64)
 	w.RawString(`,"time":`)
-	wire.WriteTime(w, r.Time)
+	ssyncimpl.WriteTime(w, r.Time)
 	w.RawString(`,"bytes":`)
-	wire.WriteBytes(w, r.Bytes)
+	ssyncimpl.WriteBytes(w, r.Bytes)
 	w.RawString(`,"uuid":`)
-	wire.WriteUUID(w, r.UUID)
+	ssyncimpl.WriteUUID(w, r.UUID)
 	w.RawString(`,"strPtr":`)
-	wire.WritePtr(w, r.StrPtr, (*jwriter.Writer).String)
+	ssyncimpl.WritePtr(w, r.StrPtr, (*jwriter.Writer).String)
 	w.RawString(`,"int64Ptr":`)
-	wire.WritePtr(w, r.Int64Ptr, (*jwriter.Writer).Int64)
+	ssyncimpl.WritePtr(w, r.Int64Ptr, (*jwriter.Writer).Int64)
 	w.RawString(`,"float64Ptr":`)
-	wire.WritePtr(w, r.Float64Ptr, (*jwriter.Writer).Float64)
+	ssyncimpl.WritePtr(w, r.Float64Ptr, (*jwriter.Writer).Float64)
 	w.RawString(`,"boolPtr":`)
-	wire.WritePtr(w, r.BoolPtr, (*jwriter.Writer).Bool)
+	ssyncimpl.WritePtr(w, r.BoolPtr, (*jwriter.Writer).Bool)
 	w.RawString(`,"timePtr":`)
-	wire.WritePtr(w, r.TimePtr, wire.WriteTime)
+	ssyncimpl.WritePtr(w, r.TimePtr, ssyncimpl.WriteTime)
 	w.RawString(`,"uuidPtr":`)
-	wire.WritePtr(w, r.UUIDPtr, wire.WriteUUID)
+	ssyncimpl.WritePtr(w, r.UUIDPtr, ssyncimpl.WriteUUID)
 	w.RawString(`,"renamed":`)
 	w.String(r.Renamed)
 	w.RawString(`,"wr":`)
@@ -403,23 +403,23 @@ func decodeKind(l *jlexer.Lexer, r *models.Kind, opts ssync.DecodeOptions) error
 		case "float64":
 			r.Float64 = l.Float64()
 		case "time":
-			r.Time = wire.ReadTime(l)
+			r.Time = ssyncimpl.ReadTime(l)
 		case "bytes":
-			r.Bytes = wire.ReadBytes(l)
+			r.Bytes = ssyncimpl.ReadBytes(l)
 		case "uuid":
-			r.UUID = wire.ReadUUID(l)
+			r.UUID = ssyncimpl.ReadUUID(l)
 		case "strPtr":
-			r.StrPtr = wire.ReadPtr(l, (*jlexer.Lexer).String)
+			r.StrPtr = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).String)
 		case "int64Ptr":
-			r.Int64Ptr = wire.ReadPtr(l, (*jlexer.Lexer).Int64)
+			r.Int64Ptr = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).Int64)
 		case "float64Ptr":
-			r.Float64Ptr = wire.ReadPtr(l, (*jlexer.Lexer).Float64)
+			r.Float64Ptr = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).Float64)
 		case "boolPtr":
-			r.BoolPtr = wire.ReadPtr(l, (*jlexer.Lexer).Bool)
+			r.BoolPtr = ssyncimpl.ReadPtr(l, (*jlexer.Lexer).Bool)
 		case "timePtr":
-			r.TimePtr = wire.ReadPtr(l, wire.ReadTime)
+			r.TimePtr = ssyncimpl.ReadPtr(l, ssyncimpl.ReadTime)
 		case "uuidPtr":
-			r.UUIDPtr = wire.ReadPtr(l, wire.ReadUUID)
+			r.UUIDPtr = ssyncimpl.ReadPtr(l, ssyncimpl.ReadUUID)
 		case "renamed":
 			r.Renamed = l.String()
 		case "wr":
@@ -427,12 +427,12 @@ func decodeKind(l *jlexer.Lexer, r *models.Kind, opts ssync.DecodeOptions) error
 		case "httpServerURL":
 			r.HTTPServerURL = l.String()
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

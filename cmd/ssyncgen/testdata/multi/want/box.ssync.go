@@ -9,7 +9,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // BoxTable returns the descriptor of the boxes collection, which holds models.Box rows.
@@ -157,11 +157,11 @@ func boxTargets(r *models.Box, dst []any) []any {
 }
 
 func encodeBox(w *jwriter.Writer, r *models.Box) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"label":`)
 	w.String(r.Label)
 	w.RawString(`,"categoryId":`)
-	wire.WriteUUID(w, r.CategoryID)
+	ssyncimpl.WriteUUID(w, r.CategoryID)
 	w.RawString(`,"weight":`)
 	w.Float64(r.Weight)
 	w.RawString(`,"shelf":`)
@@ -178,18 +178,18 @@ func decodeBox(l *jlexer.Lexer, r *models.Box, opts ssync.DecodeOptions) error {
 		case "label":
 			r.Label = l.String()
 		case "categoryId":
-			r.CategoryID = wire.ReadUUID(l)
+			r.CategoryID = ssyncimpl.ReadUUID(l)
 		case "weight":
 			r.Weight = l.Float64()
 		case "shelf":
 			r.Shelf = l.Int()
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

@@ -8,7 +8,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // CategoryTable returns the descriptor of the categories collection, which holds models.Category rows.
@@ -135,7 +135,7 @@ func categoryTargets(r *models.Category, dst []any) []any {
 }
 
 func encodeCategory(w *jwriter.Writer, r *models.Category) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"title":`)
 	w.String(r.Title)
 	w.RawByte('}')
@@ -150,12 +150,12 @@ func decodeCategory(l *jlexer.Lexer, r *models.Category, opts ssync.DecodeOption
 		case "title":
 			r.Title = l.String()
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

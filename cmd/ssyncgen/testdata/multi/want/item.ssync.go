@@ -9,7 +9,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // ItemTable returns the descriptor of the items collection, which holds models.Item rows.
@@ -143,11 +143,11 @@ func itemTargets(r *models.Item, dst []any) []any {
 }
 
 func encodeItem(w *jwriter.Writer, r *models.Item) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"name":`)
 	w.String(r.Name)
 	w.RawString(`,"boxId":`)
-	wire.WritePtr(w, r.BoxID, wire.WriteUUID)
+	ssyncimpl.WritePtr(w, r.BoxID, ssyncimpl.WriteUUID)
 	w.RawByte('}')
 }
 
@@ -160,14 +160,14 @@ func decodeItem(l *jlexer.Lexer, r *models.Item, opts ssync.DecodeOptions) error
 		case "name":
 			r.Name = l.String()
 		case "boxId":
-			r.BoxID = wire.ReadPtr(l, wire.ReadUUID)
+			r.BoxID = ssyncimpl.ReadPtr(l, ssyncimpl.ReadUUID)
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

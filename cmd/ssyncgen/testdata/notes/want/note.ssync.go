@@ -9,7 +9,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/notes/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // NoteTable returns the descriptor of the ss_tb_note collection, which holds models.Note rows.
@@ -157,13 +157,13 @@ func noteTargets(r *models.Note, dst []any) []any {
 }
 
 func encodeNote(w *jwriter.Writer, r *models.Note) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"message":`)
 	w.String(r.Message)
 	w.RawString(`,"completed":`)
 	w.Bool(r.Completed)
 	w.RawString(`,"userId":`)
-	wire.WritePtr(w, r.UserID, wire.WriteUUID)
+	ssyncimpl.WritePtr(w, r.UserID, ssyncimpl.WriteUUID)
 	w.RawString(`,"userName":`)
 	w.String(r.UserName)
 	w.RawByte('}')
@@ -180,16 +180,16 @@ func decodeNote(l *jlexer.Lexer, r *models.Note, opts ssync.DecodeOptions) error
 		case "completed":
 			r.Completed = l.Bool()
 		case "userId":
-			r.UserID = wire.ReadPtr(l, wire.ReadUUID)
+			r.UserID = ssyncimpl.ReadPtr(l, ssyncimpl.ReadUUID)
 		case "userName":
 			r.UserName = l.String()
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

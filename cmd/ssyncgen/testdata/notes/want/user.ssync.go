@@ -8,7 +8,7 @@ import (
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/notes/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // UserTable returns the descriptor of the ss_tb_user collection, which holds models.User rows.
@@ -142,7 +142,7 @@ func userTargets(r *models.User, dst []any) []any {
 }
 
 func encodeUser(w *jwriter.Writer, r *models.User) {
-	wire.WriteRecord(w, &r.Record)
+	ssyncimpl.WriteRecord(w, &r.Record)
 	w.RawString(`,"name":`)
 	w.String(r.Name)
 	w.RawString(`,"age":`)
@@ -161,12 +161,12 @@ func decodeUser(l *jlexer.Lexer, r *models.User, opts ssync.DecodeOptions) error
 		case "age":
 			r.Age = l.Int()
 		default:
-			if !wire.ReadRecordField(l, &r.Record, key) {
-				wire.UnknownField(l, key, opts)
+			if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
+				ssyncimpl.UnknownField(l, key, opts)
 			}
 		}
 		if !l.Ok() {
-			return wire.NewFieldError(key, l.Error())
+			return ssyncimpl.NewFieldError(key, l.Error())
 		}
 		l.WantComma()
 	}

@@ -1,4 +1,4 @@
-package wire_test
+package ssyncimpl_test
 
 import (
 	"encoding/json"
@@ -7,17 +7,17 @@ import (
 
 	"github.com/mailru/easyjson/jlexer"
 
-	"github.com/ssync-go/ssync/runtime/wire"
+	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 func TestReadNull(t *testing.T) {
 	l := jlexer.Lexer{Data: []byte(`[null,"x"]`)}
 	l.Delim('[')
-	if !wire.ReadNull(&l) {
+	if !ssyncimpl.ReadNull(&l) {
 		t.Error("null not seen")
 	}
 	l.WantComma()
-	if wire.ReadNull(&l) {
+	if ssyncimpl.ReadNull(&l) {
 		t.Error("a string read as null")
 	}
 	if s := l.String(); s != "x" {
@@ -54,7 +54,7 @@ func TestReadJSON(t *testing.T) {
 	} {
 		var d doc
 		l := jlexer.Lexer{Data: []byte(in)}
-		wire.ReadJSON(&l, &d)
+		ssyncimpl.ReadJSON(&l, &d)
 		if err := l.Error(); err != nil {
 			t.Errorf("%s: %v", in, err)
 		}
@@ -64,12 +64,12 @@ func TestReadJSON(t *testing.T) {
 	}
 	var d doc
 	l := jlexer.Lexer{Data: []byte(`"bad"`)}
-	wire.ReadJSON(&l, &d)
+	ssyncimpl.ReadJSON(&l, &d)
 	if !errors.Is(l.Error(), errRefused) {
 		t.Errorf("error %v, want the UnmarshalJSON error", l.Error())
 	}
 	l = jlexer.Lexer{Data: []byte(`{"a":`)}
-	wire.ReadJSON(&l, &d)
+	ssyncimpl.ReadJSON(&l, &d)
 	if l.Error() == nil {
 		t.Error("truncated JSON read without error")
 	}
