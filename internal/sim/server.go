@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -50,7 +51,7 @@ func newServerSide(w *world) *serverSide {
 	s.again = again
 	s.db.Store(db)
 	if w.secret != nil {
-		a, err := server.NewJWTAuth(w.secret)
+		a, err := jwtauth.New(w.secret)
 		if err != nil {
 			w.t.Fatalf("sim: NewJWTAuth: %v", err)
 		}

@@ -54,7 +54,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
@@ -112,7 +112,7 @@ type Report struct {
 	Seed  uint64
 	Steps int
 	Store string
-	// Auth is "header" (InsecureHeaderAuth) or "jwt" (NewJWTAuth).
+	// Auth is "header" (InsecureHeaderAuth) or "jwt" (jwtauth.New).
 	Auth string
 	// Bursts says whether the run played the burst operation
 	// (Config.Bursts).
@@ -395,7 +395,7 @@ func (w *world) setup() {
 			}
 		}
 		if w.secret != nil {
-			tok, err := server.MintJWT(w.secret, u.name, u.linked, 24*time.Hour)
+			tok, err := jwtauth.Mint(w.secret, u.name, u.linked, 24*time.Hour)
 			if err != nil {
 				t.Fatalf("sim: mint token: %v", err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -103,7 +104,7 @@ func hToken(t *testing.T, secret []byte, claims jwt.MapClaims, method jwt.Signin
 
 func hMint(t *testing.T, sub string) string {
 	t.Helper()
-	tok, err := server.MintJWT(hostileSecret, sub, nil, time.Hour)
+	tok, err := jwtauth.Mint(hostileSecret, sub, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func newHostileServer(t *testing.T, b storetest.Backend) *hostileServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := server.NewJWTAuth(hostileSecret)
+	auth, err := jwtauth.New(hostileSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 )
 
 var (
@@ -37,7 +38,7 @@ type jwtServer struct {
 	db  *sql.DB
 }
 
-func newJWTServer(t *testing.T, opts ...server.JWTOption) *jwtServer {
+func newJWTServer(t *testing.T, opts ...jwtauth.Option) *jwtServer {
 	t.Helper()
 	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
@@ -48,7 +49,7 @@ func newJWTServer(t *testing.T, opts ...server.JWTOption) *jwtServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := server.NewJWTAuth(jwtSecret, opts...)
+	auth, err := jwtauth.New(jwtSecret, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func jwtPush(created, updated []string) string {
 
 func mint(t *testing.T, secret []byte, sub string, linked ...string) string {
 	t.Helper()
-	tok, err := server.MintJWT(secret, sub, linked, time.Hour)
+	tok, err := jwtauth.Mint(secret, sub, linked, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,14 +318,14 @@ func TestJWTOptions(t *testing.T) {
 		return r
 	}
 	expired := sign(t, jwt.SigningMethodHS256, jwtSecret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-30 * time.Second).Unix()})
-	strict, err := server.NewJWTAuth(jwtSecret)
+	strict, err := jwtauth.New(jwtSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := strict.Authenticate(req(expired)); !errors.Is(err, server.ErrUnauthenticated) {
 		t.Fatalf("expired token without leeway: %v", err)
 	}
-	lenient, err := server.NewJWTAuth(jwtSecret, server.WithJWTLeeway(time.Minute))
+	lenient, err := jwtauth.New(jwtSecret, jwtauth.WithLeeway(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestJWTOptions(t *testing.T) {
 		t.Fatalf("token 30s past expiry with 1m leeway = %+v, %v", id, err)
 	}
 
-	scoped, err := server.NewJWTAuth(jwtSecret, server.WithJWTIssuer("https://id.example"), server.WithJWTAudience("notes"))
+	scoped, err := jwtauth.New(jwtSecret, jwtauth.WithIssuer("https://id.example"), jwtauth.WithAudience("notes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,10 +370,10 @@ func TestJWTOptions(t *testing.T) {
 }
 
 func TestJWTSecretAndMintChecks(t *testing.T) {
-	if _, err := server.NewJWTAuth([]byte("too short")); err == nil || !strings.Contains(err.Error(), "at least 32") {
+	if _, err := jwtauth.New([]byte("too short")); err == nil || !strings.Contains(err.Error(), "at least 32") {
 		t.Errorf("NewJWTAuth with a 9-byte secret: %v, want a refusal", err)
 	}
-	if _, err := server.NewJWTAuth(nil); err == nil {
+	if _, err := jwtauth.New(nil); err == nil {
 		t.Error("NewJWTAuth with no secret succeeded")
 	}
 	for _, c := range []struct {
@@ -387,13 +388,13 @@ func TestJWTSecretAndMintChecks(t *testing.T) {
 		{"empty linked", jwtSecret, "alice", []string{"bob", ""}, time.Hour},
 		{"zero ttl", jwtSecret, "alice", nil, 0},
 	} {
-		if tok, err := server.MintJWT(c.secret, c.sub, c.linked, c.ttl); err == nil {
+		if tok, err := jwtauth.Mint(c.secret, c.sub, c.linked, c.ttl); err == nil {
 			t.Errorf("MintJWT %s = %q, want an error", c.name, tok)
 		}
 	}
 	// The secret is copied: changing the caller's slice later changes nothing.
 	secret := []byte(string(jwtSecret))
-	auth, err := server.NewJWTAuth(secret)
+	auth, err := jwtauth.New(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,30 +405,4 @@ func TestJWTSecretAndMintChecks(t *testing.T) {
 	if _, err := auth.Authenticate(r); err != nil {
 		t.Errorf("after the caller changed its secret slice: %v", err)
 	}
-}
-
-func ExampleNewJWTAuth() {
-	secret := []byte("an example secret of at least 32 bytes!")
-	auth, err := server.NewJWTAuth(secret)
-	if err != nil {
-		panic(err)
-	}
-	// A token for alice, who may also act for bob. Tokens usually come
-	// from an identity provider that shares the secret.
-	token, err := server.MintJWT(secret, "alice", []string{"bob"}, time.Hour)
-	if err != nil {
-		panic(err)
-	}
-
-	r := httptest.NewRequest("GET", "/api/sync/pull", nil)
-	r.Header.Set("Authorization", "Bearer "+token)
-	id, err := auth.Authenticate(r)
-	fmt.Println(id.SyncID, id.Linked, err)
-
-	r.Header.Set("Authorization", "Bearer "+token+"x")
-	_, err = auth.Authenticate(r)
-	fmt.Println(err)
-	// Output:
-	// alice [bob] <nil>
-	// unauthenticated: token signature is invalid
 }

@@ -19,7 +19,7 @@
 // visible to other local users), the SSYNC_JWT_SECRET environment variable.
 // The secret is used as given, at least 32 bytes. The token's sub claim is
 // the user; its linked claim lists the users whose notes the user may also
-// read and write (see server.NewJWTAuth).
+// read and write (see jwtauth.New).
 //
 // # Attachments
 //
@@ -65,6 +65,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/blob/s3"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -165,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if o.secret == "" {
 			return usage("-mint-token needs the JWT secret: set -jwt-secret or %s", secretEnv)
 		}
-		tok, err := server.MintJWT([]byte(o.secret), o.mintFor, o.linked, o.ttl)
+		tok, err := jwtauth.Mint([]byte(o.secret), o.mintFor, o.linked, o.ttl)
 		if err != nil {
 			return usage("-mint-token: %v", err)
 		}
@@ -208,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case o.secret != "" && o.insecureDev:
 		return usage("-insecure-dev and a JWT secret (%s) exclude each other", secretFrom)
 	case o.secret != "":
-		a, err := server.NewJWTAuth([]byte(o.secret))
+		a, err := jwtauth.New([]byte(o.secret))
 		if err != nil {
 			return usage("%s: %v", secretFrom, err)
 		}

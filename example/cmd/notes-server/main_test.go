@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -121,8 +122,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"short secret", "", []string{"-jwt-secret", "short"}, "-jwt-secret: ssync server: JWT secret is 5 bytes; it must be at least 32"},
-		{"short secret from env", "short", nil, "$SSYNC_JWT_SECRET: ssync server: JWT secret is 5 bytes"},
+		{"short secret", "", []string{"-jwt-secret", "short"}, "-jwt-secret: ssync jwtauth: secret is 5 bytes; it must be at least 32"},
+		{"short secret from env", "short", nil, "$SSYNC_JWT_SECRET: ssync jwtauth: secret is 5 bytes"},
 		{"secret and insecure", "", []string{"-jwt-secret", testSecret, "-insecure-dev"}, "-insecure-dev and a JWT secret (-jwt-secret) exclude each other"},
 		{"env secret and insecure", testSecret, []string{"-insecure-dev"}, "-insecure-dev and a JWT secret ($SSYNC_JWT_SECRET) exclude each other"},
 		{"bad db scheme", "", []string{"-insecure-dev", "-db", "redis://localhost/0"}, `-db: unsupported store scheme "redis:"`},
@@ -149,7 +150,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestMintToken(t *testing.T) {
-	auth, err := server.NewJWTAuth([]byte(testSecret))
+	auth, err := jwtauth.New([]byte(testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,11 +188,11 @@ func TestMintToken(t *testing.T) {
 func TestServeWithJWT(t *testing.T) {
 	t.Setenv(secretEnv, testSecret)
 	url, stderr := start(t)
-	alice, err := server.MintJWT([]byte(testSecret), "alice", nil, time.Hour)
+	alice, err := jwtauth.Mint([]byte(testSecret), "alice", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := server.MintJWT([]byte("another secret of thirty-two bytes!!"), "alice", nil, time.Hour)
+	other, err := jwtauth.Mint([]byte("another secret of thirty-two bytes!!"), "alice", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

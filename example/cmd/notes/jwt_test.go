@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -30,7 +31,7 @@ func startJWTServer(t *testing.T) (string, *sql.DB) {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	auth, err := server.NewJWTAuth(testSecret)
+	auth, err := jwtauth.New(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func startJWTServer(t *testing.T) (string, *sql.DB) {
 
 func token(t *testing.T, secret []byte, user string, linked ...string) string {
 	t.Helper()
-	tok, err := server.MintJWT(secret, user, linked, time.Hour)
+	tok, err := jwtauth.Mint(secret, user, linked, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

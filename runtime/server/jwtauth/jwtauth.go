@@ -1,4 +1,12 @@
-package server
+// Package jwtauth is an ssync server Authenticator that takes the identity
+// from an HS256 JSON Web Token: "sub" is the user's sync id, "linked" the
+// sync ids of the users whose rows it may also read and write.
+//
+//	auth, err := jwtauth.New(secret)
+//	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
+//
+// Mint makes tokens it accepts, for development tools and tests.
+package jwtauth
 
 import (
 	"bytes"
@@ -10,22 +18,24 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssync-go/ssync/runtime/server"
 )
 
-// MinJWTSecretBytes is the shortest HS256 secret NewJWTAuth and MintJWT
+// MinSecretBytes is the shortest HS256 secret New and Mint
 // accept: 32 bytes, the size of the HMAC-SHA256 output. Generate one with
 // e.g. `openssl rand -hex 32`.
-const MinJWTSecretBytes = 32
+const MinSecretBytes = 32
 
 // jwtAlg is the only signing algorithm accepted.
 const jwtAlg = "HS256"
 
-// JWTLinkedClaim is the name of the claim that lists the sync ids of the
+// LinkedClaim is the name of the claim that lists the sync ids of the
 // users a token's subject is linked to.
-const JWTLinkedClaim = "linked"
+const LinkedClaim = "linked"
 
-// JWTOption configures the authenticator NewJWTAuth returns.
-type JWTOption func(*jwtConfig)
+// Option configures the authenticator New returns.
+type Option func(*jwtConfig)
 
 type jwtConfig struct {
 	leeway   time.Duration
@@ -33,20 +43,20 @@ type jwtConfig struct {
 	audience string
 }
 
-// WithJWTLeeway accepts tokens up to d past their expiry (and d before
+// WithLeeway accepts tokens up to d past their expiry (and d before
 // their nbf or iat), to absorb clock skew between the token issuer and the
 // server. The default is no leeway.
-func WithJWTLeeway(d time.Duration) JWTOption {
+func WithLeeway(d time.Duration) Option {
 	return func(c *jwtConfig) { c.leeway = d }
 }
 
-// WithJWTIssuer requires the iss claim to equal iss.
-func WithJWTIssuer(iss string) JWTOption {
+// WithIssuer requires the iss claim to equal iss.
+func WithIssuer(iss string) Option {
 	return func(c *jwtConfig) { c.issuer = iss }
 }
 
-// WithJWTAudience requires the aud claim to contain aud.
-func WithJWTAudience(aud string) JWTOption {
+// WithAudience requires the aud claim to contain aud.
+func WithAudience(aud string) Option {
 	return func(c *jwtConfig) { c.audience = aud }
 }
 
@@ -58,30 +68,30 @@ type jwtClaims struct {
 	Linked json.RawMessage `json:"linked,omitempty"`
 }
 
-// jwtAuth is the Authenticator NewJWTAuth returns.
+// jwtAuth is the Authenticator New returns.
 type jwtAuth struct {
 	secret []byte
 	parser *jwt.Parser
 }
 
-// NewJWTAuth returns an Authenticator that takes the identity from an HS256
+// New returns an Authenticator that takes the identity from an HS256
 // JSON Web Token in the request's "Authorization: Bearer <token>" header:
 //
 //   - the signature must verify with secret, and the header's alg must be
 //     HS256 (none, HS384/HS512 and asymmetric algorithms are refused);
 //   - the token must carry an exp claim and not be expired (see
-//     WithJWTLeeway), and nbf/iat, when present, must not be in the future;
+//     WithLeeway), and nbf/iat, when present, must not be in the future;
 //   - sub is the user's sync id and must be a non-empty string;
 //   - linked, when present, must be a JSON array of non-empty strings: the
 //     sync ids of the users whose rows the subject may also read and write;
-//   - with WithJWTIssuer and WithJWTAudience, iss and aud must match.
+//   - with WithIssuer and WithAudience, iss and aud must match.
 //
-// Every refusal wraps ErrUnauthenticated (the server answers 401) and says
-// what is wrong without repeating the token. NewJWTAuth refuses secrets
-// shorter than MinJWTSecretBytes. MintJWT makes tokens it accepts.
-func NewJWTAuth(secret []byte, opts ...JWTOption) (Authenticator, error) {
-	if len(secret) < MinJWTSecretBytes {
-		return nil, fmt.Errorf("ssync server: JWT secret is %d bytes; it must be at least %d random bytes", len(secret), MinJWTSecretBytes)
+// Every refusal wraps server.ErrUnauthenticated (the server answers 401) and says
+// what is wrong without repeating the token. New refuses secrets
+// shorter than MinSecretBytes. Mint makes tokens it accepts.
+func New(secret []byte, opts ...Option) (server.Authenticator, error) {
+	if len(secret) < MinSecretBytes {
+		return nil, fmt.Errorf("ssync jwtauth: secret is %d bytes; it must be at least %d random bytes", len(secret), MinSecretBytes)
 	}
 	var cfg jwtConfig
 	for _, o := range opts {
@@ -102,19 +112,19 @@ func NewJWTAuth(secret []byte, opts ...JWTOption) (Authenticator, error) {
 	return &jwtAuth{secret: bytes.Clone(secret), parser: jwt.NewParser(popts...)}, nil
 }
 
-// Authenticate implements Authenticator.
-func (a *jwtAuth) Authenticate(r *http.Request) (Identity, error) {
+// Authenticate implements server.Authenticator.
+func (a *jwtAuth) Authenticate(r *http.Request) (server.Identity, error) {
 	h := r.Header.Get("Authorization")
 	if strings.TrimSpace(h) == "" {
-		return Identity{}, unauthenticated("missing Authorization header (want \"Authorization: Bearer <token>\")")
+		return server.Identity{}, unauthenticated("missing Authorization header (want \"Authorization: Bearer <token>\")")
 	}
 	scheme, raw, _ := strings.Cut(strings.TrimSpace(h), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return Identity{}, unauthenticated("Authorization header is not a Bearer token")
+		return server.Identity{}, unauthenticated("Authorization header is not a Bearer token")
 	}
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return Identity{}, unauthenticated("empty Bearer token")
+		return server.Identity{}, unauthenticated("empty Bearer token")
 	}
 	var claims jwtClaims
 	tok, err := a.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
@@ -124,20 +134,20 @@ func (a *jwtAuth) Authenticate(r *http.Request) (Identity, error) {
 		return a.secret, nil
 	})
 	if err != nil {
-		return Identity{}, unauthenticated(describeJWTError(tok, err))
+		return server.Identity{}, unauthenticated(describeJWTError(tok, err))
 	}
 	if strings.TrimSpace(claims.Subject) == "" {
-		return Identity{}, unauthenticated("token has no sub claim (the user's sync id)")
+		return server.Identity{}, unauthenticated("token has no sub claim (the user's sync id)")
 	}
 	linked, err := parseLinked(claims.Linked)
 	if err != nil {
-		return Identity{}, unauthenticated(err.Error())
+		return server.Identity{}, unauthenticated(err.Error())
 	}
-	return Identity{SyncID: claims.Subject, Linked: linked}, nil
+	return server.Identity{SyncID: claims.Subject, Linked: linked}, nil
 }
 
 func unauthenticated(msg string) error {
-	return fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
+	return fmt.Errorf("%w: %s", server.ErrUnauthenticated, msg)
 }
 
 // describeJWTError says what is wrong with a token the parser refused,
@@ -220,21 +230,21 @@ func parseLinked(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-// MintJWT returns an HS256 token that NewJWTAuth(secret) accepts for
+// Mint returns an HS256 token that New(secret) accepts for
 // syncID, linked to the given users, valid for ttl from now. It is meant for
 // development tools and tests; production tokens usually come from an
 // identity provider sharing the secret. It refuses an empty syncID or
 // linked id, a ttl that is not positive and a secret shorter than
-// MinJWTSecretBytes.
-func MintJWT(secret []byte, syncID string, linked []string, ttl time.Duration) (string, error) {
-	if len(secret) < MinJWTSecretBytes {
-		return "", fmt.Errorf("ssync server: MintJWT: secret is %d bytes; it must be at least %d", len(secret), MinJWTSecretBytes)
+// MinSecretBytes.
+func Mint(secret []byte, syncID string, linked []string, ttl time.Duration) (string, error) {
+	if len(secret) < MinSecretBytes {
+		return "", fmt.Errorf("ssync jwtauth: Mint: secret is %d bytes; it must be at least %d", len(secret), MinSecretBytes)
 	}
 	if strings.TrimSpace(syncID) == "" {
-		return "", errors.New("ssync server: MintJWT: empty sync id")
+		return "", errors.New("ssync jwtauth: Mint: empty sync id")
 	}
 	if ttl <= 0 {
-		return "", fmt.Errorf("ssync server: MintJWT: ttl %v is not positive", ttl)
+		return "", fmt.Errorf("ssync jwtauth: Mint: ttl %v is not positive", ttl)
 	}
 	now := time.Now()
 	claims := jwt.MapClaims{
@@ -245,14 +255,14 @@ func MintJWT(secret []byte, syncID string, linked []string, ttl time.Duration) (
 	if len(linked) > 0 {
 		for i, l := range linked {
 			if strings.TrimSpace(l) == "" {
-				return "", fmt.Errorf("ssync server: MintJWT: linked id %d is empty", i)
+				return "", fmt.Errorf("ssync jwtauth: Mint: linked id %d is empty", i)
 			}
 		}
-		claims[JWTLinkedClaim] = linked
+		claims[LinkedClaim] = linked
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
-		return "", fmt.Errorf("ssync server: MintJWT: %w", err)
+		return "", fmt.Errorf("ssync jwtauth: Mint: %w", err)
 	}
 	return s, nil
 }
