@@ -218,7 +218,7 @@ func (db *DB) openBlob(ctx context.Context, a ssync.Attachment) (*os.File, error
 	if err != nil {
 		return nil, err
 	}
-	t := newTransfer(db, ex, *remote, nil)
+	t := newTransfer(db, ex, nil)
 	if err := t.download(ctx, a); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,16 +16,7 @@ import (
 
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/ssync"
-)
-
-// Headers of the resumable blob upload.
-const (
-	// HeaderUploadOffset is where an upload (re)starts: sent with PUT, and
-	// answered by HEAD, by a PUT that stopped short and by a refused
-	// offset.
-	HeaderUploadOffset = "Upload-Offset"
-	// HeaderUploadLength is the whole content's size, sent with every PUT.
-	HeaderUploadLength = "Upload-Length"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // The stages of attachment transfers, reported by Progress with Bytes and
@@ -37,14 +27,6 @@ const (
 	// StageDownload fetches attachment content, after the pull.
 	StageDownload Stage = "download"
 )
-
-// stallTimeout ends a blob transfer that moved no byte for this long; the
-// retry resumes it.
-const stallTimeout = 2 * time.Minute
-
-// defaultBlobClient sends blob transfers when SyncOptions.HTTPClient is nil:
-// no overall time limit (content may be large), but see stallTimeout.
-var defaultBlobClient = &http.Client{}
 
 // AttachmentFailure is an attachment a Synchronize could not download.
 // Its rows are applied; Open tries again.
@@ -173,7 +155,7 @@ func (s *session) uploadAttachments(ctx context.Context) error {
 		p.totalBytes += r.a.Size
 	}
 	p.report(true)
-	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	t := newTransfer(s.db, s.ex, p.add)
 	defer func() { s.res.Uploaded += t.uploaded }()
 	for _, r := range list {
 		sent, err := t.upload(ctx, r.a)
@@ -218,7 +200,7 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 		p.totalBytes += r.a.Size
 	}
 	p.report(true)
-	t := newTransfer(s.db, s.ex, s.opts, p.add)
+	t := newTransfer(s.db, s.ex, p.add)
 	defer func() {
 		s.res.Downloaded += t.downloaded
 		s.res.DownloadedBytes += t.received
@@ -248,158 +230,45 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 	return nil
 }
 
-// transfer moves blobs between the device's folder and one server, with
-// retries that resume.
+// transfer moves blobs between the device's folder and one server through
+// the exchange, with retries that resume.
 type transfer struct {
-	db       *DB
-	ex       *exchange
-	hc       *http.Client
-	attempts int
-	onBytes  func(int64)
+	db      *DB
+	ex      *exchange
+	onBytes func(int64)
 	// uploaded and downloaded count the blobs moved; received the bytes
 	// downloaded.
 	uploaded, downloaded int
 	received             int64
 }
 
-func newTransfer(db *DB, ex *exchange, opts SyncOptions, onBytes func(int64)) *transfer {
-	t := &transfer{db: db, ex: ex, hc: defaultBlobClient, attempts: ex.attempts, onBytes: onBytes}
-	if opts.HTTPClient != nil {
-		// Content may take longer than a request of rows: the client's
-		// transport without its time limit (the stall guard stops a
-		// transfer that stopped moving).
-		c := *opts.HTTPClient
-		c.Timeout = 0
-		t.hc = &c
-	}
+func newTransfer(db *DB, ex *exchange, onBytes func(int64)) *transfer {
+	t := &transfer{db: db, ex: ex, onBytes: onBytes}
 	if t.onBytes == nil {
 		t.onBytes = func(int64) {}
 	}
 	return t
 }
 
-// request builds a blob request with the device header and the caller's
-// decoration.
-func (t *transfer) request(ctx context.Context, method, hash string, body io.Reader) (*http.Request, error) {
-	u := *t.ex.base
-	u.Path += "/blobs/" + hash
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+// send sends one request of the blob hash under a stall guard (see
+// exchange.sendContent), its body read through upload when there is one.
+// The answer may have any status; its body must be closed.
+func (t *transfer) send(ctx context.Context, method, hash string, hdr http.Header, upload *progressReader, length int64) (*http.Response, error) {
+	var body io.Reader
+	if upload != nil {
+		body = upload
+	}
+	req, err := t.ex.newRequest(ctx, wire.PathBlobs, method, wire.PathBlobs+"/"+hash, nil, hdr, body, true)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(HeaderDevice, t.ex.device)
-	if t.ex.decorate != nil {
-		if err := t.ex.decorate(req); err != nil {
-			return nil, fmt.Errorf("decorate request: %w", err)
+	if upload != nil {
+		req.ContentLength = length
+		if length == 0 {
+			req.Body = http.NoBody
 		}
 	}
-	return req, nil
-}
-
-// do sends req under a stall guard: the request is cancelled when no byte
-// moved for stallTimeout. The returned guard must be stopped once the
-// response body is done.
-func (t *transfer) do(req *http.Request) (*http.Response, *stallGuard, error) {
-	ctx, cancel := context.WithCancel(req.Context())
-	g := &stallGuard{cancel: cancel, timer: time.AfterFunc(stallTimeout, cancel)}
-	resp, err := t.hc.Do(req.WithContext(ctx))
-	if err != nil {
-		g.stop()
-		return nil, nil, err
-	}
-	return resp, g, nil
-}
-
-type stallGuard struct {
-	cancel context.CancelFunc
-	timer  *time.Timer
-}
-
-func (g *stallGuard) touch() { g.timer.Reset(stallTimeout) }
-
-func (g *stallGuard) stop() {
-	g.timer.Stop()
-	g.cancel()
-}
-
-// progressReader counts the bytes read through it.
-type progressReader struct {
-	r     io.Reader
-	n     int64
-	guard *stallGuard
-	on    func(int64)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 {
-		p.n += int64(n)
-		if p.guard != nil {
-			p.guard.touch()
-		}
-		p.on(int64(n))
-	}
-	return n, err
-}
-
-// responseError reads an error answer.
-func responseError(op string, resp *http.Response) *TransportError {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	te := &TransportError{Op: op, StatusCode: resp.StatusCode}
-	var eb struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &eb) == nil {
-		te.Code, te.Message = eb.Error.Code, eb.Error.Message
-	}
-	return te
-}
-
-// backoff counts failed attempts; progress resets it, so that a large
-// transfer over a bad network goes on while it moves forward.
-type backoff struct {
-	ctx      context.Context
-	attempts int
-	n        int
-	delay    time.Duration
-	first    time.Duration
-}
-
-// fail records a failure and waits before the next attempt; it returns err
-// when the attempts are used up or the context is done.
-func (b *backoff) fail(err error) error {
-	if b.ctx.Err() != nil {
-		return b.ctx.Err()
-	}
-	b.n++
-	if b.n >= b.attempts {
-		return err
-	}
-	if b.delay == 0 {
-		b.delay = b.first
-	}
-	timer := time.NewTimer(b.delay)
-	defer timer.Stop()
-	select {
-	case <-b.ctx.Done():
-		return b.ctx.Err()
-	case <-timer.C:
-	}
-	b.delay *= 2
-	return nil
-}
-
-func (b *backoff) progress() { b.n, b.delay = 0, 0 }
-
-func retryable(err error) bool {
-	var te *TransportError
-	if errors.As(err, &te) {
-		return te.retryable()
-	}
-	return true // no response: the network
+	return t.ex.sendContent(req, wire.PathBlobs, upload)
 }
 
 // upload sends the content of a unless the server has it already (for this
@@ -416,7 +285,7 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 			f.Close()
 		}
 	}()
-	b := &backoff{ctx: ctx, attempts: t.attempts, first: t.ex.delay}
+	b := t.ex.retrier(ctx, wire.PathBlobs)
 	// Progress counts what the server holds: what it had, then what is
 	// sent; the rest is reported once done.
 	reported := int64(0)
@@ -432,9 +301,6 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 		if offset < 0 {
 			off, complete, err := t.uploadOffset(ctx, a.Hash)
 			if err != nil {
-				if !retryable(err) {
-					return sent, err
-				}
 				if err := b.fail(err); err != nil {
 					return sent, err
 				}
@@ -473,17 +339,17 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 			}
 		case errors.As(err, &te) && te.StatusCode == http.StatusConflict && next >= 0:
 			offset = next // the server holds another offset: resume from it
-			if err := b.fail(err); err != nil {
+			if err := b.again(err); err != nil {
 				return sent, err
 			}
-		case errors.As(err, &te) && te.StatusCode == http.StatusUnprocessableEntity && te.Code == "blob_mismatch":
+		case errors.Is(err, ErrBlobMismatch):
 			// The server discarded what it had; send everything once more.
 			mismatches++
 			if mismatches > 1 {
 				return sent, err
 			}
 			offset = 0
-		case retryable(err):
+		default:
 			if n > 0 {
 				b.progress()
 			}
@@ -491,8 +357,6 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 				return sent, err
 			}
 			offset = -1
-		default:
-			return sent, err
 		}
 	}
 }
@@ -501,57 +365,44 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 // the user may read the whole blob already, else the bytes of this user's
 // interrupted upload.
 func (t *transfer) uploadOffset(ctx context.Context, hash string) (offset int64, complete bool, err error) {
-	req, err := t.request(ctx, http.MethodHead, hash, nil)
+	resp, err := t.send(ctx, http.MethodHead, hash, nil, nil, 0)
 	if err != nil {
-		return 0, false, &TransportError{Op: "blobs", Err: err}
+		return 0, false, err
 	}
-	resp, g, err := t.do(req)
-	if err != nil {
-		return 0, false, &TransportError{Op: "blobs", Err: err}
-	}
-	defer g.stop()
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return 0, true, nil
 	case http.StatusNotFound:
-		off, err := strconv.ParseInt(resp.Header.Get(HeaderUploadOffset), 10, 64)
+		off, err := strconv.ParseInt(resp.Header.Get(wire.HeaderUploadOffset), 10, 64)
 		if err != nil || off < 0 {
 			return 0, false, nil
 		}
 		return off, false, nil
 	}
-	return 0, false, &TransportError{Op: "blobs", StatusCode: resp.StatusCode}
+	return 0, false, errorAnswer(wire.PathBlobs, resp)
 }
 
 // put sends the content of f from offset and returns the bytes sent and the
 // server's offset afterwards (the size once complete; -1 when unknown).
 func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offset int64, report func(int64)) (sent, next int64, err error) {
 	body := &progressReader{r: io.NewSectionReader(f, offset, a.Size-offset), on: report}
-	req, err := t.request(ctx, http.MethodPut, a.Hash, body)
-	if err != nil {
-		return 0, -1, &TransportError{Op: "blobs", Err: err}
+	hdr := http.Header{
+		"Content-Type":          {wire.ContentTypeBlob},
+		wire.HeaderUploadOffset: {strconv.FormatInt(offset, 10)},
+		wire.HeaderUploadLength: {strconv.FormatInt(a.Size, 10)},
 	}
-	req.ContentLength = a.Size - offset
-	if req.ContentLength == 0 {
-		req.Body = http.NoBody
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	if req.ContentLength > 0 {
+	if a.Size > offset {
 		// A refusal (413, a wrong offset) comes before any byte is sent.
-		req.Header.Set("Expect", "100-continue")
+		hdr.Set("Expect", "100-continue")
 	}
-	req.Header.Set(HeaderUploadOffset, strconv.FormatInt(offset, 10))
-	req.Header.Set(HeaderUploadLength, strconv.FormatInt(a.Size, 10))
-	resp, g, err := t.do(req)
+	resp, err := t.send(ctx, http.MethodPut, a.Hash, hdr, body, a.Size-offset)
 	if err != nil {
-		return body.n, -1, &TransportError{Op: "blobs", Err: err}
+		return body.n, -1, err
 	}
-	defer g.stop()
 	defer resp.Body.Close()
-	body.guard = g
 	next = -1
-	if v, err := strconv.ParseInt(resp.Header.Get(HeaderUploadOffset), 10, 64); err == nil {
+	if v, err := strconv.ParseInt(resp.Header.Get(wire.HeaderUploadOffset), 10, 64); err == nil {
 		next = v
 	}
 	switch resp.StatusCode {
@@ -563,7 +414,7 @@ func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offs
 		}
 		return body.n, next, nil
 	}
-	return body.n, next, responseError("blobs", resp)
+	return body.n, next, errorAnswer(wire.PathBlobs, resp)
 }
 
 // download fetches the content of a into the device's folder, resuming a
@@ -590,7 +441,7 @@ func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
 		have = 0
 	}
 	t.onBytes(have)
-	b := &backoff{ctx: ctx, attempts: t.attempts, first: t.ex.delay}
+	b := t.ex.retrier(ctx, wire.PathBlobs)
 	mismatches := 0
 	for {
 		if have == a.Size {
@@ -625,9 +476,6 @@ func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
 		if err == nil {
 			continue
 		}
-		if !retryable(err) {
-			return err
-		}
 		if err := b.fail(err); err != nil {
 			return err
 		}
@@ -639,18 +487,14 @@ func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
 // partial must be dropped (the server sent the whole content, or another
 // range).
 func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment, have int64) (n int64, restart bool, err error) {
-	req, err := t.request(ctx, http.MethodGet, a.Hash, nil)
-	if err != nil {
-		return have, false, &TransportError{Op: "blobs", Err: err}
-	}
+	var hdr http.Header
 	if have > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+		hdr = http.Header{"Range": {"bytes=" + strconv.FormatInt(have, 10) + "-"}}
 	}
-	resp, g, err := t.do(req)
+	resp, err := t.send(ctx, http.MethodGet, a.Hash, hdr, nil, 0)
 	if err != nil {
-		return have, false, &TransportError{Op: "blobs", Err: err}
+		return have, false, err
 	}
-	defer g.stop()
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -663,27 +507,29 @@ func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment,
 	case http.StatusPartialContent:
 		var start int64
 		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-", &start); err != nil || start != have {
-			return have, true, &TransportError{Op: "blobs", StatusCode: resp.StatusCode, Message: "unexpected Content-Range " + resp.Header.Get("Content-Range")}
+			return have, true, &TransportError{Op: wire.PathBlobs, StatusCode: resp.StatusCode, Message: "unexpected Content-Range " + resp.Header.Get("Content-Range")}
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
-		return have, true, &TransportError{Op: "blobs", StatusCode: http.StatusServiceUnavailable, Message: "range not satisfiable: fetching anew"}
+		return have, true, &TransportError{Op: wire.PathBlobs, StatusCode: http.StatusServiceUnavailable, Message: "range not satisfiable: fetching anew"}
 	case http.StatusNotFound:
-		return have, false, fmt.Errorf("%w: %s", ErrAttachmentUnavailable, a.Hash)
+		// Not worth another attempt: the server answers the same until a
+		// row the user may read references the content.
+		return have, false, fmt.Errorf("%w: %s: %w", ErrAttachmentUnavailable, a.Hash, errorAnswer(wire.PathBlobs, resp))
 	default:
-		return have, false, responseError("blobs", resp)
+		return have, false, errorAnswer(wire.PathBlobs, resp)
 	}
-	body := &progressReader{r: io.LimitReader(resp.Body, a.Size-have), guard: g,
+	body := &progressReader{r: io.LimitReader(resp.Body, a.Size-have),
 		on: func(n int64) { t.received += n; t.onBytes(n) }}
 	n, err = store.Append(ctx, a.Hash, have, body)
 	if err != nil {
 		var oe *blob.OffsetError
 		if errors.As(err, &oe) {
-			return oe.Have, false, &TransportError{Op: "blobs", Err: err}
+			return oe.Have, false, &TransportError{Op: wire.PathBlobs, Err: err}
 		}
-		return n, false, &TransportError{Op: "blobs", Err: err}
+		return n, false, &TransportError{Op: wire.PathBlobs, Err: err}
 	}
 	if n < a.Size {
-		return n, false, &TransportError{Op: "blobs", Err: io.ErrUnexpectedEOF}
+		return n, false, &TransportError{Op: wire.PathBlobs, Err: io.ErrUnexpectedEOF}
 	}
 	return n, false, nil
 }

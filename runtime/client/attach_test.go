@@ -675,7 +675,7 @@ func TestOversizedAttachmentIsRefused(t *testing.T) {
 		h.wrap.Store(&wrap)
 		_, err := a.Synchronize(ctx, h.opts(a))
 		var te *client.TransportError
-		if !errors.As(err, &te) || te.StatusCode != http.StatusRequestEntityTooLarge || te.Code != "blob_too_large" ||
+		if !errors.As(err, &te) || te.StatusCode != http.StatusRequestEntityTooLarge || !errors.Is(err, client.ErrBlobTooLarge) ||
 			!strings.Contains(te.Message, "limit of 4096 bytes") {
 			t.Fatalf("sync with an oversized attachment = %v, want 413 blob_too_large", err)
 		}

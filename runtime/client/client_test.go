@@ -344,10 +344,12 @@ func TestScopeAndTypedErrors(t *testing.T) {
 		if err := notes.Delete(ctx, mine.ID); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("bob deletes alice's row: %v", err)
 		}
-		// Server refusals surface as TransportError with the status.
+		// Server refusals surface as TransportError with the status, and
+		// match the sentinel of their code.
 		var te *client.TransportError
 		_, err = db.Synchronize(ctx, client.SyncOptions{ServerURL: h.url}) // no credentials
-		if !errors.As(err, &te) || te.StatusCode != http.StatusUnauthorized || te.Code != "unauthenticated" {
+		if !errors.As(err, &te) || te.StatusCode != http.StatusUnauthorized || !errors.Is(err, client.ErrUnauthenticated) ||
+			errors.Is(err, client.ErrForbidden) {
 			t.Fatalf("sync without credentials: %v, want a 401 TransportError", err)
 		}
 	})

@@ -3,6 +3,10 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Errors returned (wrapped) by the client; match them with errors.Is.
@@ -36,6 +40,7 @@ var (
 
 // RefusedError is the server's refusal of this client at the handshake
 // (e.g. an outdated schema version), with the message to show the user.
+// It matches ErrRefused and ErrHandshakeRefused.
 type RefusedError struct {
 	// Message is the server's explanation.
 	Message string
@@ -46,17 +51,26 @@ func (e *RefusedError) Error() string { return "ssync client: refused by the ser
 // Unwrap makes errors.Is(err, ErrRefused) hold.
 func (e *RefusedError) Unwrap() error { return ErrRefused }
 
+// Is makes errors.Is(err, ErrHandshakeRefused) hold.
+func (e *RefusedError) Is(target error) bool { return target == ErrHandshakeRefused }
+
 // TransportError is a failed exchange with the server: the request could not
-// be sent, or the server answered with an error status.
+// be sent, or the server answered with an error status. Match the server's
+// error code with errors.Is and the sentinel of that code:
+//
+//	if errors.Is(err, client.ErrForbidden) { ... }
 type TransportError struct {
 	// Op is the endpoint, e.g. "push" or "pull".
 	Op string
 	// StatusCode is the HTTP status, or 0 when no response arrived.
 	StatusCode int
 	// Code is the server's machine-readable error code, when it sent one.
-	Code string
+	Code wire.Code
 	// Message is the server's error message, when it sent one.
 	Message string
+	// RetryAfter is how long the server asked the client to wait (its
+	// Retry-After on a 429 or 503), when it did.
+	RetryAfter time.Duration
 	// Err is the underlying error when no response arrived.
 	Err error
 }
@@ -74,13 +88,81 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// retryable reports whether the request may succeed when sent again.
+// Is makes errors.Is(err, ErrForbidden) (and every other sentinel of a
+// server error code) hold when the server answered that code.
+func (e *TransportError) Is(target error) bool {
+	c, ok := target.(*codeError)
+	return ok && e.Code != "" && c.code == e.Code
+}
+
+// retryable reports whether the request may succeed when sent again: no
+// answer arrived, or the server answered 408, 429 or a 5xx other than 501
+// (it does not implement what was asked).
 func (e *TransportError) retryable() bool {
 	switch {
 	case e.StatusCode == 0:
 		return true
-	case e.StatusCode == 408, e.StatusCode == 429, e.StatusCode >= 500:
+	case e.StatusCode == http.StatusNotImplemented:
+		return false
+	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
 		return true
 	}
 	return false
 }
+
+// codeError is the sentinel of one server error code.
+type codeError struct{ code wire.Code }
+
+func (e *codeError) Error() string { return "ssync client: server error " + string(e.code) }
+
+// sentinels maps each code to its sentinel.
+var sentinels = map[wire.Code]error{}
+
+func codeErr(c wire.Code) error {
+	e := &codeError{code: c}
+	sentinels[c] = e
+	return e
+}
+
+// The server's error codes (wire.Code) as errors: a *TransportError that
+// carries a code matches its sentinel with errors.Is. docs/protocol.md says
+// when the server answers each.
+var (
+	ErrInvalidChangeSet      = codeErr(wire.CodeInvalidChangeSet)
+	ErrUnknownCollection     = codeErr(wire.CodeUnknownCollection)
+	ErrCollectionNotListed   = codeErr(wire.CodeCollectionNotListed)
+	ErrInvalidCheckpoint     = codeErr(wire.CodeInvalidCheckpoint)
+	ErrInvalidBatch          = codeErr(wire.CodeInvalidBatch)
+	ErrInvalidHandshake      = codeErr(wire.CodeInvalidHandshake)
+	ErrInvalidParameters     = codeErr(wire.CodeInvalidParameters)
+	ErrInvalidIdempotencyKey = codeErr(wire.CodeInvalidIdempotencyKey)
+	ErrUnreadableBody        = codeErr(wire.CodeUnreadableBody)
+	ErrInvalidHash           = codeErr(wire.CodeInvalidHash)
+	ErrInvalidUpload         = codeErr(wire.CodeInvalidUpload)
+	// ErrUnauthenticated: the server took no credentials from the request
+	// (see SyncOptions.Decorate).
+	ErrUnauthenticated = codeErr(wire.CodeUnauthenticated)
+	// ErrForbidden: a pushed row belongs to a user the signed-in user may
+	// not write for.
+	ErrForbidden = codeErr(wire.CodeForbidden)
+	// ErrBlobNotFound: the server has no such attachment content for this
+	// user (downloads fail with ErrAttachmentUnavailable, which wraps it).
+	ErrBlobNotFound = codeErr(wire.CodeBlobNotFound)
+	// ErrHandshakeRefused: the server refused this client (a *RefusedError,
+	// which also matches ErrRefused).
+	ErrHandshakeRefused = codeErr(wire.CodeHandshakeRefused)
+	// ErrConflict: the server's conflict resolver refused a pushed change.
+	ErrConflict             = codeErr(wire.CodeConflict)
+	ErrUploadOffsetMismatch = codeErr(wire.CodeUploadOffsetMismatch)
+	ErrResyncRequired       = codeErr(wire.CodeResyncRequired)
+	ErrBodyTooLarge         = codeErr(wire.CodeBodyTooLarge)
+	ErrTooManyRows          = codeErr(wire.CodeTooManyRows)
+	ErrBlobTooLarge         = codeErr(wire.CodeBlobTooLarge)
+	ErrIdempotencyKeyReused = codeErr(wire.CodeIdempotencyKeyReused)
+	ErrRowRefused           = codeErr(wire.CodeRowRefused)
+	ErrDanglingReference    = codeErr(wire.CodeDanglingReference)
+	ErrBlobMismatch         = codeErr(wire.CodeBlobMismatch)
+	ErrInternal             = codeErr(wire.CodeInternal)
+	ErrStoreUnavailable     = codeErr(wire.CodeStoreUnavailable)
+	ErrBlobsUnsupported     = codeErr(wire.CodeBlobsUnsupported)
+)

@@ -449,7 +449,7 @@ func TestHandshakeRefusal(t *testing.T) {
 		opts.SchemaVersion = 1
 		_, err := a.Synchronize(ctx, opts)
 		var refused *client.RefusedError
-		if !errors.As(err, &refused) || !errors.Is(err, client.ErrRefused) || refused.Message != "this app version is too old, please update" {
+		if !errors.As(err, &refused) || !errors.Is(err, client.ErrRefused) || !errors.Is(err, client.ErrHandshakeRefused) || refused.Message != "this app version is too old, please update" {
 			t.Fatalf("refused handshake: %v", err)
 		}
 		opts.SchemaVersion = 2

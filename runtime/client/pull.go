@@ -99,14 +99,15 @@ func (db *DB) startResync(ctx context.Context, scope string, names []string) err
 
 // pullGroup streams one group of collections from checkpoint cp.
 func (s *session) pullGroup(ctx context.Context, names []string, cp string, resync bool) error {
-	q := url.Values{"collections": names}
-	q.Set("timestamp", cp)
+	q := url.Values{wire.ParamCollections: names}
+	q.Set(wire.ParamCheckpoint, cp)
 	if s.opts.PullBatchRows > 0 {
-		q.Set("batch", strconv.Itoa(s.opts.PullBatchRows))
+		q.Set(wire.ParamBatch, strconv.Itoa(s.opts.PullBatchRows))
 	}
 	// A full resync must also get the rows this device wrote itself, so it
 	// does not say which device it is.
-	body, err := s.ex.stream(ctx, "pull-stream", q, !resync)
+	const op = wire.PathPullStream
+	body, err := s.ex.stream(ctx, call{op: op, method: http.MethodGet, query: q, device: !resync})
 	if err != nil {
 		return err
 	}
@@ -120,43 +121,37 @@ func (s *session) pullGroup(ctx context.Context, names []string, cp string, resy
 			break
 		}
 		if err != nil {
-			return &TransportError{Op: "pull-stream", Err: err}
+			return &TransportError{Op: op, Err: err}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		if bytes.HasPrefix(line, []byte(`{"done"`)) || bytes.HasPrefix(line, []byte(`{"error"`)) {
-			var tail struct {
-				Done      bool   `json:"done"`
-				Timestamp string `json:"timestamp"`
-				Error     *struct {
-					Code, Message string
-				} `json:"error"`
-			}
+			var tail wire.StreamEnd
 			if err := json.Unmarshal(line, &tail); err != nil {
-				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK, Message: "malformed stream line", Err: err}
+				return &TransportError{Op: op, StatusCode: http.StatusOK, Message: "malformed stream line", Err: err}
 			}
 			if tail.Error != nil {
-				return &TransportError{Op: "pull-stream", StatusCode: http.StatusInternalServerError, Code: tail.Error.Code, Message: tail.Error.Message}
+				return &TransportError{Op: op, StatusCode: http.StatusInternalServerError, Code: tail.Error.Code, Message: tail.Error.Message}
 			}
 			finished = tail.Done
 			if finished {
-				s.res.Checkpoint = tail.Timestamp
+				s.res.Checkpoint = tail.Checkpoint
 			}
 			break
 		}
 		sets, err := wire.DecodeChangeSets(append(append([]byte{'['}, line...), ']'), s.db.reg, ssync.DecodeOptions{})
 		if err != nil {
-			return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK, Message: err.Error(), Err: err}
+			return &TransportError{Op: op, StatusCode: http.StatusOK, Message: err.Error(), Err: err}
 		}
 		for i := range sets {
 			cs := &sets[i]
 			if !slices.Contains(names, cs.Collection) {
-				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK,
+				return &TransportError{Op: op, StatusCode: http.StatusOK,
 					Message: fmt.Sprintf("server sent collection %q, which was not asked for", cs.Collection)}
 			}
 			if cs.Timestamp == "" {
-				return &TransportError{Op: "pull-stream", StatusCode: http.StatusOK,
+				return &TransportError{Op: op, StatusCode: http.StatusOK,
 					Message: fmt.Sprintf("server sent collection %q without a checkpoint", cs.Collection)}
 			}
 			if err := s.apply(ctx, cs, resync); err != nil {
@@ -167,7 +162,7 @@ func (s *session) pullGroup(ctx context.Context, names []string, cp string, resy
 		}
 	}
 	if !finished {
-		return &TransportError{Op: "pull-stream", Err: io.ErrUnexpectedEOF, Message: "the stream ended before its last line"}
+		return &TransportError{Op: op, Err: io.ErrUnexpectedEOF, Message: "the stream ended before its last line"}
 	}
 	if resync {
 		return s.finishResync(ctx, names)

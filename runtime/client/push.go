@@ -158,9 +158,9 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 	if err != nil {
 		return nil, nil, fmt.Errorf("ssync client: encode push: %w", err)
 	}
-	q := url.Values{"collections": names, "result": {"full"}}
+	q := url.Values{wire.ParamCollections: names, wire.ParamResult: {wire.ResultFull}}
 	if len(sets) > 0 {
-		q.Set("timestamp", commonCheckpoint(sets))
+		q.Set(wire.ParamCheckpoint, commonCheckpoint(sets))
 	}
 	e.query = q.Encode()
 	e.body = body
@@ -184,21 +184,18 @@ func commonCheckpoint(sets []wire.ChangeSet) string {
 // once the server acknowledged it, acknowledges its rows locally and drops
 // it from the outbox, in one transaction.
 func (s *session) send(ctx context.Context, e *outboxEntry) error {
-	var ack struct {
-		Checkpoint string       `json:"checkpoint"`
-		Ignored    []IgnoredRow `json:"ignored"`
-	}
+	var ack wire.PushResult
 	if sentAny(e.pending) {
 		q, err := url.ParseQuery(e.query)
 		if err != nil {
 			return fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
 		}
-		body, err := s.ex.do(ctx, "push", http.MethodPost, q, e.body, e.key, true)
+		body, err := s.ex.do(ctx, call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true})
 		if err != nil {
 			return err
 		}
 		if err := json.Unmarshal(body, &ack); err != nil {
-			return &TransportError{Op: "push", StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
+			return &TransportError{Op: wire.PathPush, StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
 		}
 		s.res.Ignored = append(s.res.Ignored, ack.Ignored...)
 	}

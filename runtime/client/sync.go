@@ -13,22 +13,15 @@ import (
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
-
-// HeaderDevice carries the device id (knowledge id) on every request. The
-// server uses it only to leave out of a pull what that device wrote itself.
-const HeaderDevice = "X-Ssync-Device"
-
-// DefaultBasePath is where the server's sync API is mounted unless told
-// otherwise.
-const DefaultBasePath = "/api/sync"
 
 // SyncOptions says how Synchronize reaches the server and what it reports.
 type SyncOptions struct {
 	// ServerURL is the server's address, e.g. "http://127.0.0.1:8080".
 	ServerURL string
 	// BasePath is where the sync API is mounted; empty means
-	// DefaultBasePath.
+	// wire.DefaultBasePath.
 	BasePath string
 	// HTTPClient sends the requests; nil uses a client with a two-minute
 	// timeout per request. Attachment content goes through it without its
@@ -45,11 +38,21 @@ type SyncOptions struct {
 	// marshal to JSON.
 	Info any
 	// MaxAttempts bounds how often one request is sent when it fails in a
-	// way that may pass on retry (no response, 408, 429, 5xx); 0 means 4.
+	// way that may pass on retry (no response, 408, 429, a 5xx but 501);
+	// 0 means 4. An attachment transfer counts only the failures since it
+	// last moved forward.
 	MaxAttempts int
-	// RetryDelay is the first wait between attempts, doubled each time;
-	// 0 means 250ms.
+	// RetryDelay is the backoff before the second attempt, doubled for
+	// each later one up to MaxRetryDelay; each wait is drawn at random
+	// between half the backoff and the whole, so that devices that failed
+	// together do not retry together. 0 means 250ms. A server's
+	// Retry-After (on 429 and 503) is waited out, with up to half the
+	// backoff more.
 	RetryDelay time.Duration
+	// MaxRetryDelay bounds one wait between attempts; a server that asks
+	// for a longer one with Retry-After is not retried (its
+	// TransportError has RetryAfter). 0 means 30s.
+	MaxRetryDelay time.Duration
 	// PushBatchRows bounds the rows of one push request; larger change sets
 	// go in several pushes. 0 means 5,000.
 	PushBatchRows int
@@ -157,27 +160,17 @@ type TableCounts struct {
 	Created, Updated, Deleted int
 }
 
-// IgnoredRow is a pushed change the server did not apply: the row was
-// deleted on the server (a delete wins), or its conflict resolver kept the
-// server's row. The server's version reaches the device on the next pull.
-type IgnoredRow struct {
-	// Collection and ID name the row.
-	Collection string    `json:"collection"`
-	ID         uuid.UUID `json:"id"`
-	// Reason is "deleted" or "conflict".
-	Reason string `json:"reason"`
-	// Message says more.
-	Message string `json:"message,omitempty"`
-}
-
 // Result tells what one Synchronize did.
 type Result struct {
 	// Pushed counts the local changes the server acknowledged, per table.
 	Pushed []TableCounts
 	// Pulled counts the server changes applied locally, per table.
 	Pulled []TableCounts
-	// Ignored lists pushed changes the server did not apply.
-	Ignored []IgnoredRow
+	// Ignored lists pushed changes the server did not apply: the row was
+	// deleted on the server (a delete wins), or its conflict resolver kept
+	// the server's row. The server's version reaches the device on the
+	// next pull.
+	Ignored []wire.IgnoredRow
 	// Skipped counts pulled rows not applied because the row has a local
 	// change not yet pushed; the local change is pushed next time.
 	Skipped int
@@ -335,11 +328,15 @@ func countsAttr(counts []TableCounts) string {
 }
 
 func (s *session) handshake(ctx context.Context) error {
-	body, err := json.Marshal(map[string]any{"schemaVersion": s.opts.SchemaVersion, "info": s.opts.Info})
+	info, err := json.Marshal(s.opts.Info)
 	if err != nil {
 		return fmt.Errorf("ssync client: handshake info: %w", err)
 	}
-	_, err = s.ex.do(ctx, "handshake", http.MethodPost, nil, body, "", true)
+	body, err := json.Marshal(wire.HandshakeRequest{SchemaVersion: &s.opts.SchemaVersion, Info: info})
+	if err != nil {
+		return fmt.Errorf("ssync client: handshake info: %w", err)
+	}
+	_, err = s.ex.do(ctx, call{op: wire.PathHandshake, method: http.MethodPost, body: body, device: true})
 	var te *TransportError
 	if errors.As(err, &te) && te.StatusCode == http.StatusConflict {
 		return &RefusedError{Message: te.Message}
