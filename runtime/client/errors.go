@@ -148,6 +148,11 @@ var (
 	// ErrBlobNotFound: the server has no such attachment content for this
 	// user (downloads fail with ErrAttachmentUnavailable, which wraps it).
 	ErrBlobNotFound = codeErr(wire.CodeBlobNotFound)
+	// ErrNoEndpoint and ErrMethodNotAllowed: the request reached no
+	// endpoint of the API (a wrong ServerURL or base path, or an older
+	// server).
+	ErrNoEndpoint       = codeErr(wire.CodeNotFound)
+	ErrMethodNotAllowed = codeErr(wire.CodeMethodNotAllowed)
 	// ErrHandshakeRefused: the server refused this client (a *RefusedError,
 	// which also matches ErrRefused).
 	ErrHandshakeRefused = codeErr(wire.CodeHandshakeRefused)

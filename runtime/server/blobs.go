@@ -145,12 +145,6 @@ func (s *Server) maxBlobBytes() int64 {
 	return DefaultMaxBlobBytes
 }
 
-// mountBlobs registers GET (and HEAD) and PUT {base}/blobs/{hash}.
-func (s *Server) mountBlobs(mux *http.ServeMux, base string) {
-	mux.HandleFunc("GET "+base+"/"+wire.PathBlobs+"/{hash}", s.handleBlobGet)
-	mux.HandleFunc("PUT "+base+"/"+wire.PathBlobs+"/{hash}", s.handleBlobPut)
-}
-
 // blobRequest authenticates a blob request and checks its hash.
 func (s *Server) blobRequest(w http.ResponseWriter, r *http.Request) (Identity, string, bool) {
 	id, ok := s.authenticate(w, r)

@@ -1,10 +1,11 @@
 // Package server is the central side of ssync: an HTTP API (handshake, pull,
 // streamed pull and push of change sets) over a SQL store that keeps the
 // synchronized tables of one registry on SQLite, PostgreSQL or MariaDB/MySQL.
-// Mount it on any http.ServeMux:
+// Serve its Handler under any prefix, or Mount it on an http.ServeMux:
 //
 //	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
-//	srv.Mount(mux, "") // under /api/sync
+//	srv.Mount(mux, "")                    // under /api/sync
+//	mux.Handle("GET /healthz", srv.Health()) // where a health check is wanted
 //
 // docs/protocol.md describes the wire protocol in full.
 package server
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,22 +113,62 @@ func New(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger}, nil
 }
 
-// Mount registers the API on mux under base (wire.DefaultBasePath when
-// empty):
-// POST {base}/handshake, GET {base}/pull, GET {base}/pull-stream,
-// POST {base}/push, GET, HEAD and PUT {base}/blobs/{hash} (attachment
-// content, see WithBlobStore), and GET /healthz.
+// Handler returns the API as an http.Handler whose paths are relative to
+// where it is mounted: POST /handshake, GET /pull, GET /pull-stream,
+// POST /push, and GET, HEAD and PUT /blobs/{hash} (attachment content, see
+// WithBlobStore). Mount it under any prefix with http.StripPrefix (or
+// Mount), behind any middleware, as many times as needed. Any other path
+// answers 404 not_found, and a known path with another method 405
+// method_not_allowed (with Allow), in the JSON error body like every other
+// error.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(path string, handlers map[string]http.HandlerFunc) {
+		var allow []string
+		for m := range handlers {
+			allow = append(allow, m)
+		}
+		slices.Sort(allow)
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := handlers[r.Method]
+			if !ok {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				s.fail(w, r, apiError{wire.CodeMethodNotAllowed,
+					fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), truncate(r.Method))})
+				return
+			}
+			h(w, r)
+		})
+	}
+	route("/"+wire.PathHandshake, map[string]http.HandlerFunc{http.MethodPost: s.handleHandshake})
+	route("/"+wire.PathPull, map[string]http.HandlerFunc{http.MethodGet: s.handlePull})
+	route("/"+wire.PathPullStream, map[string]http.HandlerFunc{http.MethodGet: s.handlePullStream})
+	route("/"+wire.PathPush, map[string]http.HandlerFunc{http.MethodPost: s.handlePush})
+	route("/"+wire.PathBlobs+"/{hash}", map[string]http.HandlerFunc{
+		http.MethodGet: s.handleBlobGet, http.MethodHead: s.handleBlobGet, http.MethodPut: s.handleBlobPut})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, apiError{wire.CodeNotFound, fmt.Sprintf("no endpoint %s (the API has handshake, pull, pull-stream, push and blobs/{hash})", truncate(r.URL.Path))})
+	})
+	return mux
+}
+
+// Mount registers Handler on mux under base (wire.DefaultBasePath when
+// empty): POST {base}/handshake, GET {base}/pull, and so on. It registers
+// nothing else, so one mux may hold several servers under several bases;
+// mount Health where the deployment wants a health check.
 func (s *Server) Mount(mux *http.ServeMux, base string) {
 	if base == "" {
 		base = wire.DefaultBasePath
 	}
 	base = "/" + strings.Trim(base, "/")
-	mux.HandleFunc("POST "+base+"/"+wire.PathHandshake, s.handleHandshake)
-	mux.HandleFunc("GET "+base+"/"+wire.PathPull, s.handlePull)
-	mux.HandleFunc("GET "+base+"/"+wire.PathPullStream, s.handlePullStream)
-	mux.HandleFunc("POST "+base+"/"+wire.PathPush, s.handlePush)
-	s.mountBlobs(mux, base)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(base+"/", http.StripPrefix(base, s.Handler()))
+}
+
+// Health returns a handler that answers {"status":"ok"} while the store's
+// database answers, and 503 store_unavailable otherwise, e.g.
+// mux.Handle("GET /healthz", srv.Health()).
+func (s *Server) Health() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.db.PingContext(r.Context()); err != nil {
 			writeError(w, wire.CodeStoreUnavailable, "store unreachable")
 			return
@@ -169,12 +211,17 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
 	id, err := s.cfg.Authenticator.Authenticate(r)
-	if err != nil || id.SyncID == "" {
-		msg := "missing or invalid credentials"
-		if err != nil {
-			msg = err.Error()
-		}
-		s.fail(w, r, apiError{wire.CodeUnauthenticated, msg})
+	switch {
+	case err != nil && !errors.Is(err, ErrUnauthenticated):
+		// The authenticator failed (an identity provider down, a bug): its
+		// text is not for the client.
+		s.internal(w, r, "authenticate", err)
+		return Identity{}, false
+	case err != nil:
+		s.fail(w, r, apiError{wire.CodeUnauthenticated, err.Error()})
+		return Identity{}, false
+	case id.SyncID == "":
+		s.fail(w, r, apiError{wire.CodeUnauthenticated, "missing or invalid credentials"})
 		return Identity{}, false
 	}
 	return id, true

@@ -47,6 +47,7 @@ func serveStore(t *testing.T, store *server.Store) *fixture {
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
+	mux.Handle("GET /healthz", srv.Health())
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &fixture{t: t, url: hs.URL + "/api/sync", db: store.DB()}
@@ -72,6 +73,7 @@ func serve(t *testing.T, db *sql.DB, b storetest.Backend, cfg server.Config, opt
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
+	mux.Handle("GET /healthz", srv.Health())
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &fixture{t: t, url: hs.URL + "/api/sync", db: db}

@@ -116,8 +116,12 @@ const (
 	CodeUnauthenticated Code = "unauthenticated"
 	// 403: a pushed row belongs to a user the caller may not write for.
 	CodeForbidden Code = "forbidden"
-	// 404: no such attachment content for this user.
+	// 404: no such attachment content for this user, or no such endpoint.
 	CodeBlobNotFound Code = "blob_not_found"
+	CodeNotFound     Code = "not_found"
+	// 405: the endpoint exists but not with this method (Allow lists
+	// those it takes).
+	CodeMethodNotAllowed Code = "method_not_allowed"
 	// 409: the server refuses the client, its resolver refused a
 	// conflicting change, or an upload resumes at the wrong offset.
 	CodeHandshakeRefused     Code = "handshake_refused"
@@ -156,6 +160,8 @@ var codeStatus = map[Code]int{
 	CodeUnauthenticated:       http.StatusUnauthorized,
 	CodeForbidden:             http.StatusForbidden,
 	CodeBlobNotFound:          http.StatusNotFound,
+	CodeNotFound:              http.StatusNotFound,
+	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
 	CodeHandshakeRefused:      http.StatusConflict,
 	CodeConflict:              http.StatusConflict,
 	CodeUploadOffsetMismatch:  http.StatusConflict,

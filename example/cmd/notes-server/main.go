@@ -263,6 +263,7 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 	}
 	mux := http.NewServeMux()
 	api.Mount(mux, "")
+	mux.Handle("GET /healthz", api.Health())
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
