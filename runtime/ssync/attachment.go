@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/ssync-go/ssync/runtime/blob"
 )
 
 // Attachment is a reference to a file that belongs to a row: the SHA-256 of
@@ -49,21 +51,6 @@ const (
 // size, or an overlong name or content type.
 var ErrInvalidAttachment = errors.New("invalid attachment")
 
-// ValidHash reports whether h is a SHA-256 in the form attachments use: 64
-// lowercase hex digits.
-func ValidHash(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // IsZero reports whether a holds no attachment: a nil pointer or the zero
 // value.
 func (a *Attachment) IsZero() bool { return a == nil || *a == Attachment{} }
@@ -84,7 +71,7 @@ func (a Attachment) Validate() error {
 		return nil
 	}
 	switch {
-	case !ValidHash(a.Hash):
+	case !blob.ValidHash(a.Hash):
 		return fmt.Errorf("%w: hash %q is not a SHA-256 in 64 lowercase hex digits", ErrInvalidAttachment, clip(a.Hash))
 	case a.Size < 0:
 		return fmt.Errorf("%w: negative size %d", ErrInvalidAttachment, a.Size)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
+
+	"github.com/ssync-go/ssync/runtime/blob"
 )
 
 const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -78,7 +80,7 @@ func TestAttachmentValidation(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"hash":"`+hash+`","size":1,"etag":"x"}`), &a); err != nil || a.Size != 1 {
 		t.Fatalf("unknown key: %+v, %v", a, err)
 	}
-	if !ssync.ValidHash(hash) || ssync.ValidHash(hash[1:]) || ssync.ValidHash(strings.Replace(hash, "9", "g", 1)) {
+	if !blob.ValidHash(hash) || blob.ValidHash(hash[1:]) || blob.ValidHash(strings.Replace(hash, "9", "g", 1)) {
 		t.Fatal("ValidHash")
 	}
 }
