@@ -112,11 +112,13 @@ func (w *world) scanRows(db *sql.DB, quote func(string) string, server bool) (ma
 	return out, nil
 }
 
+// serverRows reads every row of the server store. It holds the server's
+// lock while it reads: a background sync's fault may restart the server
+// and close the database handle at any moment.
 func (w *world) serverRows() map[string]table {
 	w.srv.mu.Lock()
-	db := w.srv.db.Load()
+	rows, err := w.scanRows(w.srv.db.Load(), w.cfg.Backend.Dialect.Quote, true)
 	w.srv.mu.Unlock()
-	rows, err := w.scanRows(db, w.cfg.Backend.Dialect.Quote, true)
 	if err != nil {
 		w.t.Fatalf("sim: read the server store: %v", err)
 	}
