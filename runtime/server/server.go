@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailru/easyjson/jwriter"
 
@@ -211,6 +212,13 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
 	id, err := s.cfg.Authenticator.Authenticate(r)
+	if (err != nil || id.SyncID == "") && r.ContentLength != 0 {
+		// Refused before its body is read: close the connection instead of
+		// draining a body that may never come (net/http would wait for up
+		// to 256 KiB of it before closing).
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	switch {
 	case err != nil && !errors.Is(err, ErrUnauthenticated):
 		// The authenticator failed (an identity provider down, a bug): its
@@ -225,6 +233,25 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		return Identity{}, false
 	}
 	return id, true
+}
+
+// readBody reads a request body of at most limit bytes. A longer body is
+// refused with 413 body_too_large, one that ends early (shorter than its
+// Content-Length) or cannot be read with 400 unreadable_body; either way
+// the connection is closed, not drained.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		return body, true
+	}
+	w.Header().Set("Connection", "close")
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.fail(w, r, apiError{wire.CodeBodyTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit)})
+	} else {
+		s.fail(w, r, apiError{wire.CodeUnreadableBody, "could not read the whole request body (it ended before its Content-Length)"})
+	}
+	return nil, false
 }
 
 // device returns the request's device id, or empty when it is missing or
@@ -274,9 +301,8 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		s.fail(w, r, apiError{wire.CodeBodyTooLarge, "handshake body exceeds 1 MiB"})
+	body, ok := s.readBody(w, r, 1<<20)
+	if !ok {
 		return
 	}
 	var in wire.HandshakeRequest
@@ -462,15 +488,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%s is longer than %d characters", wire.HeaderIdempotencyKey, wire.MaxIdempotencyKey)})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.fail(w, r, apiError{wire.CodeBodyTooLarge,
-				fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes)})
-			return
-		}
-		s.fail(w, r, apiError{wire.CodeUnreadableBody, "could not read request body: " + err.Error()})
+	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
+	if !ok {
 		return
 	}
 	sets, err := wire.DecodeChangeSets(body, s.store.reg, ssync.DecodeOptions{Strict: true})
