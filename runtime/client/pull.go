@@ -150,7 +150,7 @@ func (s *session) pullGroup(ctx context.Context, names []string, cp string, resy
 				return &TransportError{Op: op, StatusCode: http.StatusOK,
 					Message: fmt.Sprintf("server sent collection %q, which was not asked for", cs.Collection)}
 			}
-			if cs.Timestamp == "" {
+			if cs.Checkpoint == "" {
 				return &TransportError{Op: op, StatusCode: http.StatusOK,
 					Message: fmt.Sprintf("server sent collection %q without a checkpoint", cs.Collection)}
 			}
@@ -291,13 +291,13 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 			s.log("pull", name, "deleted", lt.coll, nil, id)
 		}
 	}
-	if err := writeMeta(ctx, tx, checkpointKey(s.scope, name), cs.Timestamp); err != nil {
+	if err := writeMeta(ctx, tx, checkpointKey(s.scope, name), cs.Checkpoint); err != nil {
 		return fmt.Errorf("ssync client: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ssync client: apply %s: %w", name, err)
 	}
 	addCount(&s.res.Pulled, name, created, updated, deleted)
-	s.res.Checkpoint = cs.Timestamp
+	s.res.Checkpoint = cs.Checkpoint
 	return nil
 }

@@ -131,7 +131,7 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 			continue
 		}
 		if len(sets) == 0 || sets[len(sets)-1].Collection != r.coll {
-			sets = append(sets, wire.ChangeSet{Collection: r.coll, Timestamp: checkpoints[r.coll]})
+			sets = append(sets, wire.ChangeSet{Collection: r.coll, Checkpoint: checkpoints[r.coll]})
 			counts = append(counts, TableCounts{Collection: r.coll})
 			names = append(names, r.coll)
 		}
@@ -171,9 +171,9 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 // pushed collections share, or empty (the start) when they differ.
 // Checkpoints are opaque, so they are compared only for equality.
 func commonCheckpoint(sets []wire.ChangeSet) string {
-	cp := sets[0].Timestamp
+	cp := sets[0].Checkpoint
 	for _, s := range sets[1:] {
-		if s.Timestamp != cp {
+		if s.Checkpoint != cp {
 			return ""
 		}
 	}

@@ -48,7 +48,7 @@ func (s *Store) Pull(ctx context.Context, req PullRequest) ([]wire.ChangeSet, er
 			last.Created = append(last.Created, cs.Created...)
 			last.Updated = append(last.Updated, cs.Updated...)
 			last.Deleted = append(last.Deleted, cs.Deleted...)
-			last.Timestamp = cs.Timestamp
+			last.Checkpoint = cs.Checkpoint
 			return nil
 		}
 		sets = append(sets, *cs)
@@ -121,7 +121,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	since := req.Since
 	after := since.After != [16]byte{}
 	if since.Version > upto || (since.Version == upto && !after) {
-		return emit(&wire.ChangeSet{Collection: name, Timestamp: final}, true)
+		return emit(&wire.ChangeSet{Collection: name, Checkpoint: final}, true)
 	}
 	args := make([]any, 0, 3+len(owners))
 	args = append(args, int64(since.Version))
@@ -166,7 +166,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		// A full batch goes out only once another row follows it, so the
 		// last batch of a collection carries the snapshot's checkpoint.
 		if batch > 0 && n >= batch {
-			cs.Timestamp = last.String()
+			cs.Checkpoint = last.String()
 			if err := emit(cs, false); err != nil {
 				return err
 			}
@@ -187,7 +187,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ssync server: pull %s: %w", name, err)
 	}
-	cs.Timestamp = final
+	cs.Checkpoint = final
 	return emit(cs, true)
 }
 

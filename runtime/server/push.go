@@ -140,8 +140,8 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			continue
 		}
 		since := req.Since
-		if cs.Timestamp != "" {
-			c, err := ParseCheckpoint(cs.Timestamp)
+		if cs.Checkpoint != "" {
+			c, err := ParseCheckpoint(cs.Checkpoint)
 			if err != nil {
 				return nil, &RowError{Collection: name, Err: err}
 			}

@@ -398,7 +398,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	cp := ""
 	if len(sets) > 0 {
-		cp = sets[0].Timestamp
+		cp = sets[0].Checkpoint
 	}
 	s.logger.InfoContext(r.Context(), "ssync: pull", "user", req.Identity.SyncID, "since", req.Since.String(), "checkpoint", cp, "rows", rows)
 }
@@ -445,7 +445,7 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 		}
 		rows += cs.Len()
 		lines++
-		final = cs.Timestamp
+		final = cs.Checkpoint
 		return nil
 	})
 	if err != nil {
@@ -508,7 +508,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("body holds collection %q, which the collections parameter does not list", sets[i].Collection)})
 			return
 		}
-		if _, err := ParseCheckpoint(sets[i].Timestamp); err != nil {
+		if _, err := ParseCheckpoint(sets[i].Checkpoint); err != nil {
 			s.fail(w, r, apiError{wire.CodeInvalidCheckpoint,
 				fmt.Sprintf("collection %q: %v", sets[i].Collection, err)})
 			return

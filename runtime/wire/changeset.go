@@ -17,9 +17,11 @@ import (
 type ChangeSet struct {
 	// Collection is the collection name.
 	Collection string
-	// Timestamp is the server checkpoint the changes lead to (in a pull
+	// Checkpoint is the server checkpoint the changes lead to (in a pull
 	// response) or the checkpoint the client last pulled (in a push body).
-	Timestamp string
+	// It is the "timestamp" field on the wire (as in SSync); checkpoints are
+	// opaque strings the server makes, never clocks.
+	Checkpoint string
 	// Created holds rows new to the receiver, as pointers to the model type.
 	Created []any
 	// Updated holds rows the receiver already had, as pointers to the model
@@ -37,7 +39,7 @@ func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
 	w.RawString(`{"collection":`)
 	w.String(cs.Collection)
 	w.RawString(`,"timestamp":`)
-	w.String(cs.Timestamp)
+	w.String(cs.Checkpoint)
 	w.RawString(`,"changes":{"created":[`)
 	for i, row := range cs.Created {
 		if i > 0 {
@@ -168,7 +170,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 			if l.IsNull() {
 				l.Skip()
 			} else {
-				cs.Timestamp = l.String()
+				cs.Checkpoint = l.String()
 			}
 		case "changes":
 			changes = l.Raw()

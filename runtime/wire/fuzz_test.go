@@ -56,8 +56,8 @@ func FuzzDecodeChangeSets(f *testing.F) {
 		}
 		for i := range sets {
 			a, b := &sets[i], &again[i]
-			if a.Collection != b.Collection || a.Timestamp != b.Timestamp || a.Len() != b.Len() {
-				t.Fatalf("change set %d: %s %q %d rows became %s %q %d rows", i, a.Collection, a.Timestamp, a.Len(), b.Collection, b.Timestamp, b.Len())
+			if a.Collection != b.Collection || a.Checkpoint != b.Checkpoint || a.Len() != b.Len() {
+				t.Fatalf("change set %d: %s %q %d rows became %s %q %d rows", i, a.Collection, a.Checkpoint, a.Len(), b.Collection, b.Checkpoint, b.Len())
 			}
 		}
 	})

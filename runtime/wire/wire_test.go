@@ -68,7 +68,7 @@ func TestRoundTrip(t *testing.T) {
 	deleted := time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC)
 	in := []wire.ChangeSet{{
 		Collection: "ss_tb_note",
-		Timestamp:  "17",
+		Checkpoint: "17",
 		Created: []any{&models.Note{
 			Record: ssync.Record{ID: uuid.New(), CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC),
 				UpdatedAt: time.Date(2024, 5, 6, 7, 8, 10, 0, time.UTC), SyncID: "alice"},
@@ -92,7 +92,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode %s: %v", data, err)
 	}
-	if len(out) != 1 || out[0].Timestamp != "17" || len(out[0].Deleted) != 2 || out[0].Deleted[1] != in[0].Deleted[1] {
+	if len(out) != 1 || out[0].Checkpoint != "17" || len(out[0].Deleted) != 2 || out[0].Deleted[1] != in[0].Deleted[1] {
 		t.Fatalf("round trip of %s = %+v", data, out)
 	}
 	a, b := in[0].Created[0].(*models.Note), out[0].Created[0].(*models.Note)
