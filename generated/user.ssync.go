@@ -17,8 +17,8 @@ func UserTable() *ssync.Table[models.User] {
 		Name:  "ss_tb_user",
 		Order: 1,
 		Columns: []ssync.Column{
-			{Name: "name", Wire: "name"},
-			{Name: "age", Wire: "age"},
+			{Name: "name", Wire: "name", Kind: ssync.KindText},
+			{Name: "age", Wire: "age", Kind: ssync.KindInt, Size: 64},
 		},
 		Record:  userRecord,
 		Values:  userValues,

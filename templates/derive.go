@@ -101,7 +101,9 @@ func RepoMethods() []string {
 }
 
 // DeriveNames computes every identifier, file name and index name generated
-// for t from its Go name, collection and fields. The loader calls it once
+// for t from its Go name, collection and fields. Index names come from
+// runtime/ssync's naming functions, which the runtimes use for the indexes
+// they add themselves. The loader calls it once
 // the fields are filled; emitters and checks read the results and derive
 // nothing themselves.
 func (t *Table) DeriveNames() {
@@ -122,9 +124,9 @@ func (t *Table) DeriveNames() {
 			t.MetaColumns = append(t.MetaColumns, MetaColumn{Column: rc.Column, Const: t.ColumnType + rc.Field, Doc: rc.Doc})
 		}
 	}
-	t.DirtyIndex = t.Collection + "_ss_dirty"
-	t.ScopeIndex = t.Collection + "_ss_scope"
-	t.VersionIndex = t.Collection + "_ss_version"
+	t.DirtyIndex = ssync.DirtyIndexName(t.Collection)
+	t.ScopeIndex = ssync.ScopeIndexName(t.Collection)
+	t.VersionIndex = ssync.VersionIndexName(t.Collection)
 	t.Indexes = nil
 	var attachments []*Field
 	for _, f := range t.Fields {
@@ -133,12 +135,12 @@ func (t *Table) DeriveNames() {
 		if f.Index {
 			f.Where = "Where" + f.GoName
 			f.By = "By" + f.GoName
-			t.Indexes = append(t.Indexes, &Index{Name: t.Collection + "_" + f.Column, Field: f})
+			t.Indexes = append(t.Indexes, &Index{Name: ssync.IndexName(t.Collection, f.Column), Field: f})
 		}
 		f.Attach, f.Open, f.ContentIndex = "", "", ""
 		if f.Attachment {
 			attachments = append(attachments, f)
-			f.ContentIndex = t.Collection + "_" + f.Column + "_content"
+			f.ContentIndex = ssync.ContentIndexName(t.Collection, f.Column)
 		}
 	}
 	for _, f := range attachments {

@@ -21,6 +21,16 @@ func TestKinds(t *testing.T) {
 		if ki.name == "" || ki.sqlite == "" || ki.postgres == "" || ki.mysql == "" {
 			t.Errorf("kind %d has no name or no column type: %+v", k, *ki)
 		}
+		// The column description generated for the kind passes the
+		// runtime's checks.
+		storage, size := k.Storage()
+		if storageConst(storage) == "" {
+			t.Errorf("kind %s: storage kind %s has no constant name", k, storage)
+		}
+		col := ssync.Column{Name: "c", Kind: storage, Size: size}
+		if _, err := ssync.NewRegistry(&ssync.Table[struct{ ssync.Record }]{Name: "t", Columns: []ssync.Column{col}}); err != nil {
+			t.Errorf("kind %s: %v", k, err)
+		}
 		if k == KindJSON {
 			continue
 		}
@@ -43,6 +53,18 @@ func TestKinds(t *testing.T) {
 	}
 	if _, ok := KindOfNamed("", ""); ok {
 		t.Error("KindOfNamed of no type found a kind")
+	}
+}
+
+// storageConsts names every storage kind, each once.
+func TestStorageConsts(t *testing.T) {
+	seen := map[string]bool{}
+	for k := ssync.KindText; k.Valid(); k++ {
+		name := storageConst(k)
+		if name == "" || seen[name] {
+			t.Errorf("storage kind %s has constant name %q", k, name)
+		}
+		seen[name] = true
 	}
 }
 

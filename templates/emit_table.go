@@ -39,6 +39,17 @@ func emitDescriptor(f *jen.File, t *Table) {
 		if fld.Server != "" {
 			vals = append(vals, jen.Id("Server").Op(":").Lit(fld.Server))
 		}
+		storage, size := fld.Kind.Storage()
+		vals = append(vals, jen.Id("Kind").Op(":").Qual(PathSsync, storageConst(storage)))
+		if size != 0 {
+			vals = append(vals, jen.Id("Size").Op(":").Lit(size))
+		}
+		if fld.Nullable() {
+			vals = append(vals, jen.Id("Nullable").Op(":").True())
+		}
+		if fld.Index {
+			vals = append(vals, jen.Id("Indexed").Op(":").True())
+		}
 		if fld.Ref != "" {
 			vals = append(vals, jen.Id("Ref").Op(":").Lit(fld.Ref))
 		}
@@ -47,12 +58,24 @@ func emitDescriptor(f *jen.File, t *Table) {
 		}
 		cols = append(cols, jen.Line().Values(vals...))
 	}
+	var indexes []jen.Code
+	for _, ix := range t.Indexes {
+		indexes = append(indexes, jen.Line().Values(
+			jen.Id("Name").Op(":").Lit(ix.Name),
+			jen.Id("Columns").Op(":").Index().String().Values(jen.Lit(ix.Field.Column)),
+		))
+	}
+	indexField := jen.Null()
+	if len(indexes) > 0 {
+		indexField = jen.Line().Id("Indexes").Op(":").Index().Qual(PathSsync, "Index").Values(append(indexes, jen.Line())...)
+	}
 	f.Commentf("%s returns the descriptor of the %s collection, which holds %s rows.", t.TableFunc, t.Collection, qualName(t))
 	f.Func().Id(t.TableFunc).Params().Op("*").Add(tableType.Clone()).Block(
 		jen.Return(jen.Op("&").Add(tableType.Clone()).Values(
 			jen.Line().Id("Name").Op(":").Lit(t.Collection),
 			jen.Line().Id("Order").Op(":").Lit(t.Order),
 			jen.Line().Id("Columns").Op(":").Index().Qual(PathSsync, "Column").Values(append(cols, jen.Line())...),
+			indexField,
 			jen.Line().Id("Record").Op(":").Id(t.RecordFunc),
 			jen.Line().Id("Values").Op(":").Id(t.ValuesFunc),
 			jen.Line().Id("Targets").Op(":").Id(t.TargetsFunc),

@@ -4,6 +4,8 @@ import (
 	"go/types"
 
 	"github.com/dave/jennifer/jen"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
 // kindInfo is everything ssyncgen knows of a kind, in one row of kinds: the
@@ -27,6 +29,11 @@ type kindInfo struct {
 	helper bool
 	// indexable is false for kinds whose values SQL cannot usefully compare.
 	indexable bool
+	// storage and size are the column's storage kind and size in the
+	// schema description that generated code carries (ssync.Column.Kind
+	// and Size); each database spells its column type from them.
+	storage ssync.Kind
+	size    int
 	// The column type on the device and in each server store; mysqlIndexed,
 	// when set, replaces mysql for an indexed column (InnoDB cannot index a
 	// whole LONGTEXT).
@@ -37,39 +44,39 @@ func ident(name string) func() *jen.Statement {
 	return func() *jen.Statement { return jen.Id(name) }
 }
 
-func basicKind(name string, basic types.BasicKind, codec, sqlite, postgres, mysql string) kindInfo {
+func basicKind(name string, basic types.BasicKind, codec string, storage ssync.Kind, size int, sqlite, postgres, mysql string) kindInfo {
 	return kindInfo{name: name, base: ident(name), basic: basic, codec: codec, indexable: true,
-		sqlite: sqlite, postgres: postgres, mysql: mysql}
+		storage: storage, size: size, sqlite: sqlite, postgres: postgres, mysql: mysql}
 }
 
 // kinds holds one row per Kind, indexed by it. go-sqlite3 reads TIMESTAMP
 // columns back as time.Time and BOOLEAN columns as bool.
 var kinds = [...]kindInfo{
-	KindString: {name: "string", base: ident("string"), basic: types.String, codec: "String", indexable: true,
+	KindString: {name: "string", base: ident("string"), basic: types.String, codec: "String", indexable: true, storage: ssync.KindText,
 		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT", mysqlIndexed: "VARCHAR(255)"},
-	KindBool:    basicKind("bool", types.Bool, "Bool", "BOOLEAN", "BOOLEAN", "BOOLEAN"),
-	KindInt:     basicKind("int", types.Int, "Int", "INTEGER", "BIGINT", "BIGINT"),
-	KindInt8:    basicKind("int8", types.Int8, "Int8", "INTEGER", "SMALLINT", "TINYINT"),
-	KindInt16:   basicKind("int16", types.Int16, "Int16", "INTEGER", "SMALLINT", "SMALLINT"),
-	KindInt32:   basicKind("int32", types.Int32, "Int32", "INTEGER", "INTEGER", "INT"),
-	KindInt64:   basicKind("int64", types.Int64, "Int64", "INTEGER", "BIGINT", "BIGINT"),
-	KindUint:    basicKind("uint", types.Uint, "Uint", "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
-	KindUint8:   basicKind("uint8", types.Uint8, "Uint8", "INTEGER", "SMALLINT", "TINYINT UNSIGNED"),
-	KindUint16:  basicKind("uint16", types.Uint16, "Uint16", "INTEGER", "INTEGER", "SMALLINT UNSIGNED"),
-	KindUint32:  basicKind("uint32", types.Uint32, "Uint32", "INTEGER", "BIGINT", "INT UNSIGNED"),
-	KindUint64:  basicKind("uint64", types.Uint64, "Uint64", "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
-	KindFloat32: basicKind("float32", types.Float32, "Float32", "REAL", "REAL", "FLOAT"),
-	KindFloat64: basicKind("float64", types.Float64, "Float64", "REAL", "DOUBLE PRECISION", "DOUBLE"),
+	KindBool:    basicKind("bool", types.Bool, "Bool", ssync.KindBool, 0, "BOOLEAN", "BOOLEAN", "BOOLEAN"),
+	KindInt:     basicKind("int", types.Int, "Int", ssync.KindInt, 64, "INTEGER", "BIGINT", "BIGINT"),
+	KindInt8:    basicKind("int8", types.Int8, "Int8", ssync.KindInt, 8, "INTEGER", "SMALLINT", "TINYINT"),
+	KindInt16:   basicKind("int16", types.Int16, "Int16", ssync.KindInt, 16, "INTEGER", "SMALLINT", "SMALLINT"),
+	KindInt32:   basicKind("int32", types.Int32, "Int32", ssync.KindInt, 32, "INTEGER", "INTEGER", "INT"),
+	KindInt64:   basicKind("int64", types.Int64, "Int64", ssync.KindInt, 64, "INTEGER", "BIGINT", "BIGINT"),
+	KindUint:    basicKind("uint", types.Uint, "Uint", ssync.KindUint, 64, "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
+	KindUint8:   basicKind("uint8", types.Uint8, "Uint8", ssync.KindUint, 8, "INTEGER", "SMALLINT", "TINYINT UNSIGNED"),
+	KindUint16:  basicKind("uint16", types.Uint16, "Uint16", ssync.KindUint, 16, "INTEGER", "INTEGER", "SMALLINT UNSIGNED"),
+	KindUint32:  basicKind("uint32", types.Uint32, "Uint32", ssync.KindUint, 32, "INTEGER", "BIGINT", "INT UNSIGNED"),
+	KindUint64:  basicKind("uint64", types.Uint64, "Uint64", ssync.KindUint, 64, "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
+	KindFloat32: basicKind("float32", types.Float32, "Float32", ssync.KindFloat, 32, "REAL", "REAL", "FLOAT"),
+	KindFloat64: basicKind("float64", types.Float64, "Float64", ssync.KindFloat, 64, "REAL", "DOUBLE PRECISION", "DOUBLE"),
 	KindTime: {name: "time.Time", base: func() *jen.Statement { return jen.Qual("time", "Time") },
-		pkgPath: "time", typeName: "Time", codec: "Time", helper: true, indexable: true,
+		pkgPath: "time", typeName: "Time", codec: "Time", helper: true, indexable: true, storage: ssync.KindTime,
 		sqlite: "TIMESTAMP", postgres: "TIMESTAMPTZ", mysql: "DATETIME(6)"},
 	KindBytes: {name: "[]byte", base: func() *jen.Statement { return jen.Index().Byte() },
-		codec: "Bytes", helper: true,
+		codec: "Bytes", helper: true, storage: ssync.KindBytes,
 		sqlite: "BLOB", postgres: "BYTEA", mysql: "LONGBLOB"},
 	KindUUID: {name: "uuid.UUID", base: func() *jen.Statement { return jen.Qual(PathUUID, "UUID") },
-		pkgPath: PathUUID, typeName: "UUID", codec: "UUID", helper: true, indexable: true,
+		pkgPath: PathUUID, typeName: "UUID", codec: "UUID", helper: true, indexable: true, storage: ssync.KindUUID,
 		sqlite: "TEXT", postgres: "UUID", mysql: "CHAR(36)"},
-	KindJSON: {name: "JSON text",
+	KindJSON: {name: "JSON text", storage: ssync.KindJSON,
 		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT"},
 }
 
@@ -78,6 +85,10 @@ func (k Kind) info() *kindInfo { return &kinds[k] }
 
 // String returns the name of k's base type, e.g. "int8" or "time.Time".
 func (k Kind) String() string { return k.info().name }
+
+// Storage returns the storage kind and size that describe a column of kind
+// k at run time (ssync.Column.Kind and Size).
+func (k Kind) Storage() (ssync.Kind, int) { return k.info().storage, k.info().size }
 
 // Indexable reports whether a column of kind k may carry an index: SQL
 // compares its values meaningfully.
@@ -103,3 +114,14 @@ func KindOfNamed(pkgPath, name string) (Kind, bool) {
 	}
 	return 0, false
 }
+
+// storageConsts names runtime/ssync's constant of each storage kind, for
+// generated code.
+var storageConsts = map[ssync.Kind]string{
+	ssync.KindText: "KindText", ssync.KindBool: "KindBool", ssync.KindInt: "KindInt", ssync.KindUint: "KindUint",
+	ssync.KindFloat: "KindFloat", ssync.KindTime: "KindTime", ssync.KindBytes: "KindBytes", ssync.KindUUID: "KindUUID",
+	ssync.KindJSON: "KindJSON",
+}
+
+// storageConst returns the name of the runtime's constant for storage kind k.
+func storageConst(k ssync.Kind) string { return storageConsts[k] }

@@ -467,7 +467,7 @@ func TestCheck(t *testing.T) {
 		if err := os.WriteFile(path, src, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		stale(t, "--- a/"+outRel+"/note.ssync.go", `+			{Name: "priority", Wire: "priority"},`, "+\tw.Int(r.Priority)")
+		stale(t, "--- a/"+outRel+"/note.ssync.go", `+			{Name: "priority", Wire: "priority", Kind: ssync.KindInt, Size: 64},`, "+\tw.Int(r.Priority)")
 		if !testing.Short() {
 			// The drift guard: the old code no longer compiles.
 			if msg, err := goCmdOutput("build", "./"+filepath.ToSlash(out)); err == nil {

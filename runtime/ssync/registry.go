@@ -19,7 +19,9 @@ type Registry struct {
 
 // NewRegistry returns a registry of the given collections sorted by their
 // order (parents first), with ties broken by name. It refuses an empty or
-// duplicate collection name.
+// duplicate collection name, and a column or index description that no
+// database could create (an invalid kind or size, a default of the wrong
+// type, an index on an unknown column).
 func NewRegistry(collections ...Collection) (*Registry, error) {
 	r := &Registry{byName: make(map[string]Collection, len(collections))}
 	for _, c := range collections {
@@ -29,6 +31,9 @@ func NewRegistry(collections ...Collection) (*Registry, error) {
 		}
 		if _, dup := r.byName[name]; dup {
 			return nil, fmt.Errorf("ssync: collection %q registered twice", name)
+		}
+		if err := checkSchema(c); err != nil {
+			return nil, fmt.Errorf("ssync: collection %q: %w", name, err)
 		}
 		r.byName[name] = c
 		r.ordered = append(r.ordered, c)

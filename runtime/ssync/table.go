@@ -52,8 +52,11 @@ const (
 	WireSyncID    = "syncId"
 )
 
-// Column describes one user column of a table: its SQL name and its name on
-// the wire. The metadata columns of [Record] are not listed.
+// Column describes one column of a table: its names on the device, in the
+// server store and on the wire, and what each database needs to create it
+// (its storage kind, size, nullability, default, index and reference).
+// Tables list their user columns; [RecordColumns] describes those of
+// [Record] the same way.
 type Column struct {
 	// Name is the column's name in the device's SQLite database.
 	Name string
@@ -62,8 +65,26 @@ type Column struct {
 	// Server is the column's name in the server store when it differs from
 	// Name (NETCoreSync-style field-name mapping); empty means Name.
 	Server string
+	// Kind is how the column's values are stored.
+	Kind Kind
+	// Size is the width in bits of a KindInt or KindUint column (8, 16, 32
+	// or 64) and of a KindFloat column (32 or 64), and the maximum length in
+	// characters of a KindText column (0: unbounded). Other kinds take none.
+	Size int
+	// Nullable is true when the column accepts NULL (a pointer or sql.Null
+	// field); other columns are NOT NULL.
+	Nullable bool
+	// Default is the value the database gives the column when an insert
+	// leaves it out; nil means none. It is a string for KindText, KindUUID
+	// and KindJSON, a bool for KindBool, an int64 for KindInt and KindUint
+	// (or a uint64 for KindUint), and a float64 for KindFloat.
+	Default any
+	// Indexed is true when one of the table's indexes covers the column
+	// (`index` tag, or a foreign key). A database may store an indexed
+	// column differently (MySQL indexes a VARCHAR, not a LONGTEXT).
+	Indexed bool
 	// Ref is the name of the table whose id the column holds when it is a
-	// foreign key (`ref=` tag); empty otherwise. The generated DDL declares
+	// foreign key (`ref=` tag); empty otherwise. Every database declares
 	// the key; a runtime that hard-deletes rows (purging tombstones,
 	// dropping rows on a resync) must keep parents that live rows still
 	// reference.
@@ -113,6 +134,8 @@ type Table[T any] struct {
 	Order int
 	// Columns lists the user columns in declaration order.
 	Columns []Column
+	// Indexes lists the secondary indexes on user columns.
+	Indexes []Index
 	// Record returns the row's embedded sync metadata.
 	Record func(row *T) *Record
 	// Values appends the row's user column values, in Columns order, to dst.
@@ -141,6 +164,8 @@ type Collection interface {
 	CollectionOrder() int
 	// UserColumns lists the user columns in declaration order.
 	UserColumns() []Column
+	// UserIndexes lists the secondary indexes on user columns.
+	UserIndexes() []Index
 	// DDL returns the statements that create the table on target, or nil
 	// when the table has no DDL for that target.
 	DDL(target SchemaTarget) []string
@@ -169,6 +194,9 @@ func (t *Table[T]) CollectionOrder() int { return t.Order }
 
 // UserColumns implements [Collection].
 func (t *Table[T]) UserColumns() []Column { return t.Columns }
+
+// UserIndexes implements [Collection].
+func (t *Table[T]) UserIndexes() []Index { return t.Indexes }
 
 // DDL implements [Collection].
 func (t *Table[T]) DDL(target SchemaTarget) []string { return t.Schema[target] }

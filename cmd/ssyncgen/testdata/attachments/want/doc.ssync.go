@@ -20,8 +20,8 @@ func DocTable() *ssync.Table[models.Doc] {
 		Name:  "docs",
 		Order: 1,
 		Columns: []ssync.Column{
-			{Name: "title", Wire: "title"},
-			{Name: "file", Wire: "file", Attachment: true},
+			{Name: "title", Wire: "title", Kind: ssync.KindText},
+			{Name: "file", Wire: "file", Kind: ssync.KindJSON, Nullable: true, Attachment: true},
 		},
 		Record:  docRecord,
 		Values:  docValues,

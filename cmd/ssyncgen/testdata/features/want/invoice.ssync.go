@@ -20,9 +20,13 @@ func InvoiceTable() *ssync.Table[billing.Invoice] {
 		Name:  "invoices",
 		Order: 3,
 		Columns: []ssync.Column{
-			{Name: "project_id", Wire: "projectId", Ref: "projects"},
-			{Name: "amount", Wire: "amount"},
-			{Name: "status", Wire: "status"},
+			{Name: "project_id", Wire: "projectId", Kind: ssync.KindUUID, Indexed: true, Ref: "projects"},
+			{Name: "amount", Wire: "amount", Kind: ssync.KindInt, Size: 64},
+			{Name: "status", Wire: "status", Kind: ssync.KindText, Indexed: true},
+		},
+		Indexes: []ssync.Index{
+			{Name: "invoices_project_id", Columns: []string{"project_id"}},
+			{Name: "invoices_status", Columns: []string{"status"}},
 		},
 		Record:  invoiceRecord,
 		Values:  invoiceValues,

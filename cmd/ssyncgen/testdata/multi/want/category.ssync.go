@@ -17,7 +17,7 @@ func CategoryTable() *ssync.Table[models.Category] {
 		Name:  "categories",
 		Order: 1,
 		Columns: []ssync.Column{
-			{Name: "title", Wire: "title"},
+			{Name: "title", Wire: "title", Kind: ssync.KindText},
 		},
 		Record:  categoryRecord,
 		Values:  categoryValues,

@@ -18,8 +18,8 @@ func ItemTable() *ssync.Table[models.Item] {
 		Name:  "items",
 		Order: 3,
 		Columns: []ssync.Column{
-			{Name: "name", Wire: "name"},
-			{Name: "box_id", Wire: "boxId"},
+			{Name: "name", Wire: "name", Kind: ssync.KindText},
+			{Name: "box_id", Wire: "boxId", Kind: ssync.KindUUID, Nullable: true},
 		},
 		Record:  itemRecord,
 		Values:  itemValues,
