@@ -156,11 +156,7 @@ func (db *DB) init(ctx context.Context) error {
 		}
 	}
 	for _, c := range db.reg.Collections() {
-		ddl := c.DDL(ssync.ClientSQLite)
-		if len(ddl) == 0 {
-			return fmt.Errorf("collection %q has no client schema; regenerate with ssyncgen", c.CollectionName())
-		}
-		for _, stmt := range ddl {
+		for _, stmt := range tableDDL(c) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create %s: %w", c.CollectionName(), err)
 			}

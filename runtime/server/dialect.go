@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
@@ -20,6 +21,18 @@ type Dialect struct {
 	Placeholder func(n int) string
 	// Quote quotes an identifier.
 	Quote func(name string) string
+	// ColumnType spells the type of a column of a synchronized table from
+	// its description: its storage kind and size, and whether it is
+	// indexed.
+	ColumnType func(c ssync.Column) string
+	// CreateTable, when set, returns the statements that create a
+	// synchronized table; each must be idempotent, since every server
+	// instance runs them at start. Nil writes the SQL that SQLite and
+	// PostgreSQL share: CREATE TABLE IF NOT EXISTS with Quote and
+	// ColumnType, each foreign key on its column and checked at commit
+	// (DEFERRABLE INITIALLY DEFERRED), then CREATE INDEX IF NOT EXISTS per
+	// index.
+	CreateTable func(t TableDef) []string
 	// Setup creates the store's own tables; each statement must be
 	// idempotent.
 	Setup []string
@@ -82,7 +95,71 @@ type Dialect struct {
 	ClaimKey string
 }
 
-func quoteDouble(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
+func quoteDouble(n string) string { return sqlddl.Quote(n) }
+
+// TableDef is a synchronized table as a server store creates it, built at
+// run time from the collection's description (ssync.Column, ssync.Index):
+// adding a dialect needs no regenerated code.
+type TableDef struct {
+	// Name is the table's (and collection's) name.
+	Name string
+	// Columns are the record's columns (ssync.RecordColumns), the user's
+	// by their server names, then the store's own: ss_version,
+	// ss_created_version, ss_origin and ss_writer.
+	Columns []ssync.Column
+	// PrimaryKey names the primary key column, id.
+	PrimaryKey string
+	// Indexes are the index by owner and version that pulls range over,
+	// then the declared indexes, on server column names.
+	Indexes []ssync.Index
+}
+
+// storeColumns are the columns a server store adds to every synchronized
+// table after the user's (see the column constants in store.go).
+var storeColumns = []ssync.Column{
+	{Name: columnVersion, Kind: ssync.KindInt, Size: 64},
+	{Name: columnCreatedVersion, Kind: ssync.KindInt, Size: 64},
+	{Name: columnOrigin, Kind: ssync.KindText, Size: 64, Default: ""},
+	{Name: columnWriter, Kind: ssync.KindText, Size: 64, Default: ""},
+}
+
+// tableDef describes the server store's table of c.
+func tableDef(c ssync.Collection) TableDef {
+	name := c.CollectionName()
+	user := c.UserColumns()
+	server := make(map[string]string, len(user))
+	cols := ssync.RecordColumns()
+	for _, col := range user {
+		server[col.Name] = col.ServerName()
+		col.Name, col.Server = col.ServerName(), ""
+		cols = append(cols, col)
+	}
+	cols = append(cols, storeColumns...)
+	indexes := []ssync.Index{{Name: ssync.VersionIndexName(name), Columns: []string{ssync.ColumnSyncID, columnVersion}}}
+	for _, ix := range c.UserIndexes() {
+		on := make([]string, len(ix.Columns))
+		for i, n := range ix.Columns {
+			on[i] = server[n]
+		}
+		indexes = append(indexes, ssync.Index{Name: ix.Name, Columns: on})
+	}
+	return TableDef{Name: name, Columns: cols, PrimaryKey: ssync.ColumnID, Indexes: indexes}
+}
+
+// DDL returns the statements that create the store's table of collection c
+// in this dialect, as OpenStore runs them.
+func (d Dialect) DDL(c ssync.Collection) []string {
+	t := tableDef(c)
+	if d.CreateTable != nil {
+		return d.CreateTable(t)
+	}
+	indexes := make([]sqlddl.Index, len(t.Indexes))
+	for i, ix := range t.Indexes {
+		indexes[i] = sqlddl.Index{Name: ix.Name, Columns: ix.Columns}
+	}
+	return sqlddl.Create(sqlddl.Table{Name: t.Name, Columns: t.Columns, PrimaryKey: t.PrimaryKey, Indexes: indexes},
+		d.Quote, d.ColumnType)
+}
 
 // SQLite is the dialect of the embedded default store (mattn/go-sqlite3).
 // Open the database in WAL mode with a busy timeout, e.g. with
@@ -93,6 +170,9 @@ func SQLite() Dialect {
 		Target:      ssync.ServerSQLite,
 		Placeholder: func(int) string { return "?" },
 		Quote:       quoteDouble,
+		// The device's types (go-sqlite3 reads TIMESTAMP columns back as
+		// time.Time and BOOLEAN columns as bool).
+		ColumnType: sqlddl.SQLiteType,
 		Setup: []string{
 			`CREATE TABLE IF NOT EXISTS ss_counter (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL)`,
 			`INSERT INTO ss_counter (name, value) VALUES ('global', 0) ON CONFLICT(name) DO NOTHING`,
@@ -148,6 +228,7 @@ func Postgres() Dialect {
 		Target:      ssync.ServerPostgres,
 		Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		Quote:       quoteDouble,
+		ColumnType:  postgresType,
 		Setup: []string{
 			// Serializes schema setup between server instances starting at
 			// the same time; released at commit.
@@ -204,7 +285,9 @@ func MySQL() Dialect {
 		Name:        "mysql",
 		Target:      ssync.ServerMySQL,
 		Placeholder: func(int) string { return "?" },
-		Quote:       func(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" },
+		Quote:       quoteMySQL,
+		ColumnType:  mysqlType,
+		CreateTable: mysqlCreateTable,
 		Setup: []string{
 			"CREATE TABLE IF NOT EXISTS ss_counter (name VARCHAR(64) NOT NULL PRIMARY KEY, value BIGINT NOT NULL) ENGINE=InnoDB",
 			"INSERT IGNORE INTO ss_counter (name, value) VALUES ('global', 0)",
@@ -245,6 +328,127 @@ func MySQL() Dialect {
 		ForeignKey: errorMentions("Error 1452"),
 		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
 	}
+}
+
+// postgresType is the PostgreSQL type of a column. PostgreSQL has no
+// unsigned integers: an unsigned column takes the next wider type (a uint64
+// must fit in a BIGINT).
+func postgresType(c ssync.Column) string {
+	switch c.Kind {
+	case ssync.KindBool:
+		return "BOOLEAN"
+	case ssync.KindInt, ssync.KindUint:
+		bits := c.Size
+		if c.Kind == ssync.KindUint && bits < 64 {
+			bits *= 2
+		}
+		switch {
+		case bits <= 16:
+			return "SMALLINT"
+		case bits <= 32:
+			return "INTEGER"
+		}
+		return "BIGINT"
+	case ssync.KindFloat:
+		if c.Size == 32 {
+			return "REAL"
+		}
+		return "DOUBLE PRECISION"
+	case ssync.KindTime:
+		return "TIMESTAMPTZ"
+	case ssync.KindBytes:
+		return "BYTEA"
+	case ssync.KindUUID:
+		return "UUID"
+	}
+	// KindText (of any length), KindJSON.
+	return "TEXT"
+}
+
+func quoteMySQL(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
+
+// mysqlType is the MariaDB/MySQL type of a column. Times are DATETIME(6) in
+// UTC (open the database with parseTime=true and loc=UTC). An indexed string
+// is a VARCHAR(255): InnoDB cannot index a whole LONGTEXT.
+func mysqlType(c ssync.Column) string {
+	switch c.Kind {
+	case ssync.KindText:
+		switch {
+		case c.Size > 0:
+			return "VARCHAR(" + strconv.Itoa(c.Size) + ")"
+		case c.Indexed:
+			return "VARCHAR(255)"
+		}
+		return "LONGTEXT"
+	case ssync.KindBool:
+		return "BOOLEAN"
+	case ssync.KindInt, ssync.KindUint:
+		t := map[int]string{8: "TINYINT", 16: "SMALLINT", 32: "INT"}[c.Size]
+		if t == "" {
+			t = "BIGINT"
+		}
+		if c.Kind == ssync.KindUint {
+			t += " UNSIGNED"
+		}
+		return t
+	case ssync.KindFloat:
+		if c.Size == 32 {
+			return "FLOAT"
+		}
+		return "DOUBLE"
+	case ssync.KindTime:
+		return "DATETIME(6)"
+	case ssync.KindBytes:
+		return "LONGBLOB"
+	case ssync.KindUUID:
+		return "CHAR(36)"
+	}
+	// KindJSON.
+	return "LONGTEXT"
+}
+
+// mysqlCreateTable writes one CREATE TABLE (InnoDB, utf8mb4, binary
+// collation) with the indexes and foreign keys inside it. MySQL ignores
+// REFERENCES written on a column, so the keys are table constraints; they
+// are checked at once (InnoDB has no deferred constraints), and pushes apply
+// parents first.
+func mysqlCreateTable(t TableDef) []string {
+	q := quoteMySQL
+	var defs []string
+	for _, c := range t.Columns {
+		def := q(c.Name) + " " + mysqlType(c)
+		if c.Nullable {
+			def += " NULL"
+		} else {
+			def += " NOT NULL"
+		}
+		if c.Name == t.PrimaryKey {
+			def += " PRIMARY KEY"
+		}
+		if c.Default != nil {
+			def += " DEFAULT " + mysqlLiteral(c.Default)
+		}
+		defs = append(defs, def)
+	}
+	for _, ix := range t.Indexes {
+		defs = append(defs, "INDEX "+q(ix.Name)+" ("+sqlddl.QuoteAll(ix.Columns, q)+")")
+	}
+	for _, c := range t.Columns {
+		if c.Ref != "" {
+			defs = append(defs, "FOREIGN KEY ("+q(c.Name)+") REFERENCES "+q(c.Ref)+" ("+q(ssync.ColumnID)+")")
+		}
+	}
+	return []string{"CREATE TABLE IF NOT EXISTS " + q(t.Name) + " (\n\t" + strings.Join(defs, ",\n\t") +
+		"\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}
+}
+
+// mysqlLiteral is sqlddl.Literal with backslashes escaped, which MySQL
+// reads as escapes in a string.
+func mysqlLiteral(v any) string {
+	if s, ok := v.(string); ok {
+		v = strings.ReplaceAll(s, `\`, `\\`)
+	}
+	return sqlddl.Literal(v)
 }
 
 // SQLiteDSN returns the go-sqlite3 data source name for a server store file:

@@ -165,10 +165,10 @@ func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, 
 	if d.NextVersion == nil {
 		return nil, fmt.Errorf("ssync server: dialect %q has no NextVersion", d.Name)
 	}
+	if d.ColumnType == nil && d.CreateTable == nil {
+		return nil, fmt.Errorf("ssync server: dialect %q has no ColumnType", d.Name)
+	}
 	for _, c := range reg.Collections() {
-		if len(c.DDL(d.Target)) == 0 {
-			return nil, fmt.Errorf("ssync server: collection %q has no %s schema; regenerate with ssyncgen", c.CollectionName(), d.Target)
-		}
 		s.tables[c.CollectionName()] = newServerTable(d, c)
 	}
 	err := s.inSetup(ctx, func(tx execer) error {
@@ -178,7 +178,7 @@ func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, 
 			}
 		}
 		for _, c := range reg.Collections() {
-			for _, stmt := range c.DDL(d.Target) {
+			for _, stmt := range d.DDL(c) {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("create %s: %w", c.CollectionName(), err)
 				}
