@@ -36,7 +36,7 @@ import (
 const PingTimeout = 10 * time.Second
 
 // Supported lists the accepted forms, for usage texts and errors.
-const Supported = "a file path, sqlite:<path>, postgres://..., postgresql://... or mysql://user:pass@host:port/db"
+const Supported = "a file path, sqlite:<path>, postgres://..., postgresql://..., mysql://user:pass@host:port/db or mariadb://..."
 
 // Target is a parsed -db value: which store, and how to reach it.
 type Target struct {

@@ -155,8 +155,9 @@ func TestTokenActsForLinkedUser(t *testing.T) {
 	// A token that does not link bob cannot act for him.
 	carol := &device{t: t, name: "carol", db: filepath.Join(t.TempDir(), "carol.db"), server: srv, token: token(t, testSecret, "carol"), as: "bob"}
 	code, _, errs := carol.exec("add", "sneaky")
-	if code != exitUsage || !strings.Contains(errs, `-as "bob": the token does not link "carol" to "bob"`) {
-		t.Fatalf("carol -as bob: exit %d, stderr %q", code, errs)
+	// A refusal, not a usage mistake: one line, exit 1.
+	if code != exitError || !strings.Contains(errs, `-as "bob": the token does not link "carol" to "bob"`) || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("carol -as bob: exit %d, stderr %q; want exit 1 and one line", code, errs)
 	}
 }
 
@@ -174,9 +175,9 @@ func TestTokenErrors(t *testing.T) {
 		notInStderr string
 	}{
 		{"forged token", device{user: "", token: forged}, "sync", exitError, "token signature is invalid", forged},
-		{"opaque token without user", device{token: "opaque-credential"}, "list", exitUsage, "cannot read the user from -token", ""},
+		{"opaque token without user", device{token: "opaque-credential"}, "list", exitError, "use the token `notes-server -mint-token <user>` prints", ""},
 		{"opaque token with user", device{token: "opaque-credential", user: "alice"}, "sync", exitError, "malformed token", ""},
-		{"user is not the token's", device{token: token(t, testSecret, "alice"), user: "bob"}, "list", exitUsage, `-user "bob" is not the token's user "alice"`, ""},
+		{"user is not the token's", device{token: token(t, testSecret, "alice"), user: "bob"}, "list", exitError, `-user "bob" is not the token's user "alice"`, ""},
 		{"empty user flag", device{user: " "}, "list", exitUsage, "-user is empty", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,6 +198,9 @@ func TestTokenErrors(t *testing.T) {
 			code, out, errs := d.exec(c.cmd)
 			if code != c.code || !strings.Contains(errs, c.want) {
 				t.Fatalf("notes %s: exit %d, stdout %q, stderr %q; want exit %d saying %q", c.cmd, code, out, errs, c.code, c.want)
+			}
+			if c.code == exitError && strings.Contains(errs, "usage:") {
+				t.Fatalf("notes %s: a refusal printed the usage: %q", c.cmd, errs)
 			}
 			if c.notInStderr != "" && strings.Contains(errs, c.notInStderr) {
 				t.Fatalf("stderr shows the token: %s", errs)

@@ -38,9 +38,10 @@
 // it in the X-Ssync-User header, which only a notes-server started with
 // -insecure-dev trusts.
 //
-// -as <syncId> acts for a linked user: notes added belong to that user, and
-// that user's notes can be edited. With a JWT, its linked claim must list
-// the user; without a token, sync sends the user in X-Ssync-Linked.
+// -as <syncId> decides who owns the notes added: a linked user instead of
+// the signed-in one. The notes of every linked user are listed and can be
+// edited without it. With a JWT, its linked claim must list the user;
+// without a token, sync sends the user in X-Ssync-Linked.
 package main
 
 import (
@@ -150,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// prints it.
 	fs.StringVar(&cfg.token, "token", "", "bearer `jwt` sync authenticates with (default $SSYNC_TOKEN)")
 	fs.StringVar(&user, "user", os.Getenv("SSYNC_USER"), "`name` of the user the notes belong to; default the token's user, else $SSYNC_USER, else \""+defaultUser+"\"")
-	fs.StringVar(&cfg.as, "as", "", "act for the linked user `syncId`: new notes belong to it")
+	fs.StringVar(&cfg.as, "as", "", "add notes for the linked user `syncId` (they belong to it); linked users' notes are listed and editable without it")
 	fs.BoolVar(&cfg.verbose, "v", false, "log sync details to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -231,16 +232,17 @@ func resolveUser(cfg *config, user string) error {
 		sub, linked, err := readToken(cfg.token)
 		switch {
 		case err != nil && user == "":
-			return usagef("cannot read the user from -token (%v): give -user", err)
+			return fmt.Errorf("-token is not a JSON Web Token (%v): use the token `notes-server -mint-token <user>` prints, "+
+				"or, for a token of another kind that the server accepts, name its user with -user", err)
 		case err != nil:
 			// Not a JWT: an opaque token for another authenticator.
 			cfg.user = user
 		case user != "" && user != sub:
-			return usagef("-user %q is not the token's user %q (to act for a linked user, use -as)", user, sub)
+			return fmt.Errorf("-user %q is not the token's user %q (to add notes for a linked user, use -as)", user, sub)
 		default:
 			cfg.user, cfg.linked = sub, linked
 			if cfg.as != "" && cfg.as != sub && !slices.Contains(linked, cfg.as) {
-				return usagef("-as %q: the token does not link %q to %q", cfg.as, sub, cfg.as)
+				return fmt.Errorf("-as %q: the token does not link %q to %q", cfg.as, sub, cfg.as)
 			}
 		}
 	}
