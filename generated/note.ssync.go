@@ -30,98 +30,11 @@ func NoteTable() *ssync.Table[models.Note] {
 			{Name: "ss_tb_note_completed", Columns: []string{"completed"}},
 			{Name: "ss_tb_note_user_id", Columns: []string{"user_id"}},
 		},
-		Record:  noteRecord,
-		Values:  noteValues,
-		Targets: noteTargets,
-		Encode:  encodeNote,
-		Decode:  decodeNote,
-		Schema: map[ssync.SchemaTarget][]string{
-			ssync.ClientSQLite: {
-				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"message" TEXT NOT NULL,
-	"completed" BOOLEAN NOT NULL,
-	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
-	"user_name" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
-	"ss_known" INTEGER NOT NULL DEFAULT 0
-)`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_dirty" ON "ss_tb_note" ("ss_dirty") WHERE "ss_dirty" > 0`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_scope" ON "ss_tb_note" ("ss_sync_id", "created_at")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_file_content" ON "ss_tb_note" ("file") WHERE "file" IS NOT NULL AND "file" <> 'null'`,
-			},
-			ssync.ServerSQLite: {
-				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"message" TEXT NOT NULL,
-	"completed" BOOLEAN NOT NULL,
-	"user_id" TEXT REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
-	"user_name" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
-			},
-			ssync.ServerPostgres: {
-				`CREATE TABLE IF NOT EXISTS "ss_tb_note" (
-	"id" UUID NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMPTZ NOT NULL,
-	"updated_at" TIMESTAMPTZ NOT NULL,
-	"deleted_at" TIMESTAMPTZ,
-	"ss_sync_id" TEXT NOT NULL,
-	"message" TEXT NOT NULL,
-	"completed" BOOLEAN NOT NULL,
-	"user_id" UUID REFERENCES "ss_tb_user" ("id") DEFERRABLE INITIALLY DEFERRED,
-	"user_name" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_version" BIGINT NOT NULL,
-	"ss_created_version" BIGINT NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_ss_version" ON "ss_tb_note" ("ss_sync_id", "ss_version")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_completed" ON "ss_tb_note" ("completed")`,
-				`CREATE INDEX IF NOT EXISTS "ss_tb_note_user_id" ON "ss_tb_note" ("user_id")`,
-			},
-			ssync.ServerMySQL: {
-				"CREATE TABLE IF NOT EXISTS `ss_tb_note` (\n" +
-					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
-					"\t`created_at` DATETIME(6) NOT NULL,\n" +
-					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
-					"\t`deleted_at` DATETIME(6) NULL,\n" +
-					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
-					"\t`message` LONGTEXT NOT NULL,\n" +
-					"\t`completed` BOOLEAN NOT NULL,\n" +
-					"\t`user_id` CHAR(36) NULL,\n" +
-					"\t`user_name` LONGTEXT NOT NULL,\n" +
-					"\t`file` LONGTEXT NULL,\n" +
-					"\t`ss_version` BIGINT NOT NULL,\n" +
-					"\t`ss_created_version` BIGINT NOT NULL,\n" +
-					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\tINDEX `ss_tb_note_ss_version` (`ss_sync_id`, `ss_version`),\n" +
-					"\tINDEX `ss_tb_note_completed` (`completed`),\n" +
-					"\tINDEX `ss_tb_note_user_id` (`user_id`),\n" +
-					"\tFOREIGN KEY (`user_id`) REFERENCES `ss_tb_user` (`id`)\n" +
-					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-			},
-		},
+		Record:      noteRecord,
+		Values:      noteValues,
+		Targets:     noteTargets,
+		Encode:      encodeNote,
+		Decode:      decodeNote,
 		Attachments: noteAttachments,
 	}
 }

@@ -18,8 +18,8 @@ func TestKinds(t *testing.T) {
 	}
 	for k := range Kind(len(kinds)) {
 		ki := k.info()
-		if ki.name == "" || ki.sqlite == "" || ki.postgres == "" || ki.mysql == "" {
-			t.Errorf("kind %d has no name or no column type: %+v", k, *ki)
+		if ki.name == "" || !ki.storage.Valid() {
+			t.Errorf("kind %d has no name or no storage kind: %+v", k, *ki)
 		}
 		// The column description generated for the kind passes the
 		// runtime's checks.

@@ -7,8 +7,8 @@ import (
 	"github.com/dave/jennifer/jen"
 )
 
-// emitRegistry writes the package comment, the runtime version guard, the
-// Registry function and ApplySchema.
+// emitRegistry writes the package comment, the runtime version guard and the
+// Registry function.
 func emitRegistry(f *jen.File, m *Model) {
 	var names []string
 	for _, t := range m.Tables {
@@ -19,7 +19,7 @@ func emitRegistry(f *jen.File, m *Model) {
 
 	f.Comment("This constant fails to compile against a runtime whose table format differs")
 	f.Comment("from the one this code was generated for: update the module and run go generate.")
-	f.Const().Id("_").Op("=").Qual(PathImpl, "GeneratedCodeV1")
+	f.Const().Id("_").Op("=").Qual(PathImpl, "GeneratedCodeV2")
 
 	var tables []jen.Code
 	for _, t := range m.Tables {
@@ -33,16 +33,5 @@ func emitRegistry(f *jen.File, m *Model) {
 			}
 			g.Line()
 		})),
-	)
-
-	f.Line()
-	f.Comment("ApplySchema creates every synchronized table for target on db, parents first.")
-	f.Comment("Every statement is idempotent; client.Open and server.OpenStore apply it themselves.")
-	f.Func().Id("ApplySchema").Params(
-		jen.Id("ctx").Qual("context", "Context"),
-		jen.Id("db").Qual(PathSsync, "Execer"),
-		jen.Id("target").Qual(PathSsync, "SchemaTarget"),
-	).Error().Block(
-		jen.Return(jen.Qual(PathSsync, "ApplySchema").Call(jen.Id("ctx"), jen.Id("db"), jen.Id("Registry").Call(), jen.Id("target"))),
 	)
 }

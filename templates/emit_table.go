@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"go/token"
 	"go/types"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
 )
@@ -28,6 +29,9 @@ func emitTable(f *jen.File, m *Model, t *Table) {
 
 func modelType(t *Table) *jen.Statement { return jen.Qual(t.ModelPath, t.GoName) }
 
+// emitDescriptor writes the table descriptor: the columns and indexes as the
+// runtimes need them to build each database's DDL (storage kind and size,
+// nullability, index, reference), and the binder and codec functions.
 func emitDescriptor(f *jen.File, t *Table) {
 	tableType := jen.Qual(PathSsync, "Table").Types(modelType(t))
 	var cols []jen.Code
@@ -81,13 +85,6 @@ func emitDescriptor(f *jen.File, t *Table) {
 			jen.Line().Id("Targets").Op(":").Id(t.TargetsFunc),
 			jen.Line().Id("Encode").Op(":").Id(t.Encode),
 			jen.Line().Id("Decode").Op(":").Id(t.Decode),
-			jen.Line().Id("Schema").Op(":").Map(jen.Qual(PathSsync, "SchemaTarget")).Index().String().Values(
-				jen.Line().Qual(PathSsync, "ClientSQLite").Op(":").Add(ddlValues(clientSQLite(t))),
-				jen.Line().Qual(PathSsync, "ServerSQLite").Op(":").Add(ddlValues(serverSQLite(t))),
-				jen.Line().Qual(PathSsync, "ServerPostgres").Op(":").Add(ddlValues(serverPostgres(t))),
-				jen.Line().Qual(PathSsync, "ServerMySQL").Op(":").Add(ddlValues(serverMySQL(t))),
-				jen.Line(),
-			),
 			descriptorTail(t),
 		)),
 	)
@@ -276,6 +273,21 @@ func structLiteral(fields []StructField) (jen.Code, bool) {
 		}
 	}
 	return jen.Struct(guard...), ok
+}
+
+// rawString renders s as a back-quoted literal when it can be, which keeps
+// multi-line text readable in the generated file.
+func rawString(s string) jen.Code {
+	if strings.Contains(s, "`") {
+		// One quoted literal per line, joined with +.
+		lines := strings.SplitAfter(s, "\n")
+		st := jen.Lit(lines[0])
+		for _, l := range lines[1:] {
+			st = st.Op("+").Line().Lit(l)
+		}
+		return st
+	}
+	return jen.Op("`" + s + "`")
 }
 
 // jsonString returns s as a JSON string literal.

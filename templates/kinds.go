@@ -9,7 +9,8 @@ import (
 )
 
 // kindInfo is everything ssyncgen knows of a kind, in one row of kinds: the
-// loader, the codec and binder emitters and the DDL emitters all read it.
+// loader, the codec and binder emitters and the descriptor emitter all read
+// it.
 type kindInfo struct {
 	// name names the kind's base type in messages.
 	name string
@@ -31,53 +32,44 @@ type kindInfo struct {
 	indexable bool
 	// storage and size are the column's storage kind and size in the
 	// schema description that generated code carries (ssync.Column.Kind
-	// and Size); each database spells its column type from them.
+	// and Size); each database spells its column type from them at run
+	// time.
 	storage ssync.Kind
 	size    int
-	// The column type on the device and in each server store; mysqlIndexed,
-	// when set, replaces mysql for an indexed column (InnoDB cannot index a
-	// whole LONGTEXT).
-	sqlite, postgres, mysql, mysqlIndexed string
 }
 
 func ident(name string) func() *jen.Statement {
 	return func() *jen.Statement { return jen.Id(name) }
 }
 
-func basicKind(name string, basic types.BasicKind, codec string, storage ssync.Kind, size int, sqlite, postgres, mysql string) kindInfo {
+func basicKind(name string, basic types.BasicKind, codec string, storage ssync.Kind, size int) kindInfo {
 	return kindInfo{name: name, base: ident(name), basic: basic, codec: codec, indexable: true,
-		storage: storage, size: size, sqlite: sqlite, postgres: postgres, mysql: mysql}
+		storage: storage, size: size}
 }
 
-// kinds holds one row per Kind, indexed by it. go-sqlite3 reads TIMESTAMP
-// columns back as time.Time and BOOLEAN columns as bool.
+// kinds holds one row per Kind, indexed by it.
 var kinds = [...]kindInfo{
-	KindString: {name: "string", base: ident("string"), basic: types.String, codec: "String", indexable: true, storage: ssync.KindText,
-		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT", mysqlIndexed: "VARCHAR(255)"},
-	KindBool:    basicKind("bool", types.Bool, "Bool", ssync.KindBool, 0, "BOOLEAN", "BOOLEAN", "BOOLEAN"),
-	KindInt:     basicKind("int", types.Int, "Int", ssync.KindInt, 64, "INTEGER", "BIGINT", "BIGINT"),
-	KindInt8:    basicKind("int8", types.Int8, "Int8", ssync.KindInt, 8, "INTEGER", "SMALLINT", "TINYINT"),
-	KindInt16:   basicKind("int16", types.Int16, "Int16", ssync.KindInt, 16, "INTEGER", "SMALLINT", "SMALLINT"),
-	KindInt32:   basicKind("int32", types.Int32, "Int32", ssync.KindInt, 32, "INTEGER", "INTEGER", "INT"),
-	KindInt64:   basicKind("int64", types.Int64, "Int64", ssync.KindInt, 64, "INTEGER", "BIGINT", "BIGINT"),
-	KindUint:    basicKind("uint", types.Uint, "Uint", ssync.KindUint, 64, "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
-	KindUint8:   basicKind("uint8", types.Uint8, "Uint8", ssync.KindUint, 8, "INTEGER", "SMALLINT", "TINYINT UNSIGNED"),
-	KindUint16:  basicKind("uint16", types.Uint16, "Uint16", ssync.KindUint, 16, "INTEGER", "INTEGER", "SMALLINT UNSIGNED"),
-	KindUint32:  basicKind("uint32", types.Uint32, "Uint32", ssync.KindUint, 32, "INTEGER", "BIGINT", "INT UNSIGNED"),
-	KindUint64:  basicKind("uint64", types.Uint64, "Uint64", ssync.KindUint, 64, "INTEGER", "BIGINT", "BIGINT UNSIGNED"),
-	KindFloat32: basicKind("float32", types.Float32, "Float32", ssync.KindFloat, 32, "REAL", "REAL", "FLOAT"),
-	KindFloat64: basicKind("float64", types.Float64, "Float64", ssync.KindFloat, 64, "REAL", "DOUBLE PRECISION", "DOUBLE"),
+	KindString:  {name: "string", base: ident("string"), basic: types.String, codec: "String", indexable: true, storage: ssync.KindText},
+	KindBool:    basicKind("bool", types.Bool, "Bool", ssync.KindBool, 0),
+	KindInt:     basicKind("int", types.Int, "Int", ssync.KindInt, 64),
+	KindInt8:    basicKind("int8", types.Int8, "Int8", ssync.KindInt, 8),
+	KindInt16:   basicKind("int16", types.Int16, "Int16", ssync.KindInt, 16),
+	KindInt32:   basicKind("int32", types.Int32, "Int32", ssync.KindInt, 32),
+	KindInt64:   basicKind("int64", types.Int64, "Int64", ssync.KindInt, 64),
+	KindUint:    basicKind("uint", types.Uint, "Uint", ssync.KindUint, 64),
+	KindUint8:   basicKind("uint8", types.Uint8, "Uint8", ssync.KindUint, 8),
+	KindUint16:  basicKind("uint16", types.Uint16, "Uint16", ssync.KindUint, 16),
+	KindUint32:  basicKind("uint32", types.Uint32, "Uint32", ssync.KindUint, 32),
+	KindUint64:  basicKind("uint64", types.Uint64, "Uint64", ssync.KindUint, 64),
+	KindFloat32: basicKind("float32", types.Float32, "Float32", ssync.KindFloat, 32),
+	KindFloat64: basicKind("float64", types.Float64, "Float64", ssync.KindFloat, 64),
 	KindTime: {name: "time.Time", base: func() *jen.Statement { return jen.Qual("time", "Time") },
-		pkgPath: "time", typeName: "Time", codec: "Time", helper: true, indexable: true, storage: ssync.KindTime,
-		sqlite: "TIMESTAMP", postgres: "TIMESTAMPTZ", mysql: "DATETIME(6)"},
+		pkgPath: "time", typeName: "Time", codec: "Time", helper: true, indexable: true, storage: ssync.KindTime},
 	KindBytes: {name: "[]byte", base: func() *jen.Statement { return jen.Index().Byte() },
-		codec: "Bytes", helper: true, storage: ssync.KindBytes,
-		sqlite: "BLOB", postgres: "BYTEA", mysql: "LONGBLOB"},
+		codec: "Bytes", helper: true, storage: ssync.KindBytes},
 	KindUUID: {name: "uuid.UUID", base: func() *jen.Statement { return jen.Qual(PathUUID, "UUID") },
-		pkgPath: PathUUID, typeName: "UUID", codec: "UUID", helper: true, indexable: true, storage: ssync.KindUUID,
-		sqlite: "TEXT", postgres: "UUID", mysql: "CHAR(36)"},
-	KindJSON: {name: "JSON text", storage: ssync.KindJSON,
-		sqlite: "TEXT", postgres: "TEXT", mysql: "LONGTEXT"},
+		pkgPath: PathUUID, typeName: "UUID", codec: "UUID", helper: true, indexable: true, storage: ssync.KindUUID},
+	KindJSON: {name: "JSON text", storage: ssync.KindJSON},
 }
 
 // info returns k's row of kinds.

@@ -116,11 +116,8 @@ func (s *Store) blobReadable(ctx context.Context, q interface {
 func (s *Store) holdBlob(ctx context.Context, q interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, hash, user string, at time.Time) error {
-	var stmt string
-	switch s.dialect.Target {
-	case ssync.ServerMySQL:
-		stmt = "INSERT INTO ss_blob_holders (hash, sync_id, seen_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)"
-	default:
+	stmt := s.dialect.HoldBlob
+	if stmt == "" {
 		p := s.dialect.Placeholder
 		stmt = "INSERT INTO ss_blob_holders (hash, sync_id, seen_at) VALUES (" + p(1) + ", " + p(2) + ", " + p(3) +
 			") ON CONFLICT (hash, sync_id) DO UPDATE SET seen_at = excluded.seen_at"

@@ -15,8 +15,6 @@ import (
 type Dialect struct {
 	// Name names the dialect in errors and logs.
 	Name string
-	// Target selects the generated DDL for the synchronized tables.
-	Target ssync.SchemaTarget
 	// Placeholder returns the bind parameter for argument n (1-based).
 	Placeholder func(n int) string
 	// Quote quotes an identifier.
@@ -47,6 +45,10 @@ type Dialect struct {
 	UpsertDevice string
 	// SetCounter sets a named counter: args name, value.
 	SetCounter string
+	// HoldBlob, when set, records (or refreshes) that a user has a blob's
+	// content: args hash, sync id, seen at. Empty uses INSERT ... ON
+	// CONFLICT (hash, sync_id) DO UPDATE.
+	HoldBlob string
 	// SetupBegin, when set, starts OpenStore's setup transaction on one
 	// connection instead of database/sql's BEGIN. SQLite needs "BEGIN
 	// IMMEDIATE": a deferred transaction that reads a table before creating
@@ -82,7 +84,7 @@ type Dialect struct {
 	// may succeed.
 	Transient func(err error) bool
 	// ForeignKey reports whether an error is a foreign-key violation found
-	// at commit (the generated keys are checked when the push commits).
+	// at commit (the keys are checked when the push commits).
 	ForeignKey func(err error) bool
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
@@ -167,7 +169,6 @@ func (d Dialect) DDL(c ssync.Collection) []string {
 func SQLite() Dialect {
 	return Dialect{
 		Name:        "sqlite",
-		Target:      ssync.ServerSQLite,
 		Placeholder: func(int) string { return "?" },
 		Quote:       quoteDouble,
 		// The device's types (go-sqlite3 reads TIMESTAMP columns back as
@@ -225,7 +226,6 @@ func SQLite() Dialect {
 func Postgres() Dialect {
 	return Dialect{
 		Name:        "postgres",
-		Target:      ssync.ServerPostgres,
 		Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		Quote:       quoteDouble,
 		ColumnType:  postgresType,
@@ -283,7 +283,6 @@ func Postgres() Dialect {
 func MySQL() Dialect {
 	return Dialect{
 		Name:        "mysql",
-		Target:      ssync.ServerMySQL,
 		Placeholder: func(int) string { return "?" },
 		Quote:       quoteMySQL,
 		ColumnType:  mysqlType,
@@ -321,6 +320,7 @@ func MySQL() Dialect {
 		UpsertDevice: "INSERT INTO ss_device_seen (device, sync_id, checkpoint, seen_at) VALUES (?, ?, ?, ?) " +
 			"ON DUPLICATE KEY UPDATE checkpoint = VALUES(checkpoint), seen_at = VALUES(seen_at)",
 		SetCounter: "INSERT INTO ss_counter (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+		HoldBlob:   "INSERT INTO ss_blob_holders (hash, sync_id, seen_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see Postgres).
 		Transient: errorMentions("Error 1213", "Error 1205", "Error 1062"),

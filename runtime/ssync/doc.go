@@ -12,8 +12,11 @@
 //	}
 //
 // Running ssyncgen over the package emits one [Table] per model, with
-// straight-line code to bind, scan, encode and decode its rows, plus a
-// Registry function listing every table in order. The client
+// straight-line code to bind, scan, encode and decode its rows and the
+// description of its columns and indexes ([Column], [Kind], [Index]), plus a
+// Registry function listing every table in order. The description carries
+// no SQL: the device and each server store dialect build their own DDL from
+// it at run time, so a new dialect needs no regeneration. The client
 // (runtime/client) and the server (runtime/server) work only through those
 // descriptors: nothing is looked up by reflection at sync time.
 package ssync

@@ -102,21 +102,6 @@ func (c Column) ServerName() string {
 	return c.Name
 }
 
-// SchemaTarget names a database that a table's DDL is written for.
-type SchemaTarget string
-
-// The schema targets ssyncgen writes DDL for.
-const (
-	// ClientSQLite is the device's local SQLite database.
-	ClientSQLite SchemaTarget = "client-sqlite"
-	// ServerSQLite is the server store on SQLite, the embedded default.
-	ServerSQLite SchemaTarget = "server-sqlite"
-	// ServerPostgres is the server store on PostgreSQL.
-	ServerPostgres SchemaTarget = "server-postgres"
-	// ServerMySQL is the server store on MariaDB or MySQL.
-	ServerMySQL SchemaTarget = "server-mysql"
-)
-
 // DecodeOptions controls how rows are read from the wire.
 type DecodeOptions struct {
 	// Strict refuses fields the table does not know. Servers decode strictly;
@@ -126,7 +111,9 @@ type DecodeOptions struct {
 
 // Table describes one synchronized table of model type T. ssyncgen emits one
 // constructor per model returning a Table; every function field is
-// straight-line generated code.
+// straight-line generated code. Its columns and indexes are described, not
+// written as SQL: the device and each server store build their DDL from the
+// description when they open a database.
 type Table[T any] struct {
 	// Name is the collection (and table) name from the `table=` tag.
 	Name string
@@ -147,8 +134,6 @@ type Table[T any] struct {
 	Encode func(w *jwriter.Writer, row *T)
 	// Decode reads one JSON object into row, metadata included.
 	Decode func(l *jlexer.Lexer, row *T, opts DecodeOptions) error
-	// Schema holds the DDL statements that create the table on each target.
-	Schema map[SchemaTarget][]string
 	// Attachments returns the row's attachment fields in Columns order, a
 	// nil entry for each field without one; it is nil when the table has no
 	// attachment columns.
@@ -166,9 +151,6 @@ type Collection interface {
 	UserColumns() []Column
 	// UserIndexes lists the secondary indexes on user columns.
 	UserIndexes() []Index
-	// DDL returns the statements that create the table on target, or nil
-	// when the table has no DDL for that target.
-	DDL(target SchemaTarget) []string
 	// NewRow returns a new zero row (a pointer to the model type).
 	NewRow() any
 	// RecordOf returns the metadata embedded in row.
@@ -197,9 +179,6 @@ func (t *Table[T]) UserColumns() []Column { return t.Columns }
 
 // UserIndexes implements [Collection].
 func (t *Table[T]) UserIndexes() []Index { return t.Indexes }
-
-// DDL implements [Collection].
-func (t *Table[T]) DDL(target SchemaTarget) []string { return t.Schema[target] }
 
 // NewRow implements [Collection].
 func (t *Table[T]) NewRow() any { return new(T) }

@@ -10,9 +10,10 @@
 // runtime/wire and runtime/client instead.
 package ssyncimpl
 
-// GeneratedCodeV1 is referenced by every generated package
-// (const _ = ssyncimpl.GeneratedCodeV1). A runtime whose table descriptors
+// GeneratedCodeV2 is referenced by every generated package
+// (const _ = ssyncimpl.GeneratedCodeV2). A runtime whose table descriptors
 // (ssync.Table) or helpers here no longer fit that code drops the constant
 // for the next version, so stale generated code stops compiling instead of
-// misbehaving.
-const GeneratedCodeV1 = 1
+// misbehaving. V2: columns are described (ssync.Column.Kind, Table.Indexes)
+// instead of carrying DDL for each database.
+const GeneratedCodeV2 = 2

@@ -25,87 +25,11 @@ func AlbumTable() *ssync.Table[models.Album] {
 			{Name: "back_side", Wire: "back", Kind: ssync.KindJSON, Attachment: true},
 			{Name: "clip", Wire: "clip", Kind: ssync.KindJSON, Nullable: true, Attachment: true},
 		},
-		Record:  albumRecord,
-		Values:  albumValues,
-		Targets: albumTargets,
-		Encode:  encodeAlbum,
-		Decode:  decodeAlbum,
-		Schema: map[ssync.SchemaTarget][]string{
-			ssync.ClientSQLite: {
-				`CREATE TABLE IF NOT EXISTS "albums" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"name" TEXT NOT NULL,
-	"cover" TEXT,
-	"back_side" TEXT NOT NULL,
-	"clip" TEXT,
-	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
-	"ss_known" INTEGER NOT NULL DEFAULT 0
-)`,
-				`CREATE INDEX IF NOT EXISTS "albums_ss_dirty" ON "albums" ("ss_dirty") WHERE "ss_dirty" > 0`,
-				`CREATE INDEX IF NOT EXISTS "albums_ss_scope" ON "albums" ("ss_sync_id", "created_at")`,
-				`CREATE INDEX IF NOT EXISTS "albums_cover_content" ON "albums" ("cover") WHERE "cover" IS NOT NULL AND "cover" <> 'null'`,
-				`CREATE INDEX IF NOT EXISTS "albums_back_side_content" ON "albums" ("back_side") WHERE "back_side" IS NOT NULL AND "back_side" <> 'null'`,
-				`CREATE INDEX IF NOT EXISTS "albums_clip_content" ON "albums" ("clip") WHERE "clip" IS NOT NULL AND "clip" <> 'null'`,
-			},
-			ssync.ServerSQLite: {
-				`CREATE TABLE IF NOT EXISTS "albums" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"name" TEXT NOT NULL,
-	"cover" TEXT,
-	"back_side" TEXT NOT NULL,
-	"clip" TEXT,
-	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "albums_ss_version" ON "albums" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerPostgres: {
-				`CREATE TABLE IF NOT EXISTS "albums" (
-	"id" UUID NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMPTZ NOT NULL,
-	"updated_at" TIMESTAMPTZ NOT NULL,
-	"deleted_at" TIMESTAMPTZ,
-	"ss_sync_id" TEXT NOT NULL,
-	"name" TEXT NOT NULL,
-	"cover" TEXT,
-	"back_side" TEXT NOT NULL,
-	"clip" TEXT,
-	"ss_version" BIGINT NOT NULL,
-	"ss_created_version" BIGINT NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "albums_ss_version" ON "albums" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerMySQL: {
-				"CREATE TABLE IF NOT EXISTS `albums` (\n" +
-					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
-					"\t`created_at` DATETIME(6) NOT NULL,\n" +
-					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
-					"\t`deleted_at` DATETIME(6) NULL,\n" +
-					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
-					"\t`name` LONGTEXT NOT NULL,\n" +
-					"\t`cover` LONGTEXT NULL,\n" +
-					"\t`back_side` LONGTEXT NOT NULL,\n" +
-					"\t`clip` LONGTEXT NULL,\n" +
-					"\t`ss_version` BIGINT NOT NULL,\n" +
-					"\t`ss_created_version` BIGINT NOT NULL,\n" +
-					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\tINDEX `albums_ss_version` (`ss_sync_id`, `ss_version`)\n" +
-					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-			},
-		},
+		Record:      albumRecord,
+		Values:      albumValues,
+		Targets:     albumTargets,
+		Encode:      encodeAlbum,
+		Decode:      decodeAlbum,
 		Attachments: albumAttachments,
 	}
 }

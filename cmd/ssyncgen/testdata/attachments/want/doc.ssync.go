@@ -23,77 +23,11 @@ func DocTable() *ssync.Table[models.Doc] {
 			{Name: "title", Wire: "title", Kind: ssync.KindText},
 			{Name: "file", Wire: "file", Kind: ssync.KindJSON, Nullable: true, Attachment: true},
 		},
-		Record:  docRecord,
-		Values:  docValues,
-		Targets: docTargets,
-		Encode:  encodeDoc,
-		Decode:  decodeDoc,
-		Schema: map[ssync.SchemaTarget][]string{
-			ssync.ClientSQLite: {
-				`CREATE TABLE IF NOT EXISTS "docs" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
-	"ss_known" INTEGER NOT NULL DEFAULT 0
-)`,
-				`CREATE INDEX IF NOT EXISTS "docs_ss_dirty" ON "docs" ("ss_dirty") WHERE "ss_dirty" > 0`,
-				`CREATE INDEX IF NOT EXISTS "docs_ss_scope" ON "docs" ("ss_sync_id", "created_at")`,
-				`CREATE INDEX IF NOT EXISTS "docs_file_content" ON "docs" ("file") WHERE "file" IS NOT NULL AND "file" <> 'null'`,
-			},
-			ssync.ServerSQLite: {
-				`CREATE TABLE IF NOT EXISTS "docs" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "docs_ss_version" ON "docs" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerPostgres: {
-				`CREATE TABLE IF NOT EXISTS "docs" (
-	"id" UUID NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMPTZ NOT NULL,
-	"updated_at" TIMESTAMPTZ NOT NULL,
-	"deleted_at" TIMESTAMPTZ,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"file" TEXT,
-	"ss_version" BIGINT NOT NULL,
-	"ss_created_version" BIGINT NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "docs_ss_version" ON "docs" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerMySQL: {
-				"CREATE TABLE IF NOT EXISTS `docs` (\n" +
-					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
-					"\t`created_at` DATETIME(6) NOT NULL,\n" +
-					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
-					"\t`deleted_at` DATETIME(6) NULL,\n" +
-					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
-					"\t`title` LONGTEXT NOT NULL,\n" +
-					"\t`file` LONGTEXT NULL,\n" +
-					"\t`ss_version` BIGINT NOT NULL,\n" +
-					"\t`ss_created_version` BIGINT NOT NULL,\n" +
-					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\tINDEX `docs_ss_version` (`ss_sync_id`, `ss_version`)\n" +
-					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-			},
-		},
+		Record:      docRecord,
+		Values:      docValues,
+		Targets:     docTargets,
+		Encode:      encodeDoc,
+		Decode:      decodeDoc,
 		Attachments: docAttachments,
 	}
 }

@@ -5,14 +5,13 @@
 package generated
 
 import (
-	"context"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 )
 
 // This constant fails to compile against a runtime whose table format differs
 // from the one this code was generated for: update the module and run go generate.
-const _ = ssyncimpl.GeneratedCodeV1
+const _ = ssyncimpl.GeneratedCodeV2
 
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
@@ -21,10 +20,4 @@ func Registry() *ssync.Registry {
 		TaskTable(),
 		InvoiceTable(),
 	)
-}
-
-// ApplySchema creates every synchronized table for target on db, parents first.
-// Every statement is idempotent; client.Open and server.OpenStore apply it themselves.
-func ApplySchema(ctx context.Context, db ssync.Execer, target ssync.SchemaTarget) error {
-	return ssync.ApplySchema(ctx, db, Registry(), target)
 }

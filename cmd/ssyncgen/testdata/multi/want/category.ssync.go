@@ -24,67 +24,6 @@ func CategoryTable() *ssync.Table[models.Category] {
 		Targets: categoryTargets,
 		Encode:  encodeCategory,
 		Decode:  decodeCategory,
-		Schema: map[ssync.SchemaTarget][]string{
-			ssync.ClientSQLite: {
-				`CREATE TABLE IF NOT EXISTS "categories" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"ss_dirty" INTEGER NOT NULL DEFAULT 0,
-	"ss_known" INTEGER NOT NULL DEFAULT 0
-)`,
-				`CREATE INDEX IF NOT EXISTS "categories_ss_dirty" ON "categories" ("ss_dirty") WHERE "ss_dirty" > 0`,
-				`CREATE INDEX IF NOT EXISTS "categories_ss_scope" ON "categories" ("ss_sync_id", "created_at")`,
-			},
-			ssync.ServerSQLite: {
-				`CREATE TABLE IF NOT EXISTS "categories" (
-	"id" TEXT NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMP NOT NULL,
-	"updated_at" TIMESTAMP NOT NULL,
-	"deleted_at" TIMESTAMP,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"ss_version" INTEGER NOT NULL,
-	"ss_created_version" INTEGER NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "categories_ss_version" ON "categories" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerPostgres: {
-				`CREATE TABLE IF NOT EXISTS "categories" (
-	"id" UUID NOT NULL PRIMARY KEY,
-	"created_at" TIMESTAMPTZ NOT NULL,
-	"updated_at" TIMESTAMPTZ NOT NULL,
-	"deleted_at" TIMESTAMPTZ,
-	"ss_sync_id" TEXT NOT NULL,
-	"title" TEXT NOT NULL,
-	"ss_version" BIGINT NOT NULL,
-	"ss_created_version" BIGINT NOT NULL,
-	"ss_origin" TEXT NOT NULL DEFAULT '',
-	"ss_writer" TEXT NOT NULL DEFAULT ''
-)`,
-				`CREATE INDEX IF NOT EXISTS "categories_ss_version" ON "categories" ("ss_sync_id", "ss_version")`,
-			},
-			ssync.ServerMySQL: {
-				"CREATE TABLE IF NOT EXISTS `categories` (\n" +
-					"\t`id` CHAR(36) NOT NULL PRIMARY KEY,\n" +
-					"\t`created_at` DATETIME(6) NOT NULL,\n" +
-					"\t`updated_at` DATETIME(6) NOT NULL,\n" +
-					"\t`deleted_at` DATETIME(6) NULL,\n" +
-					"\t`ss_sync_id` VARCHAR(255) NOT NULL,\n" +
-					"\t`title` LONGTEXT NOT NULL,\n" +
-					"\t`ss_version` BIGINT NOT NULL,\n" +
-					"\t`ss_created_version` BIGINT NOT NULL,\n" +
-					"\t`ss_origin` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\t`ss_writer` VARCHAR(64) NOT NULL DEFAULT '',\n" +
-					"\tINDEX `categories_ss_version` (`ss_sync_id`, `ss_version`)\n" +
-					") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-			},
-		},
 	}
 }
 
