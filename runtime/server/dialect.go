@@ -3,9 +3,13 @@ package server
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
@@ -204,7 +208,9 @@ func SQLite() Dialect {
 		NextVersion: bumpReturning,
 		BeginPush:   `UPDATE ss_counter SET value = value WHERE name = 'global'`,
 		BumpFirst:   true,
-		ForeignKey:  errorMentions("FOREIGN KEY constraint failed"),
+		// The store does not import the SQLite driver (cgo) to read its
+		// error codes, so it matches SQLite's fixed message.
+		ForeignKey: errorMentions("FOREIGN KEY constraint failed"),
 	}
 }
 
@@ -255,9 +261,9 @@ func Postgres() Dialect {
 		// deadlock_detected, serialization_failure, and unique_violation:
 		// two pushes created one id at once, and the one that runs again
 		// finds the other's row.
-		Transient: errorMentions("SQLSTATE 40P01", "SQLSTATE 40001", "SQLSTATE 23505"),
+		Transient: sqlStateIn("40P01", "40001", "23505"),
 		// foreign_key_violation
-		ForeignKey:   errorMentions("SQLSTATE 23503"),
+		ForeignKey:   sqlStateIn("23503"),
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
 		NextVersion:  bumpReturning,
 		UpsertDevice: `INSERT INTO ss_device_seen (device, sync_id, checkpoint, seen_at) VALUES ($1, $2, $3, $4)
@@ -323,9 +329,9 @@ func MySQL() Dialect {
 		HoldBlob:   "INSERT INTO ss_blob_holders (hash, sync_id, seen_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see Postgres).
-		Transient: errorMentions("Error 1213", "Error 1205", "Error 1062"),
+		Transient: mysqlErrorIn(1213, 1205, 1062),
 		// ER_NO_REFERENCED_ROW_2
-		ForeignKey: errorMentions("Error 1452"),
+		ForeignKey: mysqlErrorIn(1452),
 		ClaimKey:   "INSERT IGNORE INTO ss_idempotency (sync_id, idem_key, request_hash, response, created_at) VALUES (?, ?, ?, '', ?)",
 	}
 }
@@ -467,8 +473,27 @@ func bumpReturning(ctx context.Context, tx *sql.Tx) (uint64, error) {
 	return v, err
 }
 
-// errorMentions returns a Transient check that looks for any of the codes in
-// the error's text (drivers put the database's error code there).
+// sqlStateIn returns a check for errors that carry one of the SQLSTATE
+// codes, as PostgreSQL drivers' errors do through a SQLState method
+// (pgx's *pgconn.PgError).
+func sqlStateIn(codes ...string) func(error) bool {
+	return func(err error) bool {
+		var e interface{ SQLState() string }
+		return errors.As(err, &e) && slices.Contains(codes, e.SQLState())
+	}
+}
+
+// mysqlErrorIn returns a check for MariaDB/MySQL server errors with one of
+// the numbers.
+func mysqlErrorIn(numbers ...uint16) func(error) bool {
+	return func(err error) bool {
+		var e *mysql.MySQLError
+		return errors.As(err, &e) && slices.Contains(numbers, e.Number)
+	}
+}
+
+// errorMentions returns a check that looks for any of the texts in the
+// error's message.
 func errorMentions(codes ...string) func(error) bool {
 	return func(err error) bool {
 		msg := err.Error()
