@@ -39,7 +39,7 @@ type PullRequest struct {
 
 // Pull returns the changes to the requested collections since req.Since, all
 // from one snapshot, and the checkpoint they lead to (every change set's
-// Timestamp).
+// Checkpoint).
 func (s *Store) Pull(ctx context.Context, req PullRequest) ([]wire.ChangeSet, error) {
 	var sets []wire.ChangeSet
 	err := s.pull(ctx, req, 0, func(cs *wire.ChangeSet, _ bool) error {

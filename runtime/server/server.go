@@ -4,7 +4,7 @@
 // Serve its Handler under any prefix, or Mount it on an http.ServeMux:
 //
 //	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
-//	srv.Mount(mux, "")                    // under /api/sync
+//	srv.Mount(mux, "")                       // under /api/sync
 //	mux.Handle("GET /healthz", srv.Health()) // where a health check is wanted
 //
 // docs/protocol.md describes the wire protocol in full.
@@ -226,7 +226,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		s.internal(w, r, "authenticate", err)
 		return Identity{}, false
 	case err != nil:
-		s.fail(w, r, apiError{wire.CodeUnauthenticated, err.Error()})
+		// The code already says "unauthenticated": the message says why.
+		s.fail(w, r, apiError{wire.CodeUnauthenticated, strings.TrimPrefix(err.Error(), ErrUnauthenticated.Error()+": ")})
 		return Identity{}, false
 	case id.SyncID == "":
 		s.fail(w, r, apiError{wire.CodeUnauthenticated, "missing or invalid credentials"})

@@ -194,7 +194,9 @@ func Codes() []Code {
 // Error is what an error answer says: its code and a message for people,
 // which names the collection, row and field at fault when there is one.
 type Error struct {
-	Code    Code   `json:"code"`
+	// Code says what went wrong, for programs; it gives the status.
+	Code Code `json:"code"`
+	// Message says it for people.
 	Message string `json:"message"`
 }
 
@@ -202,6 +204,7 @@ type Error struct {
 // {"error": {"code": "...", "message": "..."}}. A streamed pull that fails
 // after its first line ends with one as its last line.
 type ErrorBody struct {
+	// Error is the error answered.
 	Error *Error `json:"error"`
 }
 
@@ -244,6 +247,7 @@ type HandshakeResponse struct {
 // when the stream failed after its first line. A stream without it is
 // incomplete.
 type StreamEnd struct {
+	// Done is true on the line that ends a complete stream.
 	Done bool `json:"done"`
 	// Checkpoint is where the device is once it applied every line.
 	Checkpoint string `json:"timestamp"`
