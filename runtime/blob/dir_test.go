@@ -1,7 +1,6 @@
 package blob_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/iotest"
 
 	"github.com/ssync-go/ssync/runtime/blob"
 )
@@ -44,82 +42,9 @@ func read(t *testing.T, d *blob.Dir, hash string) []byte {
 	return b
 }
 
-func TestResumableUpload(t *testing.T) {
-	ctx := context.Background()
-	d := newDir(t)
-	content := bytes.Repeat([]byte("0123456789"), 10_000)
-	hash := sum(content)
-
-	// The first part arrives, then the connection breaks: what was read
-	// stays.
-	n, err := d.Append(ctx, "up-1", 0, iotest.TimeoutReader(bytes.NewReader(content[:30_000])))
-	if err == nil || n == 0 {
-		t.Fatalf("Append with a failing reader = %d, %v; want the bytes read and an error", n, err)
-	}
-	have, err := d.UploadSize(ctx, "up-1")
-	if err != nil || have != n {
-		t.Fatalf("UploadSize = %d, %v; want %d", have, err, n)
-	}
-	// Appending at the wrong offset says where to resume.
-	var oe *blob.OffsetError
-	if _, err := d.Append(ctx, "up-1", 0, bytes.NewReader(content)); !errors.As(err, &oe) || oe.Have != have {
-		t.Fatalf("Append at 0 = %v, want an OffsetError with Have %d", err, have)
-	}
-	if err := d.Commit(ctx, "up-1", hash, int64(len(content))); !errors.Is(err, blob.ErrIncomplete) {
-		t.Fatalf("Commit of a partial upload = %v, want ErrIncomplete", err)
-	}
-	if n, err = d.Append(ctx, "up-1", have, bytes.NewReader(content[have:])); err != nil || n != int64(len(content)) {
-		t.Fatalf("Append the rest = %d, %v", n, err)
-	}
-	if _, err := d.Stat(ctx, hash); !errors.Is(err, blob.ErrNotFound) {
-		t.Fatalf("a blob is readable before Commit: %v", err)
-	}
-	if err := d.Commit(ctx, "up-1", hash, int64(len(content))); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(t, d, hash); !bytes.Equal(got, content) {
-		t.Fatal("committed content differs")
-	}
-	if size, _ := d.UploadSize(ctx, "up-1"); size != 0 {
-		t.Fatalf("the upload is left after Commit: %d bytes", size)
-	}
-	info, err := d.Stat(ctx, hash)
-	if err != nil || info.Size != int64(len(content)) || info.Hash != hash {
-		t.Fatalf("Stat = %+v, %v", info, err)
-	}
-
-	// Seek serves ranges.
-	r, _ := d.Open(ctx, hash)
-	r.Seek(99_990, io.SeekStart)
-	tail, _ := io.ReadAll(r)
-	r.Close()
-	if string(tail) != "0123456789" {
-		t.Fatalf("tail = %q", tail)
-	}
-}
-
-func TestCommitRefusesWrongContent(t *testing.T) {
-	ctx := context.Background()
-	d := newDir(t)
-	good := []byte("the real content")
-	if _, err := d.Append(ctx, "u", 0, strings.NewReader("something else!!")); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Commit(ctx, "u", sum(good), int64(len(good))); !errors.Is(err, blob.ErrMismatch) {
-		t.Fatalf("Commit = %v, want ErrMismatch", err)
-	}
-	if size, _ := d.UploadSize(ctx, "u"); size != 0 {
-		t.Fatal("a mismatching upload was kept")
-	}
-	if _, err := d.Stat(ctx, sum(good)); !errors.Is(err, blob.ErrNotFound) {
-		t.Fatal("mismatching content became readable")
-	}
-	// Too many bytes is a mismatch too.
-	d.Append(ctx, "u", 0, bytes.NewReader(append(good, '!')))
-	if err := d.Commit(ctx, "u", sum(good), int64(len(good))); !errors.Is(err, blob.ErrMismatch) {
-		t.Fatalf("Commit of a longer upload = %v, want ErrMismatch", err)
-	}
-}
+// Resumable uploads, refused content, ranges, walks and names are the
+// conformance suite's (runtime/blob/blobtest, run on Dir by
+// TestDirConformance); the tests below are Dir's own.
 
 func TestPutDeduplicatesAndWalks(t *testing.T) {
 	ctx := context.Background()
