@@ -346,6 +346,7 @@ func TestBadInput(t *testing.T) {
 			{"oversized body", "/push", "alice", pushBody([]string{note(id1, strings.Repeat("x", 5000), false)}, nil, nil), 413, "body_too_large"},
 			{"too many rows", "/push", "alice", pushBody(nil, nil, []string{id1, id2, id1, id2}), 413, "too_many_rows"},
 			{"bad checkpoint", "/pull?timestamp=yesterday", "alice", "", 400, "invalid_checkpoint"},
+			{"invalid UTF-8", "/push", "alice", pushBody([]string{note(id1, "caf\xe9", false)}, nil, nil), 400, "not valid UTF-8"},
 		}
 		before := f.dump()
 		for _, c := range cases {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
@@ -98,6 +99,19 @@ type DecodeError struct {
 	Err error
 }
 
+// invalidUTF8At returns the offset of the first byte of data that is not
+// part of a valid UTF-8 sequence.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
+}
+
 func (e *DecodeError) Error() string {
 	var b strings.Builder
 	b.WriteString("malformed change set")
@@ -121,6 +135,11 @@ func (e *DecodeError) Unwrap() []error { return []error{e.Err, ErrMalformed} }
 // (else the error wraps [ssync.ErrUnknownCollection]) and appear once; rows
 // are decoded by the collection's generated decoder with opts.
 func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions) ([]ChangeSet, error) {
+	if !utf8.Valid(data) {
+		// JSON text is UTF-8 (RFC 8259); the decoder would pass the bytes
+		// through to the store, which keeps or refuses them per database.
+		return nil, &DecodeError{Index: -1, Err: fmt.Errorf("the body is not valid UTF-8 (first invalid byte at offset %d)", invalidUTF8At(data))}
+	}
 	l := &jlexer.Lexer{Data: data}
 	var sets []ChangeSet
 	seen := make(map[string]bool)
