@@ -69,7 +69,7 @@ func (p *pusher) blobRefs(ctx context.Context, t *serverTable, row any, ex exist
 		}
 		if _, err := p.tx.ExecContext(ctx, "INSERT INTO ss_blob_refs (collection, row_id, hash, owner) VALUES ("+
 			ph(1)+", "+ph(2)+", "+ph(3)+", "+ph(4)+")", name, rec.ID.String(), h, owner); err != nil {
-			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("reference attachment %s: %w", h, err)}
+			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("reference attachment %s: %w", h, refused(err))}
 		}
 	}
 	return nil

@@ -74,3 +74,23 @@ func TestUnreadBodies(t *testing.T) {
 		t.Fatalf("short handshake body: %d %s, want 400 unreadable_body", resp.StatusCode, got)
 	}
 }
+
+// TestStoreTextNeverAnswered pushes a value one database refuses (NUL in a
+// PostgreSQL text column): the answer names the row, with the stable code,
+// and none of the database's own text, on every store.
+func TestStoreTextNeverAnswered(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, server.Config{})
+		id := newID()
+		r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(id, `nul \u0000 inside`, false)}, nil, nil))
+		for _, leak := range []string{"SQLSTATE", "invalid byte sequence", "UTF8", "Error 1", "ss_tb_note_", "constraint", "ssync_test_"} {
+			if strings.Contains(r.body, leak) {
+				t.Fatalf("push answered %d %s: it carries the database's text (%q)", r.status, r.body, leak)
+			}
+		}
+		if r.status != 200 && (r.status != 422 || !strings.Contains(r.body, `"row_refused"`) || !strings.Contains(r.body, id)) {
+			t.Fatalf("push answered %d %s, want 200 or 422 row_refused naming the row", r.status, r.body)
+		}
+		t.Logf("%s: %d %s", b.Name, r.status, r.body)
+	})
+}

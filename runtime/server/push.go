@@ -364,17 +364,17 @@ func (p *pusher) flush(ctx context.Context, t *serverTable) error {
 	}
 	if _, err := p.tx.ExecContext(ctx, t.insertMany(p.nIns), p.inserts...); err != nil {
 		if _, rerr := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ssync_insert"); rerr != nil {
-			return &RowError{Collection: t.coll.CollectionName(), Err: err}
+			return &RowError{Collection: t.coll.CollectionName(), Err: refused(err)}
 		}
 		per := len(p.inserts) / p.nIns
 		for i := 0; i < p.nIns; i++ {
 			args := p.inserts[i*per : (i+1)*per]
 			if _, err := p.tx.ExecContext(ctx, t.insert, args...); err != nil {
 				id, _ := uuid.Parse(fmt.Sprint(args[0]))
-				return &RowError{Collection: t.coll.CollectionName(), ID: id, Err: err}
+				return &RowError{Collection: t.coll.CollectionName(), ID: id, Err: refused(err)}
 			}
 		}
-		return &RowError{Collection: t.coll.CollectionName(), Err: err}
+		return &RowError{Collection: t.coll.CollectionName(), Err: refused(err)}
 	}
 	if _, err := p.tx.ExecContext(ctx, "RELEASE SAVEPOINT ssync_insert"); err != nil {
 		return fmt.Errorf("ssync server: push: %w", err)
@@ -523,7 +523,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		args = append(args, p.version, writer, rec.ID.String())
 		r, err := p.tx.ExecContext(ctx, t.update, args...)
 		if err != nil {
-			return &RowError{Collection: name, ID: rec.ID, Err: err}
+			return &RowError{Collection: name, ID: rec.ID, Err: refused(err)}
 		}
 		if n, err := r.RowsAffected(); err == nil && n == 0 {
 			// Deleted by a push that committed after the lookup: the
@@ -571,7 +571,7 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	}
 	r, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String())
 	if err != nil {
-		return &RowError{Collection: name, ID: rowID, Err: err}
+		return &RowError{Collection: name, ID: rowID, Err: refused(err)}
 	}
 	if n, err := r.RowsAffected(); err == nil && n == 0 {
 		return nil // deleted meanwhile by another push: nothing to stamp

@@ -540,6 +540,11 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apiError{wire.CodeDanglingReference,
 				fmt.Sprintf("collection %q row %s: %v", rowErr.Collection, rowErr.ID, ErrDanglingReference)})
 		case errors.As(err, &rowErr):
+			if cause := StoreCause(err); cause != nil {
+				// The database's text stays in the log.
+				s.logger.WarnContext(r.Context(), "ssync: the store refused a pushed row",
+					"collection", rowErr.Collection, "id", rowErr.ID, "error", cause)
+			}
 			s.fail(w, r, apiError{wire.CodeRowRefused, rowErr.Error()})
 		default:
 			s.internal(w, r, "push", err)

@@ -123,6 +123,32 @@ var ErrIdempotencyMismatch = errors.New("idempotency key reused with a different
 // ErrConflict is wrapped by a push refused by the conflict resolver.
 var ErrConflict = errors.New("conflict")
 
+// ErrStoreRefused is wrapped by the error of a pushed row the database
+// refused (a value its column cannot hold, a constraint). The error's text
+// names the row, never the database's own message, which may name
+// databases, tables and constraints; errors.As reaches the driver's error
+// for logging and classification.
+var ErrStoreRefused = errors.New("the store refused the row's values")
+
+// storeRefusal is a database error while writing one row.
+type storeRefusal struct{ cause error }
+
+func (e *storeRefusal) Error() string   { return ErrStoreRefused.Error() }
+func (e *storeRefusal) Unwrap() []error { return []error{ErrStoreRefused, e.cause} }
+
+// refused wraps a database error while writing a row of a push.
+func refused(err error) error { return &storeRefusal{cause: err} }
+
+// StoreCause returns the database's own error behind an ErrStoreRefused,
+// for logs; nil for any other error.
+func StoreCause(err error) error {
+	var r *storeRefusal
+	if errors.As(err, &r) {
+		return r.cause
+	}
+	return nil
+}
+
 // RowError names the row a push was refused for.
 type RowError struct {
 	// Collection and ID name the row.
