@@ -45,8 +45,33 @@ func (s *session) push(ctx context.Context) error {
 		if err := s.send(ctx, e); err != nil {
 			return err
 		}
+		// A push resent from the outbox counts like any other.
+		for _, c := range bodyCounts(e.body) {
+			addCount(&s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
+		}
 	}
 	return s.pushChanges(ctx)
+}
+
+// bodyCounts counts the rows of a push body per collection.
+func bodyCounts(body []byte) []TableCounts {
+	var sets []struct {
+		Collection string `json:"collection"`
+		Changes    struct {
+			Created []json.RawMessage `json:"created"`
+			Updated []json.RawMessage `json:"updated"`
+			Deleted []json.RawMessage `json:"deleted"`
+		} `json:"changes"`
+	}
+	if json.Unmarshal(body, &sets) != nil {
+		return nil // the body was encoded here; it always decodes
+	}
+	out := make([]TableCounts, 0, len(sets))
+	for _, cs := range sets {
+		out = append(out, TableCounts{Collection: cs.Collection, Created: len(cs.Changes.Created),
+			Updated: len(cs.Changes.Updated), Deleted: len(cs.Changes.Deleted)})
+	}
+	return out
 }
 
 // dirtyRow is a changed row read for a push.
