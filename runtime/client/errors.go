@@ -128,17 +128,28 @@ func codeErr(c wire.Code) error {
 // carries a code matches its sentinel with errors.Is. docs/protocol.md says
 // when the server answers each.
 var (
-	ErrInvalidChangeSet      = codeErr(wire.CodeInvalidChangeSet)
-	ErrUnknownCollection     = codeErr(wire.CodeUnknownCollection)
-	ErrCollectionNotListed   = codeErr(wire.CodeCollectionNotListed)
-	ErrInvalidCheckpoint     = codeErr(wire.CodeInvalidCheckpoint)
-	ErrInvalidBatch          = codeErr(wire.CodeInvalidBatch)
-	ErrInvalidHandshake      = codeErr(wire.CodeInvalidHandshake)
-	ErrInvalidParameters     = codeErr(wire.CodeInvalidParameters)
+	// ErrInvalidChangeSet: a pushed change set is malformed (the message names the collection, row and field).
+	ErrInvalidChangeSet = codeErr(wire.CodeInvalidChangeSet)
+	// ErrUnknownCollection: a collection the server does not have.
+	ErrUnknownCollection = codeErr(wire.CodeUnknownCollection)
+	// ErrCollectionNotListed: a pushed change set of a collection the request did not list.
+	ErrCollectionNotListed = codeErr(wire.CodeCollectionNotListed)
+	// ErrInvalidCheckpoint: a checkpoint the server did not produce.
+	ErrInvalidCheckpoint = codeErr(wire.CodeInvalidCheckpoint)
+	// ErrInvalidBatch: a pull-stream batch size that is not a positive number.
+	ErrInvalidBatch = codeErr(wire.CodeInvalidBatch)
+	// ErrInvalidHandshake: a malformed handshake body.
+	ErrInvalidHandshake = codeErr(wire.CodeInvalidHandshake)
+	// ErrInvalidParameters: custom pull parameters the server could not decode.
+	ErrInvalidParameters = codeErr(wire.CodeInvalidParameters)
+	// ErrInvalidIdempotencyKey: an Idempotency-Key that is too long.
 	ErrInvalidIdempotencyKey = codeErr(wire.CodeInvalidIdempotencyKey)
-	ErrUnreadableBody        = codeErr(wire.CodeUnreadableBody)
-	ErrInvalidHash           = codeErr(wire.CodeInvalidHash)
-	ErrInvalidUpload         = codeErr(wire.CodeInvalidUpload)
+	// ErrUnreadableBody: a request body that ended early or could not be read.
+	ErrUnreadableBody = codeErr(wire.CodeUnreadableBody)
+	// ErrInvalidHash: an attachment hash that is not 64 lowercase hex digits.
+	ErrInvalidHash = codeErr(wire.CodeInvalidHash)
+	// ErrInvalidUpload: malformed upload headers (Upload-Offset, Upload-Length).
+	ErrInvalidUpload = codeErr(wire.CodeInvalidUpload)
 	// ErrUnauthenticated: the server took no credentials from the request
 	// (see SyncOptions.Decorate).
 	ErrUnauthenticated = codeErr(wire.CodeUnauthenticated)
@@ -148,26 +159,39 @@ var (
 	// ErrBlobNotFound: the server has no such attachment content for this
 	// user (downloads fail with ErrAttachmentUnavailable, which wraps it).
 	ErrBlobNotFound = codeErr(wire.CodeBlobNotFound)
-	// ErrNoEndpoint and ErrMethodNotAllowed: the request reached no
-	// endpoint of the API (a wrong ServerURL or base path, or an older
-	// server).
-	ErrNoEndpoint       = codeErr(wire.CodeNotFound)
+	// ErrNoEndpoint: the request reached no endpoint of the API (a wrong
+	// ServerURL or base path, or an older server).
+	ErrNoEndpoint = codeErr(wire.CodeNotFound)
+	// ErrMethodNotAllowed: the endpoint does not take the request's method
+	// (an older or newer server).
 	ErrMethodNotAllowed = codeErr(wire.CodeMethodNotAllowed)
 	// ErrHandshakeRefused: the server refused this client (a *RefusedError,
 	// which also matches ErrRefused).
 	ErrHandshakeRefused = codeErr(wire.CodeHandshakeRefused)
 	// ErrConflict: the server's conflict resolver refused a pushed change.
-	ErrConflict             = codeErr(wire.CodeConflict)
+	ErrConflict = codeErr(wire.CodeConflict)
+	// ErrUploadOffsetMismatch: an upload resumed at the wrong offset.
 	ErrUploadOffsetMismatch = codeErr(wire.CodeUploadOffsetMismatch)
-	ErrResyncRequired       = codeErr(wire.CodeResyncRequired)
-	ErrBodyTooLarge         = codeErr(wire.CodeBodyTooLarge)
-	ErrTooManyRows          = codeErr(wire.CodeTooManyRows)
-	ErrBlobTooLarge         = codeErr(wire.CodeBlobTooLarge)
+	// ErrResyncRequired: the checkpoint is older than the deletions the server keeps (Synchronize resyncs by itself).
+	ErrResyncRequired = codeErr(wire.CodeResyncRequired)
+	// ErrBodyTooLarge: a request body larger than the server accepts.
+	ErrBodyTooLarge = codeErr(wire.CodeBodyTooLarge)
+	// ErrTooManyRows: a push with more rows than the server accepts (lower PushBatchRows).
+	ErrTooManyRows = codeErr(wire.CodeTooManyRows)
+	// ErrBlobTooLarge: an attachment larger than the server accepts.
+	ErrBlobTooLarge = codeErr(wire.CodeBlobTooLarge)
+	// ErrIdempotencyKeyReused: an Idempotency-Key reused with another body.
 	ErrIdempotencyKeyReused = codeErr(wire.CodeIdempotencyKeyReused)
-	ErrRowRefused           = codeErr(wire.CodeRowRefused)
-	ErrDanglingReference    = codeErr(wire.CodeDanglingReference)
-	ErrBlobMismatch         = codeErr(wire.CodeBlobMismatch)
-	ErrInternal             = codeErr(wire.CodeInternal)
-	ErrStoreUnavailable     = codeErr(wire.CodeStoreUnavailable)
-	ErrBlobsUnsupported     = codeErr(wire.CodeBlobsUnsupported)
+	// ErrRowRefused: a server hook or the store refused a pushed row.
+	ErrRowRefused = codeErr(wire.CodeRowRefused)
+	// ErrDanglingReference: a pushed row references a row the server does not have.
+	ErrDanglingReference = codeErr(wire.CodeDanglingReference)
+	// ErrBlobMismatch: uploaded content that does not match its hash.
+	ErrBlobMismatch = codeErr(wire.CodeBlobMismatch)
+	// ErrInternal: the server failed (retried by Synchronize).
+	ErrInternal = codeErr(wire.CodeInternal)
+	// ErrStoreUnavailable: the server's store is unreachable (retried by Synchronize).
+	ErrStoreUnavailable = codeErr(wire.CodeStoreUnavailable)
+	// ErrBlobsUnsupported: the server keeps no attachment content.
+	ErrBlobsUnsupported = codeErr(wire.CodeBlobsUnsupported)
 )
