@@ -85,6 +85,7 @@ const (
 var verdictNames = [...]string{Refuse: "refuse", Insert: "insert", Overwrite: "overwrite", Conflict: "conflict",
 	IgnoreDeleted: "ignore-deleted", MarkDeleted: "mark-deleted", Nothing: "nothing"}
 
+// String returns the verdict's name, e.g. "ignore-deleted".
 func (v Verdict) String() string {
 	if v > 0 && int(v) < len(verdictNames) {
 		return verdictNames[v]
@@ -144,6 +145,7 @@ const (
 
 var sendNames = [...]string{Omit: "omit", Created: "created", Updated: "updated", Deleted: "deleted"}
 
+// String returns the kind's name, e.g. "created".
 func (s Send) String() string {
 	if s >= 0 && int(s) < len(sendNames) {
 		return sendNames[s]
