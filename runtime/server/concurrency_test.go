@@ -72,6 +72,7 @@ type ccLedger struct {
 	ids     []string             // every acknowledged row id
 	log     []ccAck              // acknowledged pushes, in the order of their answers
 	maxSeen uint64
+	done    bool // pushing has finished: maxSeen is final
 }
 
 func (l *ccLedger) ack(tag string, v uint64, ids []string) {
@@ -296,7 +297,7 @@ func ccRun(t *testing.T, urls []string, pushers, pullers int, d time.Duration) {
 func (l *ccLedger) doneAt() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pushes["done"] == 0 {
+	if !l.done {
 		return ^uint64(0)
 	}
 	return l.maxSeen
@@ -305,7 +306,7 @@ func (l *ccLedger) doneAt() uint64 {
 func (l *ccLedger) finish() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pushes["done"] = 1
+	l.done = true
 }
 
 func ccSame(got, want map[string]string) error {
