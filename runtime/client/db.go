@@ -384,8 +384,6 @@ type localTable struct {
 	update    string
 	delete    string
 	dirty     string
-	ack       string
-	ackUnsent string
 	apply     string
 	applyDel  string
 	// resyncDrop removes clean rows in scope that a full resync did not
@@ -437,8 +435,6 @@ func newLocalTable(c ssync.Collection) *localTable {
 			` AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`,
 		// A pushed row is known to the server from now on; it is clean only
 		// if it did not change while the push was in flight.
-		ack:       "UPDATE " + t + ` SET "ss_known" = 1, "ss_dirty" = CASE WHEN "ss_dirty" = ? THEN 0 ELSE "ss_dirty" END WHERE "id" = ?`,
-		ackUnsent: "UPDATE " + t + ` SET "ss_dirty" = 0 WHERE "id" = ? AND "ss_dirty" = ?`,
 		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
 			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE "ss_dirty" = 0` + scope +

@@ -42,7 +42,7 @@ type PullRequest struct {
 // Checkpoint).
 func (s *Store) Pull(ctx context.Context, req PullRequest) ([]wire.ChangeSet, error) {
 	var sets []wire.ChangeSet
-	err := s.pull(ctx, req, 0, func(cs *wire.ChangeSet, _ bool) error {
+	err := s.pull(ctx, req, 0, func(cs *wire.ChangeSet) error {
 		if n := len(sets); n > 0 && sets[n-1].Collection == cs.Collection {
 			last := &sets[n-1]
 			last.Created = append(last.Created, cs.Created...)
@@ -71,12 +71,12 @@ func (s *Store) PullStream(ctx context.Context, req PullRequest, emit func(cs *w
 	if batch <= 0 {
 		batch = 1000
 	}
-	return s.pull(ctx, req, batch, func(cs *wire.ChangeSet, _ bool) error { return emit(cs) })
+	return s.pull(ctx, req, batch, emit)
 }
 
 // pull reads one snapshot and emits change sets of up to batch rows (0: no
-// limit); last is true on a collection's final set.
-func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(cs *wire.ChangeSet, last bool) error) error {
+// limit); a collection's last set carries the snapshot's checkpoint.
+func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(cs *wire.ChangeSet) error) error {
 	for _, name := range req.Collections {
 		if _, ok := s.tables[name]; !ok {
 			return fmt.Errorf("ssync server: pull: %w %q", ssync.ErrUnknownCollection, name)
@@ -115,13 +115,13 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 }
 
 func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req PullRequest, pc PullContext,
-	owners []string, upto uint64, batch int, emit func(*wire.ChangeSet, bool) error) error {
+	owners []string, upto uint64, batch int, emit func(*wire.ChangeSet) error) error {
 	name := t.coll.CollectionName()
 	final := Checkpoint(upto)
 	since := req.Since
 	after := since.After != [16]byte{}
 	if since.Version > upto || (since.Version == upto && !after) {
-		return emit(&wire.ChangeSet{Collection: name, Checkpoint: final}, true)
+		return emit(&wire.ChangeSet{Collection: name, Checkpoint: final})
 	}
 	args := make([]any, 0, 3+len(owners))
 	args = append(args, int64(since.Version))
@@ -167,7 +167,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		// last batch of a collection carries the snapshot's checkpoint.
 		if batch > 0 && n >= batch {
 			cs.Checkpoint = last.String()
-			if err := emit(cs, false); err != nil {
+			if err := emit(cs); err != nil {
 				return err
 			}
 			cs = &wire.ChangeSet{Collection: name}
@@ -188,7 +188,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		return fmt.Errorf("ssync server: pull %s: %w", name, err)
 	}
 	cs.Checkpoint = final
-	return emit(cs, true)
+	return emit(cs)
 }
 
 // recordDevice remembers the checkpoint a user's device says it has
