@@ -433,8 +433,6 @@ func newLocalTable(c ssync.Collection) *localTable {
 		// instead of the owner index, which would scan every row of the user.
 		dirty: "SELECT " + cols + `, "ss_dirty", "ss_known" FROM ` + t + ` WHERE "ss_dirty" > 0` +
 			` AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`,
-		// A pushed row is known to the server from now on; it is clean only
-		// if it did not change while the push was in flight.
 		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
 			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE "ss_dirty" = 0` + scope +
