@@ -182,6 +182,9 @@ var (
 	ErrBlobTooLarge = codeErr(wire.CodeBlobTooLarge)
 	// ErrIdempotencyKeyReused: an Idempotency-Key reused with another body.
 	ErrIdempotencyKeyReused = codeErr(wire.CodeIdempotencyKeyReused)
+	// ErrTooManyRequests: the user had as many requests in progress as the
+	// server serves at once (Synchronize waits out its Retry-After).
+	ErrTooManyRequests = codeErr(wire.CodeTooManyRequests)
 	// ErrRowRefused: a server hook or the store refused a pushed row.
 	ErrRowRefused = codeErr(wire.CodeRowRefused)
 	// ErrDanglingReference: a pushed row references a row the server does not have.

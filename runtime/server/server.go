@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailru/easyjson/jwriter"
@@ -63,6 +64,11 @@ type Config struct {
 	// MaxBlobBytes caps the size of one attachment's content; larger
 	// uploads get 413. 0 means DefaultMaxBlobBytes (1 GiB).
 	MaxBlobBytes int64
+	// MaxUserRequests caps the requests one user has in progress on this
+	// server instance at once (a user's devices together); more get 429
+	// too_many_requests with Retry-After, which clients wait out. 0 means
+	// no limit.
+	MaxUserRequests int
 }
 
 // Handshake is what a client says before syncing.
@@ -83,6 +89,39 @@ type Server struct {
 	cfg    Config
 	store  *Store
 	logger *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[string]int // sync id → requests in progress (MaxUserRequests)
+}
+
+// slotKey is the context key of a request's *userSlot.
+type slotKey struct{}
+
+// userSlot is a request's place in its user's MaxUserRequests, given back
+// when the request ends.
+type userSlot struct{ release func() }
+
+// takeSlot counts r against id's MaxUserRequests; false when the user has
+// that many requests in progress already.
+func (s *Server) takeSlot(r *http.Request, id Identity) bool {
+	slot, _ := r.Context().Value(slotKey{}).(*userSlot)
+	if s.cfg.MaxUserRequests <= 0 || slot == nil || slot.release != nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[id.SyncID] >= s.cfg.MaxUserRequests {
+		return false
+	}
+	s.inFlight[id.SyncID]++
+	slot.release = func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.inFlight[id.SyncID]--; s.inFlight[id.SyncID] <= 0 {
+			delete(s.inFlight, id.SyncID)
+		}
+	}
+	return true
 }
 
 // New returns a server for cfg.
@@ -111,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamBatchRows > cfg.MaxStreamBatch {
 		cfg.StreamBatchRows = cfg.MaxStreamBatch
 	}
-	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger}, nil
+	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, inFlight: map[string]int{}}, nil
 }
 
 // Handler returns the API as an http.Handler whose paths are relative to
@@ -138,7 +177,15 @@ func (s *Server) Handler() http.Handler {
 					fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), truncate(r.Method))})
 				return
 			}
-			h(w, r)
+			// authenticate takes the user's slot (MaxUserRequests); it is
+			// given back when the handler returns.
+			slot := &userSlot{}
+			defer func() {
+				if slot.release != nil {
+					slot.release()
+				}
+			}()
+			h(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, slot)))
 		})
 	}
 	route("/"+wire.PathHandshake, map[string]http.HandlerFunc{http.MethodPost: s.handleHandshake})
@@ -231,6 +278,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		return Identity{}, false
 	case id.SyncID == "":
 		s.fail(w, r, apiError{wire.CodeUnauthenticated, "missing or invalid credentials"})
+		return Identity{}, false
+	case !s.takeSlot(r, id):
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, r, apiError{wire.CodeTooManyRequests,
+			fmt.Sprintf("%d requests of this user are in progress, the most this server serves at once; retry after a second", s.cfg.MaxUserRequests)})
 		return Identity{}, false
 	}
 	return id, true

@@ -133,6 +133,9 @@ const (
 	CodeBodyTooLarge Code = "body_too_large"
 	CodeTooManyRows  Code = "too_many_rows"
 	CodeBlobTooLarge Code = "blob_too_large"
+	// 429: the user has as many requests in progress as the server
+	// serves at once; Retry-After says when to try again.
+	CodeTooManyRequests Code = "too_many_requests"
 	// 422: the request is well formed but refused.
 	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 	CodeRowRefused           Code = "row_refused"
@@ -170,6 +173,7 @@ var codeStatus = map[Code]int{
 	CodeTooManyRows:           http.StatusRequestEntityTooLarge,
 	CodeBlobTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	CodeTooManyRequests:       http.StatusTooManyRequests,
 	CodeRowRefused:            http.StatusUnprocessableEntity,
 	CodeDanglingReference:     http.StatusUnprocessableEntity,
 	CodeBlobMismatch:          http.StatusUnprocessableEntity,

@@ -104,6 +104,7 @@ type options struct {
 	linked      []string
 	ttl         time.Duration
 	pool        dbopen.Pool
+	maxUser     int
 }
 
 // run parses args and either mints a token (printed to stdout) or serves
@@ -121,6 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs), or s3://bucket/prefix?endpoint=URL&region=R for an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
 	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
+	fs.IntVar(&o.maxUser, "max-user-requests", 16, "most `requests` of one user served at once (its devices together); more get 429 with Retry-After (0: no limit)")
 	pool := dbopen.DefaultPool()
 	fs.IntVar(&o.pool.MaxOpen, "max-open-conns", pool.MaxOpen, "most database `connections` open at once (0: no limit); instances over one database share its limit")
 	fs.IntVar(&o.pool.MaxIdle, "max-idle-conns", pool.MaxIdle, "database `connections` kept open between requests; below the load's concurrency every burst opens new sessions")
@@ -199,6 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.retention <= 0 {
 		return usage("-blob-retention must be positive")
 	}
+	if o.maxUser < 0 {
+		return usage("-max-user-requests must not be negative")
+	}
 	if o.pool.MaxOpen < 0 || o.pool.MaxIdle < 0 || o.pool.MaxIdleTime < 0 {
 		return usage("-max-open-conns, -max-idle-conns and -conn-max-idle must not be negative")
 	}
@@ -253,10 +258,11 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 	logger.Info("notes-server: store open", "store", target.Display, "attachments", o.blobs)
 	go purgeBlobs(ctx, logger, store)
 	api, err := server.New(server.Config{
-		Store:         store,
-		Authenticator: auth,
-		Logger:        logger,
-		MaxBlobBytes:  o.maxBlob,
+		Store:           store,
+		Authenticator:   auth,
+		Logger:          logger,
+		MaxBlobBytes:    o.maxBlob,
+		MaxUserRequests: o.maxUser,
 	})
 	if err != nil {
 		return fmt.Errorf("create server: %w", err)
