@@ -2,22 +2,15 @@ package blob_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ssync-go/ssync/runtime/blob"
+	"github.com/ssync-go/ssync/runtime/blob/blobtest"
 )
-
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 func newDir(t *testing.T) *blob.Dir {
 	t.Helper()
@@ -26,20 +19,6 @@ func newDir(t *testing.T) *blob.Dir {
 		t.Fatal(err)
 	}
 	return d
-}
-
-func read(t *testing.T, d *blob.Dir, hash string) []byte {
-	t.Helper()
-	r, err := d.Open(context.Background(), hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // Resumable uploads, refused content, ranges, walks and names are the
@@ -63,7 +42,7 @@ func TestPutDeduplicatesAndWalks(t *testing.T) {
 	if err := d.Commit(ctx, "x", a.Hash, a.Size); err != nil {
 		t.Fatal(err)
 	}
-	empty := sum(nil)
+	empty := blobtest.Sum(nil)
 	if err := d.Commit(ctx, "empty", empty, 0); err != nil {
 		t.Fatalf("Commit of an empty blob without an upload: %v", err)
 	}
