@@ -6,17 +6,17 @@ import (
 	"testing"
 
 	"github.com/ssync-go/ssync/runtime/blob"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // blobStore keeps the examples' attachment content in a temporary folder.
-func blobStore(t *testing.T) server.StoreOption {
+func blobStore(t *testing.T) store.Option {
 	t.Helper()
 	d, err := blob.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server.WithBlobStore(d)
+	return store.WithBlobStore(d)
 }
 
 // rawAnswer reports whether a documented answer is compared as text: it has

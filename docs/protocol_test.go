@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 type example struct {
@@ -89,12 +90,12 @@ func split(msg string) (first string, hdr http.Header, body string) {
 func TestProtocolExamples(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db, _ := b.Open(t)
-		store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry(), blobStore(t))
+		st, err := store.Open(context.Background(), db, b.Dialect, generated.Registry(), blobStore(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv, err := server.New(server.Config{
-			Store:         store,
+			Store:         st,
 			Authenticator: server.InsecureHeaderAuth(),
 			SchemaVersion: 1,
 			OnHandshake: func(ctx context.Context, h server.Handshake) error {

@@ -18,7 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -29,8 +29,8 @@ import (
 // between /pull and /pull-stream. It reports each endpoint's latency, how
 // long an acknowledged push took to reach the pullers (lag), and the push
 // rate.
-func concurrent(ctx context.Context, cfg config, store string) (result, error) {
-	one, err := startServer(ctx, cfg, store, "concurrent")
+func concurrent(ctx context.Context, cfg config, st string) (result, error) {
+	one, err := startServer(ctx, cfg, st, "concurrent")
 	if err != nil {
 		return result{}, err
 	}
@@ -77,7 +77,7 @@ func concurrent(ctx context.Context, cfg config, store string) (result, error) {
 	if err := <-errs; err != nil {
 		return result{}, err
 	}
-	return load.result(store, cfg)
+	return load.result(st, cfg)
 }
 
 // loadRun collects what the pushers and pullers measured.
@@ -146,7 +146,7 @@ func (l *loadRun) push(ctx context.Context, r *rand.Rand, url, device string) er
 	if err := json.Unmarshal(b, &cp); err != nil {
 		return fmt.Errorf("push answer %s: %w", b, err)
 	}
-	cur, err := server.ParseCheckpoint(cp)
+	cur, err := store.ParseCheckpoint(cp)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (p *loadPuller) pull(ctx context.Context, base string, stream bool) error {
 		}
 	}
 	took := time.Since(start)
-	cur, err := server.ParseCheckpoint(p.checkpoint)
+	cur, err := store.ParseCheckpoint(p.checkpoint)
 	if err != nil {
 		return err
 	}
@@ -260,13 +260,13 @@ func percentile(d []time.Duration, p int) float64 {
 	return ms(d[min(len(d)-1, len(d)*p/100)])
 }
 
-func (l *loadRun) result(store string, cfg config) (result, error) {
+func (l *loadRun) result(st string, cfg config) (result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.pulls) == 0 || len(l.stream) == 0 || len(l.pushes) == 0 {
 		return result{}, errors.New("concurrent: no pull, stream or push finished")
 	}
-	r := result{Scenario: "concurrent", Store: store, Rows: cfg.pushers,
+	r := result{Scenario: "concurrent", Store: st, Rows: cfg.pushers,
 		Figures: map[string]float64{
 			"pull_p50_ms":   percentile(l.pulls, 50),
 			"pull_p99_ms":   percentile(l.pulls, 99),

@@ -47,6 +47,10 @@ import (
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device databases' driver
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	smysql "github.com/ssync-go/ssync/runtime/store/mysql"
+	"github.com/ssync-go/ssync/runtime/store/postgres"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -169,7 +173,7 @@ func run(ctx context.Context, cfg config) error {
 		if err != nil {
 			return err
 		}
-		if err := seed(ctx, srv.store, "bench-user", cfg.rows); err != nil {
+		if err := seed(ctx, srv.st, "bench-user", cfg.rows); err != nil {
 			return err
 		}
 		if want("first") {
@@ -187,7 +191,7 @@ func run(ctx context.Context, cfg config) error {
 			small := r.Figures["median_ms"]
 			r.print(cfg.json)
 			if cfg.bigRows > 0 {
-				if err := seed(ctx, srv.store, "bench-user", cfg.bigRows-cfg.rows); err != nil {
+				if err := seed(ctx, srv.st, "bench-user", cfg.bigRows-cfg.rows); err != nil {
 					return err
 				}
 				big, err := incremental(ctx, cfg, srv, cfg.bigRows)
@@ -218,8 +222,8 @@ func run(ctx context.Context, cfg config) error {
 		r.print(cfg.json)
 	}
 	if want("clients") {
-		for _, store := range cfg.stores {
-			r, err := manyClients(ctx, cfg, store)
+		for _, st := range cfg.stores {
+			r, err := manyClients(ctx, cfg, st)
 			if err != nil {
 				return err
 			}
@@ -227,10 +231,10 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	if want("concurrent") {
-		for _, store := range cfg.concurrentStores {
-			r, err := concurrent(ctx, cfg, store)
+		for _, st := range cfg.concurrentStores {
+			r, err := concurrent(ctx, cfg, st)
 			if err != nil {
-				return fmt.Errorf("concurrent %s: %w", store, err)
+				return fmt.Errorf("concurrent %s: %w", st, err)
 			}
 			r.print(cfg.json)
 		}
@@ -240,15 +244,15 @@ func run(ctx context.Context, cfg config) error {
 
 // benchServer is a sync server on loopback.
 type benchServer struct {
-	url   string
-	store *server.Store
-	db    *sql.DB
-	hs    *http.Server
-	ln    net.Listener
-	name  string
+	url  string
+	st   *store.Store
+	db   *sql.DB
+	hs   *http.Server
+	ln   net.Listener
+	name string
 
-	driver, dsn string         // how to open the database again
-	dialect     server.Dialect // its dialect
+	driver, dsn string        // how to open the database again
+	dialect     store.Dialect // its dialect
 }
 
 func (s *benchServer) close() {
@@ -256,20 +260,20 @@ func (s *benchServer) close() {
 	s.db.Close()
 }
 
-func startServer(ctx context.Context, cfg config, store, name string) (*benchServer, error) {
-	b := &benchServer{name: store}
+func startServer(ctx context.Context, cfg config, st, name string) (*benchServer, error) {
+	b := &benchServer{name: st}
 	var err error
-	switch store {
+	switch st {
 	case "sqlite":
-		b.driver, b.dsn, b.dialect = "sqlite3", server.SQLiteDSN(filepath.Join(cfg.dir, name+"-server.db")), server.SQLite()
+		b.driver, b.dsn, b.dialect = "sqlite3", ssqlite.DSN(filepath.Join(cfg.dir, name+"-server.db")), ssqlite.Dialect()
 	case "postgres":
-		b.driver, b.dialect = "pgx", server.Postgres()
+		b.driver, b.dialect = "pgx", postgres.Dialect()
 		b.dsn, err = openPostgres(ctx, cfg.pgDSN)
 	case "mysql":
-		b.driver, b.dialect = "mysql", server.MySQL()
+		b.driver, b.dialect = "mysql", smysql.Dialect()
 		b.dsn, err = openMySQL(ctx, cfg.mysqlDSN)
 	default:
-		return nil, fmt.Errorf("unknown store %q", store)
+		return nil, fmt.Errorf("unknown store %q", st)
 	}
 	if err != nil {
 		return nil, err
@@ -293,7 +297,7 @@ func (b *benchServer) serve(ctx context.Context) (*benchServer, error) {
 	// and more connections than cores only queue inside the database.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	st, err := server.OpenStore(ctx, db, b.dialect, generated.Registry())
+	st, err := store.Open(ctx, db, b.dialect, generated.Registry())
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -313,7 +317,7 @@ func (b *benchServer) serve(ctx context.Context) (*benchServer, error) {
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	b.url, b.store, b.db, b.hs, b.ln = "http://"+ln.Addr().String(), st, db, hs, ln
+	b.url, b.st, b.db, b.hs, b.ln = "http://"+ln.Addr().String(), st, db, hs, ln
 	return b, nil
 }
 
@@ -350,14 +354,14 @@ func note(owner string, i int) *models.Note {
 }
 
 // seed writes n notes for owner straight into the store, in pushes of 10,000.
-func seed(ctx context.Context, st *server.Store, owner string, n int) error {
+func seed(ctx context.Context, st *store.Store, owner string, n int) error {
 	for done := 0; done < n; {
 		k := min(10_000, n-done)
 		rows := make([]any, k)
 		for i := range rows {
 			rows[i] = note(owner, done+i)
 		}
-		_, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: owner}, Device: "seeder",
+		_, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: owner}, Device: "seeder",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}})
 		if err != nil {
 			return fmt.Errorf("seed: %w", err)
@@ -495,7 +499,7 @@ func incremental(ctx context.Context, cfg config, srv *benchServer, total int) (
 		for i := range rows {
 			rows[i] = note("bench-user", total+rep*10+i)
 		}
-		if _, err := srv.store.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "bench-user"}, Device: "editor",
+		if _, err := srv.st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "bench-user"}, Device: "editor",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
 			return result{}, err
 		}
@@ -568,12 +572,12 @@ func push(ctx context.Context, cfg config) (result, error) {
 // manyClients runs cfg.clients devices, each of its own user, each in a loop
 // that changes a few rows and syncs every cfg.interval, for cfg.duration,
 // against a server running in a child process (so its CPU is its own).
-func manyClients(ctx context.Context, cfg config, store string) (result, error) {
+func manyClients(ctx context.Context, cfg config, st string) (result, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "child-server", store, filepath.Join(cfg.dir, "clients-"+store+".db"), cfg.pgDSN)
+	cmd := exec.CommandContext(ctx, exe, "child-server", st, filepath.Join(cfg.dir, "clients-"+st+".db"), cfg.pgDSN)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -603,7 +607,7 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 	devs := make([]*client.DB, cfg.clients)
 	for i := range devs {
 		user := fmt.Sprintf("user-%03d", i)
-		d, err := openDevice(ctx, filepath.Join(cfg.dir, fmt.Sprintf("client-%s-%03d.db", store, i)), user)
+		d, err := openDevice(ctx, filepath.Join(cfg.dir, fmt.Sprintf("client-%s-%03d.db", st, i)), user)
 		if err != nil {
 			return result{}, err
 		}
@@ -653,7 +657,7 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 				switch {
 				case err != nil:
 					if failures == 0 {
-						fmt.Fprintf(os.Stderr, "clients (%s): first failure: %v\n", store, err)
+						fmt.Fprintf(os.Stderr, "clients (%s): first failure: %v\n", st, err)
 					}
 					failures++
 				case k == 0:
@@ -679,7 +683,7 @@ func manyClients(ctx context.Context, cfg config, store string) (result, error) 
 	}
 	slices.Sort(lat)
 	p99 := lat[len(lat)*99/100]
-	r := result{Scenario: "clients", Store: store, Rows: cfg.clients,
+	r := result{Scenario: "clients", Store: st, Rows: cfg.clients,
 		Figures: map[string]float64{
 			"syncs_per_s": float64(len(lat)) / cfg.duration.Seconds(),
 			"p50_ms":      ms(lat[len(lat)/2]),

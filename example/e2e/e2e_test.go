@@ -22,13 +22,14 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 type env struct {
 	t      *testing.T
 	url    string
-	store  *sql.DB
+	st     *sql.DB
 	device map[string]*client.DB
 }
 
@@ -36,11 +37,11 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
 	sdb, _ := b.Open(t)
-	store, err := server.OpenStore(ctx, sdb, b.Dialect, generated.Registry())
+	st, err := store.Open(ctx, sdb, b.Dialect, generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func newEnv(t *testing.T, b storetest.Backend) *env {
 	srv.Mount(mux, "")
 	hs := httptest.NewServer(mux) // listens on 127.0.0.1
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL, store: sdb, device: map[string]*client.DB{}}
+	return &env{t: t, url: hs.URL, st: sdb, device: map[string]*client.DB{}}
 }
 
 func (e *env) open(name, user string) *client.DB {
@@ -234,7 +235,7 @@ func TestTwoDevicesConvergeThroughServer(t *testing.T) {
 
 		da, db := dumpDevice(t, a), dumpDevice(t, b)
 		t.Logf("A:\n%s", strings.Join(da, "\n"))
-		ds := dumpServer(t, e.store)
+		ds := dumpServer(t, e.st)
 		if strings.Join(da, "\n") != strings.Join(db, "\n") {
 			t.Fatalf("devices differ:\nA:\n%s\nB:\n%s", strings.Join(da, "\n"), strings.Join(db, "\n"))
 		}

@@ -29,7 +29,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3"
 
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	smysql "github.com/ssync-go/ssync/runtime/store/mysql"
+	"github.com/ssync-go/ssync/runtime/store/postgres"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // PingTimeout bounds how long Open waits for the store to answer.
@@ -50,7 +53,7 @@ type Target struct {
 	// Display names the store in logs and errors, password hidden.
 	Display string
 	// Dialect is the server store dialect of the store.
-	Dialect server.Dialect
+	Dialect store.Dialect
 
 	mysql *mysql.Config // set for Kind "mysql"
 }
@@ -95,9 +98,9 @@ func sqliteTarget(path string) (Target, error) {
 	return Target{
 		Kind:    "sqlite",
 		Driver:  "sqlite3",
-		DSN:     server.SQLiteDSN(path),
+		DSN:     ssqlite.DSN(path),
 		Display: "sqlite:" + path,
-		Dialect: server.SQLite(),
+		Dialect: ssqlite.Dialect(),
 	}, nil
 }
 
@@ -128,7 +131,7 @@ func postgresTarget(spec, scheme, rest string) (Target, error) {
 		Driver:  "pgx",
 		DSN:     spec,
 		Display: u.Redacted(),
-		Dialect: server.Postgres(),
+		Dialect: postgres.Dialect(),
 	}, nil
 }
 
@@ -172,23 +175,23 @@ func mysqlTarget(spec, scheme, rest string) (Target, error) {
 		Driver:  "mysql",
 		DSN:     cfg.FormatDSN(),
 		Display: u.Redacted(),
-		Dialect: server.MySQL(),
+		Dialect: smysql.Dialect(),
 		mysql:   cfg,
 	}, nil
 }
 
 // Open parses spec, opens the store it names and pings it (at most
 // PingTimeout). It returns the handle and the store's dialect, ready for
-// server.OpenStore. Errors name the kind of store and show it with the
+// store.Open. Errors name the kind of store and show it with the
 // password hidden.
-func Open(ctx context.Context, spec string) (*sql.DB, server.Dialect, error) {
+func Open(ctx context.Context, spec string) (*sql.DB, store.Dialect, error) {
 	t, err := Parse(spec)
 	if err != nil {
-		return nil, server.Dialect{}, err
+		return nil, store.Dialect{}, err
 	}
 	db, err := t.Open(ctx)
 	if err != nil {
-		return nil, server.Dialect{}, err
+		return nil, store.Dialect{}, err
 	}
 	return db, t.Dialect, nil
 }

@@ -14,21 +14,22 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 func TestParse(t *testing.T) {
 	for _, c := range []struct {
 		spec, kind, driver, dsn, display string
 	}{
-		{"notes-server.db", "sqlite", "sqlite3", server.SQLiteDSN("notes-server.db"), "sqlite:notes-server.db"},
-		{"/var/lib/notes/x.db", "sqlite", "sqlite3", server.SQLiteDSN("/var/lib/notes/x.db"), "sqlite:/var/lib/notes/x.db"},
-		{"./dir with space/x.db", "sqlite", "sqlite3", server.SQLiteDSN("./dir with space/x.db"), "sqlite:./dir with space/x.db"},
-		{`C:\data\x.db`, "sqlite", "sqlite3", server.SQLiteDSN(`C:\data\x.db`), `sqlite:C:\data\x.db`},
-		{"sqlite:x.db", "sqlite", "sqlite3", server.SQLiteDSN("x.db"), "sqlite:x.db"},
-		{"sqlite:/tmp/x.db", "sqlite", "sqlite3", server.SQLiteDSN("/tmp/x.db"), "sqlite:/tmp/x.db"},
-		{"sqlite:///tmp/x.db", "sqlite", "sqlite3", server.SQLiteDSN("/tmp/x.db"), "sqlite:/tmp/x.db"},
-		{"SQLite:x.db", "sqlite", "sqlite3", server.SQLiteDSN("x.db"), "sqlite:x.db"},
+		{"notes-server.db", "sqlite", "sqlite3", ssqlite.DSN("notes-server.db"), "sqlite:notes-server.db"},
+		{"/var/lib/notes/x.db", "sqlite", "sqlite3", ssqlite.DSN("/var/lib/notes/x.db"), "sqlite:/var/lib/notes/x.db"},
+		{"./dir with space/x.db", "sqlite", "sqlite3", ssqlite.DSN("./dir with space/x.db"), "sqlite:./dir with space/x.db"},
+		{`C:\data\x.db`, "sqlite", "sqlite3", ssqlite.DSN(`C:\data\x.db`), `sqlite:C:\data\x.db`},
+		{"sqlite:x.db", "sqlite", "sqlite3", ssqlite.DSN("x.db"), "sqlite:x.db"},
+		{"sqlite:/tmp/x.db", "sqlite", "sqlite3", ssqlite.DSN("/tmp/x.db"), "sqlite:/tmp/x.db"},
+		{"sqlite:///tmp/x.db", "sqlite", "sqlite3", ssqlite.DSN("/tmp/x.db"), "sqlite:/tmp/x.db"},
+		{"SQLite:x.db", "sqlite", "sqlite3", ssqlite.DSN("x.db"), "sqlite:x.db"},
 		{"postgres://u:pw@db.example:5433/notes?sslmode=disable", "postgres", "pgx",
 			"postgres://u:pw@db.example:5433/notes?sslmode=disable", "postgres://u:xxxxx@db.example:5433/notes?sslmode=disable"},
 		{"postgresql://db.example/notes", "postgres", "pgx", "postgresql://db.example/notes", "postgresql://db.example/notes"},
@@ -168,7 +169,7 @@ func openStore(t *testing.T, spec, dialect string) {
 	if d.Name != dialect {
 		t.Fatalf("dialect %s, want %s", d.Name, dialect)
 	}
-	if _, err := server.OpenStore(ctx, db, d, generated.Registry()); err != nil {
+	if _, err := store.Open(ctx, db, d, generated.Registry()); err != nil {
 		t.Fatalf("OpenStore on %s: %v", dialect, err)
 	}
 	var n int

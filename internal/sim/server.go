@@ -23,6 +23,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -35,14 +36,14 @@ type serverSide struct {
 	w     *world
 	again func() *sql.DB
 
-	mu    sync.Mutex // one restart at a time
-	db    atomic.Pointer[sql.DB]
-	store atomic.Pointer[server.Store]
-	mux   atomic.Pointer[http.ServeMux]
-	hs    *httptest.Server
-	addr  string
-	base  atomic.Pointer[string]
-	auth  server.Authenticator
+	mu   sync.Mutex // one restart at a time
+	db   atomic.Pointer[sql.DB]
+	st   atomic.Pointer[store.Store]
+	mux  atomic.Pointer[http.ServeMux]
+	hs   *httptest.Server
+	addr string
+	base atomic.Pointer[string]
+	auth server.Authenticator
 }
 
 func newServerSide(w *world) *serverSide {
@@ -76,20 +77,20 @@ func (s *serverSide) build() {
 	// every device's checkpoint (it does so at most once a minute) and
 	// purges can remove what every device has pulled past; the retention
 	// window (90 days) is never reached.
-	clock := server.WithClock(func() time.Time {
+	clock := store.WithClock(func() time.Time {
 		return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(w.serverClock.Add(1)) * 2 * time.Minute)
 	})
-	store, err := server.OpenStore(w.ctx, s.db.Load(), w.cfg.Backend.Dialect, w.reg, clock)
+	st, err := store.Open(w.ctx, s.db.Load(), w.cfg.Backend.Dialect, w.reg, clock)
 	if err != nil {
 		w.t.Fatalf("sim: OpenStore: %v", err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: s.auth, Logger: slog.New(&errorLog{w: w})})
+	srv, err := server.New(server.Config{Store: st, Authenticator: s.auth, Logger: slog.New(&errorLog{w: w})})
 	if err != nil {
 		w.t.Fatalf("sim: server.New: %v", err)
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
-	s.store.Store(store)
+	s.st.Store(st)
 	s.mux.Store(mux)
 }
 
@@ -137,10 +138,10 @@ func (s *serverSide) restart(reopen bool) {
 	s.start(l)
 }
 
-func (s *serverSide) purge(ctx context.Context) (*server.PurgeReport, error) {
+func (s *serverSide) purge(ctx context.Context) (*store.PurgeReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.store.Load().PurgeTombstones(ctx)
+	return s.st.Load().PurgeTombstones(ctx)
 }
 
 // referencedTombstones counts the deleted user rows a note references.

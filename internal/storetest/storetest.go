@@ -25,7 +25,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3"
 
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	smysql "github.com/ssync-go/ssync/runtime/store/mysql"
+	"github.com/ssync-go/ssync/runtime/store/postgres"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // Default addresses of the local services.
@@ -39,7 +42,7 @@ type Backend struct {
 	// Name is "sqlite", "postgres" or "mysql".
 	Name string
 	// Dialect is the store dialect for it.
-	Dialect server.Dialect
+	Dialect store.Dialect
 	// open returns a fresh database and the DSN that reaches it again.
 	open func(t testing.TB) (db *sql.DB, dsn string)
 }
@@ -76,12 +79,12 @@ func driverName(backend string) string {
 // PostgreSQL and MariaDB when their servers answer.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
-	out := []Backend{{Name: "sqlite", Dialect: server.SQLite(), open: openSQLite}}
+	out := []Backend{{Name: "sqlite", Dialect: ssqlite.Dialect(), open: openSQLite}}
 	if pg, ok := reachable(t, "postgres", env("SSYNC_TEST_POSTGRES", DefaultPostgres)); ok {
-		out = append(out, Backend{Name: "postgres", Dialect: server.Postgres(), open: func(t testing.TB) (*sql.DB, string) { return openPostgres(t, pg) }})
+		out = append(out, Backend{Name: "postgres", Dialect: postgres.Dialect(), open: func(t testing.TB) (*sql.DB, string) { return openPostgres(t, pg) }})
 	}
 	if my, ok := reachable(t, "mysql", env("SSYNC_TEST_MYSQL", DefaultMySQL)); ok {
-		out = append(out, Backend{Name: "mysql", Dialect: server.MySQL(), open: func(t testing.TB) (*sql.DB, string) { return openMySQL(t, my) }})
+		out = append(out, Backend{Name: "mysql", Dialect: smysql.Dialect(), open: func(t testing.TB) (*sql.DB, string) { return openMySQL(t, my) }})
 	}
 	return out
 }
@@ -133,7 +136,7 @@ func randomName(prefix string) string {
 }
 
 func openSQLite(t testing.TB) (*sql.DB, string) {
-	dsn := server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db"))
+	dsn := ssqlite.DSN(filepath.Join(t.TempDir(), "server.db"))
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 )
 
 // Dir is a Store in a filesystem folder:
@@ -73,16 +75,9 @@ func (d *Dir) Path(hash string) string {
 
 func (d *Dir) uploadPath(id string) (string, error) {
 	if !ValidUploadID(id) {
-		return "", fmt.Errorf("%w %q", ErrInvalidUpload, clip(id))
+		return "", fmt.Errorf("%w %q", ErrInvalidUpload, echo.Clip(id))
 	}
 	return filepath.Join(d.root, "uploads", id), nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }
 
 func (d *Dir) lock(id string) func() {
@@ -96,7 +91,7 @@ func (d *Dir) lock(id string) func() {
 func (d *Dir) blobPath(hash string) (string, error) {
 	p := d.Path(hash)
 	if p == "" {
-		return "", fmt.Errorf("%w: %q", ErrInvalidHash, clip(hash))
+		return "", fmt.Errorf("%w: %q", ErrInvalidHash, echo.Clip(hash))
 	}
 	return p, nil
 }

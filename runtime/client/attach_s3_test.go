@@ -14,6 +14,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/blob/s3"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // s3Instance starts one server instance over the database sdb, keeping
@@ -29,17 +30,17 @@ func s3Instance(t *testing.T, be storetest.Backend, sdb *sql.DB, gw *s3test.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := server.OpenStore(ctx, sdb, be.Dialect, generated.Registry(), server.WithBlobStore(bs))
+	st, err := store.Open(ctx, sdb, be.Dialect, generated.Registry(), store.WithBlobStore(bs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
-	h := &harness{t: t, store: sdb, ph: be.Dialect.Placeholder, server: store}
+	h := &harness{t: t, st: sdb, ph: be.Dialect.Placeholder, server: st}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wrap := h.wrap.Load(); wrap != nil {
 			(*wrap)(w, r, mux)

@@ -27,18 +27,19 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // blobHarness is a harness whose server keeps attachment content in a real
 // folder, which it returns.
-func blobHarness(t *testing.T, be storetest.Backend, cfg server.Config, opts ...server.StoreOption) (*harness, *blob.Dir) {
+func blobHarness(t *testing.T, be storetest.Backend, cfg server.Config, opts ...store.Option) (*harness, *blob.Dir) {
 	t.Helper()
 	dir, err := blob.NewDir(filepath.Join(t.TempDir(), "server-blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHarnessWith(t, be, cfg, append(opts, server.WithBlobStore(dir))...), dir
+	return newHarnessWith(t, be, cfg, append(opts, store.WithBlobStore(dir))...), dir
 }
 
 // content returns n pseudo-random bytes, the same for the same seed.
@@ -360,7 +361,7 @@ func TestInterruptedUploadResumes(t *testing.T) {
 			t.Fatalf("server received %d bytes before the cut, want %d", got, cut.n)
 		}
 		var count int
-		h.store.QueryRow(`SELECT COUNT(*) FROM ss_tb_note`).Scan(&count)
+		h.st.QueryRow(`SELECT COUNT(*) FROM ss_tb_note`).Scan(&count)
 		if count != 0 {
 			t.Fatalf("the note reached the server before its content")
 		}
@@ -683,7 +684,7 @@ func TestOversizedAttachmentIsRefused(t *testing.T) {
 			t.Fatalf("server kept %d blobs", got)
 		}
 		var pushed int
-		h.store.QueryRow(`SELECT COUNT(*) FROM ss_tb_note`).Scan(&pushed)
+		h.st.QueryRow(`SELECT COUNT(*) FROM ss_tb_note`).Scan(&pushed)
 		if pushed != 0 {
 			t.Fatal("the row was pushed without its content")
 		}
@@ -704,7 +705,7 @@ func TestPurgeBlobs(t *testing.T) {
 		now.Store(&start)
 		clock := func() time.Time { return *now.Load() }
 		const retention = 24 * time.Hour
-		h, serverBlobs := blobHarness(t, be, server.Config{}, server.WithClock(clock), server.WithBlobRetention(retention))
+		h, serverBlobs := blobHarness(t, be, server.Config{}, store.WithClock(clock), store.WithBlobRetention(retention))
 		a := h.device("a", "alice")
 		notes := generated.SyncNotes(a)
 		kept := noteWithFile(t, a, "kept", content(1000, 11), "k.bin")
@@ -793,8 +794,8 @@ func TestPurgeAttachmentsOnDevice(t *testing.T) {
 	if err := notes.Attach(ctx, n.ID, strings.NewReader("second"), "2.txt", ""); err != nil {
 		t.Fatal(err)
 	}
-	store := localStore(t, db)
-	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 0 || countBlobs(t, store) != 2 {
+	st := localStore(t, db)
+	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 0 || countBlobs(t, st) != 2 {
 		t.Fatalf("purge of fresh content removed %d (%v)", removed, err)
 	}
 	later := start.Add(2 * time.Hour)
@@ -802,14 +803,14 @@ func TestPurgeAttachmentsOnDevice(t *testing.T) {
 	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 1 {
 		t.Fatalf("purge removed %d (%v), want the replaced file", removed, err)
 	}
-	if _, err := store.Stat(ctx, first); !errors.Is(err, blob.ErrNotFound) {
+	if _, err := st.Stat(ctx, first); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatal("the replaced file is still there")
 	}
 	if got, _, err := openBytes(t, db, n.ID); err != nil || string(got) != "second" {
 		t.Fatalf("the current file: %q, %v", got, err)
 	}
 	notes.Delete(ctx, n.ID)
-	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 1 || countBlobs(t, store) != 0 {
+	if removed, err := db.PurgeAttachments(ctx, time.Hour); err != nil || removed != 1 || countBlobs(t, st) != 0 {
 		t.Fatalf("purge after the delete removed %d (%v)", removed, err)
 	}
 }

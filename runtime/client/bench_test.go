@@ -13,6 +13,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -22,11 +23,11 @@ func BenchmarkPullApply(b *testing.B) {
 	ctx := context.Background()
 	be := storetest.Backends(b)[0] // SQLite
 	sdb, _ := be.Open(b)
-	store, err := server.OpenStore(ctx, sdb, be.Dialect, generated.Registry())
+	st, err := store.Open(ctx, sdb, be.Dialect, generated.Registry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, _ := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, _ := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
 	hs := httptest.NewServer(mux)

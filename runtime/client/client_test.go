@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -27,9 +28,9 @@ import (
 type harness struct {
 	t      *testing.T
 	url    string
-	store  *sql.DB
+	st     *sql.DB
 	ph     func(int) string
-	server *server.Store
+	server *store.Store
 	wrap   atomic.Pointer[func(http.ResponseWriter, *http.Request, http.Handler)]
 }
 
@@ -39,14 +40,14 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 
 // newHarnessWith starts the server with cfg (its Store and, when nil, its
 // Authenticator filled in) over a store opened with opts.
-func newHarnessWith(t *testing.T, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *harness {
+func newHarnessWith(t *testing.T, b storetest.Backend, cfg server.Config, opts ...store.Option) *harness {
 	t.Helper()
 	sdb, _ := b.Open(t)
-	store, err := server.OpenStore(context.Background(), sdb, b.Dialect, generated.Registry(), opts...)
+	st, err := store.Open(context.Background(), sdb, b.Dialect, generated.Registry(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Store = store
+	cfg.Store = st
 	if cfg.Authenticator == nil {
 		cfg.Authenticator = server.InsecureHeaderAuth()
 	}
@@ -56,7 +57,7 @@ func newHarnessWith(t *testing.T, b storetest.Backend, cfg server.Config, opts .
 	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
-	h := &harness{t: t, store: sdb, ph: b.Dialect.Placeholder, server: store}
+	h := &harness{t: t, st: sdb, ph: b.Dialect.Placeholder, server: st}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wrap := h.wrap.Load(); wrap != nil {
 			(*wrap)(w, r, mux)
@@ -109,7 +110,7 @@ func (h *harness) sync(db *client.DB) *client.Result {
 func (h *harness) serverMessage(id uuid.UUID) string {
 	h.t.Helper()
 	var msg string
-	if err := h.store.QueryRow(`SELECT message FROM ss_tb_note WHERE id = `+h.ph(1), id.String()).Scan(&msg); err != nil {
+	if err := h.st.QueryRow(`SELECT message FROM ss_tb_note WHERE id = `+h.ph(1), id.String()).Scan(&msg); err != nil {
 		h.t.Fatalf("server row %s: %v", id, err)
 	}
 	return msg
@@ -302,7 +303,7 @@ func TestDeleteWinsOverConcurrentEdit(t *testing.T) {
 			}
 		}
 		var deleted bool
-		if err := h.store.QueryRow(`SELECT deleted_at IS NOT NULL FROM ss_tb_note WHERE id = `+h.ph(1), n.ID.String()).Scan(&deleted); err != nil || !deleted {
+		if err := h.st.QueryRow(`SELECT deleted_at IS NOT NULL FROM ss_tb_note WHERE id = `+h.ph(1), n.ID.String()).Scan(&deleted); err != nil || !deleted {
 			t.Fatalf("server row deleted=%v err=%v, want deleted", deleted, err)
 		}
 	})

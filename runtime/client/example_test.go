@@ -15,6 +15,8 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device database's driver
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -28,16 +30,16 @@ func ExampleDB_Synchronize() {
 	defer os.RemoveAll(dir)
 
 	// A server on 127.0.0.1 over a SQLite store.
-	sdb, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(dir, "server.db")))
+	sdb, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(dir, "server.db")))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer sdb.Close()
-	store, err := server.OpenStore(ctx, sdb, server.SQLite(), generated.Registry())
+	st, err := store.Open(ctx, sdb, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -466,7 +467,7 @@ func TestFullResyncAfterTombstonesAreGone(t *testing.T) {
 		now := time.Now().UTC()
 		var mu sync.Mutex
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		h := newHarnessWith(t, be, server.Config{}, server.WithClock(clock), server.WithTombstoneRetention(24*time.Hour))
+		h := newHarnessWith(t, be, server.Config{}, store.WithClock(clock), store.WithTombstoneRetention(24*time.Hour))
 		a := h.device("a", "alice")
 		stale := h.device("stale", "alice")
 		keep, gone := &models.Note{Message: "keep"}, &models.Note{Message: "gone"}

@@ -35,7 +35,7 @@ func tableDDL(c ssync.Collection) []string {
 				Columns: []string{col.Name}, Where: attachmentPresent(col.Name)})
 		}
 	}
-	return sqlddl.Create(sqlddl.Table{Name: name, Columns: cols, PrimaryKey: ssync.ColumnID, Indexes: indexes},
+	return sqlddl.Create(sqlddl.Table{Name: name, Columns: cols, PrimaryKey: []string{ssync.ColumnID}, Indexes: indexes},
 		q, sqlddl.SQLiteType)
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
-	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -19,17 +19,17 @@ func TestPushOutlivesItsClient(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		db, _ := b.Open(t)
-		store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry(),
-			server.WithHooks("ss_tb_note", server.Hooks{BeforeWrite: func(context.Context, *server.Write) error {
+		st, err := store.Open(context.Background(), db, b.Dialect, generated.Registry(),
+			store.WithHooks("ss_tb_note", store.Hooks{BeforeWrite: func(context.Context, *store.Write) error {
 				cancel() // the client leaves while the push writes
 				return nil
 			}}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "phone", Key: "k1", RequestHash: "h1",
+		req := store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "phone", Key: "k1", RequestHash: "h1",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 3, 0)}}}
-		res, err := store.Push(ctx, req)
+		res, err := st.Push(ctx, req)
 		if err != nil {
 			t.Fatalf("push whose client left mid-transaction: %v", err)
 		}
@@ -37,7 +37,7 @@ func TestPushOutlivesItsClient(t *testing.T) {
 		if err := db.QueryRow("SELECT COUNT(*) FROM ss_tb_note").Scan(&n); err != nil || n != 3 {
 			t.Fatalf("store holds %d notes (%v), want the 3 pushed", n, err)
 		}
-		again, err := store.Push(context.Background(), req)
+		again, err := st.Push(context.Background(), req)
 		if err != nil || !again.Replayed || again.Checkpoint != res.Checkpoint {
 			t.Fatalf("retry with the same key: %+v, %v; want the recorded answer %+v", again, err, res)
 		}

@@ -12,19 +12,20 @@ import (
 
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
-func benchStore(b *testing.B) *server.Store {
+func benchStore(b *testing.B) *store.Store {
 	b.Helper()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(b.TempDir(), "bench.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(b.TempDir(), "bench.db")))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	st, err := server.OpenStore(context.Background(), db, server.SQLite(), generated.Registry())
+	st, err := store.Open(context.Background(), db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func BenchmarkStorePush(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		rows := benchNotes("alice", 1000, i*1000)
-		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+		if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "d",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
 			b.Fatal(err)
 		}
@@ -62,14 +63,14 @@ func BenchmarkStorePull(b *testing.B) {
 	st := benchStore(b)
 	ctx := context.Background()
 	for i := range 10 {
-		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+		if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "d",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 1000, i*1000)}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		sets, err := st.Pull(ctx, server.PullRequest{Identity: server.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}})
+		sets, err := st.Pull(ctx, store.PullRequest{Identity: store.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}})
 		if err != nil || len(sets[0].Created) != 10_000 {
 			b.Fatalf("pull: %v", err)
 		}
@@ -83,21 +84,21 @@ func BenchmarkIncrementalPull(b *testing.B) {
 	st := benchStore(b)
 	ctx := context.Background()
 	for i := range 10 {
-		if _, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+		if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "d",
 			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 1000, i*1000)}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	res, err := st.Push(ctx, server.PushRequest{Identity: server.Identity{SyncID: "alice"}, Device: "d",
+	res, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "d",
 		Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("alice", 10, 20_000)}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	since, _ := server.ParseCheckpoint(res.Checkpoint)
+	since, _ := store.ParseCheckpoint(res.Checkpoint)
 	since.Version--
 	b.ReportAllocs()
 	for b.Loop() {
-		sets, err := st.Pull(ctx, server.PullRequest{Identity: server.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}, Since: since})
+		sets, err := st.Pull(ctx, store.PullRequest{Identity: store.Identity{SyncID: "alice"}, Collections: []string{"ss_tb_note"}, Since: since})
 		if err != nil || len(sets[0].Created) != 10 {
 			b.Fatalf("pull: %v %d", err, len(sets[0].Created))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -35,7 +36,7 @@ func TestBlobUploadProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := newFixture(t, b, server.Config{MaxBlobBytes: 100}, server.WithBlobStore(dir))
+		f := newFixture(t, b, server.Config{MaxBlobBytes: 100}, store.WithBlobStore(dir))
 		const content = "the quick brown fox"
 		h := hashOf(content)
 		alice := map[string]string{wire.HeaderUser: "alice"}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -377,7 +378,7 @@ func (c *ccClient) push(ctx context.Context, r *rand.Rand, device, url string, n
 			if err := json.Unmarshal(b, &cp); err != nil {
 				return fmt.Errorf("%s push %s: answer %s: %w", device, tag, b, err)
 			}
-			cur, err := server.ParseCheckpoint(cp)
+			cur, err := store.ParseCheckpoint(cp)
 			if err != nil {
 				return fmt.Errorf("%s push %s: %w", device, tag, err)
 			}
@@ -488,7 +489,7 @@ func (p *ccPuller) pull(ctx context.Context, base string, stream bool) (uint64, 
 			return 0, fmt.Errorf("%s: stream ended without its done line (%v)", p.last, sc.Err())
 		}
 	}
-	cur, err := server.ParseCheckpoint(p.checkpoint)
+	cur, err := store.ParseCheckpoint(p.checkpoint)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", p.last, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // TestDeviceRecordsPerUser: the checkpoint a device records (which holds
@@ -20,7 +21,7 @@ func TestDeviceRecordsPerUser(t *testing.T) {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		advance := func() { mu.Lock(); now = now.Add(2 * time.Minute); mu.Unlock() }
-		f := newFixture(t, b, server.Config{}, server.WithClock(clock))
+		f := newFixture(t, b, server.Config{}, store.WithClock(clock))
 		if r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(newID(), "one", false)}, nil, nil)); r.status != 200 {
 			t.Fatalf("push: %d %s", r.status, r.body)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -26,16 +28,16 @@ func ExampleServer_Mount() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(dir, "server.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(dir, "server.db")))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	store, err := server.OpenStore(ctx, db, server.SQLite(), generated.Registry())
+	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		log.Fatal(err)
 	}

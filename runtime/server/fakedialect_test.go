@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // A fourth dialect, defined in this file alone: no generated code changes
@@ -18,8 +19,8 @@ import (
 // Oracle's) and writes its own CREATE TABLE (the primary and foreign keys as
 // named table constraints). It runs on SQLite, which takes any type name, so
 // it keeps SQLite's statements for the store's own work.
-func fakeDialect() server.Dialect {
-	d := server.SQLite()
+func fakeDialect() store.Dialect {
+	d := ssqlite.Dialect()
 	d.Name = "fake"
 	d.ColumnType = fakeType
 	d.CreateTable = fakeCreateTable
@@ -54,7 +55,7 @@ func fakeType(c ssync.Column) string {
 	return "CLOB" // KindJSON
 }
 
-func fakeCreateTable(t server.TableDef) []string {
+func fakeCreateTable(t store.TableDef) []string {
 	q := func(n string) string { return `"` + n + `"` }
 	var defs, keys []string
 	for _, c := range t.Columns {
@@ -71,7 +72,11 @@ func fakeCreateTable(t server.TableDef) []string {
 				q(t.Name+"_"+c.Name+"_fk"), q(c.Name), q(c.Ref), q(ssync.ColumnID)))
 		}
 	}
-	defs = append(defs, fmt.Sprintf("CONSTRAINT %s PRIMARY KEY (%s)", q(t.Name+"_pk"), q(t.PrimaryKey)))
+	pk := make([]string, len(t.PrimaryKey))
+	for i, c := range t.PrimaryKey {
+		pk[i] = q(c)
+	}
+	defs = append(defs, fmt.Sprintf("CONSTRAINT %s PRIMARY KEY (%s)", q(t.Name+"_pk"), strings.Join(pk, ", ")))
 	stmts := []string{"CREATE TABLE IF NOT EXISTS " + q(t.Name) + " (" + strings.Join(append(defs, keys...), ", ") + ")"}
 	for _, ix := range t.Indexes {
 		cols := make([]string, len(ix.Columns))
@@ -106,16 +111,16 @@ func TestFakeDialect(t *testing.T) {
 		}
 	}
 
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "fake.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "fake.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
-	if _, err := server.OpenStore(ctx, db, d, reg); err != nil {
+	if _, err := store.Open(ctx, db, d, reg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := server.OpenStore(ctx, db, d, reg)
+	st, err := store.Open(ctx, db, d, reg)
 	if err != nil {
 		t.Fatalf("open again: %v", err)
 	}
@@ -128,7 +133,7 @@ func TestFakeDialect(t *testing.T) {
 		t.Errorf("the store created\n%s\nwant\n%s", created, want)
 	}
 
-	f := serveStore(t, store)
+	f := serveStore(t, st)
 	if r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(id1, "one", false), note(id2, "two", true)}, nil, nil)); r.status != 200 {
 		t.Fatalf("push: %d %s", r.status, r.body)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -55,7 +56,7 @@ func TestNoSkippedRows(t *testing.T) {
 		held := make(chan struct{})
 		release := make(chan struct{})
 		var once sync.Once
-		hook := server.Hooks{BeforeWrite: func(ctx context.Context, w *server.Write) error {
+		hook := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
 			if n, ok := w.Row.(*models.Note); ok && n.Message == "slow" {
 				once.Do(func() { close(held) })
 				select {
@@ -66,7 +67,7 @@ func TestNoSkippedRows(t *testing.T) {
 			}
 			return nil
 		}}
-		f1 := newFixture(t, b, server.Config{}, server.WithHooks("ss_tb_note", hook))
+		f1 := newFixture(t, b, server.Config{}, store.WithHooks("ss_tb_note", hook))
 		f2 := f1
 		if b.Name != "sqlite" {
 			f2 = serve(t, f1.again(), b, server.Config{}) // a second instance
@@ -217,24 +218,24 @@ func (f *fixture) streamCollections(user, since string, batch int, collections s
 
 func TestResolver(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		var seen []server.Conflict
-		resolver := func(ctx context.Context, c server.Conflict) (server.Resolution, error) {
+		var seen []store.Conflict
+		resolver := func(ctx context.Context, c store.Conflict) (store.Resolution, error) {
 			seen = append(seen, c)
 			in, cur := c.Incoming.(*models.Note), c.Server.(*models.Note)
 			switch in.Message {
 			case "keep":
-				return server.Resolution{Action: server.KeepServer, Reason: "server copy is newer"}, nil
+				return store.Resolution{Action: store.KeepServer, Reason: "server copy is newer"}, nil
 			case "refuse":
-				return server.Resolution{Action: server.Refuse, Reason: "edited elsewhere, review first"}, nil
+				return store.Resolution{Action: store.Refuse, Reason: "edited elsewhere, review first"}, nil
 			case "merge":
 				merged := *in
 				merged.Message = cur.Message + "+" + in.UserName
 				merged.Completed = cur.Completed || in.Completed
-				return server.Resolution{Action: server.Merge, Row: &merged}, nil
+				return store.Resolution{Action: store.Merge, Row: &merged}, nil
 			}
-			return server.Resolution{Action: server.TakeIncoming}, nil
+			return store.Resolution{Action: store.TakeIncoming}, nil
 		}
-		f := newFixture(t, b, server.Config{}, server.WithResolver(resolver))
+		f := newFixture(t, b, server.Config{}, store.WithResolver(resolver))
 		id := newID()
 		phone := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "phone"}
 		laptop := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "laptop"}
@@ -294,9 +295,9 @@ func sameRows(a, b string) bool { return a == b }
 
 func TestHooksAndParameters(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		hooks := server.Hooks{
-			BeforeWrite: func(ctx context.Context, w *server.Write) error {
-				if w.Op == server.OpDelete {
+		hooks := store.Hooks{
+			BeforeWrite: func(ctx context.Context, w *store.Write) error {
+				if w.Op == store.OpDelete {
 					if w.Existing.(*models.Note).Completed {
 						return errors.New("completed notes are kept for the record")
 					}
@@ -309,7 +310,7 @@ func TestHooksAndParameters(t *testing.T) {
 				n.Message = strings.TrimSpace(n.Message)
 				return nil
 			},
-			FilterPull: func(ctx context.Context, p server.PullContext, row any) bool {
+			FilterPull: func(ctx context.Context, p store.PullContext, row any) bool {
 				only, _ := p.Params.(string)
 				return only == "" || row.(*models.Note).Message == only
 			},
@@ -319,7 +320,7 @@ func TestHooksAndParameters(t *testing.T) {
 				return nil, errors.New("only: at most 20 characters")
 			}
 			return q.Get("only"), nil
-		}}, server.WithHooks("ss_tb_note", hooks))
+		}}, store.WithHooks("ss_tb_note", hooks))
 		a, c := newID(), newID()
 		if r := f.do("POST", "/push", "alice", "", pushBody([]string{note(a, "  padded  ", false), note(c, "done", true)}, nil, nil)); r.status != 200 {
 			t.Fatalf("push: %d %s", r.status, r.body)
@@ -389,12 +390,12 @@ func TestTombstoneRetention(t *testing.T) {
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 		db, _ := b.Open(t)
-		store, err := server.OpenStore(context.Background(), db, b.Dialect, generatedRegistry(),
-			server.WithClock(clock), server.WithTombstoneRetention(30*24*time.Hour))
+		st, err := store.Open(context.Background(), db, b.Dialect, generatedRegistry(),
+			store.WithClock(clock), store.WithTombstoneRetention(30*24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := serveStore(t, store)
+		f := serveStore(t, st)
 		active := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "active"}
 		stale := map[string]string{wire.HeaderUser: "alice", wire.HeaderDevice: "stale"}
 		id := newID()
@@ -406,7 +407,7 @@ func TestTombstoneRetention(t *testing.T) {
 		pullCheckpoint(t, f, active, cpActive)
 
 		// Within the window the stale device holds the tombstone back.
-		rep, err := store.PurgeTombstones(context.Background())
+		rep, err := st.PurgeTombstones(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +420,7 @@ func TestTombstoneRetention(t *testing.T) {
 		// 31 days later only the active device has been seen.
 		advance(31 * 24 * time.Hour)
 		pullCheckpoint(t, f, active, cpActive)
-		rep, err = store.PurgeTombstones(context.Background())
+		rep, err = st.PurgeTombstones(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,12 +462,12 @@ func TestPurgeKeepsReferencedParents(t *testing.T) {
 		var mu sync.Mutex
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		db, _ := b.Open(t)
-		store, err := server.OpenStore(context.Background(), db, b.Dialect, generatedRegistry(),
-			server.WithClock(clock), server.WithTombstoneRetention(24*time.Hour))
+		st, err := store.Open(context.Background(), db, b.Dialect, generatedRegistry(),
+			store.WithClock(clock), store.WithTombstoneRetention(24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := serveStore(t, store)
+		f := serveStore(t, st)
 		user := func(id, name string) string {
 			return `{"id":"` + id + `","createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z","name":"` + name + `","age":1}`
 		}
@@ -484,7 +485,7 @@ func TestPurgeKeepsReferencedParents(t *testing.T) {
 		mu.Lock()
 		now = now.Add(48 * time.Hour)
 		mu.Unlock()
-		rep, err := store.PurgeTombstones(context.Background())
+		rep, err := st.PurgeTombstones(context.Background())
 		if err != nil {
 			t.Fatalf("purge with a referenced tombstone: %v", err)
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -28,14 +30,14 @@ func FuzzParseCheckpoint(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := server.ParseCheckpoint(s)
+		c, err := store.ParseCheckpoint(s)
 		if err != nil {
-			if !errors.Is(err, server.ErrBadCheckpoint) {
+			if !errors.Is(err, store.ErrBadCheckpoint) {
 				t.Fatalf("ParseCheckpoint(%q): error %v does not wrap ErrBadCheckpoint", s, err)
 			}
 			return
 		}
-		again, err := server.ParseCheckpoint(c.String())
+		again, err := store.ParseCheckpoint(c.String())
 		if err != nil {
 			t.Fatalf("ParseCheckpoint(%q) = %v, whose string %q does not parse: %v", s, c, c.String(), err)
 		}
@@ -50,16 +52,16 @@ func FuzzParseCheckpoint(f *testing.F) {
 func fuzzServer(f *testing.F) http.Handler {
 	f.Helper()
 	ctx := context.Background()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(f.TempDir(), "fuzz.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(f.TempDir(), "fuzz.db")))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	store, err := server.OpenStore(ctx, db, server.SQLite(), generated.Registry())
+	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth(), MaxStreamBatch: 50})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth(), MaxStreamBatch: 50})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // TestHandlerMountsAnywhere serves one Server under two prefixes of one mux
@@ -22,19 +23,19 @@ import (
 func TestHandlerMountsAnywhere(t *testing.T) {
 	b := storetest.Backends(t)[0]
 	db, _ := b.Open(t)
-	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry())
+	sto, err := store.Open(context.Background(), db, b.Dialect, generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.AuthenticatorFunc(func(r *http.Request) (server.Identity, error) {
+	srv, err := server.New(server.Config{Store: sto, Authenticator: server.AuthenticatorFunc(func(r *http.Request) (store.Identity, error) {
 		switch r.Header.Get("X-Test-User") {
 		case "":
-			return server.Identity{}, errors.New("identity provider at 10.0.0.7 timed out")
+			return store.Identity{}, errors.New("identity provider at 10.0.0.7 timed out")
 		case "nobody":
-			return server.Identity{}, server.ErrUnauthenticated
+			return store.Identity{}, server.ErrUnauthenticated
 		}
-		return server.Identity{SyncID: r.Header.Get("X-Test-User")}, nil
+		return store.Identity{SyncID: r.Header.Get("X-Test-User")}, nil
 	})})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -124,7 +125,7 @@ type hostileServer struct {
 func newHostileServer(t *testing.T, b storetest.Backend) *hostileServer {
 	t.Helper()
 	db, _ := b.Open(t)
-	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry())
+	st, err := store.Open(context.Background(), db, b.Dialect, generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func newHostileServer(t *testing.T, b storetest.Backend) *hostileServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: auth, MaxBodyBytes: hostileMaxBody, MaxPushRows: hostileMaxRows})
+	srv, err := server.New(server.Config{Store: st, Authenticator: auth, MaxBodyBytes: hostileMaxBody, MaxPushRows: hostileMaxRows})
 	if err != nil {
 		t.Fatal(err)
 	}

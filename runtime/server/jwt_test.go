@@ -23,6 +23,8 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 var (
@@ -40,12 +42,12 @@ type jwtServer struct {
 
 func newJWTServer(t *testing.T, opts ...jwtauth.Option) *jwtServer {
 	t.Helper()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := server.OpenStore(context.Background(), db, server.SQLite(), generated.Registry())
+	st, err := store.Open(context.Background(), db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func newJWTServer(t *testing.T, opts ...jwtauth.Option) *jwtServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
+	srv, err := server.New(server.Config{Store: st, Authenticator: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

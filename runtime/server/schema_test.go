@@ -13,8 +13,11 @@ import (
 	multi "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/want"
 	notes "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/notes/want"
 	"github.com/ssync-go/ssync/generated"
-	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	smysql "github.com/ssync-go/ssync/runtime/store/mysql"
+	"github.com/ssync-go/ssync/runtime/store/postgres"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // TestDDLUnchanged checks, statement by statement, that the tables every
@@ -22,7 +25,7 @@ import (
 // generated before (testdata/ddl, one file per registry: the example's and
 // each golden case's), so that existing stores open unchanged.
 func TestDDLUnchanged(t *testing.T) {
-	dialects := []server.Dialect{server.SQLite(), server.Postgres(), server.MySQL()}
+	dialects := []store.Dialect{ssqlite.Dialect(), postgres.Dialect(), smysql.Dialect()}
 	for name, reg := range map[string]*ssync.Registry{
 		"example":     generated.Registry(),
 		"attachments": attachments.Registry(),

@@ -27,6 +27,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssync-go/ssync/runtime/internal/echo"
+	"github.com/ssync-go/ssync/runtime/store"
+
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
@@ -36,7 +39,7 @@ import (
 // Config configures a Server.
 type Config struct {
 	// Store keeps the data. Required.
-	Store *Store
+	Store *store.Store
 	// Authenticator says who each request acts for. Required.
 	Authenticator Authenticator
 	// Logger receives structured logs; nil discards them.
@@ -74,7 +77,7 @@ type Config struct {
 // Handshake is what a client says before syncing.
 type Handshake struct {
 	// Identity is who the client acts for.
-	Identity Identity
+	Identity store.Identity
 	// Device is the client's device id, if it sent one.
 	Device string
 	// SchemaVersion is the client's schema version.
@@ -87,7 +90,7 @@ type Handshake struct {
 // Server serves the sync API.
 type Server struct {
 	cfg    Config
-	store  *Store
+	store  *store.Store
 	logger *slog.Logger
 
 	mu       sync.Mutex
@@ -103,7 +106,7 @@ type userSlot struct{ release func() }
 
 // takeSlot counts r against id's MaxUserRequests; false when the user has
 // that many requests in progress already.
-func (s *Server) takeSlot(r *http.Request, id Identity) bool {
+func (s *Server) takeSlot(r *http.Request, id store.Identity) bool {
 	slot, _ := r.Context().Value(slotKey{}).(*userSlot)
 	if s.cfg.MaxUserRequests <= 0 || slot == nil || slot.release != nil {
 		return true
@@ -156,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the API as an http.Handler whose paths are relative to
 // where it is mounted: POST /handshake, GET /pull, GET /pull-stream,
 // POST /push, and GET, HEAD and PUT /blobs/{hash} (attachment content, see
-// WithBlobStore). Mount it under any prefix with http.StripPrefix (or
+// store.WithBlobStore). Mount it under any prefix with http.StripPrefix (or
 // Mount), behind any middleware, as many times as needed. Any other path
 // answers 404 not_found, and a known path with another method 405
 // method_not_allowed (with Allow), in the JSON error body like every other
@@ -174,7 +177,7 @@ func (s *Server) Handler() http.Handler {
 			if !ok {
 				w.Header().Set("Allow", strings.Join(allow, ", "))
 				s.fail(w, r, apiError{wire.CodeMethodNotAllowed,
-					fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), truncate(r.Method))})
+					fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), echo.Clip(r.Method))})
 				return
 			}
 			// authenticate takes the user's slot (MaxUserRequests); it is
@@ -195,7 +198,7 @@ func (s *Server) Handler() http.Handler {
 	route("/"+wire.PathBlobs+"/{hash}", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleBlobGet, http.MethodHead: s.handleBlobGet, http.MethodPut: s.handleBlobPut})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, apiError{wire.CodeNotFound, fmt.Sprintf("no endpoint %s (the API has handshake, pull, pull-stream, push and blobs/{hash})", truncate(r.URL.Path))})
+		s.fail(w, r, apiError{wire.CodeNotFound, fmt.Sprintf("no endpoint %s (the API has handshake, pull, pull-stream, push and blobs/{hash})", echo.Clip(r.URL.Path))})
 	})
 	return mux
 }
@@ -217,7 +220,7 @@ func (s *Server) Mount(mux *http.ServeMux, base string) {
 // mux.Handle("GET /healthz", srv.Health()).
 func (s *Server) Health() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.db.PingContext(r.Context()); err != nil {
+		if err := s.store.Ping(r.Context()); err != nil {
 			writeError(w, wire.CodeStoreUnavailable, "store unreachable")
 			return
 		}
@@ -257,7 +260,7 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err
 	writeError(w, wire.CodeInternal, op+" failed")
 }
 
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Identity, bool) {
 	id, err := s.cfg.Authenticator.Authenticate(r)
 	if (err != nil || id.SyncID == "") && r.ContentLength != 0 {
 		// Refused before its body is read: close the connection instead of
@@ -271,19 +274,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity,
 		// The authenticator failed (an identity provider down, a bug): its
 		// text is not for the client.
 		s.internal(w, r, "authenticate", err)
-		return Identity{}, false
+		return store.Identity{}, false
 	case err != nil:
 		// The code already says "unauthenticated": the message says why.
 		s.fail(w, r, apiError{wire.CodeUnauthenticated, strings.TrimPrefix(err.Error(), ErrUnauthenticated.Error()+": ")})
-		return Identity{}, false
+		return store.Identity{}, false
 	case id.SyncID == "":
 		s.fail(w, r, apiError{wire.CodeUnauthenticated, "missing or invalid credentials"})
-		return Identity{}, false
+		return store.Identity{}, false
 	case !s.takeSlot(r, id):
 		w.Header().Set("Retry-After", "1")
 		s.fail(w, r, apiError{wire.CodeTooManyRequests,
 			fmt.Sprintf("%d requests of this user are in progress, the most this server serves at once; retry after a second", s.cfg.MaxUserRequests)})
-		return Identity{}, false
+		return store.Identity{}, false
 	}
 	return id, true
 }
@@ -328,7 +331,7 @@ func (s *Server) collections(r *http.Request) ([]string, *apiError) {
 			}
 		}
 	}
-	reg := s.store.reg
+	reg := s.store.Registry()
 	if len(asked) == 0 {
 		return reg.Names(), nil
 	}
@@ -336,7 +339,7 @@ func (s *Server) collections(r *http.Request) ([]string, *apiError) {
 	for _, name := range asked {
 		if _, err := reg.Lookup(name); err != nil {
 			return nil, &apiError{wire.CodeUnknownCollection,
-				fmt.Sprintf("unknown collection %q (known: %s)", truncate(name), strings.Join(reg.Names(), ", "))}
+				fmt.Sprintf("unknown collection %q (known: %s)", echo.Clip(name), strings.Join(reg.Names(), ", "))}
 		}
 		want[name] = true
 	}
@@ -376,42 +379,42 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cp, err := s.store.counterValue(r.Context(), s.store.db, "global")
+	cp, err := s.store.Current(r.Context())
 	if err != nil {
 		s.internal(w, r, "handshake", err)
 		return
 	}
 	out, _ := json.Marshal(wire.HandshakeResponse{
 		SchemaVersion: s.cfg.SchemaVersion,
-		Collections:   s.store.reg.Names(),
-		Checkpoint:    Checkpoint(cp),
+		Collections:   s.store.Registry().Names(),
+		Checkpoint:    cp.String(),
 	})
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)
 }
 
 // pullRequest reads what pull and pull-stream share.
-func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (PullRequest, bool) {
+func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (store.PullRequest, bool) {
 	id, ok := s.authenticate(w, r)
 	if !ok {
-		return PullRequest{}, false
+		return store.PullRequest{}, false
 	}
 	names, aerr := s.collections(r)
 	if aerr != nil {
 		s.fail(w, r, *aerr)
-		return PullRequest{}, false
+		return store.PullRequest{}, false
 	}
-	since, err := ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
+	since, err := store.ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
 	if err != nil {
 		s.fail(w, r, apiError{wire.CodeInvalidCheckpoint, err.Error()})
-		return PullRequest{}, false
+		return store.PullRequest{}, false
 	}
-	req := PullRequest{Identity: id, Device: device(r), Collections: names, Since: since}
+	req := store.PullRequest{Identity: id, Device: device(r), Collections: names, Since: since}
 	if s.cfg.ParameterDecoder != nil {
 		p, err := s.cfg.ParameterDecoder(r.URL.Query())
 		if err != nil {
 			s.fail(w, r, apiError{wire.CodeInvalidParameters, err.Error()})
-			return PullRequest{}, false
+			return store.PullRequest{}, false
 		}
 		req.Params = p
 	}
@@ -419,7 +422,7 @@ func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (PullReques
 }
 
 func (s *Server) pullFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, ErrResyncRequired) {
+	if errors.Is(err, store.ErrResyncRequired) {
 		s.fail(w, r, apiError{wire.CodeResyncRequired, err.Error()})
 		return
 	}
@@ -437,7 +440,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jw := &jwriter.Writer{}
-	if err := wire.EncodeChangeSets(jw, s.store.reg, sets); err != nil {
+	if err := wire.EncodeChangeSets(jw, s.store.Registry(), sets); err != nil {
 		s.internal(w, r, "pull encode", err)
 		return
 	}
@@ -469,7 +472,7 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 	if b := r.URL.Query().Get(wire.ParamBatch); b != "" {
 		n, err := strconv.Atoi(b)
 		if err != nil || n <= 0 {
-			s.fail(w, r, apiError{wire.CodeInvalidBatch, fmt.Sprintf("batch %q is not a positive integer", truncate(b))})
+			s.fail(w, r, apiError{wire.CodeInvalidBatch, fmt.Sprintf("batch %q is not a positive integer", echo.Clip(b))})
 			return
 		}
 		req.BatchSize = min(n, s.cfg.MaxStreamBatch)
@@ -480,7 +483,7 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 	final := ""
 	jw := &jwriter.Writer{}
 	err := s.store.PullStream(r.Context(), req, func(cs *wire.ChangeSet) error {
-		coll, err := s.store.reg.Lookup(cs.Collection)
+		coll, err := s.store.Registry().Lookup(cs.Collection)
 		if err != nil {
 			return err
 		}
@@ -529,7 +532,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, *aerr)
 		return
 	}
-	since, err := ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
+	since, err := store.ParseCheckpoint(r.URL.Query().Get(wire.ParamCheckpoint))
 	if err != nil {
 		s.fail(w, r, apiError{wire.CodeInvalidCheckpoint, err.Error()})
 		return
@@ -545,7 +548,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sets, err := wire.DecodeChangeSets(body, s.store.reg, ssync.DecodeOptions{Strict: true})
+	sets, err := wire.DecodeChangeSets(body, s.store.Registry(), ssync.DecodeOptions{Strict: true})
 	if err != nil {
 		code := wire.CodeInvalidChangeSet
 		if errors.Is(err, ssync.ErrUnknownCollection) {
@@ -561,7 +564,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("body holds collection %q, which the collections parameter does not list", sets[i].Collection)})
 			return
 		}
-		if _, err := ParseCheckpoint(sets[i].Checkpoint); err != nil {
+		if _, err := store.ParseCheckpoint(sets[i].Checkpoint); err != nil {
 			s.fail(w, r, apiError{wire.CodeInvalidCheckpoint,
 				fmt.Sprintf("collection %q: %v", sets[i].Collection, err)})
 			return
@@ -574,25 +577,21 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	res, err := s.store.Push(r.Context(), PushRequest{Identity: id, Device: device(r), Key: key,
+	res, err := s.store.Push(r.Context(), store.PushRequest{Identity: id, Device: device(r), Key: key,
 		RequestHash: hex.EncodeToString(sum[:]), Since: since, Sets: sets})
 	if err != nil {
-		var rowErr *RowError
+		var rowErr *store.RowError
 		switch {
-		case errors.Is(err, ErrIdempotencyMismatch):
+		case errors.Is(err, store.ErrIdempotencyMismatch):
 			s.fail(w, r, apiError{wire.CodeIdempotencyKeyReused, err.Error()})
-		case errors.Is(err, ErrForbidden) && errors.As(err, &rowErr):
+		case errors.Is(err, store.ErrForbidden) && errors.As(err, &rowErr):
 			s.fail(w, r, apiError{wire.CodeForbidden, rowErr.Error()})
-		case errors.Is(err, ErrConflict) && errors.As(err, &rowErr):
+		case errors.Is(err, store.ErrConflict) && errors.As(err, &rowErr):
 			s.fail(w, r, apiError{wire.CodeConflict, rowErr.Error()})
-		case errors.Is(err, ErrDanglingReference):
+		case errors.Is(err, store.ErrDanglingReference):
 			s.fail(w, r, apiError{wire.CodeDanglingReference, err.Error()})
-		case s.store.dialect.ForeignKey != nil && s.store.dialect.ForeignKey(err) && errors.As(err, &rowErr):
-			// Checked at the statement (MariaDB): the row is known.
-			s.fail(w, r, apiError{wire.CodeDanglingReference,
-				fmt.Sprintf("collection %q row %s: %v", rowErr.Collection, rowErr.ID, ErrDanglingReference)})
 		case errors.As(err, &rowErr):
-			if cause := StoreCause(err); cause != nil {
+			if cause := store.RefusalCause(err); cause != nil {
 				// The database's text stays in the log.
 				s.logger.WarnContext(r.Context(), "ssync: the store refused a pushed row",
 					"collection", rowErr.Collection, "id", rowErr.ID, "error", cause)

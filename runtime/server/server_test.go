@@ -18,6 +18,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -28,7 +29,7 @@ type fixture struct {
 	again func() *sql.DB // another handle on the same database
 }
 
-func newFixture(t *testing.T, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *fixture {
+func newFixture(t *testing.T, b storetest.Backend, cfg server.Config, opts ...store.Option) *fixture {
 	t.Helper()
 	db, again := b.Open(t)
 	f := serve(t, db, b, cfg, opts...)
@@ -39,9 +40,9 @@ func newFixture(t *testing.T, b storetest.Backend, cfg server.Config, opts ...se
 func generatedRegistry() *ssync.Registry { return generated.Registry() }
 
 // serveStore starts a server instance over store with the default config.
-func serveStore(t *testing.T, store *server.Store) *fixture {
+func serveStore(t *testing.T, st *store.Store) *fixture {
 	t.Helper()
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,17 +51,17 @@ func serveStore(t *testing.T, store *server.Store) *fixture {
 	mux.Handle("GET /healthz", srv.Health())
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return &fixture{t: t, url: hs.URL + "/api/sync", db: store.DB()}
+	return &fixture{t: t, url: hs.URL + "/api/sync", db: st.DB()}
 }
 
 // serve starts one server instance over db.
-func serve(t *testing.T, db *sql.DB, b storetest.Backend, cfg server.Config, opts ...server.StoreOption) *fixture {
+func serve(t *testing.T, db *sql.DB, b storetest.Backend, cfg server.Config, opts ...store.Option) *fixture {
 	t.Helper()
-	store, err := server.OpenStore(context.Background(), db, b.Dialect, generated.Registry(), opts...)
+	st, err := store.Open(context.Background(), db, b.Dialect, generated.Registry(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Store = store
+	cfg.Store = st
 	if cfg.Logger == nil && os.Getenv("SSYNC_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

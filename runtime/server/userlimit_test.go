@@ -9,6 +9,7 @@ import (
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // TestMaxUserRequests holds one push of alice's in progress with
@@ -18,14 +19,14 @@ func TestMaxUserRequests(t *testing.T) {
 	b := storetest.Backends(t)[0]
 	held, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	hook := server.Hooks{BeforeWrite: func(ctx context.Context, w *server.Write) error {
+	hook := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
 		if n, ok := w.Row.(*models.Note); ok && n.Message == "slow" {
 			once.Do(func() { close(held) })
 			<-release
 		}
 		return nil
 	}}
-	f := newFixture(t, b, server.Config{MaxUserRequests: 1}, server.WithHooks("ss_tb_note", hook))
+	f := newFixture(t, b, server.Config{MaxUserRequests: 1}, store.WithHooks("ss_tb_note", hook))
 	done := make(chan reply, 1)
 	go func() {
 		done <- f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(newID(), "slow", false)}, nil, nil))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ssync-go/ssync/runtime/blob"
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 )
 
 // Attachment is a reference to a file that belongs to a row: the SHA-256 of
@@ -72,7 +73,7 @@ func (a Attachment) Validate() error {
 	}
 	switch {
 	case !blob.ValidHash(a.Hash):
-		return fmt.Errorf("%w: hash %q is not a SHA-256 in 64 lowercase hex digits", ErrInvalidAttachment, clip(a.Hash))
+		return fmt.Errorf("%w: hash %q is not a SHA-256 in 64 lowercase hex digits", ErrInvalidAttachment, echo.Clip(a.Hash))
 	case a.Size < 0:
 		return fmt.Errorf("%w: negative size %d", ErrInvalidAttachment, a.Size)
 	case len(a.Name) > maxAttachmentName:
@@ -81,13 +82,6 @@ func (a Attachment) Validate() error {
 		return fmt.Errorf("%w: content type longer than %d bytes", ErrInvalidAttachment, maxContentType)
 	}
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }
 
 // attachmentJSON has Attachment's fields without its methods.

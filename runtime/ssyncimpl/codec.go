@@ -11,6 +11,7 @@ import (
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -161,7 +162,7 @@ func ReadRecordField(l *jlexer.Lexer, rec *ssync.Record, key string) bool {
 // otherwise it skips the value.
 func UnknownField(l *jlexer.Lexer, key string, opts ssync.DecodeOptions) {
 	if opts.Strict {
-		l.AddError(fmt.Errorf("%w %q", wire.ErrUnknownField, truncate(key)))
+		l.AddError(fmt.Errorf("%w %q", wire.ErrUnknownField, echo.Clip(key)))
 		return
 	}
 	l.SkipRecursive()
@@ -175,13 +176,4 @@ func NewFieldError(key string, err error) error {
 		return err
 	}
 	return &wire.FieldError{Field: strings.Clone(key), Err: err}
-}
-
-// truncate shortens s for an error message, as wire does.
-func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
@@ -116,7 +117,7 @@ func (e *DecodeError) Error() string {
 	var b strings.Builder
 	b.WriteString("malformed change set")
 	if e.Collection != "" {
-		fmt.Fprintf(&b, ": collection %q", truncate(e.Collection))
+		fmt.Fprintf(&b, ": collection %q", echo.Clip(e.Collection))
 	}
 	if e.Part != "" {
 		fmt.Fprintf(&b, ": %s", e.Part)
@@ -196,7 +197,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 			haveChanges = true
 		default:
 			if opts.Strict {
-				l.AddError(fmt.Errorf("%w %q in change set", ErrUnknownField, truncate(key)))
+				l.AddError(fmt.Errorf("%w %q in change set", ErrUnknownField, echo.Clip(key)))
 			} else {
 				l.SkipRecursive()
 			}
@@ -217,7 +218,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	if err != nil {
 		if errors.Is(err, ssync.ErrUnknownCollection) {
 			// Name it cut short: the name is the sender's, of any length.
-			err = fmt.Errorf("%w %q", ssync.ErrUnknownCollection, truncate(cs.Collection))
+			err = fmt.Errorf("%w %q", ssync.ErrUnknownCollection, echo.Clip(cs.Collection))
 		}
 		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
@@ -251,7 +252,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 			cs.Deleted = ids
 		default:
 			if opts.Strict {
-				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted)", ErrUnknownField, truncate(part)))
+				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted)", ErrUnknownField, echo.Clip(part)))
 			} else {
 				cl.SkipRecursive()
 			}

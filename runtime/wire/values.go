@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 )
 
 // TimeLayout is the layout of every time on the wire: RFC 3339 in UTC with
@@ -61,7 +62,7 @@ func ReadUUID(l *jlexer.Lexer) uuid.UUID {
 	}
 	id, err := uuid.ParseBytes(s)
 	if err != nil {
-		l.AddError(fmt.Errorf("invalid UUID %q", truncate(string(s))))
+		l.AddError(fmt.Errorf("invalid UUID %q", echo.Clip(string(s))))
 		return uuid.Nil
 	}
 	return id
@@ -77,10 +78,10 @@ func ParseTime(s string) (time.Time, error) {
 		t, err = time.Parse(zonelessLayout, s)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, e.g. 2024-12-21T17:37:41.761Z)", truncate(s))
+		return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, e.g. 2024-12-21T17:37:41.761Z)", echo.Clip(s))
 	}
 	if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("invalid time %q: outside the years 0000-9999 in UTC", truncate(s))
+		return time.Time{}, fmt.Errorf("invalid time %q: outside the years 0000-9999 in UTC", echo.Clip(s))
 	}
 	return t, nil
 }
@@ -117,17 +118,9 @@ func lexerReason(err error) string {
 			return "invalid JSON value (malformed, or nested too deeply)"
 		}
 		if le.Data != "" {
-			return fmt.Sprintf("%s, got %s", le.Reason, truncate(le.Data))
+			return fmt.Sprintf("%s, got %s", le.Reason, echo.Clip(le.Data))
 		}
 		return le.Reason
 	}
 	return err.Error()
-}
-
-func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

@@ -66,6 +66,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/blob/s3"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "without a JWT secret, trust the "+wire.HeaderUser+" header (development only: anyone can act as anyone)")
 	fs.StringVar(&o.blobs, "blobs", "", "`folder` for the content of attached files (default: the SQLite file plus .blobs, else notes-server.blobs), or s3://bucket/prefix?endpoint=URL&region=R for an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.Int64Var(&o.maxBlob, "max-blob", server.DefaultMaxBlobBytes, "largest attached file accepted, in `bytes`")
-	fs.DurationVar(&o.retention, "blob-retention", server.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
+	fs.DurationVar(&o.retention, "blob-retention", store.DefaultBlobRetention, "how long content no note references is kept, a `duration`")
 	fs.IntVar(&o.maxUser, "max-user-requests", 16, "most `requests` of one user served at once (its devices together); more get 429 with Retry-After (0: no limit)")
 	pool := dbopen.DefaultPool()
 	fs.IntVar(&o.pool.MaxOpen, "max-open-conns", pool.MaxOpen, "most database `connections` open at once (0: no limit); instances over one database share its limit")
@@ -250,15 +251,15 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 	if err != nil {
 		return fmt.Errorf("attachment store: %w", err)
 	}
-	store, err := server.OpenStore(ctx, db, target.Dialect, generated.Registry(),
-		server.WithBlobStore(blobs), server.WithBlobRetention(o.retention))
+	st, err := store.Open(ctx, db, target.Dialect, generated.Registry(),
+		store.WithBlobStore(blobs), store.WithBlobRetention(o.retention))
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", target.Display, err)
 	}
 	logger.Info("notes-server: store open", "store", target.Display, "attachments", o.blobs)
-	go purgeBlobs(ctx, logger, store)
+	go purgeBlobs(ctx, logger, st)
 	api, err := server.New(server.Config{
-		Store:           store,
+		Store:           st,
 		Authenticator:   auth,
 		Logger:          logger,
 		MaxBlobBytes:    o.maxBlob,
@@ -321,7 +322,7 @@ func openBlobs(ctx context.Context, where string) (blob.Store, error) {
 
 // purgeBlobs removes unreferenced attachment content once an hour until ctx
 // is done.
-func purgeBlobs(ctx context.Context, logger *slog.Logger, store *server.Store) {
+func purgeBlobs(ctx context.Context, logger *slog.Logger, st *store.Store) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -330,7 +331,7 @@ func purgeBlobs(ctx context.Context, logger *slog.Logger, store *server.Store) {
 			return
 		case <-t.C:
 		}
-		rep, err := store.PurgeBlobs(ctx)
+		rep, err := st.PurgeBlobs(ctx)
 		if err != nil {
 			logger.Warn("notes-server: purge attachments", "error", err)
 			continue

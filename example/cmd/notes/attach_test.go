@@ -14,13 +14,15 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // startBlobServer is startServer with a folder for attached files.
 func startBlobServer(t *testing.T) string {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +31,11 @@ func startBlobServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := server.OpenStore(ctx, db, server.SQLite(), generated.Registry(), server.WithBlobStore(blobs))
+	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry(), store.WithBlobStore(blobs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	api, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatal(err)
 	}

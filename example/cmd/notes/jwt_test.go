@@ -14,6 +14,8 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -22,12 +24,12 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // -jwt-secret, over a SQLite store, and returns its URL and the store.
 func startJWTServer(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatalf("open server db: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := server.OpenStore(t.Context(), db, server.SQLite(), generated.Registry())
+	st, err := store.Open(t.Context(), db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -35,7 +37,7 @@ func startJWTServer(t *testing.T) (string, *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := server.New(server.Config{Store: store, Authenticator: auth})
+	api, err := server.New(server.Config{Store: st, Authenticator: auth})
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -90,7 +92,7 @@ func messages(list string) []string {
 
 func TestTokenDevicesConverge(t *testing.T) {
 	t.Setenv("SSYNC_USER", "")
-	srv, store := startJWTServer(t)
+	srv, st := startJWTServer(t)
 	tok := token(t, testSecret, "alice")
 	// No -user: the user comes from the token.
 	a := &device{t: t, name: "a", db: filepath.Join(t.TempDir(), "a.db"), server: srv, token: tok}
@@ -107,26 +109,26 @@ func TestTokenDevicesConverge(t *testing.T) {
 	if listA != listB || !strings.Contains(listA, id+" [x] from b") || strings.Count(listA, "\n") != 2 {
 		t.Fatalf("devices differ or miss notes\ndevice a:\n%s\ndevice b:\n%s", listA, listB)
 	}
-	if got := owners(t, store); !slices.Equal(got, []string{"from a=alice", "from b=alice"}) {
+	if got := owners(t, st); !slices.Equal(got, []string{"from a=alice", "from b=alice"}) {
 		t.Fatalf("server rows %v, want both owned by alice", got)
 	}
 }
 
 func TestTokenFromEnvironment(t *testing.T) {
-	srv, store := startJWTServer(t)
+	srv, st := startJWTServer(t)
 	t.Setenv("SSYNC_USER", "")
 	t.Setenv("SSYNC_TOKEN", token(t, testSecret, "carol"))
 	d := &device{t: t, name: "env", db: filepath.Join(t.TempDir(), "env.db"), server: srv}
 	d.add("carol's")
 	d.sync()
-	if got := owners(t, store); !slices.Equal(got, []string{"carol's=carol"}) {
+	if got := owners(t, st); !slices.Equal(got, []string{"carol's=carol"}) {
 		t.Fatalf("server rows %v, want carol's note", got)
 	}
 }
 
 func TestTokenActsForLinkedUser(t *testing.T) {
 	t.Setenv("SSYNC_USER", "")
-	srv, store := startJWTServer(t)
+	srv, st := startJWTServer(t)
 	bob := &device{t: t, name: "bob", db: filepath.Join(t.TempDir(), "bob.db"), server: srv, token: token(t, testSecret, "bob")}
 	bobsNote := bob.add("bob's")
 	bob.sync()
@@ -144,7 +146,7 @@ func TestTokenActsForLinkedUser(t *testing.T) {
 	alice.add("for bob, by alice")
 	alice.must("edit", bobsNote, "bob's, edited by alice")
 	alice.sync()
-	if got := owners(t, store); !slices.Equal(got, []string{"alice's=alice", "bob's, edited by alice=bob", "for bob, by alice=bob"}) {
+	if got := owners(t, st); !slices.Equal(got, []string{"alice's=alice", "bob's, edited by alice=bob", "for bob, by alice=bob"}) {
 		t.Fatalf("server rows %v", got)
 	}
 	bob.sync()
@@ -163,7 +165,7 @@ func TestTokenActsForLinkedUser(t *testing.T) {
 
 func TestTokenErrors(t *testing.T) {
 	t.Setenv("SSYNC_USER", "")
-	srv, store := startJWTServer(t)
+	srv, st := startJWTServer(t)
 	dir := t.TempDir()
 	forged := token(t, []byte("another secret, at least 32 bytes long"), "alice")
 	for _, c := range []struct {
@@ -207,7 +209,7 @@ func TestTokenErrors(t *testing.T) {
 			}
 		})
 	}
-	if got := owners(t, store); len(got) != 0 {
+	if got := owners(t, st); len(got) != 0 {
 		t.Fatalf("refused syncs stored %v", got)
 	}
 }

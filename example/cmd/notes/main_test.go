@@ -15,6 +15,8 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // startServer runs the sync API in-process, mounted like notes-server, over
@@ -22,16 +24,16 @@ import (
 func startServer(t *testing.T) string {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sql.Open("sqlite3", server.SQLiteDSN(filepath.Join(t.TempDir(), "server.db")))
+	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
 	if err != nil {
 		t.Fatalf("open server db: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := server.OpenStore(ctx, db, server.SQLite(), generated.Registry())
+	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry())
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	api, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	api, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/store/postgres"
 )
 
 func main() {
@@ -26,11 +28,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := server.OpenStore(ctx, db, server.Postgres(), generated.Registry())
+	st, err := store.Open(ctx, db, postgres.Dialect(), generated.Registry())
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ssync-go/ssync/runtime/blob"
+	"github.com/ssync-go/ssync/runtime/internal/echo"
 )
 
 // Part sizes: S3 refuses multipart parts under MinPartSize (but the last)
@@ -194,27 +195,20 @@ func (s *Store) String() string { return "s3://" + s.bucket + "/" + s.prefix }
 
 func (s *Store) blobKey(hash string) (string, error) {
 	if !blob.ValidHash(hash) {
-		return "", fmt.Errorf("%w: %q", blob.ErrInvalidHash, clip(hash))
+		return "", fmt.Errorf("%w: %q", blob.ErrInvalidHash, echo.Clip(hash))
 	}
 	return s.prefix + "blobs/" + hash, nil
 }
 
 func (s *Store) uploadPrefix(id string) (string, error) {
 	if !blob.ValidUploadID(id) {
-		return "", fmt.Errorf("%w %q", blob.ErrInvalidUpload, clip(id))
+		return "", fmt.Errorf("%w %q", blob.ErrInvalidUpload, echo.Clip(id))
 	}
 	return s.prefix + "uploads/" + id + "/", nil
 }
 
 // partName is the last segment of the key of the part at offset.
 func partName(offset int64) string { return fmt.Sprintf("%020d", offset) }
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
-}
 
 // Errors of the S3 API, told apart by type and status, not by text.
 

@@ -21,8 +21,9 @@ type Table struct {
 	Name string
 	// Columns are the table's columns in order.
 	Columns []ssync.Column
-	// PrimaryKey names the primary key column.
-	PrimaryKey string
+	// PrimaryKey names the primary key's columns in order: one is declared
+	// on its column, more as a table constraint.
+	PrimaryKey []string
 	// Indexes are created after the table, in order.
 	Indexes []Index
 }
@@ -55,7 +56,7 @@ func Create(t Table, quote func(string) string, typ func(ssync.Column) string) [
 		if !c.Nullable {
 			def += " NOT NULL"
 		}
-		if c.Name == t.PrimaryKey {
+		if len(t.PrimaryKey) == 1 && c.Name == t.PrimaryKey[0] {
 			def += " PRIMARY KEY"
 		}
 		if c.Default != nil {
@@ -65,6 +66,9 @@ func Create(t Table, quote func(string) string, typ func(ssync.Column) string) [
 			def += " REFERENCES " + quote(c.Ref) + " (" + quote(ssync.ColumnID) + ") DEFERRABLE INITIALLY DEFERRED"
 		}
 		defs[i] = def
+	}
+	if len(t.PrimaryKey) > 1 {
+		defs = append(defs, "PRIMARY KEY ("+QuoteAll(t.PrimaryKey, quote)+")")
 	}
 	table := quote(t.Name)
 	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n)", table, strings.Join(defs, ",\n\t"))}

@@ -29,7 +29,7 @@ func TestCreate(t *testing.T) {
 			{Name: "parent", Kind: ssync.KindUUID, Nullable: true, Ref: "p"},
 			{Name: "n", Kind: ssync.KindInt, Size: 32, Default: int64(7)},
 		},
-		PrimaryKey: "id",
+		PrimaryKey: []string{"id"},
 		Indexes: []Index{
 			{Name: "t_parent", Columns: []string{"parent"}},
 			{Name: "t_n", Columns: []string{"n", "id"}, Where: `"n" > 0`},

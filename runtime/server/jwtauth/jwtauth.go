@@ -20,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // MinSecretBytes is the shortest HS256 secret New and Mint
@@ -113,18 +114,18 @@ func New(secret []byte, opts ...Option) (server.Authenticator, error) {
 }
 
 // Authenticate implements server.Authenticator.
-func (a *jwtAuth) Authenticate(r *http.Request) (server.Identity, error) {
+func (a *jwtAuth) Authenticate(r *http.Request) (store.Identity, error) {
 	h := r.Header.Get("Authorization")
 	if strings.TrimSpace(h) == "" {
-		return server.Identity{}, unauthenticated("missing Authorization header (want \"Authorization: Bearer <token>\")")
+		return store.Identity{}, unauthenticated("missing Authorization header (want \"Authorization: Bearer <token>\")")
 	}
 	scheme, raw, _ := strings.Cut(strings.TrimSpace(h), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return server.Identity{}, unauthenticated("Authorization header is not a Bearer token")
+		return store.Identity{}, unauthenticated("Authorization header is not a Bearer token")
 	}
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return server.Identity{}, unauthenticated("empty Bearer token")
+		return store.Identity{}, unauthenticated("empty Bearer token")
 	}
 	var claims jwtClaims
 	tok, err := a.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
@@ -134,16 +135,16 @@ func (a *jwtAuth) Authenticate(r *http.Request) (server.Identity, error) {
 		return a.secret, nil
 	})
 	if err != nil {
-		return server.Identity{}, unauthenticated(describeJWTError(tok, err))
+		return store.Identity{}, unauthenticated(describeJWTError(tok, err))
 	}
 	if strings.TrimSpace(claims.Subject) == "" {
-		return server.Identity{}, unauthenticated("token has no sub claim (the user's sync id)")
+		return store.Identity{}, unauthenticated("token has no sub claim (the user's sync id)")
 	}
 	linked, err := parseLinked(claims.Linked)
 	if err != nil {
-		return server.Identity{}, unauthenticated(err.Error())
+		return store.Identity{}, unauthenticated(err.Error())
 	}
-	return server.Identity{SyncID: claims.Subject, Linked: linked}, nil
+	return store.Identity{SyncID: claims.Subject, Linked: linked}, nil
 }
 
 func unauthenticated(msg string) error {

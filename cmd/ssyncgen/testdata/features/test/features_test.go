@@ -31,6 +31,7 @@ import (
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -164,11 +165,11 @@ func TestSync(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		sdb, _ := b.Open(t)
-		store, err := server.OpenStore(ctx, sdb, b.Dialect, generated.Registry())
+		st, err := store.Open(ctx, sdb, b.Dialect, generated.Registry())
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.New(server.Config{Store: store, Authenticator: server.InsecureHeaderAuth()})
+		srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func (p *pusher) blobRefs(ctx context.Context, t *serverTable, row any, ex exist
 		}
 		if _, err := p.tx.ExecContext(ctx, "INSERT INTO ss_blob_refs (collection, row_id, hash, owner) VALUES ("+
 			ph(1)+", "+ph(2)+", "+ph(3)+", "+ph(4)+")", name, rec.ID.String(), h, owner); err != nil {
-			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("reference attachment %s: %w", h, refused(err))}
+			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("reference attachment %s: %w", h, p.s.refused(err))}
 		}
 	}
 	return nil
@@ -86,7 +86,7 @@ func (p *pusher) checkBlob(ctx context.Context, collection string, id uuid.UUID,
 		Err: fmt.Errorf("%w: upload %s first (PUT {base}/blobs/%s)", ErrBlobMissing, hash, hash)}
 	ok, err := p.s.blobReadable(ctx, p.tx, p.req.Identity, hash)
 	if err != nil {
-		return fmt.Errorf("ssync server: push %s %s: %w", collection, id, err)
+		return fmt.Errorf("ssync store: push %s %s: %w", collection, id, err)
 	}
 	if !ok {
 		return missing
@@ -96,7 +96,7 @@ func (p *pusher) checkBlob(ctx context.Context, collection string, id uuid.UUID,
 		return missing
 	}
 	if err != nil {
-		return fmt.Errorf("ssync server: push %s %s: %w", collection, id, err)
+		return fmt.Errorf("ssync store: push %s %s: %w", collection, id, err)
 	}
 	if info.Size != size {
 		return &RowError{Collection: collection, ID: id,
@@ -111,14 +111,14 @@ func (p *pusher) refsOf(ctx context.Context, t *serverTable, id uuid.UUID) ([]st
 	rows, err := p.tx.QueryContext(ctx, "SELECT hash FROM ss_blob_refs WHERE collection = "+ph(1)+" AND row_id = "+ph(2),
 		t.coll.CollectionName(), id.String())
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: push %s %s: attachment references: %w", t.coll.CollectionName(), id, err)
+		return nil, fmt.Errorf("ssync store: push %s %s: attachment references: %w", t.coll.CollectionName(), id, err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var h string
 		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("ssync server: push %s %s: attachment references: %w", t.coll.CollectionName(), id, err)
+			return nil, fmt.Errorf("ssync store: push %s %s: attachment references: %w", t.coll.CollectionName(), id, err)
 		}
 		out = append(out, h)
 	}
@@ -132,10 +132,10 @@ func (p *pusher) release(ctx context.Context, t *serverTable, id uuid.UUID, owne
 	for _, h := range hashes {
 		if _, err := p.tx.ExecContext(ctx, "DELETE FROM ss_blob_refs WHERE collection = "+ph(1)+" AND row_id = "+ph(2)+" AND hash = "+ph(3),
 			t.coll.CollectionName(), id.String(), h); err != nil {
-			return fmt.Errorf("ssync server: push %s %s: release attachment: %w", t.coll.CollectionName(), id, err)
+			return fmt.Errorf("ssync store: push %s %s: release attachment: %w", t.coll.CollectionName(), id, err)
 		}
 		if err := p.s.holdBlob(ctx, p.tx, h, owner, p.now); err != nil {
-			return fmt.Errorf("ssync server: push %s %s: %w", t.coll.CollectionName(), id, err)
+			return fmt.Errorf("ssync store: push %s %s: %w", t.coll.CollectionName(), id, err)
 		}
 	}
 	return nil

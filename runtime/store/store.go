@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,16 +49,17 @@ type Store struct {
 	retention time.Duration
 	blob      blobState     // attachment content (WithBlobStore)
 	pushGate  chan struct{} // one token per push writing at once (WithPushConcurrency)
+	stmt      statements
 
 	mu   sync.Mutex
 	seen map[string]time.Time // user and device → when its checkpoint was last recorded
 }
 
 // StoreOption configures a Store.
-type StoreOption func(*Store) error
+type Option func(*Store) error
 
 // WithHooks installs per-collection hooks (pull filters and push checks).
-func WithHooks(collection string, h Hooks) StoreOption {
+func WithHooks(collection string, h Hooks) Option {
 	return func(s *Store) error {
 		if _, err := s.reg.Lookup(collection); err != nil {
 			return fmt.Errorf("WithHooks: %w", err)
@@ -70,13 +72,13 @@ func WithHooks(collection string, h Hooks) StoreOption {
 // WithResolver installs the conflict resolver, called when a pushed row was
 // changed on the server after the pushing client last pulled it. Without
 // one, the push wins (last writer wins in server order).
-func WithResolver(r Resolver) StoreOption {
+func WithResolver(r Resolver) Option {
 	return func(s *Store) error { s.resolver = r; return nil }
 }
 
 // WithTombstoneRetention sets how long deleted rows are kept for devices that
 // have not pulled past them (default 90 days). See Store.PurgeTombstones.
-func WithTombstoneRetention(d time.Duration) StoreOption {
+func WithTombstoneRetention(d time.Duration) Option {
 	return func(s *Store) error {
 		if d <= 0 {
 			return errors.New("WithTombstoneRetention: retention must be positive")
@@ -97,7 +99,7 @@ const DefaultPushConcurrency = 4
 // connection while it waits for the counter would leave none for pulls,
 // which then wait behind the pushes. Keep it well below the connection
 // pool's size.
-func WithPushConcurrency(n int) StoreOption {
+func WithPushConcurrency(n int) Option {
 	return func(s *Store) error {
 		if n < 1 {
 			return errors.New("WithPushConcurrency: at least 1")
@@ -108,7 +110,7 @@ func WithPushConcurrency(n int) StoreOption {
 }
 
 // WithClock replaces time.Now, for tests of time-dependent behaviour.
-func WithClock(now func() time.Time) StoreOption {
+func WithClock(now func() time.Time) Option {
 	return func(s *Store) error { s.now = now; return nil }
 }
 
@@ -137,11 +139,17 @@ func (e *storeRefusal) Error() string   { return ErrStoreRefused.Error() }
 func (e *storeRefusal) Unwrap() []error { return []error{ErrStoreRefused, e.cause} }
 
 // refused wraps a database error while writing a row of a push.
-func refused(err error) error { return &storeRefusal{cause: err} }
+func (s *Store) refused(err error) error {
+	if s.dialect.ForeignKey != nil && s.dialect.ForeignKey(err) {
+		// Checked at the statement (MariaDB): the row is known.
+		return ErrDanglingReference
+	}
+	return &storeRefusal{cause: err}
+}
 
-// StoreCause returns the database's own error behind an ErrStoreRefused,
+// RefusalCause returns the database's own error behind an ErrStoreRefused,
 // for logs; nil for any other error.
-func StoreCause(err error) error {
+func RefusalCause(err error) error {
 	var r *storeRefusal
 	if errors.As(err, &r) {
 		return r.cause
@@ -164,7 +172,7 @@ func (e *RowError) Error() string {
 
 func (e *RowError) Unwrap() error { return e.Err }
 
-// OpenStore prepares db for the collections of reg: it creates the store's
+// Open prepares db for the collections of reg: it creates the store's
 // own tables and every synchronized table (idempotently, so every server
 // instance may call it at start, while others serve).
 //
@@ -179,29 +187,28 @@ func (e *RowError) Unwrap() error { return e.Err }
 // so that busy servers do not open a new database session per request;
 // database/sql keeps only 2 idle connections by default. Several instances
 // over one PostgreSQL or MariaDB database share its connection limit.
-func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...StoreOption) (*Store, error) {
+func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...Option) (*Store, error) {
 	s := &Store{db: db, dialect: d, reg: reg, tables: make(map[string]*serverTable), now: time.Now,
 		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{},
 		pushGate: make(chan struct{}, DefaultPushConcurrency)}
 	for _, o := range opts {
 		if err := o(s); err != nil {
-			return nil, fmt.Errorf("ssync server: %w", err)
+			return nil, fmt.Errorf("ssync store: %w", err)
 		}
 	}
 	if d.NextVersion == nil {
-		return nil, fmt.Errorf("ssync server: dialect %q has no NextVersion", d.Name)
+		s.dialect.NextVersion = bumpReturning
 	}
-	if d.ColumnType == nil && d.CreateTable == nil {
-		return nil, fmt.Errorf("ssync server: dialect %q has no ColumnType", d.Name)
+	if d.Placeholder == nil || d.Quote == nil || d.ColumnType == nil {
+		return nil, fmt.Errorf("ssync store: dialect %q needs Placeholder, Quote and ColumnType", d.Name)
 	}
+	s.stmt = newStatements(d)
 	for _, c := range reg.Collections() {
 		s.tables[c.CollectionName()] = newServerTable(d, c)
 	}
 	err := s.inSetup(ctx, func(tx execer) error {
-		for _, stmt := range d.Setup {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
+		if err := s.createOwnTables(ctx, tx); err != nil {
+			return err
 		}
 		for _, c := range reg.Collections() {
 			for _, stmt := range d.DDL(c) {
@@ -213,9 +220,37 @@ func OpenStore(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, 
 		return s.raiseVersionFloor(ctx, tx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: open %s store: %w", d.Name, err)
+		return nil, fmt.Errorf("ssync store: open %s store: %w", d.Name, err)
 	}
 	return s, nil
+}
+
+// createOwnTables runs the dialect's Setup, then creates the store's own
+// tables and counters.
+func (s *Store) createOwnTables(ctx context.Context, tx execer) error {
+	stmts := append(slices.Clip(s.dialect.Setup), "DROP TABLE IF EXISTS ss_devices") // keyed by device alone, replaced by ss_device_seen
+	for _, t := range ownTables(s.dialect) {
+		stmts = append(stmts, s.dialect.create(t)...)
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.stmt.addCounter, "global", 0); err != nil {
+		return err
+	}
+	if !s.dialect.VersionLog {
+		return nil
+	}
+	// Versions up to the floor are proven committed; the log keeps those
+	// above it. A store from before the log starts at its counter.
+	global, err := s.counterValue(ctx, tx, "global")
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.stmt.addCounter, "log_floor", int64(global))
+	return err
 }
 
 // execer is what the setup runs statements on: a *sql.Tx or a *sql.Conn
@@ -292,7 +327,7 @@ func (s *Store) raiseVersionFloor(ctx context.Context, tx execer) error {
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, s.dialect.SetCounter, "counter_floor", floor)
+	_, err := tx.ExecContext(ctx, s.stmt.setCounter, "counter_floor", floor)
 	return err
 }
 
@@ -301,6 +336,16 @@ func (s *Store) Registry() *ssync.Registry { return s.reg }
 
 // DB returns the store's database handle.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the store's database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Current returns the store's newest checkpoint: a pull from it returns
+// only changes committed after this call.
+func (s *Store) Current(ctx context.Context) (Checkpoint, error) {
+	v, err := s.counterValue(ctx, s.db, "global")
+	return Checkpoint{Version: v}, err
+}
 
 // counterValue reads a named counter row.
 func (s *Store) counterValue(ctx context.Context, q interface {
@@ -583,11 +628,4 @@ func metaValues(rec *ssync.Record, dst []any) []any {
 
 func metaTargets(rec *ssync.Record, dst []any) []any {
 	return append(dst, &rec.ID, &rec.CreatedAt, &rec.UpdatedAt, &rec.DeletedAt, &rec.SyncID)
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

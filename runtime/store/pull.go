@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type PullRequest struct {
 	// Collections are the collection names, in registry order.
 	Collections []string
 	// Since is the client's checkpoint.
-	Since Cursor
+	Since Checkpoint
 	// Params are the decoded custom pull parameters, for FilterPull hooks.
 	Params any
 	// BatchSize bounds the rows of one streamed batch (PullStream only);
@@ -79,22 +79,22 @@ func (s *Store) PullStream(ctx context.Context, req PullRequest, emit func(cs *w
 func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(cs *wire.ChangeSet) error) error {
 	for _, name := range req.Collections {
 		if _, ok := s.tables[name]; !ok {
-			return fmt.Errorf("ssync server: pull: %w %q", ssync.ErrUnknownCollection, name)
+			return fmt.Errorf("ssync store: pull: %w %q", ssync.ErrUnknownCollection, name)
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, s.dialect.PullTx)
 	if err != nil {
-		return fmt.Errorf("ssync server: pull: %w", err)
+		return fmt.Errorf("ssync store: pull: %w", err)
 	}
 	defer tx.Rollback()
 	upto, err := s.horizon(ctx, tx, req.Since.Version)
 	if err != nil {
-		return fmt.Errorf("ssync server: pull: read horizon: %w", err)
+		return fmt.Errorf("ssync store: pull: read horizon: %w", err)
 	}
 	if req.Since.Version > 0 {
 		horizon, err := s.counterValue(ctx, tx, "horizon")
 		if err != nil {
-			return fmt.Errorf("ssync server: pull: read tombstone horizon: %w", err)
+			return fmt.Errorf("ssync store: pull: read tombstone horizon: %w", err)
 		}
 		if req.Since.Version < horizon {
 			return ErrResyncRequired
@@ -108,7 +108,7 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ssync server: pull: %w", err)
+		return fmt.Errorf("ssync store: pull: %w", err)
 	}
 	s.recordDevice(ctx, req, upto)
 	return nil
@@ -117,7 +117,7 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req PullRequest, pc PullContext,
 	owners []string, upto uint64, batch int, emit func(*wire.ChangeSet) error) error {
 	name := t.coll.CollectionName()
-	final := Checkpoint(upto)
+	final := Checkpoint{Version: upto}.String()
 	since := req.Since
 	after := since.After != [16]byte{}
 	if since.Version > upto || (since.Version == upto && !after) {
@@ -137,13 +137,13 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	}
 	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, req.Device != "", 0), args...)
 	if err != nil {
-		return fmt.Errorf("ssync server: pull %s: %w", name, err)
+		return fmt.Errorf("ssync store: pull %s: %w", name, err)
 	}
 	defer rows.Close()
 	filter := s.hooks[name].FilterPull
 	cs := &wire.ChangeSet{Collection: name}
 	n := 0
-	var last Cursor // position of the last row put in cs
+	var last Checkpoint // position of the last row put in cs
 	var targets []any
 	for rows.Next() {
 		row := t.coll.NewRow()
@@ -153,7 +153,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		targets = t.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
 		targets = append(targets, &created, &origin, &writer, &version)
 		if err := rows.Scan(targets...); err != nil {
-			return fmt.Errorf("ssync server: pull %s: %w", name, err)
+			return fmt.Errorf("ssync store: pull %s: %w", name, err)
 		}
 		send := conflict.Pull(conflict.Row{Found: true, Deleted: rec.DeletedAt != nil, Version: uint64(version), Writer: writer,
 			CreatedVersion: uint64(created), Origin: origin}, req.Device, since.Version)
@@ -182,10 +182,10 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 			cs.Deleted = append(cs.Deleted, rec.ID)
 		}
 		n++
-		last = Cursor{Version: uint64(version), After: rec.ID}
+		last = Checkpoint{Version: uint64(version), After: rec.ID}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ssync server: pull %s: %w", name, err)
+		return fmt.Errorf("ssync store: pull %s: %w", name, err)
 	}
 	cs.Checkpoint = final
 	return emit(cs)
@@ -217,7 +217,7 @@ func (s *Store) recordDevice(ctx context.Context, req PullRequest, upto uint64) 
 	s.seen[key] = now
 	s.mu.Unlock()
 	cp := min(req.Since.Version, upto)
-	if _, err := s.db.ExecContext(ctx, s.dialect.UpsertDevice, req.Device, req.Identity.SyncID, int64(cp), now); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.stmt.upsertDevice, req.Identity.SyncID, req.Device, int64(cp), now); err != nil {
 		s.mu.Lock()
 		delete(s.seen, key)
 		s.mu.Unlock()
@@ -253,21 +253,21 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	cutoff := now.Add(-s.retention)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	defer tx.Rollback()
 	// Serialize with pushes: the counter lock keeps versions stable.
 	if _, err := tx.ExecContext(ctx, "UPDATE ss_counter SET value = value WHERE name = 'global'"); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	upto, err := s.counterValue(ctx, tx, "global")
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	// The lowest checkpoint of devices seen within the window.
 	var low sql.NullInt64
 	if err := tx.QueryRowContext(ctx, "SELECT MIN(checkpoint) FROM ss_device_seen WHERE seen_at >= "+s.dialect.Placeholder(1), cutoff).Scan(&low); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	safe := upto
 	if low.Valid && uint64(low.Int64) < safe {
@@ -294,11 +294,11 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 		}
 		var maxV sql.NullInt64
 		if err := tx.QueryRowContext(ctx, "SELECT MAX("+q(columnVersion)+") FROM "+t+" WHERE "+cond, int64(safe), cutoff).Scan(&maxV); err != nil {
-			return nil, fmt.Errorf("ssync server: purge %s: %w", c.CollectionName(), err)
+			return nil, fmt.Errorf("ssync store: purge %s: %w", c.CollectionName(), err)
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE "+cond, int64(safe), cutoff)
 		if err != nil {
-			return nil, fmt.Errorf("ssync server: purge %s: %w", c.CollectionName(), err)
+			return nil, fmt.Errorf("ssync store: purge %s: %w", c.CollectionName(), err)
 		}
 		n, _ := res.RowsAffected()
 		report.Purged[c.CollectionName()] = n
@@ -308,22 +308,22 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	}
 	old, err := s.counterValue(ctx, tx, "horizon")
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	if horizon < old {
 		horizon = old
 	}
-	if _, err := tx.ExecContext(ctx, s.dialect.SetCounter, "horizon", int64(horizon)); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+	if _, err := tx.ExecContext(ctx, s.stmt.setCounter, "horizon", int64(horizon)); err != nil {
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_device_seen WHERE seen_at < "+p(1), cutoff); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_idempotency WHERE created_at < "+p(1), cutoff); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("ssync server: purge: %w", err)
+		return nil, fmt.Errorf("ssync store: purge: %w", err)
 	}
 	report.Horizon = horizon
 	return report, nil

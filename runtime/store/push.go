@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type PushRequest struct {
 	RequestHash string
 	// Since is the client's checkpoint, used for collections whose change
 	// set carries no timestamp.
-	Since Cursor
+	Since Checkpoint
 	// Sets are the changes, at most one per collection.
 	Sets []wire.ChangeSet
 }
@@ -54,7 +54,7 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 	case s.pushGate <- struct{}{}:
 		defer func() { <-s.pushGate }()
 	case <-ctx.Done():
-		return nil, fmt.Errorf("ssync server: push: %w", ctx.Err())
+		return nil, fmt.Errorf("ssync store: push: %w", ctx.Err())
 	}
 	ctx = context.WithoutCancel(ctx)
 	var res *wire.PushResult
@@ -76,18 +76,18 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		// counter (and its lock) alone.
 		v, err := s.counterValue(ctx, s.db, "global")
 		if err != nil {
-			return nil, fmt.Errorf("ssync server: push: read counter: %w", err)
+			return nil, fmt.Errorf("ssync store: push: read counter: %w", err)
 		}
-		return &wire.PushResult{Checkpoint: Checkpoint(v), Ignored: []wire.IgnoredRow{}}, nil
+		return &wire.PushResult{Checkpoint: Checkpoint{Version: v}.String(), Ignored: []wire.IgnoredRow{}}, nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ssync server: push: %w", err)
+		return nil, fmt.Errorf("ssync store: push: %w", err)
 	}
 	defer tx.Rollback()
 	if s.dialect.BeginPush != "" {
 		if _, err := tx.ExecContext(ctx, s.dialect.BeginPush); err != nil {
-			return nil, fmt.Errorf("ssync server: push: %w", err)
+			return nil, fmt.Errorf("ssync store: push: %w", err)
 		}
 	}
 	ph := s.dialect.Placeholder
@@ -95,24 +95,24 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 	if req.Key != "" {
 		// Claim the key first. A concurrent push with the same key waits
 		// here until this one commits or rolls back.
-		res, err := tx.ExecContext(ctx, s.dialect.ClaimKey, req.Identity.SyncID, req.Key, req.RequestHash, now)
+		res, err := tx.ExecContext(ctx, s.stmt.claimKey, req.Identity.SyncID, req.Key, req.RequestHash, "", now)
 		if err != nil {
-			return nil, fmt.Errorf("ssync server: push: claim idempotency key: %w", err)
+			return nil, fmt.Errorf("ssync store: push: claim idempotency key: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("ssync server: push: claim idempotency key: %w", err)
+			return nil, fmt.Errorf("ssync store: push: claim idempotency key: %w", err)
 		} else if n == 0 {
 			var hash, response string
 			if err := tx.QueryRowContext(ctx, "SELECT request_hash, response FROM ss_idempotency WHERE sync_id = "+ph(1)+" AND idem_key = "+ph(2),
 				req.Identity.SyncID, req.Key).Scan(&hash, &response); err != nil {
-				return nil, fmt.Errorf("ssync server: push: read idempotency key: %w", err)
+				return nil, fmt.Errorf("ssync store: push: read idempotency key: %w", err)
 			}
 			if hash != req.RequestHash {
 				return nil, ErrIdempotencyMismatch
 			}
 			var res wire.PushResult
 			if err := json.Unmarshal([]byte(response), &res); err != nil {
-				return nil, fmt.Errorf("ssync server: push: recorded answer: %w", err)
+				return nil, fmt.Errorf("ssync store: push: recorded answer: %w", err)
 			}
 			res.Replayed = true
 			return &res, nil
@@ -183,7 +183,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			return nil, err
 		}
 	}
-	res.Checkpoint = Checkpoint(v)
+	res.Checkpoint = Checkpoint{Version: v}.String()
 	if req.Key != "" {
 		answer, err := json.Marshal(res)
 		if err != nil {
@@ -191,7 +191,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE ss_idempotency SET response = "+ph(1)+" WHERE sync_id = "+ph(2)+" AND idem_key = "+ph(3),
 			string(answer), req.Identity.SyncID, req.Key); err != nil {
-			return nil, fmt.Errorf("ssync server: push: record idempotency answer: %w", err)
+			return nil, fmt.Errorf("ssync store: push: record idempotency answer: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -199,7 +199,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			// Keys are checked at commit: the push is refused whole.
 			return nil, ErrDanglingReference
 		}
-		return nil, fmt.Errorf("ssync server: push: %w", err)
+		return nil, fmt.Errorf("ssync store: push: %w", err)
 	}
 	return res, nil
 }
@@ -231,11 +231,11 @@ type pusher struct {
 func (s *Store) version(ctx context.Context, tx *sql.Tx) (uint64, error) {
 	v, err := s.dialect.NextVersion(ctx, tx)
 	if err != nil {
-		return 0, fmt.Errorf("ssync server: push: bump counter: %w", err)
+		return 0, fmt.Errorf("ssync store: push: bump counter: %w", err)
 	}
 	if s.dialect.VersionLog {
 		if err := s.logVersion(ctx, tx, v); err != nil {
-			return 0, fmt.Errorf("ssync server: push: version log: %w", err)
+			return 0, fmt.Errorf("ssync store: push: version log: %w", err)
 		}
 	}
 	return v, nil
@@ -278,7 +278,7 @@ func (s *Store) logVersion(ctx context.Context, tx *sql.Tx, v uint64) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM ss_versions WHERE version <= "+ph(1), int64(next)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.dialect.SetCounter, "log_floor", int64(next))
+	_, err := tx.ExecContext(ctx, s.stmt.setCounter, "log_floor", int64(next))
 	return err
 }
 
@@ -290,7 +290,7 @@ func (p *pusher) stamp(ctx context.Context, v int64) error {
 			chunk := ids[start:min(start+lookupChunk, len(ids))]
 			args := append([]any{v, v}, chunk...)
 			if _, err := p.tx.ExecContext(ctx, t.stampMany(len(chunk)), args...); err != nil {
-				return fmt.Errorf("ssync server: push %s: stamp: %w", t.coll.CollectionName(), err)
+				return fmt.Errorf("ssync store: push %s: stamp: %w", t.coll.CollectionName(), err)
 			}
 		}
 	}
@@ -315,7 +315,7 @@ func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSe
 		chunk := ids[start:min(start+lookupChunk, len(ids))]
 		rows, err := p.tx.QueryContext(ctx, t.lookupMany(len(chunk)), chunk...)
 		if err != nil {
-			return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
 		}
 		for rows.Next() {
 			var e existing
@@ -324,14 +324,14 @@ func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSe
 			var v int64
 			if err := rows.Scan(&id, &e.owner, &deletedAt, &v, &e.writer); err != nil {
 				rows.Close()
-				return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+				return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
 			}
 			e.found, e.deleted, e.version = true, deletedAt != nil, uint64(v)
 			p.known[id] = e
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("ssync server: push %s: lookup: %w", t.coll.CollectionName(), err)
+			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
 		}
 	}
 	return nil
@@ -360,24 +360,24 @@ func (p *pusher) flush(ctx context.Context, t *serverTable) error {
 	// aborts the whole transaction on a failed statement otherwise), so
 	// that the refusal names the row.
 	if _, err := p.tx.ExecContext(ctx, "SAVEPOINT ssync_insert"); err != nil {
-		return fmt.Errorf("ssync server: push: %w", err)
+		return fmt.Errorf("ssync store: push: %w", err)
 	}
 	if _, err := p.tx.ExecContext(ctx, t.insertMany(p.nIns), p.inserts...); err != nil {
 		if _, rerr := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ssync_insert"); rerr != nil {
-			return &RowError{Collection: t.coll.CollectionName(), Err: refused(err)}
+			return &RowError{Collection: t.coll.CollectionName(), Err: p.s.refused(err)}
 		}
 		per := len(p.inserts) / p.nIns
 		for i := 0; i < p.nIns; i++ {
 			args := p.inserts[i*per : (i+1)*per]
 			if _, err := p.tx.ExecContext(ctx, t.insert, args...); err != nil {
 				id, _ := uuid.Parse(fmt.Sprint(args[0]))
-				return &RowError{Collection: t.coll.CollectionName(), ID: id, Err: refused(err)}
+				return &RowError{Collection: t.coll.CollectionName(), ID: id, Err: p.s.refused(err)}
 			}
 		}
-		return &RowError{Collection: t.coll.CollectionName(), Err: refused(err)}
+		return &RowError{Collection: t.coll.CollectionName(), Err: p.s.refused(err)}
 	}
 	if _, err := p.tx.ExecContext(ctx, "RELEASE SAVEPOINT ssync_insert"); err != nil {
-		return fmt.Errorf("ssync server: push: %w", err)
+		return fmt.Errorf("ssync store: push: %w", err)
 	}
 	p.inserts, p.nIns = p.inserts[:0], 0
 	clear(p.pending)
@@ -410,7 +410,7 @@ func (p *pusher) lookup(ctx context.Context, t *serverTable, rowID uuid.UUID) (e
 		return e, nil
 	}
 	if err != nil {
-		return e, fmt.Errorf("ssync server: push %s %s: %w", t.coll.CollectionName(), rowID, err)
+		return e, fmt.Errorf("ssync store: push %s %s: %w", t.coll.CollectionName(), rowID, err)
 	}
 	e.found, e.deleted, e.version = true, deletedAt != nil, uint64(v)
 	return e, nil
@@ -421,7 +421,7 @@ func (p *pusher) load(ctx context.Context, t *serverTable, rowID uuid.UUID) (any
 	row := t.coll.NewRow()
 	targets := t.coll.AppendTargets(row, metaTargets(t.coll.RecordOf(row), nil))
 	if err := p.tx.QueryRowContext(ctx, t.load, rowID.String()).Scan(targets...); err != nil {
-		return nil, fmt.Errorf("ssync server: push %s %s: load: %w", t.coll.CollectionName(), rowID, err)
+		return nil, fmt.Errorf("ssync store: push %s %s: load: %w", t.coll.CollectionName(), rowID, err)
 	}
 	return row, nil
 }
@@ -445,7 +445,7 @@ func (p *pusher) hook(ctx context.Context, t *serverTable, w *Write) error {
 	return nil
 }
 
-func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Cursor) error {
+func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Checkpoint) error {
 	rec := t.coll.RecordOf(row)
 	name := t.coll.CollectionName()
 	id := p.req.Identity
@@ -483,7 +483,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		r, err := p.s.resolver(ctx, Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
 			ClientCheckpoint: since, ServerVersion: ex.version})
 		if err != nil {
-			return fmt.Errorf("ssync server: resolver for %s %s: %w", name, rec.ID, err)
+			return fmt.Errorf("ssync store: resolver for %s %s: %w", name, rec.ID, err)
 		}
 		switch r.Action {
 		case TakeIncoming:
@@ -499,7 +499,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		case Refuse:
 			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("%w: %s", ErrConflict, r.Reason)}
 		default:
-			return fmt.Errorf("ssync server: resolver for %s %s: unknown action %d", name, rec.ID, r.Action)
+			return fmt.Errorf("ssync store: resolver for %s %s: unknown action %d", name, rec.ID, r.Action)
 		}
 	}
 	op := OpCreate
@@ -523,7 +523,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Curso
 		args = append(args, p.version, writer, rec.ID.String())
 		r, err := p.tx.ExecContext(ctx, t.update, args...)
 		if err != nil {
-			return &RowError{Collection: name, ID: rec.ID, Err: refused(err)}
+			return &RowError{Collection: name, ID: rec.ID, Err: p.s.refused(err)}
 		}
 		if n, err := r.RowsAffected(); err == nil && n == 0 {
 			// Deleted by a push that committed after the lookup: the
@@ -571,7 +571,7 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	}
 	r, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String())
 	if err != nil {
-		return &RowError{Collection: name, ID: rowID, Err: refused(err)}
+		return &RowError{Collection: name, ID: rowID, Err: p.s.refused(err)}
 	}
 	if n, err := r.RowsAffected(); err == nil && n == 0 {
 		return nil // deleted meanwhile by another push: nothing to stamp

@@ -1,4 +1,4 @@
-package server
+package store
 
 import (
 	"context"
@@ -83,7 +83,7 @@ type Conflict struct {
 	// Incoming is the row the client sent.
 	Incoming any
 	// ClientCheckpoint is what the client had pulled of the collection.
-	ClientCheckpoint Cursor
+	ClientCheckpoint Checkpoint
 	// ServerVersion is the version of the server's row.
 	ServerVersion uint64
 }

@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Dialect is what the store needs to know about one SQL database. The
+// dialects ssync ships live in the subpackages sqlite, postgres and mysql;
+// a new one is a value of this type, built in one file, with no
+// regenerated code: the store builds every table from the schema
+// description (ssync.Column) and its own tables' description (TableDef)
+// through ColumnType and CreateTable, and every upsert through Upsert.
+type Dialect struct {
+	// Name names the dialect in errors and logs.
+	Name string
+	// Placeholder returns the bind parameter for argument n (1-based).
+	Placeholder func(n int) string
+	// Quote quotes an identifier.
+	Quote func(name string) string
+	// ColumnType spells the type of a column from its description: its
+	// storage kind and size, and whether it is indexed.
+	ColumnType func(c ssync.Column) string
+	// CreateTable, when set, returns the statements that create a table;
+	// each must be idempotent, since every server instance runs them at
+	// start. Nil writes the SQL that SQLite and PostgreSQL share: CREATE
+	// TABLE IF NOT EXISTS with Quote and ColumnType, each foreign key on
+	// its column and checked at commit (DEFERRABLE INITIALLY DEFERRED),
+	// then CREATE INDEX IF NOT EXISTS per index.
+	CreateTable func(t TableDef) []string
+	// Upsert, when set, returns the statement that inserts a row of table
+	// (one placeholder per column, in order) or, when a row with the same
+	// key exists, sets its update columns to the new values; with no update
+	// columns it leaves an existing row alone (and affects no row). Nil
+	// writes INSERT ... ON CONFLICT (key) DO UPDATE / DO NOTHING, which
+	// SQLite and PostgreSQL share.
+	Upsert func(table string, columns, key, update []string) string
+	// Setup, when set, runs first in Open's setup transaction, before
+	// any table is created; for instance a lock that makes server instances
+	// starting at the same time set up one after another.
+	Setup []string
+	// PullTx are the options of a pull's read transaction: it must see one
+	// snapshot for all its statements.
+	PullTx *sql.TxOptions
+	// SetupBegin, when set, starts Open's setup transaction on one
+	// connection instead of database/sql's BEGIN. SQLite needs "BEGIN
+	// IMMEDIATE": a deferred transaction that reads a table before creating
+	// another cannot take the write lock once another process has written,
+	// and fails at once instead of waiting out the busy timeout.
+	SetupBegin string
+	// BeginPush, when set, is the first statement of every push
+	// transaction. SQLite needs a write there: a transaction that reads
+	// before its first write cannot take the write lock once another
+	// writer has committed.
+	BeginPush string
+	// NextVersion, when set, bumps the counter in tx and returns its new
+	// value, in one round trip: the push holds the counter from here to its
+	// commit. Nil uses UPDATE ... RETURNING.
+	NextVersion func(ctx context.Context, tx *sql.Tx) (uint64, error)
+	// VersionLog makes every push record its version in ss_versions and
+	// every pull prove its horizon from that log inside its snapshot: the
+	// pull serves versions only up to the first one its snapshot does not
+	// hold. Needed where a snapshot may show a transaction's commit without
+	// the commit of one that released the counter to it (InnoDB read views
+	// are assembled without one lock over the list of running
+	// transactions; on MariaDB 10.11 a pull saw push N+1's counter without
+	// push N's rows). Where one snapshot sees every transaction that
+	// committed before the newest one it sees (SQLite, PostgreSQL), the
+	// counter read in the snapshot is the horizon.
+	VersionLog bool
+	// VersionFloor, when set, is an SQL expression for a version above
+	// every checkpoint an older release of ssync may have handed out on
+	// this database (PostgreSQL stamped transaction ids). Open raises
+	// the counter to it once, on a store whose tables already hold rows.
+	VersionFloor string
+	// Transient reports whether an error aborted a transaction only because
+	// of another one (a deadlock, a serialization failure): running it again
+	// may succeed.
+	Transient func(err error) bool
+	// ForeignKey reports whether an error is a foreign-key violation, found
+	// at commit (SQLite, PostgreSQL) or at the statement (MariaDB). A push
+	// refused for one answers ErrDanglingReference.
+	ForeignKey func(err error) bool
+	// BumpFirst takes the push's version when the push begins and writes
+	// rows with it. Right for a store with one writer at a time (SQLite);
+	// elsewhere the version is taken last and stamped on the rows, so that
+	// concurrent pushes hold the counter only while they commit.
+	BumpFirst bool
+}
+
+// TableDef is a table as a server store creates it: a synchronized table,
+// built at run time from its collection's description (ssync.Column,
+// ssync.Index), or one of the store's own tables.
+type TableDef struct {
+	// Name is the table's (and collection's) name.
+	Name string
+	// Columns are the table's columns in order. A synchronized table has
+	// the record's columns (ssync.RecordColumns), the user's by their
+	// server names, then the store's own: ss_version, ss_created_version,
+	// ss_origin and ss_writer.
+	Columns []ssync.Column
+	// PrimaryKey names the primary key's columns (id for a synchronized
+	// table).
+	PrimaryKey []string
+	// Indexes are created with the table. A synchronized table has the
+	// index by owner and version that pulls range over, then the declared
+	// indexes, on server column names.
+	Indexes []ssync.Index
+}
+
+// storeColumns are the columns a server store adds to every synchronized
+// table after the user's (see the column constants in store.go).
+var storeColumns = []ssync.Column{
+	{Name: columnVersion, Kind: ssync.KindInt, Size: 64},
+	{Name: columnCreatedVersion, Kind: ssync.KindInt, Size: 64},
+	{Name: columnOrigin, Kind: ssync.KindText, Size: 64, Default: ""},
+	{Name: columnWriter, Kind: ssync.KindText, Size: 64, Default: ""},
+}
+
+// tableDef describes the server store's table of c.
+func tableDef(c ssync.Collection) TableDef {
+	name := c.CollectionName()
+	user := c.UserColumns()
+	server := make(map[string]string, len(user))
+	cols := ssync.RecordColumns()
+	for _, col := range user {
+		server[col.Name] = col.ServerName()
+		col.Name, col.Server = col.ServerName(), ""
+		cols = append(cols, col)
+	}
+	cols = append(cols, storeColumns...)
+	indexes := []ssync.Index{{Name: ssync.VersionIndexName(name), Columns: []string{ssync.ColumnSyncID, columnVersion}}}
+	for _, ix := range c.UserIndexes() {
+		on := make([]string, len(ix.Columns))
+		for i, n := range ix.Columns {
+			on[i] = server[n]
+		}
+		indexes = append(indexes, ssync.Index{Name: ix.Name, Columns: on})
+	}
+	return TableDef{Name: name, Columns: cols, PrimaryKey: []string{ssync.ColumnID}, Indexes: indexes}
+}
+
+// DDL returns the statements that create the store's table of collection c
+// in this dialect, as Open runs them.
+func (d Dialect) DDL(c ssync.Collection) []string { return d.create(tableDef(c)) }
+
+// create returns the statements that create t.
+func (d Dialect) create(t TableDef) []string {
+	if d.CreateTable != nil {
+		return d.CreateTable(t)
+	}
+	indexes := make([]sqlddl.Index, len(t.Indexes))
+	for i, ix := range t.Indexes {
+		indexes[i] = sqlddl.Index{Name: ix.Name, Columns: ix.Columns}
+	}
+	return sqlddl.Create(sqlddl.Table{Name: t.Name, Columns: t.Columns, PrimaryKey: t.PrimaryKey, Indexes: indexes},
+		d.Quote, d.ColumnType)
+}
+
+// upsert returns the dialect's Upsert statement, or the shared ON CONFLICT
+// form.
+func (d Dialect) upsert(table string, columns, key, update []string) string {
+	if d.Upsert != nil {
+		return d.Upsert(table, columns, key, update)
+	}
+	q := func(names []string) string { return sqlddl.QuoteAll(names, d.Quote) }
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + d.Quote(table) + " (" + q(columns) + ") VALUES (")
+	for i := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.Placeholder(i + 1))
+	}
+	b.WriteString(") ON CONFLICT (" + q(key) + ") DO ")
+	if len(update) == 0 {
+		b.WriteString("NOTHING")
+		return b.String()
+	}
+	b.WriteString("UPDATE SET ")
+	for i, c := range update {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.Quote(c) + " = excluded." + d.Quote(c))
+	}
+	return b.String()
+}
+
+// bumpReturning is the default NextVersion, for databases with UPDATE ...
+// RETURNING.
+func bumpReturning(ctx context.Context, tx *sql.Tx) (uint64, error) {
+	var v uint64
+	err := tx.QueryRowContext(ctx, "UPDATE ss_counter SET value = value + 1 WHERE name = 'global' RETURNING value").Scan(&v)
+	return v, err
+}

@@ -1,0 +1,95 @@
+// Package postgres is the dialect of a PostgreSQL server store. It does not
+// import a driver: use github.com/jackc/pgx/v5/stdlib (database/sql driver
+// "pgx"), or any driver whose errors carry their SQLSTATE through a
+// SQLState method, as pgx's *pgconn.PgError does.
+package postgres
+
+import (
+	"database/sql"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Dialect returns the PostgreSQL dialect.
+//
+// Pushes write their rows concurrently and take their version last, from
+// the counter row, which they hold locked until they commit; then they stamp
+// their rows with it. Version order is therefore commit order, and a pull
+// needs no log: PostgreSQL makes a transaction visible to new snapshots
+// before it releases its locks, and takes a snapshot atomically, so a
+// REPEATABLE READ snapshot that sees counter value N sees every push up to
+// N. A pull never waits for a push, and a long push holds nothing back
+// until it reaches its last statements (bump, stamp, answer, commit). A push
+// that stalls there (the database stops answering) holds back later pushes,
+// never pulls; they wait for the counter until their request's context ends
+// or the session's lock_timeout passes, and are then refused with an error
+// the client retries.
+func Dialect() store.Dialect {
+	return store.Dialect{
+		Name:        "postgres",
+		Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+		Quote:       sqlddl.Quote,
+		ColumnType:  ColumnType,
+		// Serializes schema setup between server instances starting at the
+		// same time; released at commit.
+		Setup:  []string{`SELECT pg_advisory_xact_lock(7170041386023)`},
+		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		// deadlock_detected, serialization_failure, and unique_violation:
+		// two pushes created one id at once, and the one that runs again
+		// finds the other's row.
+		Transient: sqlStateIn("40P01", "40001", "23505"),
+		// foreign_key_violation
+		ForeignKey: sqlStateIn("23503"),
+		// Releases before the counter stamped rows with transaction ids.
+		VersionFloor: `pg_current_xact_id()::text::bigint`,
+	}
+}
+
+// ColumnType is the PostgreSQL type of a column. PostgreSQL has no
+// unsigned integers: an unsigned column takes the next wider type (a uint64
+// must fit in a BIGINT).
+func ColumnType(c ssync.Column) string {
+	switch c.Kind {
+	case ssync.KindBool:
+		return "BOOLEAN"
+	case ssync.KindInt, ssync.KindUint:
+		bits := c.Size
+		if c.Kind == ssync.KindUint && bits < 64 {
+			bits *= 2
+		}
+		switch {
+		case bits <= 16:
+			return "SMALLINT"
+		case bits <= 32:
+			return "INTEGER"
+		}
+		return "BIGINT"
+	case ssync.KindFloat:
+		if c.Size == 32 {
+			return "REAL"
+		}
+		return "DOUBLE PRECISION"
+	case ssync.KindTime:
+		return "TIMESTAMPTZ"
+	case ssync.KindBytes:
+		return "BYTEA"
+	case ssync.KindUUID:
+		return "UUID"
+	}
+	// KindText (of any length), KindJSON.
+	return "TEXT"
+}
+
+// sqlStateIn returns a check for errors that carry one of the SQLSTATE
+// codes through a SQLState method (pgx's *pgconn.PgError).
+func sqlStateIn(codes ...string) func(error) bool {
+	return func(err error) bool {
+		var e interface{ SQLState() string }
+		return errors.As(err, &e) && slices.Contains(codes, e.SQLState())
+	}
+}
