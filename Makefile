@@ -52,7 +52,7 @@ FUZZTIME ?= 10s
 ## fuzz: every fuzz target for FUZZTIME each (default 10s); new failures land in testdata/fuzz
 fuzz:
 	$(GO) test ./runtime/wire -run '^$$' -fuzz '^FuzzDecodeChangeSets$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./runtime/server -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/store -run '^$$' -fuzz '^FuzzParseCheckpoint$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/server -run '^$$' -fuzz '^FuzzPullQuery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/ssyncgen/loader -run '^$$' -fuzz '^FuzzTableTag$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/ssyncgen/loader -run '^$$' -fuzz '^FuzzFieldTag$$' -fuzztime $(FUZZTIME)

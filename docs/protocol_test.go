@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"reflect"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
-	"github.com/ssync-go/ssync/runtime/store"
 )
 
 type example struct {
@@ -89,14 +87,8 @@ func split(msg string) (first string, hdr http.Header, body string) {
 
 func TestProtocolExamples(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		db, _ := b.Open(t)
-		st, err := store.Open(context.Background(), db, b.Dialect, generated.Registry(), blobStore(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := server.New(server.Config{
-			Store:         st,
-			Authenticator: server.InsecureHeaderAuth(),
+		st, _ := b.Store(t, generated.Registry(), blobStore(t))
+		url := storetest.Serve(t, st, server.Config{
 			SchemaVersion: 1,
 			OnHandshake: func(ctx context.Context, h server.Handshake) error {
 				if h.SchemaVersion < 1 {
@@ -105,13 +97,6 @@ func TestProtocolExamples(t *testing.T) {
 				return nil
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		srv.Mount(mux, "")
-		hs := httptest.NewServer(mux)
-		defer hs.Close()
 
 		exs := examples(t, "protocol.md")
 		if len(exs) < 10 {
@@ -123,7 +108,7 @@ func TestProtocolExamples(t *testing.T) {
 			if len(parts) != 3 {
 				t.Fatalf("protocol.md:%d: request line %q", ex.line, first)
 			}
-			req, err := http.NewRequest(parts[0], hs.URL+parts[1], strings.NewReader(body))
+			req, err := http.NewRequest(parts[0], url+parts[1], strings.NewReader(body))
 			if err != nil {
 				t.Fatalf("protocol.md:%d: %v", ex.line, err)
 			}

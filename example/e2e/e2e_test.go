@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -35,21 +33,8 @@ type env struct {
 
 func newEnv(t *testing.T, b storetest.Backend) *env {
 	t.Helper()
-	ctx := context.Background()
-	sdb, _ := b.Open(t)
-	st, err := store.Open(ctx, sdb, b.Dialect, generated.Registry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	hs := httptest.NewServer(mux) // listens on 127.0.0.1
-	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL, st: sdb, device: map[string]*client.DB{}}
+	st, sdb := b.Store(t, generated.Registry())
+	return &env{t: t, url: storetest.Serve(t, st, server.Config{}), st: sdb, device: map[string]*client.DB{}}
 }
 
 func (e *env) open(name, user string) *client.DB {

@@ -75,11 +75,15 @@ func driverName(backend string) string {
 	return "sqlite3"
 }
 
+func sqliteBackend() Backend {
+	return Backend{Name: "sqlite", Dialect: ssqlite.Dialect(), open: openSQLite}
+}
+
 // Backends returns every backend reachable from here: SQLite always,
 // PostgreSQL and MariaDB when their servers answer.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
-	out := []Backend{{Name: "sqlite", Dialect: ssqlite.Dialect(), open: openSQLite}}
+	out := []Backend{sqliteBackend()}
 	if pg, ok := reachable(t, "postgres", env("SSYNC_TEST_POSTGRES", DefaultPostgres)); ok {
 		out = append(out, Backend{Name: "postgres", Dialect: postgres.Dialect(), open: func(t testing.TB) (*sql.DB, string) { return openPostgres(t, pg) }})
 	}

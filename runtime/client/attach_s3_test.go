@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/ssync-go/ssync/generated"
@@ -34,23 +32,7 @@ func s3Instance(t *testing.T, be storetest.Backend, sdb *sql.DB, gw *s3test.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	h := &harness{t: t, st: sdb, ph: be.Dialect.Placeholder, server: st}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wrap := h.wrap.Load(); wrap != nil {
-			(*wrap)(w, r, mux)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(hs.Close)
-	h.url = hs.URL
-	return h, bs
+	return serveHarness(t, be, st, sdb, server.Config{}), bs
 }
 
 // TestAttachmentAcrossInstancesOnS3: two server instances share one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -21,18 +19,8 @@ import (
 // notes over loopback HTTP from a SQLite store.
 func BenchmarkPullApply(b *testing.B) {
 	ctx := context.Background()
-	be := storetest.Backends(b)[0] // SQLite
-	sdb, _ := be.Open(b)
-	st, err := store.Open(ctx, sdb, be.Dialect, generated.Registry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, _ := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	opts := client.SyncOptions{ServerURL: hs.URL, Decorate: func(r *http.Request) error {
+	st, _ := storetest.SQLite().Store(b, generated.Registry())
+	opts := client.SyncOptions{ServerURL: storetest.Serve(b, st, server.Config{}), Decorate: func(r *http.Request) error {
 		r.Header.Set(wire.HeaderUser, "alice")
 		return nil
 	}}

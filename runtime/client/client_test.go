@@ -42,31 +42,24 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 // Authenticator filled in) over a store opened with opts.
 func newHarnessWith(t *testing.T, b storetest.Backend, cfg server.Config, opts ...store.Option) *harness {
 	t.Helper()
-	sdb, _ := b.Open(t)
-	st, err := store.Open(context.Background(), sdb, b.Dialect, generated.Registry(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store = st
-	if cfg.Authenticator == nil {
-		cfg.Authenticator = server.InsecureHeaderAuth()
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
+	st, sdb := b.Store(t, generated.Registry(), opts...)
+	return serveHarness(t, b, st, sdb, cfg)
+}
+
+// serveHarness serves st (on sdb, of backend b) with cfg; tests may wrap
+// its handler at any time through h.wrap.
+func serveHarness(t *testing.T, b storetest.Backend, st *store.Store, sdb *sql.DB, cfg server.Config) *harness {
+	t.Helper()
 	h := &harness{t: t, st: sdb, ph: b.Dialect.Placeholder, server: st}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wrap := h.wrap.Load(); wrap != nil {
-			(*wrap)(w, r, mux)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(hs.Close)
-	h.url = hs.URL
+	h.url = storetest.Serve(t, st, cfg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if wrap := h.wrap.Load(); wrap != nil {
+				(*wrap)(w, r, next)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	return h
 }
 

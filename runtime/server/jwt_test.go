@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"database/sql"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +19,9 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
-	"github.com/ssync-go/ssync/runtime/store"
-	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 var (
@@ -42,28 +39,13 @@ type jwtServer struct {
 
 func newJWTServer(t *testing.T, opts ...jwtauth.Option) *jwtServer {
 	t.Helper()
-	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := store.Open(context.Background(), db, ssqlite.Dialect(), generated.Registry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, db := storetest.SQLite().Store(t, generated.Registry())
 	auth, err := jwtauth.New(jwtSecret, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Authenticator: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return &jwtServer{t: t, url: hs.URL + "/api/sync", db: db}
+	url := storetest.Serve(t, st, server.Config{Authenticator: auth})
+	return &jwtServer{t: t, url: url + "/api/sync", db: db}
 }
 
 // do sends a request with the given Authorization header value (none when

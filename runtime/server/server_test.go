@@ -6,10 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,19 +36,9 @@ func newFixture(t *testing.T, b storetest.Backend, cfg server.Config, opts ...st
 
 func generatedRegistry() *ssync.Registry { return generated.Registry() }
 
-// serveStore starts a server instance over store with the default config.
+// serveStore starts a server instance over st with the default config.
 func serveStore(t *testing.T, st *store.Store) *fixture {
-	t.Helper()
-	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	mux.Handle("GET /healthz", srv.Health())
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return &fixture{t: t, url: hs.URL + "/api/sync", db: st.DB()}
+	return &fixture{t: t, url: storetest.Serve(t, st, server.Config{}) + "/api/sync", db: st.DB()}
 }
 
 // serve starts one server instance over db.
@@ -61,23 +48,7 @@ func serve(t *testing.T, db *sql.DB, b storetest.Backend, cfg server.Config, opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Store = st
-	if cfg.Logger == nil && os.Getenv("SSYNC_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	if cfg.Authenticator == nil {
-		cfg.Authenticator = server.InsecureHeaderAuth()
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	mux.Handle("GET /healthz", srv.Health())
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return &fixture{t: t, url: hs.URL + "/api/sync", db: db}
+	return &fixture{t: t, url: storetest.Serve(t, st, cfg) + "/api/sync", db: db}
 }
 
 type reply struct {

@@ -3,47 +3,27 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"database/sql"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/store"
-	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // startBlobServer is startServer with a folder for attached files.
 func startBlobServer(t *testing.T) string {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	blobs, err := blob.NewDir(filepath.Join(t.TempDir(), "server.blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry(), store.WithBlobStore(blobs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	api.Mount(mux, "")
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL
+	st, _ := storetest.SQLite().Store(t, generated.Registry(), store.WithBlobStore(blobs))
+	return storetest.Serve(t, st, server.Config{})
 }
 
 func TestAttachAndOpen(t *testing.T) {

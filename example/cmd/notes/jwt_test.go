@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"database/sql"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,10 +10,9 @@ import (
 	"time"
 
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
-	"github.com/ssync-go/ssync/runtime/store"
-	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -24,28 +21,12 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // -jwt-secret, over a SQLite store, and returns its URL and the store.
 func startJWTServer(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
-	if err != nil {
-		t.Fatalf("open server db: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := store.Open(t.Context(), db, ssqlite.Dialect(), generated.Registry())
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	st, db := storetest.SQLite().Store(t, generated.Registry())
 	auth, err := jwtauth.New(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := server.New(server.Config{Store: st, Authenticator: auth})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	mux := http.NewServeMux()
-	api.Mount(mux, "")
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL, db
+	return storetest.Serve(t, st, server.Config{Authenticator: auth}), db
 }
 
 func token(t *testing.T, secret []byte, user string, linked ...string) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,34 +13,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
-	"github.com/ssync-go/ssync/runtime/store"
-	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
 )
 
 // startServer runs the sync API in-process, mounted like notes-server, over
 // a SQLite store in a temporary directory, and returns its URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(t.TempDir(), "server.db")))
-	if err != nil {
-		t.Fatalf("open server db: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := store.Open(ctx, db, ssqlite.Dialect(), generated.Registry())
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	api, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	mux := http.NewServeMux()
-	api.Mount(mux, "")
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL
+	st, _ := storetest.SQLite().Store(t, generated.Registry())
+	return storetest.Serve(t, st, server.Config{})
 }
 
 // device drives the notes CLI against one local database file.

@@ -14,9 +14,9 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // Dialect returns the MariaDB/MySQL dialect.

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // Dialect returns the PostgreSQL dialect.

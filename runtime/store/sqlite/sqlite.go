@@ -9,8 +9,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // Dialect returns the SQLite dialect. Open the database with DSN: WAL mode,

@@ -12,7 +12,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -31,7 +30,6 @@ import (
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the devices' driver
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
-	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -164,20 +162,8 @@ func device(t *testing.T, user string) *client.DB {
 func TestSync(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
-		sdb, _ := b.Open(t)
-		st, err := store.Open(ctx, sdb, b.Dialect, generated.Registry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		srv.Mount(mux, "")
-		hs := httptest.NewServer(mux)
-		t.Cleanup(hs.Close)
-		opts := client.SyncOptions{ServerURL: hs.URL, RetryDelay: 1, Decorate: func(r *http.Request) error {
+		st, sdb := b.Store(t, generated.Registry())
+		opts := client.SyncOptions{ServerURL: storetest.Serve(t, st, server.Config{}), RetryDelay: 1, Decorate: func(r *http.Request) error {
 			r.Header.Set(wire.HeaderUser, "ann")
 			return nil
 		}}

@@ -1,17 +1,24 @@
-package server_test
+package store_test
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/client"
+	_ "github.com/ssync-go/ssync/runtime/client/sqlite"
+	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
 	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // A fourth dialect, defined in this file alone: no generated code changes
@@ -133,17 +140,44 @@ func TestFakeDialect(t *testing.T) {
 		t.Errorf("the store created\n%s\nwant\n%s", created, want)
 	}
 
-	f := serveStore(t, st)
-	if r := f.do("POST", "/push?collections=ss_tb_note", "alice", "", pushBody([]string{note(id1, "one", false), note(id2, "two", true)}, nil, nil)); r.status != 200 {
-		t.Fatalf("push: %d %s", r.status, r.body)
+	// Two devices sync through a server on the fake store.
+	url := storetest.Serve(t, st, server.Config{})
+	ann, bob := fakeDevice(t, "ann"), fakeDevice(t, "ann")
+	note := &models.Note{Message: "through the fake dialect", Completed: true}
+	if err := generated.SyncNotes(ann).Insert(ctx, note); err != nil {
+		t.Fatal(err)
 	}
-	sets, _ := f.pull("alice", "0")
-	if got := len(sets[0].Changes.Created); got != 2 {
-		t.Fatalf("pull: %d rows created, want 2: %+v", got, sets)
-	}
-	for _, row := range sets[0].Changes.Created {
-		if row["id"] == id2 && (row["message"] != "two" || row["completed"] != true) {
-			t.Errorf("pulled %v, want message two, completed", row)
+	for _, d := range []*client.DB{ann, bob} {
+		if _, err := d.Synchronize(ctx, fakeSync(url, "ann")); err != nil {
+			t.Fatal(err)
 		}
 	}
+	got, err := generated.SyncNotes(bob).Get(ctx, note.ID)
+	if err != nil || got.Message != note.Message || !got.Completed {
+		t.Fatalf("the second device has %+v (%v), want %+v", got, err, note)
+	}
+	var stored string
+	if err := db.QueryRow(`SELECT "message" FROM "ss_tb_note" WHERE "id" = ?`, note.ID.String()).Scan(&stored); err != nil || stored != note.Message {
+		t.Fatalf("the store holds %q (%v)", stored, err)
+	}
+}
+
+func fakeDevice(t *testing.T, user string) *client.DB {
+	t.Helper()
+	d, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), generated.Registry(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.SetUser(context.Background(), user); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func fakeSync(url, user string) client.SyncOptions {
+	return client.SyncOptions{ServerURL: url, Decorate: func(r *http.Request) error {
+		r.Header.Set(wire.HeaderUser, user)
+		return nil
+	}}
 }
