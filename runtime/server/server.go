@@ -1,9 +1,11 @@
-// Package server is the central side of ssync: an HTTP API (handshake, pull,
-// streamed pull and push of change sets) over a SQL store that keeps the
-// synchronized tables of one registry on SQLite, PostgreSQL or MariaDB/MySQL.
-// Serve its Handler under any prefix, or Mount it on an http.ServeMux:
+// Package server is the central side of ssync: an HTTP API (handshake,
+// pull, streamed pull and push of change sets, attachment content) over a
+// store.Store (package runtime/store), which keeps the synchronized tables
+// of one registry on SQLite, PostgreSQL or MariaDB/MySQL. Serve its Handler
+// under any prefix, or Mount it on an http.ServeMux:
 //
-//	srv, err := server.New(server.Config{Store: store, Authenticator: auth})
+//	st, err := store.Open(ctx, db, postgres.Dialect(), generated.Registry())
+//	srv, err := server.New(server.Config{Store: st, Authenticator: auth})
 //	srv.Mount(mux, "")                       // under /api/sync
 //	mux.Handle("GET /healthz", srv.Health()) // where a health check is wanted
 //
