@@ -146,7 +146,7 @@ func (p *byteProgress) add(n int64) {
 // read) is not sent; an interrupted upload resumes where the server
 // stopped.
 func (s *session) uploadAttachments(ctx context.Context) error {
-	list, err := s.db.attachmentsOf(ctx, `"ss_dirty" > 0 AND "deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
+	list, err := s.db.attachmentsOf(ctx, withColumns(`{dirty} > 0 AND "deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`), s.scope)
 	if err != nil || len(list) == 0 {
 		return err
 	}

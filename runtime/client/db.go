@@ -393,6 +393,12 @@ type localTable struct {
 
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
+// withColumns spells the device's own columns in a statement written with
+// {dirty} and {known} for columnDirty and columnKnown.
+func withColumns(stmt string) string {
+	return strings.NewReplacer("{dirty}", quote(columnDirty), "{known}", quote(columnKnown)).Replace(stmt)
+}
+
 func newLocalTable(c ssync.Collection) *localTable {
 	t := quote(c.CollectionName())
 	meta := []string{ssync.ColumnID, ssync.ColumnCreatedAt, ssync.ColumnUpdatedAt, ssync.ColumnDeletedAt, ssync.ColumnSyncID}
@@ -421,25 +427,29 @@ func newLocalTable(c ssync.Collection) *localTable {
 		excluded = append(excluded, quote(n)+" = excluded."+quote(n))
 	}
 	scope := ` AND "ss_sync_id" IN (SELECT value FROM json_each(?))`
-	return &localTable{
+	lt := &localTable{
 		coll:      c,
 		selectAll: "SELECT " + cols + " FROM " + t,
-		insert:    "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 1, 0)",
+		insert:    "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 1, 0)",
 		update: "UPDATE " + t + ` SET "updated_at" = ?` + userSet +
-			`, "ss_dirty" = "ss_dirty" + 1 WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
-		delete: "UPDATE " + t + ` SET "deleted_at" = ?, "updated_at" = ?, "ss_dirty" = "ss_dirty" + 1` +
+			`, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
+		delete: "UPDATE " + t + ` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1` +
 			` WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
 		// The unary + keeps SQLite on the partial index of pending changes
 		// instead of the owner index, which would scan every row of the user.
-		dirty: "SELECT " + cols + `, "ss_dirty", "ss_known" FROM ` + t + ` WHERE "ss_dirty" > 0` +
+		dirty: "SELECT " + cols + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
 			` AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`,
-		apply: "INSERT INTO " + t + " (" + cols + `, "ss_dirty", "ss_known") VALUES (` + ph + ", 0, 1)" +
-			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, "ss_known" = 1 WHERE ` + t + `."ss_dirty" = 0`,
-		resyncDrop: "DELETE FROM " + t + ` WHERE "ss_dirty" = 0` + scope +
+		apply: "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 0, 1)" +
+			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
+		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
 			` AND "id" NOT IN (SELECT id FROM ss_resync WHERE collection = ?)`,
-		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), "ss_dirty" = 0, "ss_known" = 1` +
-			` WHERE "id" = ? AND ("deleted_at" IS NULL OR "ss_dirty" > 0)`,
+		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), {dirty} = 0, {known} = 1` +
+			` WHERE "id" = ? AND ("deleted_at" IS NULL OR {dirty} > 0)`,
 	}
+	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.applyDel} {
+		*stmt = withColumns(*stmt)
+	}
+	return lt
 }
 
 // metaValues appends the metadata column values of rec to dst.

@@ -378,9 +378,9 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
 			var q string
 			if g.sent {
-				q = "UPDATE " + t + ` SET "ss_known" = 1, "ss_dirty" = CASE WHEN "ss_dirty" = ? THEN 0 ELSE "ss_dirty" END WHERE "id" IN (` + in + ")"
+				q = withColumns("UPDATE " + t + ` SET {known} = 1, {dirty} = CASE WHEN {dirty} = ? THEN 0 ELSE {dirty} END WHERE "id" IN (` + in + ")")
 			} else {
-				q = "UPDATE " + t + ` SET "ss_dirty" = 0 WHERE "ss_dirty" = ? AND "id" IN (` + in + ")"
+				q = withColumns("UPDATE " + t + ` SET {dirty} = 0 WHERE {dirty} = ? AND "id" IN (` + in + ")")
 			}
 			args := append([]any{g.dirty}, chunk...)
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

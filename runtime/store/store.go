@@ -434,7 +434,9 @@ const conflictAttempts = 5
 
 // retryConflicts runs fn, and runs it again (after a short, growing pause)
 // while it fails with an error the dialect says is a transient conflict
-// between transactions.
+// between transactions. It stays apart from the client's retries (one
+// exchange, runtime/client): a deadlock between two pushes is the store's
+// own business, answered in the same request, and a client never sees it.
 func (s *Store) retryConflicts(ctx context.Context, fn func() error) error {
 	pause := 2 * time.Millisecond
 	for attempt := 1; ; attempt++ {
