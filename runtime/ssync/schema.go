@@ -126,6 +126,9 @@ func checkColumn(c Column) error {
 			return fmt.Errorf("column %q: kind %s takes no size", c.Name, c.Kind)
 		}
 	}
+	if err := checkOnDelete(c); err != nil {
+		return err
+	}
 	if c.Default == nil {
 		return nil
 	}
@@ -149,6 +152,22 @@ func checkColumn(c Column) error {
 }
 
 // checkSchema checks the column and index descriptions of c.
+// checkOnDelete checks a column's OnDelete: only on a reference, one of
+// the rules, and setnull only on a nullable column.
+func checkOnDelete(c Column) error {
+	switch {
+	case c.OnDelete == "":
+		return nil
+	case c.Ref == "":
+		return fmt.Errorf("column %q: OnDelete %q on a column that references no table", c.Name, c.OnDelete)
+	case c.OnDelete == OnDeleteSetNull && !c.Nullable:
+		return fmt.Errorf("column %q: OnDelete setnull on a column that is not nullable", c.Name)
+	case c.OnDelete != OnDeleteCascade && c.OnDelete != OnDeleteRestrict && c.OnDelete != OnDeleteSetNull:
+		return fmt.Errorf("column %q: unknown OnDelete %q (want cascade, restrict or setnull)", c.Name, c.OnDelete)
+	}
+	return nil
+}
+
 func checkSchema(c Collection) error {
 	cols := c.UserColumns()
 	indexed := map[string]bool{}

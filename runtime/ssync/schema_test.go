@@ -35,6 +35,9 @@ func TestRegistryChecksSchema(t *testing.T) {
 		{"signed default", table([]ssync.Column{{Name: "n", Kind: ssync.KindInt, Size: 8, Default: uint64(1)}}), `does not suit kind int`},
 		{"index on unknown column", table([]ssync.Column{text}, ssync.Index{Name: "rows_x", Columns: []string{"x"}}), `index "rows_x": unknown column "x"`},
 		{"index without Indexed", table([]ssync.Column{text}, ssync.Index{Name: "rows_title", Columns: []string{"title"}}), `Indexed is false but the indexes say true`},
+		{"ondelete without ref", table([]ssync.Column{{Name: "p", Kind: ssync.KindUUID, Nullable: true, OnDelete: ssync.OnDeleteSetNull}}), `references no table`},
+		{"setnull not nullable", table([]ssync.Column{{Name: "p", Kind: ssync.KindUUID, Ref: "rows", OnDelete: ssync.OnDeleteSetNull}}), `setnull on a column that is not nullable`},
+		{"unknown ondelete", table([]ssync.Column{{Name: "p", Kind: ssync.KindUUID, Ref: "rows", OnDelete: "drop"}}), `unknown OnDelete "drop"`},
 		{"Indexed without index", table([]ssync.Column{{Name: "title", Kind: ssync.KindText, Indexed: true}}), `Indexed is true but the indexes say false`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,9 +89,41 @@ type Column struct {
 	// dropping rows on a resync) must keep parents that live rows still
 	// reference.
 	Ref string
+	// OnDelete says what deleting the referenced row does to the rows
+	// whose Ref column holds its id (`ondelete=` after `ref=`); empty is
+	// OnDeleteCascade. Servers enforce it in the push that deletes the
+	// parent or writes the child, in whichever order pushes arrive.
+	OnDelete OnDelete
 	// Attachment is true for an attachment column (`ssync:"attachment"`):
 	// it holds an [Attachment] as JSON text, whose content syncs as a blob.
 	Attachment bool
+}
+
+// OnDelete is what deleting a referenced row does to the live rows that
+// reference it.
+type OnDelete string
+
+// The ondelete= values.
+const (
+	// OnDeleteCascade deletes the referencing rows too, recursively; a row
+	// written under an already deleted parent is deleted as it arrives.
+	// The default.
+	OnDeleteCascade OnDelete = "cascade"
+	// OnDeleteRestrict refuses to delete a row that live rows reference,
+	// and refuses a row written under an already deleted parent.
+	OnDeleteRestrict OnDelete = "restrict"
+	// OnDeleteSetNull clears the reference of the referencing rows (the
+	// column must be nullable); a row written under an already deleted
+	// parent is written with its reference cleared.
+	OnDeleteSetNull OnDelete = "setnull"
+)
+
+// Rule returns the column's OnDelete, or OnDeleteCascade when it is empty.
+func (c Column) Rule() OnDelete {
+	if c.OnDelete == "" {
+		return OnDeleteCascade
+	}
+	return c.OnDelete
 }
 
 // ServerName returns the column's name in the server store.
