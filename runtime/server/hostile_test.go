@@ -340,7 +340,7 @@ func hostileCases(t *testing.T) []hostileCase {
 		hostileCase{name: "long unknown key within the body limit", body: note(strings.Repeat("k", 4000), "1"), status: 400, code: "invalid_change_set"},
 		hostileCase{name: "long collection name", body: hBody(hSet(strings.Repeat("c", 10000), "deleted")), status: 400, code: "unknown_collection"},
 		hostileCase{name: "invalid UTF-8 in a string", body: other(hNewID3, "message", "\"\xff\xfe\"")},
-		hostileCase{name: "NUL in a string", body: other(hNewID4, "message", `"a\u0000b"`)},
+		hostileCase{name: "NUL in a string", body: other(hNewID4, "message", `"a\u0000b"`), status: 400, code: "invalid_change_set", want: `row ` + hNewID4 + `: field \"message\": text holds NUL`},
 		hostileCase{name: "lone surrogate in a string", body: other(hNewID5, "message", `"\ud800"`)},
 	)
 

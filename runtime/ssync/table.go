@@ -139,6 +139,11 @@ type DecodeOptions struct {
 	// Strict refuses fields the table does not know. Servers decode strictly;
 	// clients skip unknown fields so that a newer server does not break them.
 	Strict bool
+	// RefuseNUL refuses a row whose text (a text or JSON column, or its
+	// syncId) holds NUL (U+0000), which PostgreSQL cannot store: servers
+	// refuse it on every store alike. It is checked by the change-set
+	// decoder (runtime/wire), after each row is read.
+	RefuseNUL bool
 }
 
 // Table describes one synchronized table of model type T. ssyncgen emits one

@@ -96,6 +96,9 @@ type DecodeError struct {
 	Part string
 	// Index is the row's position within Part, or -1.
 	Index int
+	// ID is the row's id, when the error is about a row that was read
+	// whole (uuid.Nil otherwise).
+	ID uuid.UUID
 	// Err is what went wrong.
 	Err error
 }
@@ -124,6 +127,9 @@ func (e *DecodeError) Error() string {
 		if e.Index >= 0 {
 			fmt.Fprintf(&b, "[%d]", e.Index)
 		}
+	}
+	if e.ID != uuid.Nil {
+		fmt.Fprintf(&b, " row %s", e.ID)
 	}
 	fmt.Fprintf(&b, ": %s", lexerReason(e.Err))
 	return b.String()
@@ -281,8 +287,14 @@ func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.
 		if err := coll.DecodeRow(l, row, opts); err != nil {
 			return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: err}
 		}
-		if coll.RecordOf(row).ID == uuid.Nil {
+		id := coll.RecordOf(row).ID
+		if id == uuid.Nil {
 			return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: errors.New(`missing or nil "id"`)}
+		}
+		if opts.RefuseNUL {
+			if err := checkNUL(coll, row); err != nil {
+				return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), ID: id, Err: err}
+			}
 		}
 		rows = append(rows, row)
 		l.WantComma()
