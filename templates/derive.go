@@ -100,6 +100,48 @@ func RepoMethods() []string {
 	return append(append([]string(nil), clientRepoMethods...), orderByMethod)
 }
 
+// onDeleteRules are the values of `ondelete=`, each with the runtime
+// constant generated code writes it as. The golden case "relations" uses
+// every one, so a renamed constant fails its build.
+var onDeleteRules = []struct {
+	rule  ssync.OnDelete
+	konst string
+}{
+	{ssync.OnDeleteCascade, "OnDeleteCascade"},
+	{ssync.OnDeleteRestrict, "OnDeleteRestrict"},
+	{ssync.OnDeleteSetNull, "OnDeleteSetNull"},
+}
+
+// OnDeleteRule returns the rule that `ondelete=<s>` names.
+func OnDeleteRule(s string) (ssync.OnDelete, bool) {
+	for _, r := range onDeleteRules {
+		if string(r.rule) == s {
+			return r.rule, true
+		}
+	}
+	return "", false
+}
+
+// OnDeleteRules lists the values `ondelete=` takes, for messages:
+// "cascade, restrict or setnull".
+func OnDeleteRules() string {
+	var names []string
+	for _, r := range onDeleteRules {
+		names = append(names, string(r.rule))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// onDeleteConst returns the runtime constant of rule; empty for no rule.
+func onDeleteConst(rule ssync.OnDelete) string {
+	for _, r := range onDeleteRules {
+		if r.rule == rule {
+			return r.konst
+		}
+	}
+	return ""
+}
+
 // DeriveNames computes every identifier, file name and index name generated
 // for t from its Go name, collection and fields. Index names come from
 // runtime/ssync's naming functions, which the runtimes use for the indexes
@@ -137,6 +179,7 @@ func (t *Table) DeriveNames() {
 			f.By = "By" + f.GoName
 			t.Indexes = append(t.Indexes, &Index{Name: ssync.IndexName(t.Collection, f.Column), Field: f})
 		}
+		f.OnDeleteConst = onDeleteConst(f.OnDelete)
 		f.Attach, f.Open, f.ContentIndex = "", "", ""
 		if f.Attachment {
 			attachments = append(attachments, f)

@@ -130,3 +130,39 @@ func TestDeriveNames(t *testing.T) {
 		t.Errorf("derived %q, %q %q, %q %q, %q", tbl.FileName, file.Attach, file.Open, user.Where, user.By, file.Where)
 	}
 }
+
+// Every ondelete rule is one of the runtime's, named once, and derived to
+// its constant; a field without one gets none.
+func TestOnDeleteRules(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range onDeleteRules {
+		if got, ok := OnDeleteRule(string(r.rule)); !ok || got != r.rule {
+			t.Errorf("OnDeleteRule(%q) = %q, %v", r.rule, got, ok)
+		}
+		if r.konst == "" || seen[r.konst] {
+			t.Errorf("rule %q has constant name %q", r.rule, r.konst)
+		}
+		seen[r.konst] = true
+		// The runtime accepts the rule on a nullable reference.
+		col := ssync.Column{Name: "p", Kind: ssync.KindUUID, Nullable: true, Indexed: true, Ref: "t", OnDelete: r.rule}
+		tbl := &ssync.Table[struct{ ssync.Record }]{Name: "t", Columns: []ssync.Column{col},
+			Indexes: []ssync.Index{{Name: "t_p", Columns: []string{"p"}}}}
+		if _, err := ssync.NewRegistry(tbl); err != nil {
+			t.Errorf("rule %q: %v", r.rule, err)
+		}
+	}
+	for _, s := range []string{"", "drop", "Cascade", "set_null"} {
+		if _, ok := OnDeleteRule(s); ok {
+			t.Errorf("OnDeleteRule(%q) found a rule", s)
+		}
+	}
+	if got, want := OnDeleteRules(), "cascade, restrict or setnull"; got != want {
+		t.Errorf("OnDeleteRules() = %q, want %q", got, want)
+	}
+	set := &Field{GoName: "ParentID", Kind: KindUUID, Repr: ReprPointer, Ref: "tasks", OnDelete: ssync.OnDeleteSetNull}
+	plain := &Field{GoName: "OwnerID", Kind: KindUUID, Ref: "people"}
+	(&Table{GoName: "Task", Collection: "tasks", Fields: []*Field{set, plain}}).DeriveNames()
+	if set.OnDeleteConst != "OnDeleteSetNull" || plain.OnDeleteConst != "" {
+		t.Errorf("derived %q and %q, want OnDeleteSetNull and nothing", set.OnDeleteConst, plain.OnDeleteConst)
+	}
+}

@@ -57,6 +57,9 @@ func emitDescriptor(f *jen.File, t *Table) {
 		if fld.Ref != "" {
 			vals = append(vals, jen.Id("Ref").Op(":").Lit(fld.Ref))
 		}
+		if fld.OnDeleteConst != "" {
+			vals = append(vals, jen.Id("OnDelete").Op(":").Qual(PathSsync, fld.OnDeleteConst))
+		}
 		if fld.Attachment {
 			vals = append(vals, jen.Id("Attachment").Op(":").True())
 		}

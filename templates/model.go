@@ -9,6 +9,8 @@ import (
 	"go/types"
 	"strings"
 	"unicode"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
 // Import paths the generated code refers to.
@@ -202,6 +204,10 @@ type Field struct {
 	// Ref is the referenced table's collection name (`ref=`); empty when
 	// the column is no foreign key.
 	Ref string
+	// OnDelete is what deleting the referenced row does to this row
+	// (`ondelete=`); empty when the tag does not say, which the runtime
+	// reads as ssync.OnDeleteCascade.
+	OnDelete ssync.OnDelete
 	// Attachment is true for an attachment field (`attachment`): a
 	// *ssync.Attachment (Repr ReprPointer) or an ssync.Attachment.
 	Attachment bool
@@ -217,6 +223,9 @@ type Field struct {
 	// ContentIndex is the device's index of the rows whose attachment field
 	// holds content (ss_tb_note_file_content); empty for other fields.
 	ContentIndex string
+	// OnDeleteConst is the runtime constant OnDelete is written as
+	// (OnDeleteSetNull); empty when OnDelete is.
+	OnDeleteConst string
 }
 
 // Nullable reports whether the column accepts NULL.

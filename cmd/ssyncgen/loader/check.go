@@ -11,9 +11,10 @@ import (
 )
 
 // checkTables reports the problems between tables: duplicate table names
-// and orders, foreign keys to unknown tables, in cycles or against the
-// order, and generated identifiers that clash. out is the output package
-// when it is one of the loaded packages.
+// and orders, foreign keys to unknown tables, non-nullable self-references,
+// cycles between tables, references against the order, and generated
+// identifiers that clash. out is the output package when it is one of the
+// loaded packages.
 func (l *loader) checkTables(out *packages.Package) {
 	byName := map[string]*table{}
 	byOrder := map[int]*table{}
@@ -50,24 +51,34 @@ func (l *loader) modelName(t *table) string {
 	return qual + t.GoName
 }
 
-// checkRefs checks the foreign keys: each names a known table, none is in
-// a cycle, and each child's order is greater than its parent's.
+// checkRefs checks the foreign keys: each names a known table; a table
+// references itself (a tree: subtasks, threaded comments) only through a
+// nullable field; references between tables form no cycle; and each child's
+// order is greater than its parent's.
 func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 	var known []string
 	for _, t := range tables {
 		known = append(known, t.Collection)
 	}
 	sort.Strings(known)
+	// edges are the references between distinct tables; a self-reference
+	// is no edge: its rows are in one table, written in one order.
 	edges := map[*table][]*table{}
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
-			if parent == nil {
+			switch {
+			case parent == nil:
 				l.errorf(r.pos, "ref=%s of field %s.%s names no table (known tables: %s)",
 					r.field.Ref, t.GoName, strings.Join(r.field.Path, "."), strings.Join(known, ", "))
-				continue
+			case parent == t:
+				if !r.field.Nullable() {
+					l.errorf(r.pos, "field %s.%s references its own table %s but cannot be NULL, so no first row could ever be written: it would need a parent row that does not exist yet (make it *uuid.UUID, nil for a root row)",
+						t.GoName, strings.Join(r.field.Path, "."), t.Collection)
+				}
+			default:
+				edges[t] = append(edges[t], parent)
 			}
-			edges[t] = append(edges[t], parent)
 		}
 	}
 	comp := components(tables, edges)
@@ -75,19 +86,20 @@ func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
-			if parent == nil || comp[t] != comp[parent] || cyclic[comp[t]] {
+			if parent == nil || parent == t || comp[t] != comp[parent] || cyclic[comp[t]] {
 				continue
 			}
 			// The first reference of a cycle reports the whole cycle.
 			cyclic[comp[t]] = true
-			l.errorf(r.pos, "foreign keys form a cycle: %s (ssync writes parents before children, so a cycle can never sync: drop ref= from one of these fields)",
+			l.errorf(r.pos, "foreign keys form a cycle between tables: %s (ssync writes parents before children, by order, and does not support references that cycle between tables yet: "+
+				"drop ref= from one of these fields, which keeps the id but not the foreign key; a table referencing itself through a nullable field is fine)",
 				cycleText(tables, byName, comp, comp[t]))
 		}
 	}
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
-			if parent == nil || comp[t] == comp[parent] || t.Order > parent.Order {
+			if parent == nil || parent == t || comp[t] == comp[parent] || t.Order > parent.Order {
 				continue
 			}
 			l.errorf(r.pos, "field %s.%s references %s (%s, order %d), but %s has order %d: a child must come after its parent (give %s an order greater than %d)",
@@ -97,7 +109,8 @@ func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 	}
 }
 
-// cycleText lists the references inside one strongly connected component.
+// cycleText lists the references between the tables of one strongly
+// connected component.
 func cycleText(tables []*table, byName map[string]*table, comp map[*table]int, c int) string {
 	var parts []string
 	for _, t := range tables {
@@ -105,7 +118,7 @@ func cycleText(tables []*table, byName map[string]*table, comp map[*table]int, c
 			continue
 		}
 		for _, r := range t.refs {
-			if p := byName[r.field.Ref]; p != nil && comp[p] == c {
+			if p := byName[r.field.Ref]; p != nil && p != t && comp[p] == c {
 				parts = append(parts, fmt.Sprintf("%s.%s → %s", t.GoName, strings.Join(r.field.Path, "."), p.Collection))
 			}
 		}
@@ -114,9 +127,8 @@ func cycleText(tables []*table, byName map[string]*table, comp map[*table]int, c
 }
 
 // components numbers the strongly connected components of the reference
-// graph (Tarjan). A table with no reference to its own component gets a
-// component of its own; a component reached by a reference from inside
-// itself is a cycle.
+// graph between distinct tables (Tarjan): two tables share a component
+// exactly when their references form a cycle.
 func components(tables []*table, edges map[*table][]*table) map[*table]int {
 	index := map[*table]int{}
 	low := map[*table]int{}
@@ -154,24 +166,6 @@ func components(tables []*table, edges map[*table][]*table) map[*table]int {
 	for _, t := range tables {
 		if _, seen := index[t]; !seen {
 			visit(t)
-		}
-	}
-	// A table alone in its component is in a cycle only through a
-	// reference to itself; give the others distinct numbers that no
-	// reference check can match.
-	for _, t := range tables {
-		self := false
-		for _, p := range edges[t] {
-			self = self || p == t
-		}
-		alone := true
-		for _, o := range tables {
-			if o != t && comp[o] == comp[t] {
-				alone = false
-			}
-		}
-		if alone && !self {
-			comp[t] = -1 - comp[t]
 		}
 	}
 	return comp

@@ -27,13 +27,15 @@ type fieldTag struct {
 	name   string
 	server string
 	ref    string
-	index  bool
+	// onDelete is the rule of `ondelete=`; empty when the tag has none.
+	onDelete ssync.OnDelete
+	index    bool
 	// attachment marks a *ssync.Attachment or ssync.Attachment field whose
 	// content syncs as a blob.
 	attachment bool
 }
 
-const fieldKeys = "name, server, ref, index, attachment, -"
+const fieldKeys = "name, server, ref, ondelete, index, attachment, -"
 
 // parseFieldTag reads the ssync tag of field v (named desc in messages). On
 // an embedded struct only "-" is allowed.
@@ -87,6 +89,18 @@ func (l *loader) parseFieldTag(v *types.Var, raw, desc string, embedded bool) (f
 			case "ref":
 				ft.ref = val
 			}
+		case "ondelete":
+			rule, known := templates.OnDeleteRule(val)
+			switch {
+			case !hasVal || val == "":
+				l.errorf(pos, "ondelete= of %s has no value (write ondelete=%s after ref=)", desc, templates.OnDeleteRules())
+				good = false
+			case !known:
+				l.errorf(pos, "ondelete=%s of %s is not a rule (write ondelete=%s; cascade is the default)", val, desc, templates.OnDeleteRules())
+				good = false
+			default:
+				ft.onDelete = rule
+			}
 		case "index":
 			if hasVal {
 				l.errorf(pos, "index of %s takes no value (write just index)", desc)
@@ -113,6 +127,10 @@ func (l *loader) parseFieldTag(v *types.Var, raw, desc string, embedded bool) (f
 			l.errorf(pos, "unknown key %q in the ssync tag of %s (known: %s)", key, desc, fieldKeys)
 			good = false
 		}
+	}
+	if seen["ondelete"] && !seen["ref"] && !embedded {
+		l.errorf(pos, "ondelete= of %s says what deleting the referenced row does, but the field references no table (add ref=<table>, or remove ondelete=)", desc)
+		good = false
 	}
 	return ft, good
 }
@@ -284,6 +302,12 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 		} else {
 			fld.Ref = tag.ref
 			fld.Index = true // foreign keys are looked up: always indexed
+			fld.OnDelete = tag.onDelete
+			if tag.onDelete == ssync.OnDeleteSetNull && !fld.Nullable() {
+				l.errorf(pos, "%s has ondelete=setnull, but its type %s cannot hold NULL (make it *uuid.UUID, or choose ondelete=cascade or restrict)",
+					desc, typeString(v.Type(), fs.table.pkg))
+				good = false
+			}
 			fs.table.refs = append(fs.table.refs, ref{field: fld, pos: pos})
 		}
 	}

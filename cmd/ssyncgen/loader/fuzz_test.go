@@ -77,7 +77,8 @@ func FuzzFieldTag(f *testing.F) {
 	for _, s := range []string{`json:"message"`, `json:"userId" ssync:"ref=ss_tb_user"`, `ssync:"index"`, `ssync:"-"`,
 		`ssync:"name=msg,server=message_text"`, `ssync:""`, `ssync:" "`, `ssync:"name="`, `ssync:"index=1"`,
 		`ssync:"name=a,name=b"`, `ssync:"-,index"`, `ssync:"table=x,order=1"`, `ssync:"colour"`, `ssync:"ref=1x"`,
-		`ssync:"name=a b"`, `ssync:"name`, "ssync:\"na\\\"me\""} {
+		`ssync:"name=a b"`, `ssync:"name`, "ssync:\"na\\\"me\"", `ssync:"ref=tk_task,ondelete=setnull"`,
+		`ssync:"ondelete=restrict"`, `ssync:"ref=x,ondelete=drop"`, `ssync:"ref=x,ondelete="`, `ssync:"ref=x,ondelete"`} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}

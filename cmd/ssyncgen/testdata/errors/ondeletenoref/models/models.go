@@ -1,0 +1,21 @@
+package models
+
+import (
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Project is a parent.
+type Project struct {
+	ssync.Record `ssync:"table=projects,order=1"`
+
+	Name string
+}
+
+// Task says what deleting a parent does, but references none.
+type Task struct {
+	ssync.Record `ssync:"table=tasks,order=2"`
+
+	ProjectID uuid.UUID `ssync:"ondelete=cascade"`
+}
