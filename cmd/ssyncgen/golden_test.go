@@ -300,7 +300,9 @@ func genCopy(t *testing.T, c string) (dir, models, out string) {
 // of field survives the generated encoder and decoder and the row binders
 // agree with the columns; for "features", named, sql.Null, JSON-text and
 // embedded fields survive the codec and sync between two devices through a
-// server on every store (those not reachable skip, loudly).
+// server on every store (those not reachable skip, loudly); for "relations",
+// the ondelete rules reach the descriptors and a self-referencing tree of
+// tasks syncs on every store.
 func TestCaseTests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go command")

@@ -12,13 +12,15 @@ import (
 	kinds "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/kinds/want"
 	multi "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/want"
 	notes "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/notes/want"
+	relations "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/relations/want"
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
 // Schemas are registries of several shapes, by name: the example app's,
 // and each of ssyncgen's golden cases (attachments, features with embedded
-// structs and references, every kind, several packages, the plain notes).
+// structs and references, every kind, several packages, the plain notes,
+// references with ondelete rules and a self-reference).
 func Schemas() map[string]*ssync.Registry {
 	return map[string]*ssync.Registry{
 		"example":     generated.Registry(),
@@ -27,6 +29,7 @@ func Schemas() map[string]*ssync.Registry {
 		"kinds":       kinds.Registry(),
 		"multi":       multi.Registry(),
 		"notes":       notes.Registry(),
+		"relations":   relations.Registry(),
 	}
 }
 
