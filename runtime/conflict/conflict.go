@@ -7,8 +7,11 @@
 //
 // The rules:
 //
-//   - Ownership: a row is written only by its owner or a user linked to it;
-//     a refusal looks the same whether or not the row exists.
+//   - Ownership: a row is written only by its owner or a user linked to it.
+//     A write of a row the pusher may not write is refused the same way
+//     whether its pushed owner is a stranger or its id is held by a
+//     stranger's row; a delete of a stranger's row changes nothing, as the
+//     delete of an id the server does not have.
 //   - Delete wins: a write to a row deleted on the server is ignored (and
 //     reported), however late the delete committed.
 //   - Last writer wins in server order. A write to a row that another device
@@ -64,7 +67,8 @@ type Verdict int
 
 const (
 	// Refuse: the row (stored or pushed) belongs to a user the pusher may
-	// not write for. The answer must not reveal whether the row exists.
+	// not write for. The answer is the same for a stored row and a pushed
+	// owner: it must not tell which.
 	Refuse Verdict = iota + 1
 	// Insert: a new row.
 	Insert
@@ -78,7 +82,9 @@ const (
 	IgnoreDeleted
 	// MarkDeleted: the delete is applied.
 	MarkDeleted
-	// Nothing: a delete of a row the server lacks or has deleted already.
+	// Nothing: a delete of a row the server lacks, has deleted already, or
+	// that belongs to a user the pusher may not write for (answered alike,
+	// so that a delete does not tell whether a stranger's row exists).
 	Nothing
 )
 
@@ -98,12 +104,9 @@ func (v Verdict) String() string {
 // (itself or a linked user).
 func Decide(r Row, p Push, may func(owner string) bool) Verdict {
 	if p.Delete {
-		switch {
-		case !r.Found:
-			return Nothing // deleting what the server never had changes nothing
-		case !may(r.Owner):
-			return Refuse
-		case r.Deleted:
+		if !r.Found || !may(r.Owner) || r.Deleted {
+			// Deleting what the server never had, or what the pusher cannot
+			// see, changes nothing, and says so the same way.
 			return Nothing
 		}
 		return MarkDeleted

@@ -25,7 +25,8 @@ func TestDecide(t *testing.T) {
 		{"delete", live, Push{Delete: true, Device: "tablet", Since: 1}, MarkDeleted},
 		{"delete of a missing row", Row{}, Push{Delete: true}, Nothing},
 		{"delete of a deleted row", Row{Found: true, Owner: "ann", Deleted: true}, Push{Delete: true}, Nothing},
-		{"delete of a stranger's row", Row{Found: true, Owner: "eve"}, Push{Delete: true}, Refuse},
+		{"delete of a stranger's row", Row{Found: true, Owner: "eve"}, Push{Delete: true}, Nothing},
+		{"delete of a stranger's deleted row", Row{Found: true, Owner: "eve", Deleted: true}, Push{Delete: true}, Nothing},
 	} {
 		if got := Decide(c.row, c.push, mine); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

@@ -174,6 +174,9 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			}
 		}
 	}
+	if err := p.checkRefs(ctx); err != nil {
+		return nil, err
+	}
 	v := uint64(p.version)
 	if !s.dialect.BumpFirst {
 		if v, err = s.version(ctx, tx); err != nil {
@@ -218,6 +221,7 @@ type pusher struct {
 	written map[*serverTable][]any // ids written, stamped with the version at the end
 	version int64                  // the version rows are written with; 0 until stamped
 
+	refs    []reference            // rows the written rows reference, checked by checkRefs
 	known   map[uuid.UUID]existing // rows of the current table looked up in bulk
 	inserts []any                  // arguments of rows waiting for a multi-row INSERT
 	pending map[uuid.UUID]bool     // ids in inserts
@@ -426,8 +430,11 @@ func (p *pusher) load(ctx context.Context, t *serverTable, rowID uuid.UUID) (any
 	return row, nil
 }
 
+// forbidden is the refusal of a written row that names an owner the pusher
+// may not write for, or whose id a row of such an owner holds: one answer
+// for both, which does not tell whether the row exists.
 func forbidden(name string, id uuid.UUID) error {
-	return &RowError{Collection: name, ID: id, Err: fmt.Errorf("%w: row is owned by a user you may not write for", ErrForbidden)}
+	return &RowError{Collection: name, ID: id, Err: fmt.Errorf("%w: you may not write this row (its owner is neither you nor a user linked to you, or its id is taken by a row of such a user)", ErrForbidden)}
 }
 
 // hook runs the collection's BeforeWrite hook, if any.
@@ -533,6 +540,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			return nil
 		}
 		p.written[t] = append(p.written[t], rec.ID.String())
+		p.noteRefs(t, row)
 		return nil
 	}
 	if !id.Allowed(rec.SyncID) {
@@ -545,6 +553,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
 	}
 	p.written[t] = append(p.written[t], rec.ID.String())
+	p.noteRefs(t, row)
 	return p.queueInsert(ctx, t, args, rec.ID)
 }
 
@@ -554,10 +563,8 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	if err != nil {
 		return err
 	}
-	switch conflict.Decide(ex.row(), conflict.Push{Delete: true, Device: p.req.Device}, p.req.Identity.Allowed) {
-	case conflict.Refuse:
-		return forbidden(name, rowID)
-	case conflict.Nothing:
+	if conflict.Decide(ex.row(), conflict.Push{Delete: true, Device: p.req.Device}, p.req.Identity.Allowed) == conflict.Nothing {
+		// Also a stranger's row: answered as an id the server lacks.
 		return nil
 	}
 	if p.s.hooks[name].BeforeWrite != nil {

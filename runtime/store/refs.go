@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// reference is a row that a pushed row references through a foreign key.
+type reference struct {
+	table *serverTable // the referenced table
+	id    uuid.UUID    // the referenced row
+	from  *RowError    // the refusal that names the referencing row
+}
+
+// noteRefs records the rows that row, about to be written, references;
+// checkRefs checks them once the push has written every row.
+func (p *pusher) noteRefs(t *serverTable, row any) {
+	var vals []any
+	for i, c := range t.coll.UserColumns() {
+		if c.Ref == "" {
+			continue
+		}
+		if vals == nil {
+			vals = t.coll.AppendValues(row, nil)
+		}
+		id, ok := refID(vals[i])
+		if !ok {
+			continue
+		}
+		from := &RowError{Collection: t.coll.CollectionName(), ID: t.coll.RecordOf(row).ID, Err: ErrDanglingReference}
+		p.refs = append(p.refs, reference{table: p.s.tables[c.Ref], id: id, from: from})
+	}
+}
+
+// refID returns the id a reference column's value holds; false for NULL
+// (or a value that is no id, left to the database).
+func refID(v any) (uuid.UUID, bool) {
+	dv, err := driver.DefaultParameterConverter.ConvertValue(v)
+	if err != nil || dv == nil {
+		return uuid.Nil, false
+	}
+	var s string
+	switch x := dv.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
+}
+
+// checkRefs refuses the push, naming the first row at fault, when a row it
+// wrote references a row the server does not have or a row of a user the
+// pusher may not read: both answer ErrDanglingReference, so that a
+// reference does not tell whether a stranger's row exists (the foreign key
+// alone would accept a reference to it).
+func (p *pusher) checkRefs(ctx context.Context) error {
+	if len(p.refs) == 0 {
+		return nil
+	}
+	owners := map[*serverTable]map[uuid.UUID]string{}
+	for _, r := range p.refs {
+		if owners[r.table] == nil {
+			owners[r.table] = map[uuid.UUID]string{}
+		}
+		owners[r.table][r.id] = ""
+	}
+	for t, ids := range owners {
+		if err := p.ownersOf(ctx, t, ids); err != nil {
+			return err
+		}
+	}
+	for _, r := range p.refs {
+		owner := owners[r.table][r.id]
+		if owner == "" || !p.req.Identity.Allowed(owner) {
+			return r.from
+		}
+	}
+	return nil
+}
+
+// ownersOf fills in the owner of each row of t in ids that the store has;
+// the others stay empty.
+func (p *pusher) ownersOf(ctx context.Context, t *serverTable, ids map[uuid.UUID]string) error {
+	all := make([]any, 0, len(ids))
+	for id := range ids {
+		all = append(all, id.String())
+	}
+	for start := 0; start < len(all); start += lookupChunk {
+		chunk := all[start:min(start+lookupChunk, len(all))]
+		if err := p.scanOwners(ctx, t, chunk, ids); err != nil {
+			return fmt.Errorf("ssync store: push: references to %s: %w", t.coll.CollectionName(), err)
+		}
+	}
+	return nil
+}
+
+// scanOwners looks up one chunk of ownersOf.
+func (p *pusher) scanOwners(ctx context.Context, t *serverTable, chunk []any, ids map[uuid.UUID]string) error {
+	rows, err := p.tx.QueryContext(ctx, t.lookupMany(len(chunk)), chunk...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e existing
+		var id uuid.UUID
+		var deletedAt, version any
+		if err := rows.Scan(&id, &e.owner, &deletedAt, &version, &e.writer); err != nil {
+			return err
+		}
+		ids[id] = e.owner
+	}
+	return rows.Err()
+}
