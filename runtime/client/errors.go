@@ -180,6 +180,12 @@ var (
 	ErrTooManyRows = codeErr(wire.CodeTooManyRows)
 	// ErrBlobTooLarge: an attachment larger than the server accepts.
 	ErrBlobTooLarge = codeErr(wire.CodeBlobTooLarge)
+	// ErrBlobQuotaExceeded: an upload that would take the user's uploads over
+	// the bytes the server keeps for one user.
+	ErrBlobQuotaExceeded = codeErr(wire.CodeBlobQuotaExceeded)
+	// ErrTooManyUploads: the user has as many incomplete uploads as the
+	// server keeps (they expire after a while; Synchronize does not wait).
+	ErrTooManyUploads = codeErr(wire.CodeTooManyUploads)
 	// ErrIdempotencyKeyReused: an Idempotency-Key reused with another body.
 	ErrIdempotencyKeyReused = codeErr(wire.CodeIdempotencyKeyReused)
 	// ErrTooManyRequests: the user had as many requests in progress as the

@@ -18,6 +18,46 @@ import (
 // DefaultMaxBlobBytes caps one attachment when Config.MaxBlobBytes is 0.
 const DefaultMaxBlobBytes = 1 << 30
 
+// DefaultMaxUserBlobBytes is one user's upload quota when
+// Config.MaxUserBlobBytes is 0.
+const DefaultMaxUserBlobBytes = 10 << 30
+
+// DefaultMaxOpenUploads caps one user's incomplete uploads when
+// Config.MaxOpenUploads is 0.
+const DefaultMaxOpenUploads = 16
+
+// uploadLimits returns the per-user upload limits of the configuration.
+func (s *Server) uploadLimits() store.UploadLimits {
+	l := store.UploadLimits{Bytes: s.cfg.MaxUserBlobBytes, Open: s.cfg.MaxOpenUploads}
+	if l.Bytes == 0 {
+		l.Bytes = DefaultMaxUserBlobBytes
+	}
+	if l.Open == 0 {
+		l.Open = DefaultMaxOpenUploads
+	}
+	return store.UploadLimits{Bytes: max(l.Bytes, 0), Open: max(l.Open, 0)}
+}
+
+// reserveUpload counts the user's upload against its limits; false when
+// it is refused (and answered).
+func (s *Server) reserveUpload(w http.ResponseWriter, r *http.Request, id store.Identity, upload string, length int64) bool {
+	err := s.store.ReserveUpload(r.Context(), id.SyncID, upload, length, s.uploadLimits())
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrTooManyUploads):
+		// Nothing frees a place before the oldest upload expires, unless
+		// the client finishes one: a wait longer than clients make.
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.store.UploadExpiry().Seconds())))
+		s.fail(w, r, apiError{wire.CodeTooManyUploads, err.Error() + "; finish or wait out the others"})
+	case errors.Is(err, store.ErrBlobQuota):
+		s.fail(w, r, apiError{wire.CodeBlobQuotaExceeded, err.Error()})
+	default:
+		s.internal(w, r, "blob upload", err)
+	}
+	return false
+}
+
 // uploadID names a user's upload of a blob: users never resume (or learn
 // of) one another's uploads.
 func uploadID(hash, user string) string {
@@ -174,6 +214,9 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the server holds %d bytes of this upload: resume from Upload-Offset %d", have, have)})
 		return
 	}
+	if !s.reserveUpload(w, r, id, upload, length) {
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, length-offset)
 	n, err := bs.Append(ctx, upload, offset, body)
 	w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(n, 10))
@@ -196,6 +239,9 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := bs.Commit(ctx, upload, hash, length); err != nil {
 		if errors.Is(err, blob.ErrMismatch) {
+			if err := s.store.DropUpload(ctx, id.SyncID, upload); err != nil {
+				s.logger.WarnContext(ctx, "ssync: blob upload", "error", err)
+			}
 			w.Header().Set(wire.HeaderUploadOffset, "0")
 			s.fail(w, r, apiError{wire.CodeBlobMismatch,
 				"the content does not match its SHA-256 and was discarded: send it again from offset 0"})
@@ -204,7 +250,7 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "blob commit", err)
 		return
 	}
-	if err := s.store.HoldBlob(ctx, id.SyncID, hash); err != nil {
+	if err := s.store.CommitUpload(ctx, id.SyncID, upload, hash, length); err != nil {
 		s.internal(w, r, "blob commit", err)
 		return
 	}

@@ -69,6 +69,17 @@ type Config struct {
 	// MaxBlobBytes caps the size of one attachment's content; larger
 	// uploads get 413. 0 means DefaultMaxBlobBytes (1 GiB).
 	MaxBlobBytes int64
+	// MaxUserBlobBytes caps the bytes of one user's uploads: the content
+	// it uploaded that the server keeps (until PurgeBlobs removes it) plus
+	// the announced size of its incomplete uploads. An upload that would
+	// pass it gets 413 blob_quota_exceeded. 0 means
+	// DefaultMaxUserBlobBytes (10 GiB); negative, no limit.
+	MaxUserBlobBytes int64
+	// MaxOpenUploads caps one user's incomplete uploads (those written
+	// within the store's upload expiry, store.WithUploadExpiry); a new one
+	// beyond it gets 429 too_many_uploads. 0 means DefaultMaxOpenUploads
+	// (16); negative, no limit.
+	MaxOpenUploads int
 	// MaxUserRequests caps the requests one user has in progress on this
 	// server instance at once (a user's devices together); more get 429
 	// too_many_requests with Retry-After, which clients wait out. 0 means

@@ -19,8 +19,9 @@ const DefaultBlobRetention = 30 * 24 * time.Hour
 // blobState is a store's attachment content: where it is kept and how long
 // unreferenced content stays.
 type blobState struct {
-	store     blob.Store
-	retention time.Duration
+	store        blob.Store
+	retention    time.Duration
+	uploadExpiry time.Duration
 }
 
 // WithBlobStore keeps the content of attachments (ssync.Attachment fields)
@@ -137,14 +138,15 @@ type BlobPurgeReport struct {
 	// released, or newer than the retention window.
 	Kept int
 	// Uploads counts the incomplete uploads removed (untouched for the
-	// retention window).
+	// upload expiry, see WithUploadExpiry).
 	Uploads int
 }
 
 // PurgeBlobs removes attachment content that no live row references and
 // that nobody uploaded or released within the retention window (see
-// WithBlobRetention), and incomplete uploads untouched for as long. Run it
-// periodically (e.g. daily) from one server instance.
+// WithBlobRetention), and incomplete uploads untouched for the shorter
+// upload expiry (WithUploadExpiry). Run it periodically (e.g. hourly) from
+// one server instance.
 func (s *Store) PurgeBlobs(ctx context.Context) (*BlobPurgeReport, error) {
 	bs := s.blob.store
 	if bs == nil {
@@ -178,6 +180,9 @@ func (s *Store) PurgeBlobs(ctx context.Context) (*BlobPurgeReport, error) {
 			if err := bs.Delete(ctx, info.Hash); err != nil {
 				return err
 			}
+			if _, err := s.db.ExecContext(ctx, "DELETE FROM ss_blob_usage WHERE item = "+p(1)+" AND pending = 0", info.Hash); err != nil {
+				return err
+			}
 			report.Deleted++
 			report.DeletedBytes += info.Size
 		}
@@ -201,7 +206,18 @@ func (s *Store) PurgeBlobs(ctx context.Context) (*BlobPurgeReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssync store: purge blobs: %w", err)
 	}
-	err = bs.WalkUploads(ctx, func(u blob.Upload) error {
+	if err := s.expireUploads(ctx, report); err != nil {
+		return nil, fmt.Errorf("ssync store: purge blobs: %w", err)
+	}
+	return report, nil
+}
+
+// expireUploads removes the incomplete uploads untouched for the upload
+// expiry (WithUploadExpiry), and their records.
+func (s *Store) expireUploads(ctx context.Context, report *BlobPurgeReport) error {
+	bs := s.blob.store
+	cutoff := s.now().UTC().Add(-s.uploadExpiry())
+	err := bs.WalkUploads(ctx, func(u blob.Upload) error {
 		if u.ModTime.Before(cutoff) {
 			if err := bs.Abort(ctx, u.ID); err != nil {
 				return err
@@ -211,9 +227,10 @@ func (s *Store) PurgeBlobs(ctx context.Context) (*BlobPurgeReport, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ssync store: purge blobs: %w", err)
+		return err
 	}
-	return report, nil
+	_, err = s.db.ExecContext(ctx, "DELETE FROM ss_blob_usage WHERE pending = 1 AND touched_at < "+s.dialect.Placeholder(1), cutoff)
+	return err
 }
 
 // usedBlobs returns which of the blobs a live row references or a user

@@ -33,6 +33,15 @@ var (
 	blobHoldersTable = TableDef{Name: "ss_blob_holders", PrimaryKey: []string{"hash", "sync_id"}, Columns: []ssync.Column{
 		text("hash", 64), text("sync_id", 255), {Name: "seen_at", Kind: ssync.KindTime},
 	}}
+	// blobUsageTable holds what each user's uploads occupy: an open
+	// upload (pending = 1, item: its upload id) by the size it announced,
+	// and content it uploaded (pending = 0, item: its hash) until
+	// PurgeBlobs removes the content; touched_at is when the item was last
+	// written.
+	blobUsageTable = TableDef{Name: "ss_blob_usage", PrimaryKey: []string{"sync_id", "item"}, Columns: []ssync.Column{
+		text("sync_id", 255), text("item", 160), {Name: "size", Kind: ssync.KindInt, Size: 64},
+		{Name: "pending", Kind: ssync.KindInt, Size: 16}, {Name: "touched_at", Kind: ssync.KindTime},
+	}}
 	// versionsTable is the version log (Dialect.VersionLog).
 	versionsTable = TableDef{Name: "ss_versions", PrimaryKey: []string{"version"}, Columns: []ssync.Column{
 		{Name: "version", Kind: ssync.KindInt, Size: 64},
@@ -46,7 +55,7 @@ func text(name string, size int) ssync.Column {
 
 // ownTables are the store's own tables in d.
 func ownTables(d Dialect) []TableDef {
-	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable}
+	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable}
 	if d.VersionLog {
 		t = append(t, versionsTable)
 	}
@@ -70,6 +79,9 @@ type statements struct {
 	// holdBlob records (or refreshes) that a user has a blob's content:
 	// args hash, sync id, seen at.
 	holdBlob string
+	// useBlob records (or refreshes) what an upload of a user occupies:
+	// args sync id, item, size, pending, touched at.
+	useBlob string
 }
 
 func newStatements(d Dialect) statements {
@@ -80,5 +92,7 @@ func newStatements(d Dialect) statements {
 		claimKey:     d.upsert(idempotencyTable.Name, []string{"sync_id", "idem_key", "request_hash", "response", "created_at"}, idempotencyTable.PrimaryKey, nil),
 		upsertDevice: d.upsert(deviceTable.Name, []string{"sync_id", "device", "checkpoint", "seen_at"}, deviceTable.PrimaryKey, []string{"checkpoint", "seen_at"}),
 		holdBlob:     d.upsert(blobHoldersTable.Name, []string{"hash", "sync_id", "seen_at"}, blobHoldersTable.PrimaryKey, []string{"seen_at"}),
+		useBlob: d.upsert(blobUsageTable.Name, []string{"sync_id", "item", "size", "pending", "touched_at"}, blobUsageTable.PrimaryKey,
+			[]string{"size", "pending", "touched_at"}),
 	}
 }

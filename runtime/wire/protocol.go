@@ -129,13 +129,20 @@ const (
 	CodeUploadOffsetMismatch Code = "upload_offset_mismatch"
 	// 410: the checkpoint is older than the deletions the server keeps.
 	CodeResyncRequired Code = "resync_required"
-	// 413: the push or the attachment is larger than the server accepts.
+	// 413: the push or the attachment is larger than the server accepts,
+	// or the user's uploads would pass their quota.
 	CodeBodyTooLarge Code = "body_too_large"
 	CodeTooManyRows  Code = "too_many_rows"
 	CodeBlobTooLarge Code = "blob_too_large"
+	// CodeBlobQuotaExceeded: the upload would take the user's uploads over
+	// the bytes the server keeps for one user.
+	CodeBlobQuotaExceeded Code = "blob_quota_exceeded"
 	// 429: the user has as many requests in progress as the server
 	// serves at once; Retry-After says when to try again.
 	CodeTooManyRequests Code = "too_many_requests"
+	// CodeTooManyUploads: the user has as many incomplete uploads as the
+	// server keeps for one user; Retry-After says when the oldest expires.
+	CodeTooManyUploads Code = "too_many_uploads"
 	// 422: the request is well formed but refused.
 	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 	CodeRowRefused           Code = "row_refused"
@@ -172,8 +179,10 @@ var codeStatus = map[Code]int{
 	CodeBodyTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeTooManyRows:           http.StatusRequestEntityTooLarge,
 	CodeBlobTooLarge:          http.StatusRequestEntityTooLarge,
+	CodeBlobQuotaExceeded:     http.StatusRequestEntityTooLarge,
 	CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	CodeTooManyRequests:       http.StatusTooManyRequests,
+	CodeTooManyUploads:        http.StatusTooManyRequests,
 	CodeRowRefused:            http.StatusUnprocessableEntity,
 	CodeDanglingReference:     http.StatusUnprocessableEntity,
 	CodeBlobMismatch:          http.StatusUnprocessableEntity,
