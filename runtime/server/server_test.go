@@ -258,17 +258,22 @@ func TestTenantIsolation(t *testing.T) {
 		if n := len(sets[0].Changes.Created) + len(sets[0].Changes.Updated); n != 0 {
 			t.Fatalf("bob pulled %d of alice's rows", n)
 		}
-		// Bob cannot overwrite it, nor delete it; a push with one bad row changes
-		// nothing, not even its good rows.
+		// Bob cannot overwrite it; a push with one bad row changes nothing,
+		// not even its good rows.
 		for _, body := range []string{
 			pushBody(nil, []string{note(id1, "hijacked", false)}, nil),
 			pushBody([]string{note(id1, "hijacked", false)}, nil, nil),
-			pushBody([]string{note(id2, "bob's good row", false)}, nil, []string{id1}),
+			pushBody([]string{note(id2, "bob's good row", false), note(id1, "hijacked", false)}, nil, nil),
 		} {
 			r := f.do("POST", "/push", "bob", "", body)
 			if r.status != 403 || strings.Contains(r.body, "alice") {
 				t.Fatalf("bob's push = %d %s, want 403 that does not name the owner", r.status, r.body)
 			}
+		}
+		// Nor delete it: his delete is answered as the delete of an id the
+		// server lacks, and changes nothing.
+		if r := f.do("POST", "/push", "bob", "", pushBody(nil, nil, []string{id1})); r.status != 200 {
+			t.Fatalf("bob deleting alice's row = %d %s, want 200 as for an id the server lacks", r.status, r.body)
 		}
 		// A row claiming another owner is refused too.
 		claimed := strings.Replace(note(id2, "x", false), `"deletedAt":null,`, `"deletedAt":null,"syncId":"alice",`, 1)
