@@ -235,16 +235,29 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	}
 	defer end()
 	defer tx.Rollback()
+	// The statements run at full speed; ctx is checked every checkRows
+	// rows, and ends the transaction (see hot.go).
+	qctx := quiet(ctx)
+	check := func(i int) error {
+		if i%checkRows != 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("ssync client: apply %s: %w", name, err)
+		}
+		return nil
+	}
+	n := 0
 	created, updated, deleted := 0, 0, 0
 	if len(cs.Created)+len(cs.Updated) > 0 {
-		stmt, err := tx.PrepareContext(ctx, lt.apply)
+		stmt, err := tx.PrepareContext(qctx, lt.apply)
 		if err != nil {
 			return fmt.Errorf("ssync client: apply %s: %w", name, err)
 		}
 		defer stmt.Close()
 		var seen *sql.Stmt
 		if resync {
-			st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO ss_resync (collection, id) VALUES (?, ?)`)
+			st, err := tx.PrepareContext(qctx, `INSERT OR IGNORE INTO ss_resync (collection, id) VALUES (?, ?)`)
 			if err != nil {
 				return fmt.Errorf("ssync client: apply %s: %w", name, err)
 			}
@@ -254,16 +267,20 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 		var args []any
 		for part, rows := range [][]any{cs.Created, cs.Updated} {
 			for _, row := range rows {
+				if err := check(n); err != nil {
+					return err
+				}
+				n++
 				rec := lt.coll.RecordOf(row)
 				if seen != nil {
-					if _, err := seen.ExecContext(ctx, name, rec.ID.String()); err != nil {
-						return fmt.Errorf("ssync client: apply %s: %w", name, err)
+					if _, err := seen.ExecContext(qctx, name, rec.ID.String()); err != nil {
+						return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 					}
 				}
 				args = lt.coll.AppendValues(row, metaValues(rec, args[:0]))
-				r, err := stmt.ExecContext(ctx, args...)
+				r, err := stmt.ExecContext(qctx, args...)
 				if err != nil {
-					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, err)
+					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, cause(ctx, err))
 				}
 				if n, _ := r.RowsAffected(); n == 0 {
 					s.res.Skipped++
@@ -282,20 +299,27 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	}
 	now := db.timestamp()
 	for _, id := range cs.Deleted {
-		r, err := tx.ExecContext(ctx, lt.applyDel, now, id.String())
+		if err := check(n); err != nil {
+			return err
+		}
+		n++
+		r, err := tx.ExecContext(qctx, lt.applyDel, now, id.String())
 		if err != nil {
-			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, err)
+			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
 		}
 		if n, _ := r.RowsAffected(); n > 0 {
 			deleted++
 			s.log("pull", name, "deleted", lt.coll, nil, id)
 		}
 	}
-	if err := writeMeta(ctx, tx, checkpointKey(s.scope, name), cs.Checkpoint); err != nil {
-		return fmt.Errorf("ssync client: %w", err)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, err)
+	}
+	if err := writeMeta(qctx, tx, checkpointKey(s.scope, name), cs.Checkpoint); err != nil {
+		return fmt.Errorf("ssync client: %w", cause(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ssync client: apply %s: %w", name, err)
+		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 	}
 	addCount(&s.res.Pulled, name, created, updated, deleted)
 	s.res.Checkpoint = cs.Checkpoint

@@ -304,7 +304,9 @@ func (db *DB) PendingPushes(ctx context.Context) (int, error) {
 // outbox are read again; their newer state is pushed after the outbox.
 func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]dirtyRow, error) {
 	name := lt.coll.CollectionName()
-	rows, err := db.sql.QueryContext(ctx, lt.dirty, scope)
+	// The rows are read at full speed; ctx is checked every checkRows rows
+	// (see hot.go).
+	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
@@ -312,6 +314,11 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]di
 	var out []dirtyRow
 	var targets []any
 	for rows.Next() {
+		if len(out)%checkRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+			}
+		}
 		row := lt.coll.NewRow()
 		rec := lt.coll.RecordOf(row)
 		var dirty int64

@@ -67,7 +67,11 @@ func (r *Repo[T]) Insert(ctx context.Context, row *T) error {
 	rec.UpdatedAt = now
 	rec.DeletedAt = nil
 	args := r.table.Values(row, metaValues(rec, make([]any, 0, 5+len(r.table.Columns))))
-	if _, err := r.db.conn(ctx).ExecContext(ctx, r.local.insert, args...); err != nil {
+	wctx, err := r.db.writeCtx(ctx)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
+	}
+	if _, err := r.db.conn(wctx).ExecContext(wctx, r.local.insert, args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
 	}
 	return nil
@@ -90,7 +94,11 @@ func (r *Repo[T]) Update(ctx context.Context, row *T) error {
 	args = append(args, now)
 	args = r.table.Values(row, args)
 	args = append(args, rec.ID.String(), scope)
-	res, err := r.db.conn(ctx).ExecContext(ctx, r.local.update, args...)
+	wctx, err := r.db.writeCtx(ctx)
+	if err != nil {
+		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
+	}
+	res, err := r.db.conn(wctx).ExecContext(wctx, r.local.update, args...)
 	if err != nil {
 		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
 	}
@@ -115,7 +123,11 @@ func (r *Repo[T]) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	now := r.db.timestamp()
-	res, err := r.db.conn(ctx).ExecContext(ctx, r.local.delete, now, now, id.String(), scope)
+	wctx, err := r.db.writeCtx(ctx)
+	if err != nil {
+		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
+	}
+	res, err := r.db.conn(wctx).ExecContext(wctx, r.local.delete, now, now, id.String(), scope)
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
 	}
