@@ -4,6 +4,7 @@ package docs_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,9 +17,14 @@ import (
 	"testing"
 
 	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 )
+
+// asWritten sends requests with exactly their documented headers: its
+// transport asks for no gzip of its own.
+var asWritten = &http.Client{Transport: &http.Transport{DisableCompression: true}}
 
 type example struct {
 	line     int
@@ -108,17 +114,38 @@ func TestProtocolExamples(t *testing.T) {
 			if len(parts) != 3 {
 				t.Fatalf("protocol.md:%d: request line %q", ex.line, first)
 			}
-			req, err := http.NewRequest(parts[0], url+parts[1], strings.NewReader(body))
+			// A body documented with a Content-Encoding is shown decoded:
+			// it is sent encoded (but in a coding the server does not
+			// take, as it is).
+			sent := []byte(body)
+			if enc := hdr.Get("Content-Encoding"); contentenc.Known(enc) {
+				var err error
+				if sent, err = contentenc.Encode(enc, sent); err != nil {
+					t.Fatalf("protocol.md:%d: %v", ex.line, err)
+				}
+			}
+			req, err := http.NewRequest(parts[0], url+parts[1], bytes.NewReader(sent))
 			if err != nil {
 				t.Fatalf("protocol.md:%d: %v", ex.line, err)
 			}
 			req.Header = hdr
-			resp, err := http.DefaultClient.Do(req)
+			// Sent as written: no Accept-Encoding but the documented one.
+			resp, err := asWritten.Do(req)
 			if err != nil {
 				t.Fatalf("protocol.md:%d: %v", ex.line, err)
 			}
 			got, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			// A compressed answer is documented decoded.
+			if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+				rd, err := contentenc.NewReader(enc, bytes.NewReader(got), -1)
+				if err != nil {
+					t.Fatalf("protocol.md:%d: %v", ex.line, err)
+				}
+				if got, err = io.ReadAll(rd); err != nil {
+					t.Fatalf("protocol.md:%d: answer in %s: %v", ex.line, enc, err)
+				}
+			}
 
 			wantFirst, wantHdr, wantBody := split(ex.response)
 			wf := strings.Fields(wantFirst)

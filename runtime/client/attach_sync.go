@@ -487,13 +487,24 @@ func (t *transfer) download(ctx context.Context, a ssync.Attachment) error {
 // partial must be dropped (the server sent the whole content, or another
 // range).
 func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment, have int64) (n int64, restart bool, err error) {
-	var hdr http.Header
+	// A whole download may come compressed (the server compresses content
+	// that gains from it); a resumed one, counted in the content's own
+	// bytes, comes as it is.
+	hdr := http.Header{"Accept-Encoding": {t.ex.acceptEncoding()}}
 	if have > 0 {
-		hdr = http.Header{"Range": {"bytes=" + strconv.FormatInt(have, 10) + "-"}}
+		hdr = http.Header{"Range": {"bytes=" + strconv.FormatInt(have, 10) + "-"}, "Accept-Encoding": {"identity"}}
 	}
 	resp, err := t.send(ctx, http.MethodGet, a.Hash, hdr, nil, 0)
 	if err != nil {
 		return have, false, err
+	}
+	if resp.StatusCode/100 == 2 {
+		body, err := decoded(resp, a.Size-have)
+		if err != nil {
+			resp.Body.Close()
+			return have, false, &TransportError{Op: wire.PathBlobs, Err: err}
+		}
+		resp.Body = body
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {

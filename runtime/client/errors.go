@@ -186,6 +186,9 @@ var (
 	// ErrTooManyUploads: the user has as many incomplete uploads as the
 	// server keeps (they expire after a while; Synchronize does not wait).
 	ErrTooManyUploads = codeErr(wire.CodeTooManyUploads)
+	// ErrUnsupportedEncoding: a compressed request body the server does not
+	// take (Synchronize then sends it as it is).
+	ErrUnsupportedEncoding = codeErr(wire.CodeUnsupportedEncoding)
 	// ErrIdempotencyKeyReused: an Idempotency-Key reused with another body.
 	ErrIdempotencyKeyReused = codeErr(wire.CodeIdempotencyKeyReused)
 	// ErrTooManyRequests: the user had as many requests in progress as the

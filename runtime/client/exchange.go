@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -37,6 +38,9 @@ type exchange struct {
 	stall    time.Duration
 	decorate func(*http.Request) error
 	policy   retryPolicy
+	// compress is true unless SyncOptions.DisableCompression: answers are
+	// asked for in zstd or gzip.
+	compress bool
 }
 
 // defaultContentClient sends attachment content when
@@ -64,7 +68,7 @@ func newExchange(opts SyncOptions, device string) (*exchange, error) {
 	}
 	base.Path += "/" + strings.Trim(bp, "/")
 	ex := &exchange{device: device, base: base, api: opts.HTTPClient, content: defaultContentClient,
-		stall: stallTimeout, decorate: opts.Decorate, policy: newRetryPolicy(opts)}
+		stall: stallTimeout, decorate: opts.Decorate, policy: newRetryPolicy(opts), compress: !opts.DisableCompression}
 	if ex.api == nil {
 		ex.api = &http.Client{Timeout: 2 * time.Minute}
 	} else {
@@ -90,11 +94,18 @@ type call struct {
 	key string
 	// device sends the device id.
 	device bool
+	// encoding, when set, sends body compressed in this content coding
+	// (one the server announced in its handshake).
+	encoding string
 }
 
 // do sends c until an attempt succeeds or the retry policy gives up, and
 // returns the body of the 2xx answer.
 func (ex *exchange) do(ctx context.Context, c call) ([]byte, error) {
+	c, err := c.encoded()
+	if err != nil {
+		return nil, err
+	}
 	r := ex.retrier(ctx, c.op)
 	for {
 		data, err := ex.once(ctx, c)
@@ -107,18 +118,67 @@ func (ex *exchange) do(ctx context.Context, c call) ([]byte, error) {
 	}
 }
 
+// encoded returns c with its body compressed in c.encoding, once for every
+// attempt.
+func (c call) encoded() (call, error) {
+	if c.encoding == "" || c.body == nil {
+		c.encoding = ""
+		return c, nil
+	}
+	body, err := contentenc.Encode(c.encoding, c.body)
+	if err != nil {
+		return c, &TransportError{Op: c.op, Err: fmt.Errorf("compress request: %w", err)}
+	}
+	c.body = body
+	return c, nil
+}
+
 // once sends c one time.
 func (ex *exchange) once(ctx context.Context, c call) ([]byte, error) {
 	resp, err := ex.sendCall(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	body, err := decoded(resp, maxResponse)
+	if err != nil {
+		resp.Body.Close()
+		return nil, &TransportError{Op: c.op, Err: fmt.Errorf("read response: %w", err)}
+	}
+	defer body.Close()
+	data, rerr := io.ReadAll(body)
 	if rerr != nil {
 		return nil, &TransportError{Op: c.op, Err: fmt.Errorf("read response: %w", rerr)}
 	}
 	return data, nil
+}
+
+// decoded returns resp's body decoded from its Content-Encoding, failing
+// past limit decoded bytes. Closing it reads what is left of the raw body
+// (a little at most) before closing it, so that the connection is kept for
+// the next request.
+func decoded(resp *http.Response, limit int64) (io.ReadCloser, error) {
+	rd, err := contentenc.NewReader(resp.Header.Get("Content-Encoding"), resp.Body, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &answerBody{Reader: rd, dec: rd, raw: resp.Body}, nil
+}
+
+// answerBody is a decoded answer's body.
+type answerBody struct {
+	io.Reader
+	dec io.Closer
+	raw io.ReadCloser
+}
+
+// drainLimit is how much of an answer's unread rest Close reads so that
+// its connection can carry the next request; a longer rest closes it.
+const drainLimit = 64 << 10
+
+func (b *answerBody) Close() error {
+	b.dec.Close()
+	io.Copy(io.Discard, io.LimitReader(b.raw, drainLimit))
+	return b.raw.Close()
 }
 
 // stream sends c like do and returns the open body of the 2xx answer; a
@@ -128,7 +188,12 @@ func (ex *exchange) stream(ctx context.Context, c call) (io.ReadCloser, error) {
 	for {
 		resp, err := ex.sendCall(ctx, c)
 		if err == nil {
-			return resp.Body, nil
+			body, err := decoded(resp, -1)
+			if err != nil {
+				resp.Body.Close()
+				return nil, &TransportError{Op: c.op, Err: fmt.Errorf("read response: %w", err)}
+			}
+			return body, nil
 		}
 		if err := r.fail(err); err != nil {
 			return nil, err
@@ -139,10 +204,13 @@ func (ex *exchange) stream(ctx context.Context, c call) (io.ReadCloser, error) {
 // sendCall builds and sends c once and returns its 2xx answer.
 func (ex *exchange) sendCall(ctx context.Context, c call) (*http.Response, error) {
 	var body io.Reader
-	hdr := http.Header{"Accept": {wire.ContentTypeJSON}}
+	hdr := http.Header{"Accept": {wire.ContentTypeJSON}, "Accept-Encoding": {ex.acceptEncoding()}}
 	if c.body != nil {
 		body = bytes.NewReader(c.body)
 		hdr.Set("Content-Type", wire.ContentTypeJSON)
+		if c.encoding != "" {
+			hdr.Set("Content-Encoding", c.encoding)
+		}
 	}
 	if c.key != "" {
 		hdr.Set(wire.HeaderIdempotencyKey, c.key)
@@ -160,6 +228,16 @@ func (ex *exchange) sendCall(ctx context.Context, c call) (*http.Response, error
 		return nil, errorAnswer(c.op, resp)
 	}
 	return resp, nil
+}
+
+// acceptEncoding is the Accept-Encoding of the client's requests. Without
+// compression it is "identity", which also keeps net/http from asking for
+// gzip by itself.
+func (ex *exchange) acceptEncoding() string {
+	if ex.compress {
+		return contentenc.AcceptEncoding
+	}
+	return "identity"
 }
 
 // newRequest builds a request to path under the base path with the query,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -160,8 +161,11 @@ func TestInterruptedStreamResumes(t *testing.T) {
 			t.Fatalf("pushed %+v", res.Pushed)
 		}
 		dst := h.device("fresh", "alice")
-		// Cut the stream after about 40% of its bytes.
+		// Cut the stream after about 40% of its bytes, as sent: compressed
+		// (zstd, flushed per line), which the cut must not keep from
+		// resuming.
 		var cut atomic.Bool
+		var coding atomic.Value
 		wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if !strings.HasSuffix(r.URL.Path, "/pull-stream") || cut.Load() {
 				next.ServeHTTP(w, r)
@@ -171,7 +175,8 @@ func TestInterruptedStreamResumes(t *testing.T) {
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
-			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+			maps.Copy(w.Header(), rec.Header())
+			coding.Store(rec.Header().Get("Content-Encoding"))
 			w.WriteHeader(rec.Code)
 			w.Write(body[:len(body)*2/5])
 			w.(http.Flusher).Flush()
@@ -193,6 +198,9 @@ func TestInterruptedStreamResumes(t *testing.T) {
 		}
 		if partial == 0 || partial >= total {
 			t.Fatalf("after the cut the device has %d of %d rows, want some but not all", partial, total)
+		}
+		if c := coding.Load(); c != "zstd" {
+			t.Fatalf("the cut stream was sent in Content-Encoding %q, want zstd", c)
 		}
 		cp, _ := dst.Checkpoint(ctx, "ss_tb_note")
 		if !strings.Contains(cp, ".") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -215,7 +216,14 @@ func (s *session) send(ctx context.Context, e *outboxEntry) error {
 		if err != nil {
 			return fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
 		}
-		body, err := s.ex.do(ctx, call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true})
+		c := call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true, encoding: s.pushEncoding}
+		body, err := s.ex.do(ctx, c)
+		if errors.Is(err, ErrUnsupportedEncoding) {
+			// The server stopped taking compressed bodies since its
+			// handshake: the same push (the same key) as it is.
+			s.pushEncoding, c.encoding = "", ""
+			body, err = s.ex.do(ctx, c)
+		}
 		if err != nil {
 			return err
 		}

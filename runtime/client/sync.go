@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jwriter"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -68,6 +69,11 @@ type SyncOptions struct {
 	// LogLevel chooses what Result.Log records: counts only (the default),
 	// the sync fields of every row, or every row in full.
 	LogLevel LogLevel
+	// DisableCompression sends every request as it is and asks for
+	// answers as they are ("Accept-Encoding: identity"). By default answers
+	// are asked for in zstd or gzip, and pushes are sent compressed when
+	// the server's handshake says it takes them.
+	DisableCompression bool
 	// LazyAttachments leaves the download of attachment content to Open;
 	// by default Synchronize downloads the content of every attachment
 	// in scope that the device does not have, after the pull.
@@ -215,6 +221,9 @@ type session struct {
 	ex    *exchange
 	scope string
 	res   *Result
+	// pushEncoding is the content coding pushes are sent in: the first
+	// the server's handshake announced that this client writes, or none.
+	pushEncoding string
 }
 
 func (s *session) progress(p Progress) {
@@ -336,12 +345,28 @@ func (s *session) handshake(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ssync client: handshake info: %w", err)
 	}
-	_, err = s.ex.do(ctx, call{op: wire.PathHandshake, method: http.MethodPost, body: body, device: true})
+	answer, err := s.ex.do(ctx, call{op: wire.PathHandshake, method: http.MethodPost, body: body, device: true})
 	var te *TransportError
 	if errors.As(err, &te) && te.StatusCode == http.StatusConflict {
 		return &RefusedError{Message: te.Message}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	var hs wire.HandshakeResponse
+	if err := json.Unmarshal(answer, &hs); err != nil {
+		return &TransportError{Op: wire.PathHandshake, StatusCode: http.StatusOK, Message: "answer is not a handshake response", Err: err}
+	}
+	s.pushEncoding = ""
+	if s.ex.compress {
+		for _, enc := range hs.Encodings {
+			if contentenc.Known(enc) {
+				s.pushEncoding = enc
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func checkpointKey(scope, collection string) string { return "checkpoint:" + collection + ":" + scope }

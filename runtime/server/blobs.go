@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/internal/echo"
 	"github.com/ssync-go/ssync/runtime/store"
 
@@ -143,6 +144,17 @@ func (s *Server) handleBlobGet(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", `"`+hash+`"`)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
 	h.Set(wire.HeaderUploadOffset, strconv.FormatInt(info.Size, 10))
+	// A whole download of content that compresses well goes compressed;
+	// a resumed one (Range), counted in the content's own bytes, as it is.
+	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && !s.cfg.DisableCompression {
+		if enc := contentenc.Negotiate(r.Header.Get("Accept-Encoding")); enc != "" && worthCompressing(content, enc) {
+			cw, finish := s.compressed(w, r)
+			defer finish()
+			w = cw
+		} else {
+			h.Add("Vary", "Accept-Encoding")
+		}
+	}
 	http.ServeContent(w, r, "", info.ModTime, content)
 	if r.Method == http.MethodGet {
 		s.logger.InfoContext(ctx, "ssync: blob served", "user", id.SyncID, "hash", hash, "range", r.Header.Get("Range"))

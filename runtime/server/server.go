@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/internal/echo"
 	"github.com/ssync-go/ssync/runtime/store"
 
@@ -80,6 +81,13 @@ type Config struct {
 	// beyond it gets 429 too_many_uploads. 0 means DefaultMaxOpenUploads
 	// (16); negative, no limit.
 	MaxOpenUploads int
+	// DisableCompression turns content coding off both ways: answers go
+	// as they are whatever the client's Accept-Encoding, the handshake
+	// announces no encodings, and a compressed request body gets 415
+	// unsupported_encoding. By default pulls, streamed pulls and
+	// attachments that compress well are answered in zstd or gzip when the
+	// client accepts it, and pushes are taken in either.
+	DisableCompression bool
 	// MaxUserRequests caps the requests one user has in progress on this
 	// server instance at once (a user's devices together); more get 429
 	// too_many_requests with Retry-After, which clients wait out. 0 means
@@ -304,21 +312,34 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Ide
 	return id, true
 }
 
-// readBody reads a request body of at most limit bytes. A longer body is
-// refused with 413 body_too_large, one that ends early (shorter than its
-// Content-Length) or cannot be read with 400 unreadable_body; either way
-// the connection is closed, not drained.
+// readBody reads a request body of at most limit bytes, decoded from its
+// Content-Encoding (zstd or gzip) when it has one. A longer body, or one
+// whose decoded content is longer, is refused with 413 body_too_large
+// (decoding stops there: a small compressed body cannot expand into a large
+// one); a coding the server does not take with 415 unsupported_encoding;
+// one that ends early (shorter than its Content-Length) or cannot be read
+// or decoded with 400 unreadable_body; either way the connection is closed,
+// not drained.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	rd, ok := s.decodedBody(w, r, limit)
+	if !ok {
+		return nil, false
+	}
+	body, err := io.ReadAll(rd)
+	rd.Close()
 	if err == nil {
 		return body, true
 	}
 	w.Header().Set("Connection", "close")
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	if errors.As(err, &tooBig) || errors.Is(err, contentenc.ErrTooLarge) {
 		s.fail(w, r, apiError{wire.CodeBodyTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit)})
 	} else {
-		s.fail(w, r, apiError{wire.CodeUnreadableBody, "could not read the whole request body (it ended before its Content-Length)"})
+		msg := "could not read the whole request body (it ended before its Content-Length)"
+		if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+			msg = "could not read the whole request body in Content-Encoding " + echo.Clip(enc) + ": " + err.Error()
+		}
+		s.fail(w, r, apiError{wire.CodeUnreadableBody, msg})
 	}
 	return nil, false
 }
@@ -401,6 +422,7 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		SchemaVersion: s.cfg.SchemaVersion,
 		Collections:   s.store.Registry().Names(),
 		Checkpoint:    cp.String(),
+		Encodings:     s.encodings(),
 	})
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)
@@ -452,6 +474,8 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.pullFailed(w, r, err)
 		return
 	}
+	w, finish := s.compressed(w, r)
+	defer finish()
 	jw := &jwriter.Writer{}
 	if err := wire.EncodeChangeSets(jw, s.store.Registry(), sets); err != nil {
 		s.internal(w, r, "pull encode", err)
@@ -490,6 +514,10 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 		}
 		req.BatchSize = min(n, s.cfg.MaxStreamBatch)
 	}
+	// Compressed per response; each line is flushed as a complete block,
+	// so the device applies it before the next arrives.
+	w, finish := s.compressed(w, r)
+	defer finish()
 	flusher, _ := w.(http.Flusher)
 	started := false
 	rows, lines := 0, 0

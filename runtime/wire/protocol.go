@@ -137,6 +137,9 @@ const (
 	// CodeBlobQuotaExceeded: the upload would take the user's uploads over
 	// the bytes the server keeps for one user.
 	CodeBlobQuotaExceeded Code = "blob_quota_exceeded"
+	// 415: the request body's Content-Encoding is not one the server
+	// takes (see HandshakeResponse.Encodings).
+	CodeUnsupportedEncoding Code = "unsupported_encoding"
 	// 429: the user has as many requests in progress as the server
 	// serves at once; Retry-After says when to try again.
 	CodeTooManyRequests Code = "too_many_requests"
@@ -180,6 +183,7 @@ var codeStatus = map[Code]int{
 	CodeTooManyRows:           http.StatusRequestEntityTooLarge,
 	CodeBlobTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeBlobQuotaExceeded:     http.StatusRequestEntityTooLarge,
+	CodeUnsupportedEncoding:   http.StatusUnsupportedMediaType,
 	CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	CodeTooManyRequests:       http.StatusTooManyRequests,
 	CodeTooManyUploads:        http.StatusTooManyRequests,
@@ -253,6 +257,11 @@ type HandshakeResponse struct {
 	Collections []string `json:"collections"`
 	// Checkpoint is the server's current checkpoint.
 	Checkpoint string `json:"checkpoint"`
+	// Encodings lists the content codings ("zstd", "gzip") the server
+	// takes on request bodies, preferred first: a client may send a push
+	// with Content-Encoding set to one of them. Empty: send bodies as they
+	// are.
+	Encodings []string `json:"encodings,omitempty"`
 }
 
 // StreamEnd is the last line of a streamed pull: {"done": true,
