@@ -88,6 +88,9 @@ type DB struct {
 	closed  atomic.Bool
 	att     attachments // attachment content and the server to fetch it from
 
+	helloMu sync.Mutex
+	hello   hello // the last successful handshake (see SyncOptions.HandshakeInterval)
+
 	mu       sync.RWMutex
 	deviceID string
 	syncID   string

@@ -221,7 +221,9 @@ func (s *session) send(ctx context.Context, e *outboxEntry) error {
 		if errors.Is(err, ErrUnsupportedEncoding) {
 			// The server stopped taking compressed bodies since its
 			// handshake: the same push (the same key) as it is.
+			// The next sync asks again what it takes.
 			s.pushEncoding, c.encoding = "", ""
+			s.db.forgetHandshake()
 			body, err = s.ex.do(ctx, c)
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,13 @@ type SyncOptions struct {
 	// LogLevel chooses what Result.Log records: counts only (the default),
 	// the sync fields of every row, or every row in full.
 	LogLevel LogLevel
+	// HandshakeInterval is how long a successful handshake with the server
+	// (the same ServerURL, BasePath, SchemaVersion, Info and user) is
+	// trusted: a sync within it sends none, so a sync with nothing to do
+	// is one exchange (the pull). 0 means 5 minutes; a negative value
+	// makes every sync start with a handshake. A failed sync forgets it,
+	// so the next one says hello again.
+	HandshakeInterval time.Duration
 	// DisableCompression sends every request as it is and asks for
 	// answers as they are ("Accept-Encoding: identity"). By default answers
 	// are asked for in zstd or gzip, and pushes are sent compressed when
@@ -299,19 +307,12 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 	db.att.remote.Store(&opts)
 	s := &session{db: db, opts: opts, ex: ex, scope: scope, res: &Result{}}
 	s.progress(Progress{Stage: StageHandshake, Total: -1})
-	if err := s.handshake(ctx); err != nil {
+	hello := s.helloKey()
+	if err := s.handshakeUnlessRecent(ctx, hello); err != nil {
 		return nil, err
 	}
-	if err := s.uploadAttachments(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.push(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.pull(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.downloadAttachments(ctx); err != nil {
+	if err := s.exchange(ctx); err != nil {
+		db.forgetHandshake()
 		return nil, err
 	}
 	s.res.Duration = time.Since(start)
@@ -325,6 +326,71 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 			"op", e.Op, "id", e.ID, "syncId", e.SyncID)
 	}
 	return s.res, nil
+}
+
+// exchange is what a sync does after its handshake.
+func (s *session) exchange(ctx context.Context) error {
+	if err := s.uploadAttachments(ctx); err != nil {
+		return err
+	}
+	if err := s.push(ctx); err != nil {
+		return err
+	}
+	if err := s.pull(ctx); err != nil {
+		return err
+	}
+	return s.downloadAttachments(ctx)
+}
+
+// defaultHandshakeInterval is how long a handshake is trusted when
+// SyncOptions.HandshakeInterval is 0.
+const defaultHandshakeInterval = 5 * time.Minute
+
+// hello is the last successful handshake of a DB: with whom (its key),
+// when, and the coding pushes are sent in.
+type hello struct {
+	key          string
+	at           time.Time
+	pushEncoding string
+}
+
+// helloKey names what a handshake said hello with: the server, the schema
+// version, the custom information and the user.
+func (s *session) helloKey() string {
+	info, _ := json.Marshal(s.opts.Info) // handshake reports the error
+	return strings.Join([]string{s.opts.ServerURL, s.opts.BasePath, strconv.Itoa(s.opts.SchemaVersion), string(info), s.scope}, "\x00")
+}
+
+// handshakeUnlessRecent sends a handshake unless one with the same key
+// succeeded within the HandshakeInterval.
+func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
+	every := s.opts.HandshakeInterval
+	if every == 0 {
+		every = defaultHandshakeInterval
+	}
+	db := s.db
+	db.helloMu.Lock()
+	last := db.hello
+	db.helloMu.Unlock()
+	if every > 0 && last.key == key && time.Since(last.at) < every {
+		s.pushEncoding = last.pushEncoding
+		return nil
+	}
+	if err := s.handshake(ctx); err != nil {
+		db.forgetHandshake()
+		return err
+	}
+	db.helloMu.Lock()
+	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding}
+	db.helloMu.Unlock()
+	return nil
+}
+
+// forgetHandshake makes the next sync start with a handshake.
+func (db *DB) forgetHandshake() {
+	db.helloMu.Lock()
+	db.hello = hello{}
+	db.helloMu.Unlock()
 }
 
 // countsAttr turns counts into a compact log value.
