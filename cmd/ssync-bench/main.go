@@ -12,6 +12,11 @@
 //     with context.Background.
 //   - clients: many devices of many users sync a few changed rows in a loop.
 //   - memory: the peak RSS of a client process pulling the large database.
+//   - slowlink (only when asked, -slow-link): through a throttling TCP proxy
+//     on 127.0.0.1 for each of -links (bandwidth each way and round trip),
+//     the time and bytes on the wire of a first sync of N notes, a no-op and
+//     an incremental sync of 10 rows, a push of -push notes into the server
+//     holding the N, and a 5 MB attachment up and down.
 //
 // Every call gets a cancellable context, as a real app passes (an interrupt
 // cancels it); -context background measures with context.Background instead.
@@ -75,6 +80,8 @@ type config struct {
 	pgDSN     string
 	mysqlDSN  string
 
+	links []linkProfile
+
 	pushers          int
 	concDuration     time.Duration
 	concurrentStores []string
@@ -105,6 +112,8 @@ func main() {
 	flag.BoolVar(&cfg.json, "json", false, "also print one JSON line per scenario")
 	flag.StringVar(&cfg.pgDSN, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for -stores postgres")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to `file`")
+	links := flag.String("links", "10mbit/50ms,1mbit/150ms", "the throttled links of the slow-link scenarios: bandwidth each way/round trip, comma separated")
+	slow := flag.Bool("slow-link", false, "run only the slow-link scenarios (-scenarios slowlink): through a throttling proxy on 127.0.0.1 for each of -links, a first sync, a no-op and an incremental sync, a push and a 5 MB attachment; a few minutes")
 	ctxKind := flag.String("context", "cancellable", "the context every call gets: cancellable (signal.NotifyContext, as a real app passes) or background (context.Background, which go-sqlite3 runs without a goroutine per statement)")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -118,6 +127,15 @@ func main() {
 	}
 	cfg.stores = strings.Split(stores, ",")
 	cfg.scenarios = strings.Split(scenarios, ",")
+	if *slow {
+		cfg.scenarios = []string{"slowlink"}
+	}
+	l, lerr := parseLinks(*links)
+	if lerr != nil {
+		fmt.Fprintln(os.Stderr, "ssync-bench: -links:", lerr)
+		os.Exit(2)
+	}
+	cfg.links = l
 	cfg.concurrentStores = strings.Split(concStores, ",")
 	dir, err := os.MkdirTemp("", "ssync-bench-")
 	if err != nil {
@@ -242,6 +260,11 @@ func run(ctx context.Context, cfg config) error {
 		}
 		r.print(cfg.json)
 	}
+	if want("slowlink") {
+		if _, err := slowLink(ctx, cfg); err != nil {
+			return fmt.Errorf("slow link: %w", err)
+		}
+	}
 	if want("clients") {
 		for _, st := range cfg.stores {
 			r, err := manyClients(ctx, cfg, st)
@@ -275,7 +298,8 @@ type benchServer struct {
 	driver, dsn string        // how to open the database again
 	dialect     store.Dialect // its dialect
 
-	wire *byteCounter // the bytes its connections carried
+	wire *byteCounter   // the bytes its connections carried
+	opts []store.Option // the store's options
 }
 
 // byteCounter counts the bytes read and written on a listener's
@@ -320,8 +344,8 @@ func (s *benchServer) close() {
 	s.db.Close()
 }
 
-func startServer(ctx context.Context, cfg config, st, name string) (*benchServer, error) {
-	b := &benchServer{name: st}
+func startServer(ctx context.Context, cfg config, st, name string, opts ...store.Option) (*benchServer, error) {
+	b := &benchServer{name: st, opts: opts}
 	var err error
 	switch st {
 	case "sqlite":
@@ -357,7 +381,7 @@ func (b *benchServer) serve(ctx context.Context) (*benchServer, error) {
 	// and more connections than cores only queue inside the database.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	st, err := store.Open(ctx, db, b.dialect, generated.Registry())
+	st, err := store.Open(ctx, db, b.dialect, generated.Registry(), b.opts...)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -524,7 +548,7 @@ func firstSync(ctx context.Context, cfg config, srv *benchServer) (result, error
 		return result{}, err
 	}
 	defer dev.Close()
-	took, bytes, err := timeFirstSync(ctx, dev, srv, n, syncOptions(srv.url, "bench-user"))
+	took, bytes, err := timeFirstSync(ctx, dev, srv.wire, n, syncOptions(srv.url, "bench-user"))
 	if err != nil {
 		return result{}, err
 	}
@@ -536,7 +560,7 @@ func firstSync(ctx context.Context, cfg config, srv *benchServer) (result, error
 	defer plainDev.Close()
 	plainOpts := syncOptions(srv.url, "bench-user")
 	plainOpts.DisableCompression = true
-	plainTook, plainBytes, err := timeFirstSync(ctx, plainDev, srv, n, plainOpts)
+	plainTook, plainBytes, err := timeFirstSync(ctx, plainDev, srv.wire, n, plainOpts)
 	if err != nil {
 		return result{}, err
 	}
@@ -551,10 +575,13 @@ func firstSync(ctx context.Context, cfg config, srv *benchServer) (result, error
 
 func mb(n int64) float64 { return float64(n) / 1e6 }
 
-// timeFirstSync times dev's first sync of n rows from srv with opts, and
-// counts the bytes it moved.
-func timeFirstSync(ctx context.Context, dev *client.DB, srv *benchServer, n int, opts client.SyncOptions) (time.Duration, int64, error) {
-	before := srv.wire.total()
+// timeFirstSync times dev's first sync of n rows with opts, and counts the
+// bytes it moved on wire (when not nil).
+func timeFirstSync(ctx context.Context, dev *client.DB, wire *byteCounter, n int, opts client.SyncOptions) (time.Duration, int64, error) {
+	if wire == nil {
+		wire = &byteCounter{}
+	}
+	before := wire.total()
 	start := time.Now()
 	res, err := dev.Synchronize(ctx, opts)
 	if err != nil {
@@ -568,7 +595,7 @@ func timeFirstSync(ctx context.Context, dev *client.DB, srv *benchServer, n int,
 	if got != n {
 		return 0, 0, fmt.Errorf("first sync pulled %d rows, want %d", got, n)
 	}
-	return took, srv.wire.total() - before, nil
+	return took, wire.total() - before, nil
 }
 
 // incremental times syncing 10 rows changed on the server into a device that
@@ -668,7 +695,7 @@ func localInserts(ctx context.Context, dev *client.DB, n int) (time.Duration, er
 	start := time.Now()
 	err := dev.Transaction(ctx, func(ctx context.Context) error {
 		for i := range n {
-			n := note("pusher", i)
+			n := note(dev.ActiveUser(), i)
 			n.ID = uuid.Nil
 			if err := notes.Insert(ctx, n); err != nil {
 				return err
