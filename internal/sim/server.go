@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/jwtauth"
 	"github.com/ssync-go/ssync/runtime/ssync"
@@ -247,6 +248,21 @@ func (w *world) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		hijackClose(rw)
 		return
 	}
+	// The simulation observes and cuts plain bodies, line by line: a
+	// compressed push is decoded here, and answers are asked for as they
+	// are (compression has tests of its own, runtime/client and
+	// runtime/server).
+	if enc := r.Header.Get("Content-Encoding"); enc != "" {
+		dec, err := contentenc.NewReader(enc, bytes.NewReader(body), -1)
+		if err == nil {
+			body, err = io.ReadAll(dec)
+		}
+		if err != nil {
+			w.violate("a push in Content-Encoding %s does not decode: %v", enc, err)
+			hijackClose(rw)
+			return
+		}
+	}
 	switch f.kind {
 	case faultDropBefore:
 		hijackClose(rw)
@@ -266,6 +282,9 @@ func (w *world) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	handle := func() *httptest.ResponseRecorder {
 		req := r.Clone(r.Context())
 		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		req.Header.Del("Content-Encoding")
+		req.Header.Set("Accept-Encoding", "identity")
 		rec := httptest.NewRecorder()
 		start := w.tick.Add(1)
 		w.srv.mux.Load().ServeHTTP(rec, req)
