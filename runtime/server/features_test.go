@@ -453,8 +453,10 @@ func pullCheckpoint(t *testing.T, f *fixture, hdr map[string]string, since strin
 	return sets[0].Timestamp
 }
 
-// TestPurgeKeepsReferencedParents deletes a user that a live note still
-// references: its tombstone must stay (the foreign key needs it) while an
+// TestPurgeKeepsReferencedParents deletes a user that a note references:
+// the note is deleted with it (ondelete=cascade). A live note that still
+// references a deleted user (as a store written before cascades may hold)
+// keeps the user's tombstone (the foreign key needs it) while an
 // unreferenced one goes, on every store.
 func TestPurgeKeepsReferencedParents(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
@@ -481,6 +483,13 @@ func TestPurgeKeepsReferencedParents(t *testing.T) {
 		del := `[{"collection":"ss_tb_user","changes":{"deleted":["` + referenced + `","` + lonely + `"]}}]`
 		if r := f.do("POST", "/push", "alice", "", del); r.status != 200 {
 			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		var noteDeleted bool
+		if err := db.QueryRow(`SELECT deleted_at IS NOT NULL FROM ss_tb_note WHERE id = '` + noteID + `'`).Scan(&noteDeleted); err != nil || !noteDeleted {
+			t.Fatalf("the note of the deleted user is live (%v), want it deleted by the cascade", err)
+		}
+		if _, err := db.Exec(`UPDATE ss_tb_note SET deleted_at = NULL WHERE id = '` + noteID + `'`); err != nil {
+			t.Fatal(err)
 		}
 		mu.Lock()
 		now = now.Add(48 * time.Hour)

@@ -85,6 +85,13 @@ type Dialect struct {
 	// at commit (SQLite, PostgreSQL) or at the statement (MariaDB). A push
 	// refused for one answers ErrDanglingReference.
 	ForeignKey func(err error) bool
+	// ForUpdate and ForShare end a SELECT that locks the rows it reads,
+	// exclusively or shared, until the transaction ends (" FOR UPDATE",
+	// " FOR SHARE"; MariaDB: " LOCK IN SHARE MODE"). A push that deletes
+	// a row locks it and then its children; one that writes a child reads
+	// its parent with a shared lock: whichever comes second sees what the
+	// first did. Empty where one writer runs at a time (SQLite).
+	ForUpdate, ForShare string
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that

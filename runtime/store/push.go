@@ -124,7 +124,13 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		byName[req.Sets[i].Collection] = &req.Sets[i]
 	}
 	names := s.reg.Names()
-	p := &pusher{s: s, tx: tx, req: &req, now: now, res: res, written: map[*serverTable][]any{}}
+	p := &pusher{s: s, tx: tx, req: &req, now: now, res: res, written: map[*serverTable][]any{},
+		wrote: map[uuid.UUID]bool{}, deleting: map[uuid.UUID]bool{}}
+	for i := range req.Sets {
+		for _, id := range req.Sets[i].Deleted {
+			p.deleting[id] = true
+		}
+	}
 	if s.dialect.BumpFirst {
 		// One writer at a time anyway: take the version now and write it
 		// with the rows, with no stamping pass.
@@ -151,7 +157,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		if err := p.prefetch(ctx, t, cs); err != nil {
 			return nil, err
 		}
-		for _, rows := range [][]any{cs.Created, cs.Updated} {
+		for _, rows := range [][]any{orderByParents(t, s.relations, cs.Created), cs.Updated} {
 			for _, row := range rows {
 				if err := p.write(ctx, t, row, since); err != nil {
 					return nil, err
@@ -226,6 +232,9 @@ type pusher struct {
 	inserts []any                  // arguments of rows waiting for a multi-row INSERT
 	pending map[uuid.UUID]bool     // ids in inserts
 	nIns    int
+
+	wrote    map[uuid.UUID]bool // rows this push wrote: whether it left them deleted
+	deleting map[uuid.UUID]bool // rows this push deletes
 }
 
 // version returns the version this push's rows get. It bumps the counter
@@ -519,14 +528,26 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		return err
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
+	u, err := p.parentsOf(ctx, t, row)
+	if err != nil {
+		return err
+	}
+	if u.relation != nil {
+		if done, err := p.underDeletedParent(ctx, t, rec, ex, u); done || err != nil {
+			return err
+		}
+		writer = "" // the pushing device pulls what became of its row
+	}
 	if err := p.blobRefs(ctx, t, row, ex); err != nil {
 		return err
 	}
+	p.wrote[rec.ID] = rec.DeletedAt != nil
 	if ex.found {
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
+		clearColumns(args[3:], u.clear)
 		args = append(args, p.version, writer, rec.ID.String())
 		r, err := p.tx.ExecContext(ctx, t.update, args...)
 		if err != nil {
@@ -541,6 +562,10 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		}
 		p.written[t] = append(p.written[t], rec.ID.String())
 		p.noteRefs(t, row)
+		if rec.DeletedAt != nil && !ex.deleted {
+			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
+			return err
+		}
 		return nil
 	}
 	if !id.Allowed(rec.SyncID) {
@@ -548,6 +573,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	args := metaValues(rec, make([]any, 0, 9+t.nUser))
 	args = t.coll.AppendValues(row, args)
+	clearColumns(args[5:], u.clear)
 	args = append(args, p.version, p.version, p.req.Device, writer)
 	if p.known != nil {
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
@@ -576,6 +602,20 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 			return err
 		}
 	}
+	if p.s.isParent[t] {
+		// Lock the row first: a push writing a child under it waits, or
+		// has committed and its child is seen below.
+		if _, err := p.tx.ExecContext(ctx, t.lookupLock, rowID.String()); err != nil {
+			return fmt.Errorf("ssync store: push %s %s: %w", name, rowID, err)
+		}
+	}
+	dp, err := p.cascadeFrom(ctx, t, rowID, false)
+	if err != nil {
+		return err
+	}
+	if dp.restricted != nil {
+		return p.restrictedDelete(ctx, t, rowID, dp)
+	}
 	r, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String())
 	if err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: p.s.refused(err)}
@@ -586,6 +626,7 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	if err := p.releaseRow(ctx, t, rowID, ex.owner); err != nil {
 		return err
 	}
+	p.wrote[rowID] = true
 	p.written[t] = append(p.written[t], rowID.String())
 	return nil
 }

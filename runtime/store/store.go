@@ -50,6 +50,8 @@ type Store struct {
 	blob      blobState     // attachment content (WithBlobStore)
 	pushGate  chan struct{} // one token per push writing at once (WithPushConcurrency)
 	stmt      statements
+	relations []*relation           // every reference column, parents first
+	isParent  map[*serverTable]bool // tables some reference points at
 
 	mu   sync.Mutex
 	seen map[string]time.Time // user and device → when its checkpoint was last recorded
@@ -204,7 +206,11 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts 
 	}
 	s.stmt = newStatements(d)
 	for _, c := range reg.Collections() {
-		s.tables[c.CollectionName()] = newServerTable(d, c)
+		s.tables[c.CollectionName()] = newServerTable(s.dialect, c)
+	}
+	s.relations, s.isParent = relations(s.dialect, reg, s.tables), map[*serverTable]bool{}
+	for _, r := range s.relations {
+		s.isParent[r.parent] = true
 	}
 	err := s.inSetup(ctx, func(tx execer) error {
 		if err := s.createOwnTables(ctx, tx); err != nil {
@@ -457,20 +463,23 @@ func (s *Store) retryConflicts(ctx context.Context, fn func() error) error {
 
 // serverTable holds the SQL the store runs against one table.
 type serverTable struct {
-	coll        ssync.Collection
-	insertBatch int    // rows per multi-row INSERT
-	insertHead  string // INSERT INTO t (columns) VALUES
-	nInsert     int    // arguments per inserted row
-	lookupHead  string // SELECT ... WHERE id IN (
-	stampHead   string // UPDATE ... WHERE id IN (
-	d           Dialect
-	nUser       int
-	columns     string // every column, quoted, comma separated
-	lookup      string
-	load        string
-	insert      string
-	update      string
-	delete      string
+	coll         ssync.Collection
+	insertBatch  int    // rows per multi-row INSERT
+	insertHead   string // INSERT INTO t (columns) VALUES
+	nInsert      int    // arguments per inserted row
+	lookupHead   string // SELECT ... WHERE id IN (
+	stampHead    string // UPDATE ... WHERE id IN (
+	d            Dialect
+	nUser        int
+	columns      string // every column, quoted, comma separated
+	lookup       string
+	lookupLock   string // lookup of a row being deleted, locked (Dialect.ForUpdate)
+	lookupShared string // deleted_at of a referenced row, with a shared lock
+	restamp      string // args version, id: the row goes to every device again
+	load         string
+	insert       string
+	update       string
+	delete       string
 }
 
 func newServerTable(d Dialect, c ssync.Collection) *serverTable {
@@ -522,10 +531,13 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 	lookup := "SELECT " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + ", " + q(columnVersion) +
 		", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 	load := "SELECT " + cols + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
+	deletedAt := "SELECT " + q(ssync.ColumnDeletedAt) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 
 	nInsert := len(all) + 4
 	return &serverTable{coll: c, d: d, nUser: len(user), columns: cols,
-		lookup: lookup, load: load, insert: insert, update: update, delete: del,
+		lookup: lookup, load: load, lookupLock: deletedAt + d.ForUpdate, lookupShared: deletedAt + d.ForShare,
+		restamp: "UPDATE " + t + " SET " + q(columnVersion) + " = " + d.Placeholder(1) + ", " + q(columnWriter) +
+			" = '' WHERE " + id + " = " + d.Placeholder(2), insert: insert, update: update, delete: del,
 		// Stay well under every driver's limit of bind parameters.
 		insertBatch: max(1, min(200, 4000/nInsert)),
 		insertHead: "INSERT INTO " + t + " (" + cols + ", " + q(columnVersion) + ", " + q(columnCreatedVersion) +

@@ -284,6 +284,18 @@ const (
 	ReasonDeleted = "deleted"
 	// ReasonConflict: the server's resolver kept the server's row.
 	ReasonConflict = "conflict"
+	// ReasonParentDeleted: a row the pushed row references (ref=) is
+	// deleted on the server, so the row is deleted too (ondelete=cascade)
+	// or, refused (ondelete=restrict), kept as the server has it (a new
+	// row: deleted).
+	ReasonParentDeleted = "parent_deleted"
+	// ReasonReferenceCleared: a row the pushed row references is deleted
+	// on the server, so the row was written with that reference cleared
+	// (ondelete=setnull).
+	ReasonReferenceCleared = "reference_cleared"
+	// ReasonRestricted: a pushed delete was refused because live rows
+	// reference the row (ondelete=restrict); the row stays.
+	ReasonRestricted = "restricted"
 )
 
 // IgnoredRow is a pushed change the server did not apply, and why. The
@@ -292,7 +304,7 @@ type IgnoredRow struct {
 	// Collection and ID name the row.
 	Collection string    `json:"collection"`
 	ID         uuid.UUID `json:"id"`
-	// Reason is ReasonDeleted or ReasonConflict.
+	// Reason is one of the Reason constants.
 	Reason string `json:"reason"`
 	// Message says more, when there is more to say.
 	Message string `json:"message,omitempty"`

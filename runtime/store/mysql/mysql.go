@@ -48,7 +48,9 @@ func Dialect() store.Dialect {
 			v, err := res.LastInsertId()
 			return uint64(v), err
 		},
-		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		ForUpdate: " FOR UPDATE",
+		ForShare:  " LOCK IN SHARE MODE",
+		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see package postgres).
 		Transient: errorIn(1213, 1205, 1062),

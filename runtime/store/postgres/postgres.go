@@ -37,8 +37,10 @@ func Dialect() store.Dialect {
 		ColumnType:  ColumnType,
 		// Serializes schema setup between server instances starting at the
 		// same time; released at commit.
-		Setup:  []string{`SELECT pg_advisory_xact_lock(7170041386023)`},
-		PullTx: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		Setup:     []string{`SELECT pg_advisory_xact_lock(7170041386023)`},
+		ForUpdate: " FOR UPDATE",
+		ForShare:  " FOR SHARE",
+		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		// deadlock_detected, serialization_failure, and unique_violation:
 		// two pushes created one id at once, and the one that runs again
 		// finds the other's row.

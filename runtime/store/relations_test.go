@@ -1,0 +1,237 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// relWorld is one server on a store of storetest.Relations and its devices.
+type relWorld struct {
+	t   *testing.T
+	url string
+}
+
+func newRelWorld(t *testing.T, b storetest.Backend) *relWorld {
+	st, _ := b.Store(t, storetest.Relations(t))
+	return &relWorld{t: t, url: storetest.Serve(t, st, server.Config{})}
+}
+
+func (w *relWorld) device() *client.DB {
+	return storetest.Device(w.t, storetest.Relations(w.t), "ann")
+}
+
+func (w *relWorld) sync(d *client.DB) client.Result {
+	w.t.Helper()
+	res, err := d.Synchronize(context.Background(), storetest.Sync(w.url, "ann"))
+	if err != nil {
+		w.t.Fatalf("sync: %v", err)
+	}
+	return *res
+}
+
+func repo(d *client.DB, table string) *client.Repo[storetest.Node] {
+	return client.NewRepo(d, storetest.RelTable(table))
+}
+
+func (w *relWorld) add(d *client.DB, table, title string, a, b *uuid.UUID) uuid.UUID {
+	w.t.Helper()
+	n := &storetest.Node{Title: title, A: a, B: b}
+	if err := repo(d, table).Insert(context.Background(), n); err != nil {
+		w.t.Fatalf("insert %s %s: %v", table, title, err)
+	}
+	return n.ID
+}
+
+// get returns the row (nil when the device does not have it live).
+func (w *relWorld) get(d *client.DB, table string, id uuid.UUID) *storetest.Node {
+	w.t.Helper()
+	n, err := repo(d, table).Get(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	return n
+}
+
+// checkInvariant: on the device, no live row references a missing or
+// deleted row, and SQLite's own foreign key check passes.
+func (w *relWorld) checkInvariant(d *client.DB, who string) {
+	w.t.Helper()
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM rel_task c WHERE c.deleted_at IS NULL AND c.a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rel_project p WHERE p.id = c.a AND p.deleted_at IS NULL)`,
+		`SELECT COUNT(*) FROM rel_task c WHERE c.deleted_at IS NULL AND c.b IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rel_task p WHERE p.id = c.b AND p.deleted_at IS NULL)`,
+		`SELECT COUNT(*) FROM rel_tag c WHERE c.deleted_at IS NULL AND c.a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rel_project p WHERE p.id = c.a AND p.deleted_at IS NULL)`,
+		`SELECT COUNT(*) FROM rel_comment c WHERE c.deleted_at IS NULL AND c.a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM rel_task p WHERE p.id = c.a AND p.deleted_at IS NULL)`,
+	} {
+		var n int
+		if err := d.SQL().QueryRow(q).Scan(&n); err != nil || n != 0 {
+			w.t.Fatalf("%s: %d live rows reference a missing or deleted row (%v): %s", who, n, err, q)
+		}
+	}
+	rows, err := d.SQL().Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		w.t.Fatalf("%s: PRAGMA foreign_key_check reports a violation", who)
+	}
+}
+
+func ignored(res client.Result, id uuid.UUID, reason string) bool {
+	for _, ig := range res.Ignored {
+		if ig.ID == id && ig.Reason == reason && ig.Message != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCascade is the reported case: A deletes a project while B, offline,
+// adds a task to it and a subtask to one of its tasks. The project's tasks
+// go with it (recursively, subtasks too), B's late rows are deleted as they
+// arrive and reported, and a fresh device syncs and edits all it has.
+func TestCascade(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		w := newRelWorld(t, b)
+		a, bd := w.device(), w.device()
+		p := w.add(a, "rel_project", "launch", nil, nil)
+		other := w.add(a, "rel_project", "other", nil, nil)
+		t1 := w.add(a, "rel_task", "plan", &p, nil)
+		t2 := w.add(a, "rel_task", "plan, part 1", &p, &t1)
+		t3 := w.add(a, "rel_task", "plan, part 1a", &p, &t2) // three levels
+		keep := w.add(a, "rel_task", "elsewhere", &other, nil)
+		w.sync(a)
+		w.sync(bd)
+		if w.get(bd, "rel_task", t3) == nil {
+			t.Fatal("the three-level tree did not reach the second device")
+		}
+
+		if err := repo(a, "rel_project").Delete(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		late := w.add(bd, "rel_task", "late task", &p, nil)
+		lateSub := w.add(bd, "rel_task", "late subtask", &other, &t2)
+		w.sync(a)
+		res := w.sync(bd)
+		if !ignored(res, late, wire.ReasonParentDeleted) || !ignored(res, lateSub, wire.ReasonParentDeleted) {
+			t.Fatalf("B's late rows are not reported as deleted with their parent: %+v", res.Ignored)
+		}
+		w.sync(a)
+		for _, d := range []*client.DB{a, bd} {
+			for _, id := range []uuid.UUID{t1, t2, t3, late, lateSub} {
+				if w.get(d, "rel_task", id) != nil {
+					t.Fatalf("task %s is live on a device after its project was deleted", id)
+				}
+			}
+			if w.get(d, "rel_task", keep) == nil {
+				t.Fatal("a task of another project went with the deleted one")
+			}
+			w.checkInvariant(d, "device")
+		}
+
+		fresh := w.device()
+		w.sync(fresh)
+		w.checkInvariant(fresh, "fresh device")
+		for _, table := range []string{"rel_project", "rel_task"} {
+			all, err := repo(fresh, table).Select(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range all {
+				n.Title += " (edited)"
+				if err := repo(fresh, table).Update(context.Background(), n); err != nil {
+					t.Fatalf("the fresh device cannot edit %s %s: %v", table, n.ID, err)
+				}
+			}
+		}
+		w.sync(fresh)
+	})
+}
+
+// TestRestrict: deleting a task that a live comment references is refused
+// and reported, and the deleting device gets the task back; a comment added
+// offline under a task deleted meanwhile is refused and reported, and
+// leaves every device.
+func TestRestrict(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		w := newRelWorld(t, b)
+		a, bd := w.device(), w.device()
+		p := w.add(a, "rel_project", "p", nil, nil)
+		held := w.add(a, "rel_task", "held", &p, nil)
+		c := w.add(a, "rel_comment", "a comment", &held, nil)
+		free := w.add(a, "rel_task", "free", &p, nil)
+		w.sync(a)
+		w.sync(bd)
+
+		if err := repo(bd, "rel_task").Delete(context.Background(), held); err != nil {
+			t.Fatal(err)
+		}
+		res := w.sync(bd)
+		if !ignored(res, held, wire.ReasonRestricted) {
+			t.Fatalf("the refused delete is not reported: %+v", res.Ignored)
+		}
+		w.sync(bd)
+		if w.get(bd, "rel_task", held) == nil || w.get(bd, "rel_comment", c) == nil {
+			t.Fatal("the deleting device did not get the refused task back")
+		}
+
+		if err := repo(a, "rel_task").Delete(context.Background(), free); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		late := w.add(bd, "rel_comment", "late comment", &free, nil)
+		res = w.sync(bd)
+		if !ignored(res, late, wire.ReasonParentDeleted) {
+			t.Fatalf("the comment under a deleted task is not reported: %+v", res.Ignored)
+		}
+		w.sync(bd)
+		if w.get(bd, "rel_comment", late) != nil {
+			t.Fatal("the refused comment stays live on its device")
+		}
+		for _, d := range []*client.DB{a, bd} {
+			w.sync(d)
+			w.checkInvariant(d, "device")
+		}
+	})
+}
+
+// TestSetNull: deleting a project clears the reference of its tags on every
+// device; a tag added offline under a project deleted meanwhile is written
+// with the reference cleared and reported.
+func TestSetNull(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		w := newRelWorld(t, b)
+		a, bd := w.device(), w.device()
+		p := w.add(a, "rel_project", "p", nil, nil)
+		tag := w.add(a, "rel_tag", "urgent", &p, nil)
+		w.sync(a)
+		w.sync(bd)
+		if err := repo(a, "rel_project").Delete(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		late := w.add(bd, "rel_tag", "late", &p, nil)
+		w.sync(a)
+		res := w.sync(bd)
+		if !ignored(res, late, wire.ReasonReferenceCleared) {
+			t.Fatalf("the cleared reference is not reported: %+v", res.Ignored)
+		}
+		w.sync(bd)
+		w.sync(a)
+		for _, d := range []*client.DB{a, bd} {
+			for _, id := range []uuid.UUID{tag, late} {
+				n := w.get(d, "rel_tag", id)
+				if n == nil || n.A != nil {
+					t.Fatalf("tag %s is %+v on a device, want it live with no project", id, n)
+				}
+			}
+			w.checkInvariant(d, "device")
+		}
+	})
+}
