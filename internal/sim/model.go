@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/example/models"
+	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -127,6 +129,7 @@ type event struct {
 	data    any    // written row (writes), its owner filled in
 	content string // canonical written row
 	ignored bool   // the server reported the write ignored
+	server  bool   // a delete the server made itself (ondelete=cascade): no writer
 }
 
 // before reports whether push a committed before push b began: then b saw
@@ -183,7 +186,13 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 						events[cs.Collection][rec.ID] = append(events[cs.Collection][rec.ID], ev)
 						ev = &event{c: cm, del: true}
 					}
-					if r := ignored[key]; r != "" && r != "deleted" {
+					if ignored[key] == wire.ReasonParentDeleted {
+						// Written as it came, and deleted: its user is
+						// deleted (ondelete=cascade).
+						ev.ignored = false
+						events[cs.Collection][rec.ID] = append(events[cs.Collection][rec.ID], ev)
+						ev = &event{c: cm, del: true, server: true}
+					} else if r := ignored[key]; r != "" && r != wire.ReasonDeleted {
 						w.violate("version %d: the server ignored %s %s of %s for %q, but it has no resolver", cm.version, short(cs.Collection), w.label(cs.Collection, rec.ID), dev.label, r)
 					}
 					events[cs.Collection][rec.ID] = append(events[cs.Collection][rec.ID], ev)
@@ -199,6 +208,7 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 			}
 		}
 	}
+	w.addCascades(events)
 	// What the rules say about each row's history.
 	for _, name := range w.reg.Names() {
 		for id, evs := range events[name] {
@@ -340,7 +350,11 @@ func (w *world) compareModel(events map[string]map[uuid.UUID][]*event) {
 						}
 					}
 				}
-				return fmt.Sprintf("owner=%s deleted=%v version=%d writer=%s %s", owner, deleted, e.c.version, e.c.rec.deviceID, content)
+				writer := e.c.rec.deviceID
+				if e.server {
+					writer = ""
+				}
+				return fmt.Sprintf("owner=%s deleted=%v version=%d writer=%s %s", owner, deleted, e.c.version, writer, content)
 			}
 			var wants []string
 			match := false
@@ -439,4 +453,49 @@ func (w *world) checkPulledDeletes(events map[string]map[uuid.UUID][]*event) {
 			w.violate("a pull sent %s the deletion of %s %s of %s, whom %s may not read", pd.dev, short(pd.coll), w.label(pd.coll, pd.id), owner, dev.user.name)
 		}
 	}
+}
+
+// addCascades adds the deletes the server makes itself: a note whose user
+// a push deletes goes with it (ondelete=cascade, the default), in that
+// push, when the note's state before the delete references that user.
+// Versions follow commit order, and the delete locks the user before it
+// reads the notes, so the state is what the commits before it left.
+func (w *world) addCascades(events map[string]map[uuid.UUID][]*event) {
+	for userID, evs := range events[generated.UserTable().Name] {
+		var del *event
+		for _, e := range evs {
+			if e.del && (del == nil || e.c.version < del.c.version) {
+				del = e
+			}
+		}
+		if del == nil {
+			continue
+		}
+		for noteID, nevs := range events[generated.NoteTable().Name] {
+			if last := stateBefore(nevs, del.c.version); last != nil && !last.del && noteUser(last.data) == userID {
+				events[generated.NoteTable().Name][noteID] = append(nevs, &event{c: del.c, del: true, server: true})
+			}
+		}
+	}
+}
+
+// stateBefore returns the last event that changed the row before the
+// delete of a user at version v: a write the server applied, or a delete,
+// in a push before it or in the same push (a push writes every row, then
+// deletes notes, then users).
+func stateBefore(evs []*event, v uint64) *event {
+	var last *event
+	for _, e := range evs {
+		if e.c.version <= v && !e.server && (e.del || !e.ignored) && (last == nil || e.c.version >= last.c.version) {
+			last = e
+		}
+	}
+	return last
+}
+
+func noteUser(data any) uuid.UUID {
+	if n, ok := data.(*models.Note); ok && n.UserID != nil {
+		return *n.UserID
+	}
+	return uuid.Nil
 }

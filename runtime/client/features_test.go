@@ -579,9 +579,9 @@ func TestPulledChildWithParentOutOfScope(t *testing.T) {
 	})
 }
 
-// TestChildOfParentDeletedBeforePush pushes a note whose user was created and
-// deleted on the device before any sync: the server needs the user (a
-// foreign key), so it goes as an already deleted row.
+// TestChildOfParentDeletedBeforePush deletes, before any sync, a user a note
+// references: the note goes with it (ondelete=cascade, the default), on the
+// device at once, and neither row reaches another device.
 func TestChildOfParentDeletedBeforePush(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, be storetest.Backend) {
 		ctx := context.Background()
@@ -601,9 +601,12 @@ func TestChildOfParentDeletedBeforePush(t *testing.T) {
 		if res := h.sync(a); len(res.Pushed) != 0 {
 			t.Fatalf("second sync pushed %+v: the first did not go through", res.Pushed)
 		}
+		if got := notesOf(t, a); len(got) != 0 {
+			t.Fatalf("device a keeps %v after deleting their user", got)
+		}
 		b := h.device("b", "alice")
 		h.sync(b)
-		if got := notesOf(t, b); len(got) != 1 || got[0] != "alice:keeps a reference" {
+		if got := notesOf(t, b); len(got) != 0 {
 			t.Fatalf("device b has %v", got)
 		}
 		if n, _ := generated.SyncUsers(b).Count(ctx, client.IncludeDeleted()); n != 0 {

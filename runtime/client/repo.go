@@ -71,6 +71,9 @@ func (r *Repo[T]) Insert(ctx context.Context, row *T) error {
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
 	}
+	if err := r.db.checkParents(wctx, r.table.Name, args[5:]); err != nil {
+		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
+	}
 	if _, err := r.db.conn(wctx).ExecContext(wctx, r.local.insert, args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
 	}
@@ -93,11 +96,14 @@ func (r *Repo[T]) Update(ctx context.Context, row *T) error {
 	args := make([]any, 0, 3+len(r.table.Columns))
 	args = append(args, now)
 	args = r.table.Values(row, args)
-	args = append(args, rec.ID.String(), scope)
 	wctx, err := r.db.writeCtx(ctx)
 	if err != nil {
 		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
 	}
+	if err := r.db.checkParents(wctx, r.table.Name, args[1:]); err != nil {
+		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
+	}
+	args = append(args, rec.ID.String(), scope)
 	res, err := r.db.conn(wctx).ExecContext(wctx, r.local.update, args...)
 	if err != nil {
 		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, err)
@@ -123,20 +129,27 @@ func (r *Repo[T]) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	now := r.db.timestamp()
-	wctx, err := r.db.writeCtx(ctx)
-	if err != nil {
-		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
-	}
-	res, err := r.db.conn(wctx).ExecContext(wctx, r.local.delete, now, now, id.String(), scope)
-	if err != nil {
-		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
-	} else if n == 0 {
-		return fmt.Errorf("delete %s %s: %w", r.table.Name, id, ErrNotFound)
-	}
-	return nil
+	// The row and what its deletion does to the rows that reference it
+	// (ondelete=) change together.
+	return r.db.atomically(ctx, func(ctx context.Context) error {
+		wctx, err := r.db.writeCtx(ctx)
+		if err != nil {
+			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
+		}
+		res, err := r.db.conn(wctx).ExecContext(wctx, r.local.delete, now, now, id.String(), scope)
+		if err != nil {
+			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
+		} else if n == 0 {
+			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, ErrNotFound)
+		}
+		if err := r.db.cascade(wctx, r.table.Name, id, now); err != nil {
+			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
+		}
+		return nil
+	})
 }
 
 // Get returns the live row with the given id in the active scope, or an error

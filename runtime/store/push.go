@@ -528,9 +528,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		return err
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
-	u, err := p.parentsOf(ctx, t, row)
-	if err != nil {
-		return err
+	var u underDeleted
+	if rec.DeletedAt == nil {
+		// A row that arrives deleted may reference deleted rows.
+		if u, err = p.parentsOf(ctx, t, row); err != nil {
+			return err
+		}
 	}
 	if u.relation != nil {
 		if done, err := p.underDeletedParent(ctx, t, rec, ex, u); done || err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/runtime/internal/refval"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -199,7 +200,7 @@ func (p *pusher) parentsOf(ctx context.Context, t *serverTable, row any) (underD
 		if values == nil {
 			values = t.coll.AppendValues(row, nil)
 		}
-		id, ok := refID(values[r.index])
+		id, ok := refval.ID(values[r.index])
 		if !ok {
 			continue
 		}
@@ -297,7 +298,7 @@ func orderByParents(t *serverTable, rels []*relation, rows []any) []any {
 		state[i] = 1
 		values := t.coll.AppendValues(rows[i], nil)
 		for _, r := range self {
-			if id, ok := refID(values[r.index]); ok {
+			if id, ok := refval.ID(values[r.index]); ok {
 				if j, in := index[id]; in {
 					place(j)
 				}

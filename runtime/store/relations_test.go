@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -116,6 +117,15 @@ func TestCascade(t *testing.T) {
 		if err := repo(a, "rel_project").Delete(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}
+		// On the deleting device at once: the tree is gone, and nothing new
+		// may hang under it.
+		w.checkInvariant(a, "the deleting device")
+		if w.get(a, "rel_task", t3) != nil {
+			t.Fatal("the deleting device keeps a subtask of the deleted project")
+		}
+		if err := repo(a, "rel_task").Insert(context.Background(), &storetest.Node{Title: "x", A: &p}); !errors.Is(err, client.ErrDeletedReference) {
+			t.Fatalf("a task under the deleted project: %v, want ErrDeletedReference", err)
+		}
 		late := w.add(bd, "rel_task", "late task", &p, nil)
 		lateSub := w.add(bd, "rel_task", "late subtask", &other, &t2)
 		w.sync(a)
@@ -165,11 +175,16 @@ func TestRestrict(t *testing.T) {
 		a, bd := w.device(), w.device()
 		p := w.add(a, "rel_project", "p", nil, nil)
 		held := w.add(a, "rel_task", "held", &p, nil)
-		c := w.add(a, "rel_comment", "a comment", &held, nil)
 		free := w.add(a, "rel_task", "free", &p, nil)
 		w.sync(a)
 		w.sync(bd)
+		c := w.add(a, "rel_comment", "a comment", &held, nil)
+		if err := repo(a, "rel_task").Delete(context.Background(), held); !errors.Is(err, client.ErrReferenced) {
+			t.Fatalf("deleting a task with a comment on the same device: %v, want ErrReferenced", err)
+		}
+		w.sync(a)
 
+		// B has not seen the comment: its delete reaches the server.
 		if err := repo(bd, "rel_task").Delete(context.Background(), held); err != nil {
 			t.Fatal(err)
 		}
@@ -215,6 +230,9 @@ func TestSetNull(t *testing.T) {
 		w.sync(bd)
 		if err := repo(a, "rel_project").Delete(context.Background(), p); err != nil {
 			t.Fatal(err)
+		}
+		if n := w.get(a, "rel_tag", tag); n == nil || n.A != nil {
+			t.Fatalf("the deleting device has tag %+v, want its project cleared at once", n)
 		}
 		late := w.add(bd, "rel_tag", "late", &p, nil)
 		w.sync(a)
