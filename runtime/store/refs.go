@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/ssync-go/ssync/runtime/internal/refval"
 )
 
 // reference is a row that a pushed row references through a foreign key.
@@ -26,33 +26,13 @@ func (p *pusher) noteRefs(t *serverTable, row any) {
 		if vals == nil {
 			vals = t.coll.AppendValues(row, nil)
 		}
-		id, ok := refID(vals[i])
+		id, ok := refval.ID(vals[i])
 		if !ok {
 			continue
 		}
 		from := &RowError{Collection: t.coll.CollectionName(), ID: t.coll.RecordOf(row).ID, Err: ErrDanglingReference}
 		p.refs = append(p.refs, reference{table: p.s.tables[c.Ref], id: id, from: from})
 	}
-}
-
-// refID returns the id a reference column's value holds; false for NULL
-// (or a value that is no id, left to the database).
-func refID(v any) (uuid.UUID, bool) {
-	dv, err := driver.DefaultParameterConverter.ConvertValue(v)
-	if err != nil || dv == nil {
-		return uuid.Nil, false
-	}
-	var s string
-	switch x := dv.(type) {
-	case string:
-		s = x
-	case []byte:
-		s = string(x)
-	default:
-		return uuid.Nil, false
-	}
-	id, err := uuid.Parse(s)
-	return id, err == nil
 }
 
 // checkRefs refuses the push, naming the first row at fault, when a row it

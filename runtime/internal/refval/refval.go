@@ -1,23 +1,30 @@
 // Package refval reads the value of a reference column (ssync.Column.Ref)
 // as generated code hands it to database/sql: a uuid.UUID, a *uuid.UUID
-// (nil for NULL) or a string.
+// (nil for NULL), a string, or any driver.Valuer of one.
 package refval
 
-import "github.com/google/uuid"
+import (
+	"database/sql/driver"
+
+	"github.com/google/uuid"
+)
 
 // ID returns the referenced id, and false for NULL, the nil UUID or a
-// value that is no UUID.
+// value that is no UUID (left to the database to judge).
 func ID(v any) (uuid.UUID, bool) {
-	switch v := v.(type) {
-	case uuid.UUID:
-		return v, v != uuid.Nil
-	case *uuid.UUID:
-		if v != nil && *v != uuid.Nil {
-			return *v, true
-		}
-	case string:
-		id, err := uuid.Parse(v)
-		return id, err == nil && id != uuid.Nil
+	dv, err := driver.DefaultParameterConverter.ConvertValue(v)
+	if err != nil || dv == nil {
+		return uuid.Nil, false
 	}
-	return uuid.Nil, false
+	var s string
+	switch x := dv.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil && id != uuid.Nil
 }

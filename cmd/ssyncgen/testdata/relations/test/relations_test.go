@@ -99,17 +99,13 @@ func foreignKeyCheck(t *testing.T, name string, db *client.DB) {
 // "level by level" pushes each level in its own sync, parents first. "one
 // push" writes the tree offline, leaf first, in one local transaction and
 // changes the root last, so one change set carries children before their
-// parent: SQLite and PostgreSQL check keys at commit and take it; MariaDB
-// checks each statement, and ordering a change set's self-references for it
-// is the runtime's part of issue 15, not yet done.
+// parent: SQLite and PostgreSQL check keys at commit; MariaDB checks each
+// statement, and the store orders a change set's self-references for it.
 func TestTreeSync(t *testing.T) {
 	for _, onePush := range []bool{false, true} {
 		name := map[bool]string{false: "level by level", true: "one push"}[onePush]
 		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-				if onePush && b.Name == "mysql" {
-					t.Skip("issue 15: the store does not yet order a change set's self-references for MariaDB, which checks keys per statement")
-				}
 				treeSync(t, b, onePush)
 			})
 		})
