@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -485,6 +487,28 @@ func (w *world) finishSync(o outcome, alone bool) {
 	}
 	if o.err == nil && alone && !w.busy() {
 		w.compareDevice(d, fmt.Sprintf("after %s %s", kind, d.label))
+		w.checkReferences(d, fmt.Sprintf("after %s %s", kind, d.label))
+	}
+}
+
+// checkReferences checks the device's side of the ondelete rules: no live
+// note references a user row the device holds deleted.
+func (w *world) checkReferences(d *device, when string) {
+	rows, err := d.db.SQL().QueryContext(w.ctx, `SELECT n.id, n.user_id FROM ss_tb_note n JOIN ss_tb_user u ON u.id = n.user_id
+		WHERE n.deleted_at IS NULL AND u.deleted_at IS NOT NULL`)
+	if err != nil {
+		w.violate("%s: %s: check references: %v", when, d.label, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var note, user uuid.UUID
+		if err := rows.Scan(&note, &user); err != nil {
+			w.violate("%s: %s: check references: %v", when, d.label, err)
+			return
+		}
+		w.violate("%s: %s holds note %s live under user %s, which it holds deleted", when, d.label,
+			w.label(generated.NoteTable().Name, note), w.label(generated.UserTable().Name, user))
 	}
 }
 
