@@ -71,6 +71,7 @@ type OffsetError struct {
 	Have int64
 }
 
+// Error says how many bytes the upload holds.
 func (e *OffsetError) Error() string {
 	return fmt.Sprintf("blob: append at offset %d, but the upload holds %d bytes", e.Offset, e.Have)
 }

@@ -46,6 +46,7 @@ type RefusedError struct {
 	Message string
 }
 
+// Error returns the server's message.
 func (e *RefusedError) Error() string { return "ssync client: refused by the server: " + e.Message }
 
 // Unwrap makes errors.Is(err, ErrRefused) hold.
@@ -75,6 +76,7 @@ type TransportError struct {
 	Err error
 }
 
+// Error names the operation, the status and code, and the server's message.
 func (e *TransportError) Error() string {
 	switch {
 	case e.StatusCode == 0:
@@ -86,6 +88,7 @@ func (e *TransportError) Error() string {
 	}
 }
 
+// Unwrap returns the failure that kept an answer from arriving, if any.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrForbidden) (and every other sentinel of a

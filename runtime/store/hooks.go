@@ -43,6 +43,7 @@ const (
 	OpDelete
 )
 
+// String returns create, update or delete.
 func (o Op) String() string {
 	switch o {
 	case OpCreate:

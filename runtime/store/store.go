@@ -168,10 +168,12 @@ type RowError struct {
 	Err error
 }
 
+// Error names the collection and row, then the reason.
 func (e *RowError) Error() string {
 	return fmt.Sprintf("collection %q row %s: %v", e.Collection, e.ID, e.Err)
 }
 
+// Unwrap returns the reason.
 func (e *RowError) Unwrap() error { return e.Err }
 
 // Open prepares db for the collections of reg: it creates the store's

@@ -116,6 +116,7 @@ func invalidUTF8At(data []byte) int {
 	return len(data)
 }
 
+// Error names the change set and says what is wrong.
 func (e *DecodeError) Error() string {
 	var b strings.Builder
 	b.WriteString("malformed change set")

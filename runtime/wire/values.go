@@ -98,10 +98,12 @@ type FieldError struct {
 	Err error
 }
 
+// Error names the field and says what is wrong with its value.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("field %q: %s", e.Field, lexerReason(e.Err))
 }
 
+// Unwrap returns what is wrong with the value.
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // lexerReason shortens jlexer's errors to their reason and the offending

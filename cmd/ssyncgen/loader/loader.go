@@ -55,6 +55,7 @@ func sortDiagnostics(diags Errors) {
 	})
 }
 
+// String formats the diagnostic as path:line:col: message.
 func (d Diagnostic) String() string {
 	if d.Pos == "" {
 		return "ssyncgen: " + d.Msg
@@ -65,6 +66,7 @@ func (d Diagnostic) String() string {
 // Errors is the list of problems of one run; it is an error.
 type Errors []Diagnostic
 
+// Error lists every diagnostic, one per line.
 func (e Errors) Error() string {
 	lines := make([]string, len(e))
 	for i, d := range e {
