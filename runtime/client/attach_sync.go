@@ -330,7 +330,9 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 		var te *TransportError
 		switch {
 		case err == nil && next == a.Size:
-			t.uploaded++
+			if sent > 0 || a.Size == 0 {
+				t.uploaded++ // content the server had already moved nothing
+			}
 			return sent, nil
 		case err == nil:
 			offset = next // the server stopped short: go on from there

@@ -196,6 +196,13 @@ func TestAttachmentSyncsBetweenDevices(t *testing.T) {
 			t.Fatalf("second attachment = %+v", twinAtt)
 		}
 
+		// B attaches the same content: the server has it, nothing moves, and
+		// nothing is counted as uploaded.
+		noteWithFile(t, b, "B's copy", data, "again.jpg")
+		if res := h.sync(b); res.Uploaded != 0 || res.UploadedBytes != 0 || res.Pushed[0].Created != 1 {
+			t.Fatalf("attaching content the server has: uploaded %d attachments, %d bytes, pushed %+v", res.Uploaded, res.UploadedBytes, res.Pushed)
+		}
+
 		// A note without a file says so.
 		plain := &models.Note{Message: "no file"}
 		generated.SyncNotes(b).Insert(ctx, plain)
