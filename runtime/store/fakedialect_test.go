@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
 	ssqlite "github.com/ssync-go/ssync/runtime/store/sqlite"
-	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // A fourth dialect, defined in this file alone: no generated code changes
@@ -142,13 +140,13 @@ func TestFakeDialect(t *testing.T) {
 
 	// Two devices sync through a server on the fake store.
 	url := storetest.Serve(t, st, server.Config{})
-	ann, bob := fakeDevice(t, "ann"), fakeDevice(t, "ann")
+	ann, bob := storetest.Device(t, generated.Registry(), "ann"), storetest.Device(t, generated.Registry(), "ann")
 	note := &models.Note{Message: "through the fake dialect", Completed: true}
 	if err := generated.SyncNotes(ann).Insert(ctx, note); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []*client.DB{ann, bob} {
-		if _, err := d.Synchronize(ctx, fakeSync(url, "ann")); err != nil {
+		if _, err := d.Synchronize(ctx, storetest.Sync(url, "ann")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,24 +158,4 @@ func TestFakeDialect(t *testing.T) {
 	if err := db.QueryRow(`SELECT "message" FROM "ss_tb_note" WHERE "id" = ?`, note.ID.String()).Scan(&stored); err != nil || stored != note.Message {
 		t.Fatalf("the store holds %q (%v)", stored, err)
 	}
-}
-
-func fakeDevice(t *testing.T, user string) *client.DB {
-	t.Helper()
-	d, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), generated.Registry(), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.SetUser(context.Background(), user); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func fakeSync(url, user string) client.SyncOptions {
-	return client.SyncOptions{ServerURL: url, Decorate: func(r *http.Request) error {
-		r.Header.Set(wire.HeaderUser, user)
-		return nil
-	}}
 }

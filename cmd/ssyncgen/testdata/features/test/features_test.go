@@ -12,7 +12,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -147,16 +146,7 @@ func TestWireShapes(t *testing.T) {
 
 // device opens a client database for user.
 func device(t *testing.T, user string) *client.DB {
-	t.Helper()
-	db, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), generated.Registry(), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.SetUser(context.Background(), user); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.Device(t, generated.Registry(), user)
 }
 
 func TestSync(t *testing.T) {

@@ -9,7 +9,6 @@ package test
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
@@ -60,16 +59,7 @@ func TestOnDelete(t *testing.T) {
 
 // device opens a client database for user.
 func device(t *testing.T, user string) *client.DB {
-	t.Helper()
-	db, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "device.db"), generated.Registry(), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.SetUser(context.Background(), user); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.Device(t, generated.Registry(), user)
 }
 
 // foreignKeyCheck fails the test when a row of db references a missing row.
