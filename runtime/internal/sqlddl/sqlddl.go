@@ -39,8 +39,37 @@ type Index struct {
 	Where string
 }
 
-// Quote quotes an identifier in double quotes.
+// Quote quotes an identifier in double quotes, as standard SQL does.
 func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// QuoteSQLite quotes an identifier for SQLite in backticks. SQLite reads a
+// double-quoted name that matches no column as a string literal (its
+// legacy "DQS" behaviour, on in go-sqlite3's build and not switchable per
+// connection), so a missing column would read back as its own name; a
+// backtick-quoted name is always an identifier, and a missing column is an
+// error.
+func QuoteSQLite(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
+
+// ColumnDef returns the definition of column c, as in CREATE TABLE and
+// ALTER TABLE ... ADD COLUMN: its quoted name, type, NOT NULL, PRIMARY KEY
+// when primary, DEFAULT and REFERENCES (checked at commit: DEFERRABLE
+// INITIALLY DEFERRED).
+func ColumnDef(c ssync.Column, primary bool, quote func(string) string, typ func(ssync.Column) string) string {
+	def := quote(c.Name) + " " + typ(c)
+	if !c.Nullable {
+		def += " NOT NULL"
+	}
+	if primary {
+		def += " PRIMARY KEY"
+	}
+	if c.Default != nil {
+		def += " DEFAULT " + Literal(c.Default)
+	}
+	if c.Ref != "" {
+		def += " REFERENCES " + quote(c.Ref) + " (" + quote(ssync.ColumnID) + ") DEFERRABLE INITIALLY DEFERRED"
+	}
+	return def
+}
 
 // Create returns the statements that create t, each idempotent: CREATE
 // TABLE IF NOT EXISTS, then CREATE INDEX IF NOT EXISTS per index.
@@ -52,34 +81,30 @@ func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`
 func Create(t Table, quote func(string) string, typ func(ssync.Column) string) []string {
 	defs := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		def := quote(c.Name) + " " + typ(c)
-		if !c.Nullable {
-			def += " NOT NULL"
-		}
-		if len(t.PrimaryKey) == 1 && c.Name == t.PrimaryKey[0] {
-			def += " PRIMARY KEY"
-		}
-		if c.Default != nil {
-			def += " DEFAULT " + Literal(c.Default)
-		}
-		if c.Ref != "" {
-			def += " REFERENCES " + quote(c.Ref) + " (" + quote(ssync.ColumnID) + ") DEFERRABLE INITIALLY DEFERRED"
-		}
-		defs[i] = def
+		defs[i] = ColumnDef(c, len(t.PrimaryKey) == 1 && c.Name == t.PrimaryKey[0], quote, typ)
 	}
 	if len(t.PrimaryKey) > 1 {
 		defs = append(defs, "PRIMARY KEY ("+QuoteAll(t.PrimaryKey, quote)+")")
 	}
-	table := quote(t.Name)
-	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n)", table, strings.Join(defs, ",\n\t"))}
+	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n)", quote(t.Name), strings.Join(defs, ",\n\t"))}
 	for _, ix := range t.Indexes {
-		stmt := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", quote(ix.Name), table, QuoteAll(ix.Columns, quote))
-		if ix.Where != "" {
-			stmt += " WHERE " + ix.Where
-		}
-		stmts = append(stmts, stmt)
+		stmts = append(stmts, CreateIndex(t.Name, ix, quote))
 	}
 	return stmts
+}
+
+// CreateIndex returns CREATE INDEX IF NOT EXISTS of ix on table.
+func CreateIndex(table string, ix Index, quote func(string) string) string {
+	stmt := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", quote(ix.Name), quote(table), QuoteAll(ix.Columns, quote))
+	if ix.Where != "" {
+		stmt += " WHERE " + ix.Where
+	}
+	return stmt
+}
+
+// AddColumn returns ALTER TABLE table ADD COLUMN with c's definition.
+func AddColumn(table string, c ssync.Column, quote func(string) string, typ func(ssync.Column) string) string {
+	return "ALTER TABLE " + quote(table) + " ADD COLUMN " + ColumnDef(c, false, quote, typ)
 }
 
 // QuoteAll quotes names and joins them with ", ".

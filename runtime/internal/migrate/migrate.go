@@ -1,0 +1,218 @@
+// Package migrate compares the tables a database has with those the
+// schema description (ssync.Column, ssync.Index) asks for, and plans the
+// additive changes that bring the database there: new tables, new columns
+// with their defaults, new indexes. A difference that no additive change
+// resolves (a column's type changed, its nullability changed, a column
+// left the model but inserts would still need it) is refused with an
+// *ssync.SchemaChangeError, before anything changes. The device
+// (runtime/client) and every server store (runtime/store) plan with it;
+// each renders the plan in its own SQL.
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Column is a column as a database has it.
+type Column struct {
+	// Name is the column's name.
+	Name string
+	// Type is its declared type, as the database reports it.
+	Type string
+	// Nullable is true when it accepts NULL.
+	Nullable bool
+	// HasDefault is true when it has a default value.
+	HasDefault bool
+}
+
+// Table is a table as a database has it.
+type Table struct {
+	// Name is the table's name.
+	Name string
+	// Columns are its columns.
+	Columns []Column
+	// Indexes are the names of its indexes.
+	Indexes []string
+}
+
+// Schema is the tables a database has, by name.
+type Schema map[string]*Table
+
+// Rules is how one database spells what it stores.
+type Rules struct {
+	// Database names the database in errors: "device" or a dialect's name.
+	Database string
+	// Type spells a column's type, as in the database's CREATE TABLE.
+	Type func(ssync.Column) string
+	// SameType reports whether a type the database reports is the type
+	// want (spelled by Type); nil compares them ignoring case.
+	SameType func(want, have string) bool
+	// ZeroTime is the literal default of a new NOT NULL time column
+	// without one: the zero time.Time, in a form the database reads.
+	ZeroTime string
+}
+
+// NewColumn is a column to add to an existing table.
+type NewColumn struct {
+	// Table is the table's name.
+	Table string
+	// Column is the column, with the default it is added with.
+	Column ssync.Column
+}
+
+// NewIndex is an index to create on an existing table.
+type NewIndex struct {
+	// Table is the table's name.
+	Table string
+	// Index is the index.
+	Index sqlddl.Index
+}
+
+// Plan is the additive changes that bring a database to the model, in the
+// order to apply them: tables, then columns, then indexes (which may be on
+// new columns).
+type Plan struct {
+	// Tables are the tables to create, whole.
+	Tables []sqlddl.Table
+	// Columns are the columns to add to tables that exist.
+	Columns []NewColumn
+	// Indexes are the indexes to create on tables that exist.
+	Indexes []NewIndex
+}
+
+// Empty reports whether the plan changes nothing.
+func (p Plan) Empty() bool { return len(p.Tables)+len(p.Columns)+len(p.Indexes) == 0 }
+
+// Grown returns the names of the existing tables that gain columns, each
+// once, in plan order: their rows hold the new columns' defaults, not
+// values.
+func (p Plan) Grown() []string {
+	var names []string
+	for _, c := range p.Columns {
+		if len(names) == 0 || names[len(names)-1] != c.Table {
+			names = append(names, c.Table)
+		}
+	}
+	return names
+}
+
+// Diff plans the changes from have to want. It returns every change it
+// cannot apply safely, joined, each an *ssync.SchemaChangeError; the plan
+// is then empty. Tables of have that want does not name are left alone.
+func Diff(want []sqlddl.Table, have Schema, r Rules) (Plan, error) {
+	var p Plan
+	var errs []error
+	for _, t := range want {
+		h, ok := have[t.Name]
+		if !ok {
+			p.Tables = append(p.Tables, t)
+			continue
+		}
+		errs = append(errs, diffTable(&p, t, h, r)...)
+	}
+	if len(errs) > 0 {
+		return Plan{}, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// diffTable adds to p what table t lacks of the model, and returns what
+// cannot be applied.
+func diffTable(p *Plan, t sqlddl.Table, h *Table, r Rules) []error {
+	var errs []error
+	fail := func(col, problem, fix string) {
+		errs = append(errs, &ssync.SchemaChangeError{Database: r.Database, Table: t.Name, Column: col, Problem: problem, Fix: fix})
+	}
+	cols := make(map[string]Column, len(h.Columns))
+	for _, c := range h.Columns {
+		cols[c.Name] = c
+	}
+	wanted := make(map[string]bool, len(t.Columns))
+	for _, c := range t.Columns {
+		wanted[c.Name] = true
+		hc, ok := cols[c.Name]
+		if !ok {
+			if !c.Nullable && c.Ref != "" {
+				fail(c.Name, "a new NOT NULL reference cannot hold a value for the rows that exist",
+					"make the field nullable (a pointer), or add the column and fill it with a data migration first")
+				continue
+			}
+			p.Columns = append(p.Columns, NewColumn{Table: t.Name, Column: WithDefault(c, r.ZeroTime)})
+			continue
+		}
+		if problem, fix := compare(c, hc, r); problem != "" {
+			fail(c.Name, problem, fix)
+		}
+	}
+	for _, hc := range h.Columns {
+		if !wanted[hc.Name] && !hc.Nullable && !hc.HasDefault {
+			fail(hc.Name, "the column is no longer in the model, but it is NOT NULL without a default, so every insert would fail",
+				"keep the field in the model, or drop the column (or give it a default) with a data migration")
+		}
+	}
+	indexes := make(map[string]bool, len(h.Indexes))
+	for _, name := range h.Indexes {
+		indexes[name] = true
+	}
+	for _, ix := range t.Indexes {
+		if !indexes[ix.Name] {
+			p.Indexes = append(p.Indexes, NewIndex{Table: t.Name, Index: ix})
+		}
+	}
+	return errs
+}
+
+// compare says what differs between the model's column c and the
+// database's column h that no additive change resolves, and what to do;
+// empty when nothing does.
+func compare(c ssync.Column, h Column, r Rules) (problem, fix string) {
+	want := r.Type(c)
+	same := r.SameType
+	if same == nil {
+		same = strings.EqualFold
+	}
+	switch {
+	case !same(want, h.Type):
+		return fmt.Sprintf("type %s in the database, %s in the model (kind %s)", h.Type, want, c.Kind),
+			"a column's type is not changed in place: revert the field's type, or add a new field (a new column) and copy the values over in a data migration"
+	case h.Nullable && !c.Nullable:
+		return "nullable in the database, NOT NULL in the model",
+			"rows may hold NULL: keep the field nullable (a pointer or sql.Null type), or fill the NULLs and make the column NOT NULL in a data migration"
+	case !h.Nullable && c.Nullable:
+		return "NOT NULL in the database, nullable in the model",
+			"NULLs would be refused: keep the field non-nullable, or make the column nullable in a data migration"
+	}
+	return "", ""
+}
+
+// WithDefault returns c with the default a new column needs: a NOT NULL
+// column without one gets its kind's zero value (the value the generated
+// code writes for a zero field), so that the rows that exist hold it.
+// zeroTime is the database's literal of the zero time.
+func WithDefault(c ssync.Column, zeroTime string) ssync.Column {
+	if c.Nullable || c.Default != nil {
+		return c
+	}
+	switch c.Kind {
+	case ssync.KindBool:
+		c.Default = false
+	case ssync.KindInt, ssync.KindUint:
+		c.Default = int64(0)
+	case ssync.KindFloat:
+		c.Default = float64(0)
+	case ssync.KindTime:
+		c.Default = zeroTime
+	case ssync.KindUUID:
+		c.Default = "00000000-0000-0000-0000-000000000000"
+	case ssync.KindJSON:
+		c.Default = "null"
+	default: // KindText, KindBytes
+		c.Default = ""
+	}
+	return c
+}
