@@ -92,6 +92,26 @@ type Dialect struct {
 	// its parent with a shared lock: whichever comes second sees what the
 	// first did. Empty where one writer runs at a time (SQLite).
 	ForUpdate, ForShare string
+	// Inspect, when set, reads the tables the database has (their columns,
+	// declared types, nullability and indexes); Open then compares them
+	// with the registry and applies the additive changes (new tables,
+	// columns and indexes) and refuses the unsafe ones. Nil leaves
+	// existing tables as they are (CREATE TABLE IF NOT EXISTS only).
+	Inspect func(ctx context.Context, q Queryer) ([]ExistingTable, error)
+	// SameType reports whether a declared type Inspect reports is the
+	// type ColumnType spells (want); nil compares them ignoring case.
+	SameType func(want, have string) bool
+	// AddColumn, when set, returns the statements that add column c to
+	// table, with its default and foreign key. Nil writes ALTER TABLE ...
+	// ADD COLUMN with the column's definition, as in the shared CREATE
+	// TABLE.
+	AddColumn func(table string, c ssync.Column) []string
+	// CreateIndex, when set, returns the statement that creates index ix on
+	// an existing table. Nil writes CREATE INDEX IF NOT EXISTS.
+	CreateIndex func(table string, ix ssync.Index) string
+	// ZeroTime is the literal default of a time column added NOT NULL
+	// without one: the zero time.Time as the database reads it.
+	ZeroTime string
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that
@@ -117,6 +137,34 @@ type TableDef struct {
 	// index by owner and version that pulls range over, then the declared
 	// indexes, on server column names.
 	Indexes []ssync.Index
+}
+
+// Queryer runs a query: the transaction of Open's setup.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ExistingTable is a table as the database has it, as Dialect.Inspect
+// reports it.
+type ExistingTable struct {
+	// Name is the table's name.
+	Name string
+	// Columns are its columns.
+	Columns []ExistingColumn
+	// Indexes are the names of its indexes.
+	Indexes []string
+}
+
+// ExistingColumn is a column as the database has it.
+type ExistingColumn struct {
+	// Name is the column's name.
+	Name string
+	// Type is its declared type as the database reports it.
+	Type string
+	// Nullable is true when it accepts NULL.
+	Nullable bool
+	// HasDefault is true when it has a default value.
+	HasDefault bool
 }
 
 // storeColumns are the columns a server store adds to every synchronized

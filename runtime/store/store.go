@@ -52,6 +52,8 @@ type Store struct {
 	stmt      statements
 	relations []*relation           // every reference column, parents first
 	isParent  map[*serverTable]bool // tables some reference points at
+	// schemaVersion is the app's schema version (WithSchemaVersion).
+	schemaVersion int
 
 	mu   sync.Mutex
 	seen map[string]time.Time // user and device → when its checkpoint was last recorded
@@ -177,13 +179,19 @@ func (e *RowError) Error() string {
 func (e *RowError) Unwrap() error { return e.Err }
 
 // Open prepares db for the collections of reg: it creates the store's
-// own tables and every synchronized table (idempotently, so every server
-// instance may call it at start, while others serve).
+// own tables and brings every synchronized table to the registry's schema
+// (idempotently, so every server instance may call it at start, while
+// others serve), and records the registry's fingerprint in ss_schema.
 //
-// Adding a column later: add the field to the model, regenerate, and run an
-// ALTER TABLE ... ADD COLUMN with a default on the server store (and let
-// devices recreate or migrate their files); CREATE TABLE IF NOT EXISTS does
-// not change an existing table.
+// Migrations are automatic and additive, in the setup transaction (on
+// MariaDB each DDL statement commits by itself; an interrupted migration
+// is completed at the next Open): tables the database lacks are created,
+// columns it lacks are added (a NOT NULL column without a default gets its
+// kind's zero value), and so are indexes. A change that cannot be applied
+// safely (a column's type or nullability changed) fails with an error
+// wrapping ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming
+// the table and column), before anything changes. Tables and nullable
+// columns no longer in the model are left as they are.
 //
 // Connection pools: a pull holds one connection for its snapshot and a push
 // one for its transaction, so size db for the requests served at once, and
@@ -214,23 +222,30 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts 
 	for _, r := range s.relations {
 		s.isParent[r.parent] = true
 	}
-	err := s.inSetup(ctx, func(tx execer) error {
-		if err := s.createOwnTables(ctx, tx); err != nil {
-			return err
-		}
-		for _, c := range reg.Collections() {
-			for _, stmt := range d.DDL(c) {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("create %s: %w", c.CollectionName(), err)
-				}
-			}
-		}
-		return s.raiseVersionFloor(ctx, tx)
-	})
+	err := s.inSetup(ctx, func(tx execer) error { return s.setup(ctx, tx) })
+	if err != nil && !errors.Is(err, ssync.ErrUnsafeSchemaChange) {
+		// Another instance may have changed the schema at the same time
+		// (MariaDB commits each DDL statement by itself): look again.
+		err = s.inSetup(ctx, func(tx execer) error { return s.setup(ctx, tx) })
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ssync store: open %s store: %w", d.Name, err)
 	}
 	return s, nil
+}
+
+// setup creates or migrates every table in tx and records the schema.
+func (s *Store) setup(ctx context.Context, tx execer) error {
+	if err := s.createOwnTables(ctx, tx); err != nil {
+		return err
+	}
+	if err := s.migrate(ctx, tx); err != nil {
+		return err
+	}
+	if err := s.recordSchema(ctx, tx); err != nil {
+		return err
+	}
+	return s.raiseVersionFloor(ctx, tx)
 }
 
 // createOwnTables runs the dialect's Setup, then creates the store's own
@@ -265,6 +280,7 @@ func (s *Store) createOwnTables(ctx context.Context, tx execer) error {
 // inside a transaction it began itself.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 

@@ -55,7 +55,7 @@ func text(name string, size int) ssync.Column {
 
 // ownTables are the store's own tables in d.
 func ownTables(d Dialect) []TableDef {
-	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable}
+	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable}
 	if d.VersionLog {
 		t = append(t, versionsTable)
 	}
@@ -82,6 +82,9 @@ type statements struct {
 	// useBlob records (or refreshes) what an upload of a user occupies:
 	// args sync id, item, size, pending, touched at.
 	useBlob string
+	// recordSchema records a schema: args fingerprint, version, first
+	// opened at, last opened at.
+	recordSchema string
 }
 
 func newStatements(d Dialect) statements {
@@ -94,5 +97,7 @@ func newStatements(d Dialect) statements {
 		holdBlob:     d.upsert(blobHoldersTable.Name, []string{"hash", "sync_id", "seen_at"}, blobHoldersTable.PrimaryKey, []string{"seen_at"}),
 		useBlob: d.upsert(blobUsageTable.Name, []string{"sync_id", "item", "size", "pending", "touched_at"}, blobUsageTable.PrimaryKey,
 			[]string{"size", "pending", "touched_at"}),
+		recordSchema: d.upsert(schemaTable.Name, []string{"fingerprint", "version", "first_opened_at", "last_opened_at"},
+			schemaTable.PrimaryKey, []string{"version", "last_opened_at"}),
 	}
 }

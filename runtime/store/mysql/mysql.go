@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,14 @@ func Dialect() store.Dialect {
 		ForUpdate: " FOR UPDATE",
 		ForShare:  " LOCK IN SHARE MODE",
 		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		Inspect: store.InspectQueries(
+			`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL'
+			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION`,
+			`SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()`),
+		SameType:    sameType,
+		AddColumn:   addColumn,
+		CreateIndex: createIndex,
+		ZeroTime:    "0001-01-01 00:00:00",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see package postgres).
 		Transient: errorIn(1213, 1205, 1062),
@@ -109,19 +118,7 @@ func ColumnType(c ssync.Column) string {
 func createTable(t store.TableDef) []string {
 	var defs []string
 	for _, c := range t.Columns {
-		def := quote(c.Name) + " " + ColumnType(c)
-		if c.Nullable {
-			def += " NULL"
-		} else {
-			def += " NOT NULL"
-		}
-		if len(t.PrimaryKey) == 1 && c.Name == t.PrimaryKey[0] {
-			def += " PRIMARY KEY"
-		}
-		if c.Default != nil {
-			def += " DEFAULT " + literal(c.Default)
-		}
-		defs = append(defs, def)
+		defs = append(defs, columnDef(c, len(t.PrimaryKey) == 1 && c.Name == t.PrimaryKey[0]))
 	}
 	if len(t.PrimaryKey) > 1 {
 		defs = append(defs, "PRIMARY KEY ("+sqlddl.QuoteAll(t.PrimaryKey, quote)+")")
@@ -136,6 +133,56 @@ func createTable(t store.TableDef) []string {
 	}
 	return []string{"CREATE TABLE IF NOT EXISTS " + quote(t.Name) + " (\n\t" + strings.Join(defs, ",\n\t") +
 		"\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}
+}
+
+// columnDef is the definition of column c in CREATE TABLE and ALTER
+// TABLE; foreign keys are table constraints.
+func columnDef(c ssync.Column, primary bool) string {
+	def := quote(c.Name) + " " + ColumnType(c)
+	if c.Nullable {
+		def += " NULL"
+	} else {
+		def += " NOT NULL"
+	}
+	if primary {
+		def += " PRIMARY KEY"
+	}
+	if c.Default != nil {
+		def += " DEFAULT " + literal(c.Default)
+	}
+	return def
+}
+
+// addColumn adds column c to table, with its foreign key.
+func addColumn(table string, c ssync.Column) []string {
+	stmt := "ALTER TABLE " + quote(table) + " ADD COLUMN " + columnDef(c, false)
+	if c.Ref != "" {
+		stmt += ", ADD FOREIGN KEY (" + quote(c.Name) + ") REFERENCES " + quote(c.Ref) + " (" + quote(ssync.ColumnID) + ")"
+	}
+	return []string{stmt}
+}
+
+// createIndex creates ix on table (MySQL has no CREATE INDEX IF NOT
+// EXISTS; the migration creates only indexes it found missing).
+func createIndex(table string, ix ssync.Index) string {
+	return "CREATE INDEX " + quote(ix.Name) + " ON " + quote(table) + " (" + sqlddl.QuoteAll(ix.Columns, quote) + ")"
+}
+
+// intWidth matches the display width MariaDB reports for integer types,
+// as in "bigint(20)".
+var intWidth = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|bigint)\(\d+\)`)
+
+// sameType reports whether COLUMN_TYPE as information_schema spells it
+// ("bigint(20) unsigned", "tinyint(1)") is the type ColumnType spells
+// ("BIGINT UNSIGNED", "BOOLEAN").
+func sameType(want, have string) bool {
+	want, have = strings.ToLower(want), strings.ToLower(have)
+	if want == "boolean" {
+		want = "tinyint(1)"
+	} else {
+		have = intWidth.ReplaceAllString(have, "$1")
+	}
+	return want == have
 }
 
 // upsert is INSERT IGNORE, or INSERT ... ON DUPLICATE KEY UPDATE.

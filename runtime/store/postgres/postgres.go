@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
@@ -47,6 +48,12 @@ func Dialect() store.Dialect {
 		Transient: sqlStateIn("40P01", "40001", "23505"),
 		// foreign_key_violation
 		ForeignKey: sqlStateIn("23503"),
+		Inspect: store.InspectQueries(
+			`SELECT table_name, column_name, data_type, is_nullable = 'YES', column_default IS NOT NULL
+			FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
+			`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()`),
+		SameType: sameType,
+		ZeroTime: "0001-01-01 00:00:00+00",
 		// Releases before the counter stamped rows with transaction ids.
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
 	}
@@ -85,6 +92,17 @@ func ColumnType(c ssync.Column) string {
 	}
 	// KindText (of any length), KindJSON.
 	return "TEXT"
+}
+
+// sameType reports whether data_type, as information_schema spells it
+// ("timestamp with time zone"), is the type ColumnType spells
+// ("TIMESTAMPTZ").
+func sameType(want, have string) bool {
+	want = strings.ToLower(want)
+	if want == "timestamptz" {
+		want = "timestamp with time zone"
+	}
+	return want == strings.ToLower(have)
 }
 
 // sqlStateIn returns a check for errors that carry one of the SQLSTATE

@@ -4,11 +4,13 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"net/url"
 
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/ssync-go/ssync/runtime/internal/migrate"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/store"
 )
@@ -24,7 +26,9 @@ func Dialect() store.Dialect {
 	return store.Dialect{
 		Name:        "sqlite",
 		Placeholder: func(int) string { return "?" },
-		Quote:       sqlddl.Quote,
+		// Backticks: SQLite reads a double-quoted name that matches no
+		// column as a string.
+		Quote: sqlddl.QuoteSQLite,
 		// The device's types (go-sqlite3 reads TIMESTAMP columns back as
 		// time.Time and BOOLEAN columns as bool).
 		ColumnType: sqlddl.SQLiteType,
@@ -33,6 +37,8 @@ func Dialect() store.Dialect {
 		SetupBegin: "BEGIN IMMEDIATE",
 		BeginPush:  `UPDATE ss_counter SET value = value WHERE name = 'global'`,
 		BumpFirst:  true,
+		Inspect:    inspect,
+		ZeroTime:   migrate.SQLiteZeroTime,
 		ForeignKey: func(err error) bool {
 			var e sqlite3.Error
 			return errors.As(err, &e) && e.ExtendedCode == sqlite3.ErrConstraintForeignKey
@@ -47,4 +53,38 @@ func Dialect() store.Dialect {
 func DSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL&_stmt_cache_size=64"
+}
+
+// inspect reads every table of the database (PRAGMA table_info and
+// index_list).
+func inspect(ctx context.Context, q store.Queryer) ([]store.ExistingTable, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	schema, err := migrate.InspectSQLite(ctx, q, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ExistingTable
+	for _, t := range schema {
+		et := store.ExistingTable{Name: t.Name, Indexes: t.Indexes}
+		for _, c := range t.Columns {
+			et.Columns = append(et.Columns, store.ExistingColumn(c))
+		}
+		out = append(out, et)
+	}
+	return out, nil
 }

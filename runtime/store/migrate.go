@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ssync-go/ssync/runtime/internal/migrate"
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// schemaTable records the schemas the store has held: the registry's
+// fingerprint, the app's schema version (WithSchemaVersion), and when a
+// store with it first and last opened.
+var schemaTable = TableDef{Name: "ss_schema", PrimaryKey: []string{"fingerprint"}, Columns: []ssync.Column{
+	text("fingerprint", 80), {Name: "version", Kind: ssync.KindInt, Size: 64},
+	{Name: "first_opened_at", Kind: ssync.KindTime}, {Name: "last_opened_at", Kind: ssync.KindTime},
+}}
+
+// WithSchemaVersion sets the app's schema version that Open records with
+// the registry's fingerprint in ss_schema.
+func WithSchemaVersion(v int) Option {
+	return func(s *Store) error { s.schemaVersion = v; return nil }
+}
+
+// migrate brings the synchronized tables to the registry in tx: with the
+// dialect's Inspect, it creates the tables the database lacks and adds the
+// columns and indexes it lacks, or fails with an *ssync.SchemaChangeError
+// before changing anything; without it, it creates what does not exist.
+func (s *Store) migrate(ctx context.Context, tx execer) error {
+	d := s.dialect
+	defs := make(map[string]TableDef)
+	var want []sqlddl.Table
+	for _, c := range s.reg.Collections() {
+		t := tableDef(c)
+		defs[t.Name] = t
+		want = append(want, sqlTable(t))
+	}
+	if d.Inspect == nil {
+		return s.run(ctx, tx, createAll(d, s.reg.Collections()))
+	}
+	found, err := d.Inspect(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("inspect tables: %w", err)
+	}
+	plan, err := migrate.Diff(want, inspected(found), migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType, ZeroTime: d.ZeroTime})
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	for _, t := range plan.Tables {
+		stmts = append(stmts, d.create(defs[t.Name])...)
+	}
+	for _, c := range plan.Columns {
+		stmts = append(stmts, d.addColumn(c.Table, c.Column)...)
+	}
+	for _, ix := range plan.Indexes {
+		stmts = append(stmts, d.createIndex(ix.Table, ssync.Index{Name: ix.Index.Name, Columns: ix.Index.Columns}))
+	}
+	return s.run(ctx, tx, stmts)
+}
+
+// createAll returns the statements that create the tables of colls.
+func createAll(d Dialect, colls []ssync.Collection) []string {
+	var stmts []string
+	for _, c := range colls {
+		stmts = append(stmts, d.DDL(c)...)
+	}
+	return stmts
+}
+
+// run runs stmts in tx.
+func (s *Store) run(ctx context.Context, tx execer, stmts []string) error {
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordSchema records the registry's fingerprint and the schema version.
+func (s *Store) recordSchema(ctx context.Context, tx execer) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	_, err := tx.ExecContext(ctx, s.stmt.recordSchema, s.reg.Fingerprint(), int64(s.schemaVersion), now, now)
+	if err != nil {
+		return fmt.Errorf("record schema: %w", err)
+	}
+	return nil
+}
+
+// sqlTable is t as the migration plans it.
+func sqlTable(t TableDef) sqlddl.Table {
+	ix := make([]sqlddl.Index, len(t.Indexes))
+	for i, x := range t.Indexes {
+		ix[i] = sqlddl.Index{Name: x.Name, Columns: x.Columns}
+	}
+	return sqlddl.Table{Name: t.Name, Columns: t.Columns, PrimaryKey: t.PrimaryKey, Indexes: ix}
+}
+
+// inspected turns what Inspect found into the migration's schema.
+func inspected(found []ExistingTable) migrate.Schema {
+	out := migrate.Schema{}
+	for _, t := range found {
+		mt := &migrate.Table{Name: t.Name, Indexes: t.Indexes}
+		for _, c := range t.Columns {
+			mt.Columns = append(mt.Columns, migrate.Column(c))
+		}
+		out[t.Name] = mt
+	}
+	return out
+}
+
+// addColumn returns the dialect's AddColumn, or the shared ALTER TABLE.
+func (d Dialect) addColumn(table string, c ssync.Column) []string {
+	if d.AddColumn != nil {
+		return d.AddColumn(table, c)
+	}
+	return []string{sqlddl.AddColumn(table, c, d.Quote, d.ColumnType)}
+}
+
+// createIndex returns the dialect's CreateIndex, or the shared CREATE
+// INDEX IF NOT EXISTS.
+func (d Dialect) createIndex(table string, ix ssync.Index) string {
+	if d.CreateIndex != nil {
+		return d.CreateIndex(table, ix)
+	}
+	return sqlddl.CreateIndex(table, sqlddl.Index{Name: ix.Name, Columns: ix.Columns}, d.Quote)
+}
+
+// InspectQueries returns a Dialect.Inspect that runs two queries: columns,
+// whose rows are table name, column name, declared type, nullable (a
+// boolean) and has-default (a boolean), and indexes, whose rows are table
+// name and index name (each index once). information_schema answers both
+// on PostgreSQL and MariaDB.
+func InspectQueries(columns, indexes string) func(ctx context.Context, q Queryer) ([]ExistingTable, error) {
+	return func(ctx context.Context, q Queryer) ([]ExistingTable, error) {
+		byName := map[string]*ExistingTable{}
+		var order []string
+		table := func(name string) *ExistingTable {
+			if t, ok := byName[name]; ok {
+				return t
+			}
+			byName[name] = &ExistingTable{Name: name}
+			order = append(order, name)
+			return byName[name]
+		}
+		err := scanRows(ctx, q, columns, func(scan func(...any) error) error {
+			var name string
+			var c ExistingColumn
+			if err := scan(&name, &c.Name, &c.Type, &c.Nullable, &c.HasDefault); err != nil {
+				return err
+			}
+			t := table(name)
+			t.Columns = append(t.Columns, c)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = scanRows(ctx, q, indexes, func(scan func(...any) error) error {
+			var name, index string
+			if err := scan(&name, &index); err != nil {
+				return err
+			}
+			if t, ok := byName[name]; ok {
+				t.Indexes = append(t.Indexes, index)
+			}
+			return nil
+		})
+		out := make([]ExistingTable, len(order))
+		for i, name := range order {
+			out[i] = *byName[name]
+		}
+		return out, err
+	}
+}
+
+// scanRows runs query and calls each with the scan of every row.
+func scanRows(ctx context.Context, q Queryer, query string, each func(scan func(...any) error) error) error {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
