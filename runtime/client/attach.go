@@ -270,7 +270,7 @@ func (db *DB) PurgeAttachments(ctx context.Context, keep time.Duration) (int, er
 	if err != nil {
 		return 0, err
 	}
-	refs, err := db.attachmentsOf(ctx, `"deleted_at" IS NULL`)
+	refs, err := db.attachmentsOf(ctx, "`deleted_at` IS NULL")
 	if err != nil {
 		return 0, err
 	}

@@ -71,7 +71,7 @@ func (db *DB) attachmentsOf(ctx context.Context, where string, args ...any) ([]r
 				present = append(present, "("+q+" IS NOT NULL AND "+q+" <> 'null')")
 			}
 		}
-		q := `SELECT "id", ` + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where +
+		q := "SELECT `id`, " + strings.Join(cols, ", ") + " FROM " + quote(c.CollectionName()) + " WHERE " + where +
 			" AND (" + strings.Join(present, " OR ") + ")"
 		rows, err := db.sql.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -146,7 +146,7 @@ func (p *byteProgress) add(n int64) {
 // read) is not sent; an interrupted upload resumes where the server
 // stopped.
 func (s *session) uploadAttachments(ctx context.Context) error {
-	list, err := s.db.attachmentsOf(ctx, withColumns(`{dirty} > 0 AND "deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`), s.scope)
+	list, err := s.db.attachmentsOf(ctx, withColumns("{dirty} > 0 AND `deleted_at` IS NULL AND +`ss_sync_id` IN (SELECT value FROM json_each(?))"), s.scope)
 	if err != nil || len(list) == 0 {
 		return err
 	}
@@ -177,7 +177,7 @@ func (s *session) downloadAttachments(ctx context.Context) error {
 	if s.opts.LazyAttachments {
 		return nil
 	}
-	list, err := s.db.attachmentsOf(ctx, `"deleted_at" IS NULL AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`, s.scope)
+	list, err := s.db.attachmentsOf(ctx, "`deleted_at` IS NULL AND +`ss_sync_id` IN (SELECT value FROM json_each(?))", s.scope)
 	if err != nil || len(list) == 0 {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
@@ -52,6 +53,14 @@ var clientDDL = []string{
 		body BLOB NOT NULL,
 		pending TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS ss_resync (collection TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (collection, id))`,
+	// The schemas the file has held: the registry's fingerprint, the app's
+	// schema version, and when a database with it was first and last
+	// opened.
+	`CREATE TABLE IF NOT EXISTS ss_schema (
+		fingerprint TEXT NOT NULL PRIMARY KEY,
+		version INTEGER NOT NULL,
+		first_opened_at TIMESTAMP NOT NULL,
+		last_opened_at TIMESTAMP NOT NULL)`,
 }
 
 // driverName is the database/sql driver of device databases:
@@ -72,6 +81,10 @@ type Options struct {
 	// BlobDir is the folder that keeps attachment content; empty means
 	// "<path>.blobs" beside the database. It is created on first use.
 	BlobDir string
+	// SchemaVersion is the app's version of its models, recorded in the
+	// file with the registry's fingerprint (ss_schema) and sent in the
+	// handshake unless SyncOptions.SchemaVersion is set.
+	SchemaVersion int
 }
 
 // DB is a device's local database: the synchronized tables of one registry
@@ -83,6 +96,8 @@ type DB struct {
 	logger *slog.Logger
 	now    func() time.Time
 	tables map[string]*localTable
+
+	schemaVersion int // Options.SchemaVersion
 
 	syncSem chan struct{} // one Synchronize at a time
 	closed  atomic.Bool
@@ -99,8 +114,19 @@ type DB struct {
 	scope    string // JSON array of syncID and linked, for json_each
 }
 
-// Open opens (creating if needed) the SQLite database at path, creates the
-// tables of reg, and loads the device id and active user. The program must
+// Open opens (creating if needed) the SQLite database at path, brings its
+// tables to the schema of reg, and loads the device id and active user.
+//
+// Migrations are automatic and additive, in one transaction: tables the
+// file lacks are created, columns it lacks are added (a NOT NULL column
+// without a default gets its kind's zero value), and so are indexes. A
+// table that gained columns is pulled again from the start at the next
+// Synchronize, so that its rows get the server's values; pending local
+// changes stay pending. A change that cannot be applied safely (a
+// column's type or nullability changed) fails with an error wrapping
+// ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming the
+// table and column), before anything changes. Tables and nullable
+// columns no longer in the model are left as they are. The program must
 // import the driver (package runtime/client/sqlite); without it Open returns
 // an error wrapping ErrNoDriver.
 func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (*DB, error) {
@@ -128,6 +154,7 @@ func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (
 	if db.now == nil {
 		db.now = time.Now
 	}
+	db.schemaVersion = opts.SchemaVersion
 	db.att.dir = opts.BlobDir
 	if db.att.dir == "" {
 		db.att.dir = path + ".blobs"
@@ -158,12 +185,13 @@ func (db *DB) init(ctx context.Context) error {
 			return fmt.Errorf("create sync tables: %w", err)
 		}
 	}
+	if err := db.migrate(ctx, tx); err != nil {
+		return err
+	}
+	if err := db.recordSchema(ctx, tx, db.schemaVersion); err != nil {
+		return err
+	}
 	for _, c := range db.reg.Collections() {
-		for _, stmt := range tableDDL(c) {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("create %s: %w", c.CollectionName(), err)
-			}
-		}
 		db.tables[c.CollectionName()] = newLocalTable(c)
 	}
 	meta, err := readMeta(ctx, tx)
@@ -394,7 +422,9 @@ type localTable struct {
 	resyncDrop string
 }
 
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+// quote quotes an identifier for SQLite (sqlddl.QuoteSQLite): in
+// backticks, so that a missing column is an error, never a string.
+func quote(name string) string { return sqlddl.QuoteSQLite(name) }
 
 // withColumns spells the device's own columns in a statement written with
 // {dirty} and {known} for columnDirty and columnKnown.
@@ -429,25 +459,25 @@ func newLocalTable(c ssync.Collection) *localTable {
 	for _, n := range all[1:] {
 		excluded = append(excluded, quote(n)+" = excluded."+quote(n))
 	}
-	scope := ` AND "ss_sync_id" IN (SELECT value FROM json_each(?))`
+	scope := " AND `ss_sync_id` IN (SELECT value FROM json_each(?))"
 	lt := &localTable{
 		coll:      c,
 		selectAll: "SELECT " + cols + " FROM " + t,
 		insert:    "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 1, 0)",
-		update: "UPDATE " + t + ` SET "updated_at" = ?` + userSet +
-			`, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
-		delete: "UPDATE " + t + ` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1` +
-			` WHERE "id" = ? AND "deleted_at" IS NULL` + scope,
+		update: "UPDATE " + t + " SET `updated_at` = ?" + userSet +
+			", {dirty} = {dirty} + 1 WHERE `id` = ? AND `deleted_at` IS NULL" + scope,
+		delete: "UPDATE " + t + " SET `deleted_at` = ?, `updated_at` = ?, {dirty} = {dirty} + 1" +
+			" WHERE `id` = ? AND `deleted_at` IS NULL" + scope,
 		// The unary + keeps SQLite on the partial index of pending changes
 		// instead of the owner index, which would scan every row of the user.
 		dirty: "SELECT " + cols + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
-			` AND +"ss_sync_id" IN (SELECT value FROM json_each(?))`,
+			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
 		apply: "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 0, 1)" +
-			` ON CONFLICT("id") DO UPDATE SET ` + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
+			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
-			` AND "id" NOT IN (SELECT id FROM ss_resync WHERE collection = ?)`,
-		applyDel: "UPDATE " + t + ` SET "deleted_at" = COALESCE("deleted_at", ?), {dirty} = 0, {known} = 1` +
-			` WHERE "id" = ? AND ("deleted_at" IS NULL OR {dirty} > 0)`,
+			" AND `id` NOT IN (SELECT id FROM ss_resync WHERE collection = ?)",
+		applyDel: "UPDATE " + t + " SET `deleted_at` = COALESCE(`deleted_at`, ?), {dirty} = 0, {known} = 1" +
+			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
 	}
 	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.applyDel} {
 		*stmt = withColumns(*stmt)

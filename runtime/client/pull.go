@@ -83,6 +83,14 @@ func (db *DB) startResync(ctx context.Context, scope string, names []string) err
 		return fmt.Errorf("ssync client: start resync: %w", err)
 	}
 	defer tx.Rollback()
+	if err := startResyncTx(ctx, tx, scope, names); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// startResyncTx is startResync in tx.
+func startResyncTx(ctx context.Context, tx queryer, scope string, names []string) error {
 	for _, name := range names {
 		if err := writeMeta(ctx, tx, resyncKey(scope, name), "1"); err != nil {
 			return err
@@ -94,7 +102,7 @@ func (db *DB) startResync(ctx context.Context, scope string, names []string) err
 			return fmt.Errorf("ssync client: start resync: %w", err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // pullGroup streams one group of collections from checkpoint cp.

@@ -395,9 +395,9 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
 			var q string
 			if g.sent {
-				q = withColumns("UPDATE " + t + ` SET {known} = 1, {dirty} = CASE WHEN {dirty} = ? THEN 0 ELSE {dirty} END WHERE "id" IN (` + in + ")")
+				q = withColumns("UPDATE " + t + " SET {known} = 1, {dirty} = CASE WHEN {dirty} = ? THEN 0 ELSE {dirty} END WHERE `id` IN (" + in + ")")
 			} else {
-				q = withColumns("UPDATE " + t + ` SET {dirty} = 0 WHERE {dirty} = ? AND "id" IN (` + in + ")")
+				q = withColumns("UPDATE " + t + " SET {dirty} = 0 WHERE {dirty} = ? AND `id` IN (" + in + ")")
 			}
 			args := append([]any{g.dirty}, chunk...)
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

@@ -79,10 +79,10 @@ func (q *selectQuery) sqlFor(table, selectAll, scope string, known map[string]bo
 	} else {
 		b.WriteString(selectAll)
 	}
-	b.WriteString(` WHERE "ss_sync_id" IN (SELECT value FROM json_each(?))`)
+	b.WriteString(" WHERE `ss_sync_id` IN (SELECT value FROM json_each(?))")
 	args := []any{scope}
 	if !q.includeDeleted {
-		b.WriteString(` AND "deleted_at" IS NULL`)
+		b.WriteString(" AND `deleted_at` IS NULL")
 	}
 	for _, c := range q.where {
 		if !known[c.column] {
@@ -113,7 +113,7 @@ func (q *selectQuery) sqlFor(table, selectAll, scope string, known map[string]bo
 		}
 		b.WriteString(", ")
 	}
-	b.WriteString(`"created_at", "id"`)
+	b.WriteString("`created_at`, `id`")
 	if q.limit > 0 || q.offset > 0 {
 		limit := q.limit
 		if limit <= 0 {

@@ -1,6 +1,11 @@
 package client
 
 import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/internal/migrate"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
@@ -12,18 +17,16 @@ var deviceColumns = []ssync.Column{
 	{Name: columnKnown, Kind: ssync.KindInt, Size: 64, Default: int64(0)},
 }
 
-// tableDDL returns the statements that create the device's table of c from
-// its description: the record's columns, the user's and the device's own;
-// an index of pending changes, one for reads scoped to the user, the
-// declared indexes, and for each attachment column an index of the rows
-// that hold content (each sync checks only those for content the device
-// lacks). Every statement is idempotent.
-func tableDDL(c ssync.Collection) []string {
+// deviceTable describes the device's table of c: the record's columns, the
+// user's and the device's own; an index of pending changes, one for reads
+// scoped to the user, the declared indexes, and for each attachment column
+// an index of the rows that hold content (each sync checks only those for
+// content the device lacks).
+func deviceTable(c ssync.Collection) sqlddl.Table {
 	name := c.CollectionName()
-	q := sqlddl.Quote
 	cols := append(append(ssync.RecordColumns(), c.UserColumns()...), deviceColumns...)
 	indexes := []sqlddl.Index{
-		{Name: ssync.DirtyIndexName(name), Columns: []string{columnDirty}, Where: q(columnDirty) + " > 0"},
+		{Name: ssync.DirtyIndexName(name), Columns: []string{columnDirty}, Where: quote(columnDirty) + " > 0"},
 		{Name: ssync.ScopeIndexName(name), Columns: []string{ssync.ColumnSyncID, ssync.ColumnCreatedAt}},
 	}
 	for _, ix := range c.UserIndexes() {
@@ -35,14 +38,100 @@ func tableDDL(c ssync.Collection) []string {
 				Columns: []string{col.Name}, Where: attachmentPresent(col.Name)})
 		}
 	}
-	return sqlddl.Create(sqlddl.Table{Name: name, Columns: cols, PrimaryKey: []string{ssync.ColumnID}, Indexes: indexes},
-		q, sqlddl.SQLiteType)
+	return sqlddl.Table{Name: name, Columns: cols, PrimaryKey: []string{ssync.ColumnID}, Indexes: indexes}
+}
+
+// tableDDL returns the statements that create the device's table of c
+// from its description (deviceTable). Every statement is idempotent.
+func tableDDL(c ssync.Collection) []string {
+	return sqlddl.Create(deviceTable(c), quote, sqlddl.SQLiteType)
 }
 
 // attachmentPresent is the SQL condition that an attachment column holds
 // content. Queries for such rows use the same text, so that SQLite picks
 // the partial index it matches.
 func attachmentPresent(column string) string {
-	c := sqlddl.Quote(column)
+	c := quote(column)
 	return c + " IS NOT NULL AND " + c + " <> 'null'"
+}
+
+// deviceRules are how the device's SQLite spells its columns.
+var deviceRules = migrate.Rules{Database: "device", Type: sqlddl.SQLiteType, ZeroTime: migrate.SQLiteZeroTime}
+
+// migrate brings the device's synchronized tables to the registry in tx:
+// it creates the tables the file lacks, adds new columns (with their
+// defaults) and new indexes, and fails with an *ssync.SchemaChangeError,
+// changing nothing, when a difference cannot be applied safely. Tables
+// that gained columns are pulled again from the start at the next sync,
+// so that their rows get the server's values.
+func (db *DB) migrate(ctx context.Context, tx queryer) error {
+	var want []sqlddl.Table
+	for _, c := range db.reg.Collections() {
+		want = append(want, deviceTable(c))
+	}
+	have, err := migrate.InspectSQLite(ctx, tx, db.reg.Names())
+	if err != nil {
+		return err
+	}
+	plan, err := migrate.Diff(want, have, deviceRules)
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	for _, t := range plan.Tables {
+		stmts = append(stmts, sqlddl.Create(t, quote, sqlddl.SQLiteType)...)
+	}
+	for _, c := range plan.Columns {
+		stmts = append(stmts, sqlddl.AddColumn(c.Table, c.Column, quote, sqlddl.SQLiteType))
+	}
+	for _, ix := range plan.Indexes {
+		stmts = append(stmts, sqlddl.CreateIndex(ix.Table, ix.Index, quote))
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	for _, name := range plan.Grown() {
+		if err := repullAll(ctx, tx, name); err != nil {
+			return err
+		}
+		db.logger.InfoContext(ctx, "ssync: columns added; the next sync pulls the table again from the start", "table", name)
+	}
+	return nil
+}
+
+// repullAll makes every scope that has pulled collection name pull it
+// again in full at its next sync (a resync: resumable, and rows with
+// pending local changes keep them). It runs in the migration's
+// transaction.
+func repullAll(ctx context.Context, tx queryer, name string) error {
+	meta, err := readMeta(ctx, tx)
+	if err != nil {
+		return err
+	}
+	prefix := checkpointKey("", name)
+	for key, cp := range meta {
+		scope, ok := strings.CutPrefix(key, prefix)
+		if !ok || cp == "" {
+			continue
+		}
+		if err := startResyncTx(ctx, tx, scope, []string{name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordSchema records in ss_schema that the file holds the registry's
+// schema (its fingerprint and the app's schema version).
+func (db *DB) recordSchema(ctx context.Context, tx queryer, version int) error {
+	now := db.timestamp()
+	_, err := tx.ExecContext(ctx, `INSERT INTO ss_schema (fingerprint, version, first_opened_at, last_opened_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(fingerprint) DO UPDATE SET version = excluded.version, last_opened_at = excluded.last_opened_at`,
+		db.reg.Fingerprint(), version, now, now)
+	if err != nil {
+		return fmt.Errorf("record schema: %w", err)
+	}
+	return nil
 }
