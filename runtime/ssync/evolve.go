@@ -44,7 +44,8 @@ func (e *SchemaChangeError) Unwrap() error { return ErrUnsafeSchemaChange }
 
 // Fingerprint returns an identifier of the registry's schema description:
 // "sha256:" and the hex digest of every collection's name and order, its
-// columns (names, kind, size, nullability, default, reference, attachment)
+// columns (names, kind, size, nullability, default, reference and its
+// delete rule, attachment)
 // and its indexes. Two builds of the same models have the same
 // fingerprint; any change to a column or index changes it. Databases
 // record it when they open (ss_schema) and clients send it in the
@@ -54,8 +55,8 @@ func (r *Registry) Fingerprint() string {
 	for _, c := range r.ordered {
 		fmt.Fprintf(&b, "collection %q order %d\n", c.CollectionName(), c.CollectionOrder())
 		for _, col := range c.UserColumns() {
-			fmt.Fprintf(&b, "column %q wire %q server %q kind %s size %d nullable %t default %#v indexed %t ref %q attachment %t\n",
-				col.Name, col.Wire, col.Server, col.Kind, col.Size, col.Nullable, col.Default, col.Indexed, col.Ref, col.Attachment)
+			fmt.Fprintf(&b, "column %q wire %q server %q kind %s size %d nullable %t default %#v indexed %t ref %q ondelete %q attachment %t\n",
+				col.Name, col.Wire, col.Server, col.Kind, col.Size, col.Nullable, col.Default, col.Indexed, col.Ref, col.OnDelete, col.Attachment)
 		}
 		for _, ix := range c.UserIndexes() {
 			fmt.Fprintf(&b, "index %q on %q\n", ix.Name, ix.Columns)
