@@ -53,6 +53,13 @@ var clientDDL = []string{
 		body BLOB NOT NULL,
 		pending TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS ss_resync (collection TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (collection, id))`,
+	// Rows whose pending change predates a column (see absent.go).
+	`CREATE TABLE IF NOT EXISTS ss_absent (
+		collection TEXT NOT NULL,
+		id TEXT NOT NULL,
+		col TEXT NOT NULL,
+		dirty INTEGER NOT NULL,
+		PRIMARY KEY (collection, id, col))`,
 	// The schemas the file has held: the registry's fingerprint, the app's
 	// schema version, and when a database with it was first and last
 	// opened.

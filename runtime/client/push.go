@@ -51,7 +51,10 @@ func (s *session) push(ctx context.Context) error {
 			addCount(&s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
 		}
 	}
-	return s.pushChanges(ctx)
+	if err := s.pushChanges(ctx); err != nil {
+		return err
+	}
+	return s.db.dropAbsent(ctx)
 }
 
 // bodyCounts counts the rows of a push body per collection.
@@ -82,6 +85,8 @@ type dirtyRow struct {
 	op   string // created, updated, deleted, or "" when not sent
 	id   uuid.UUID
 	coll string
+	// absent are the fields the row's pending change lacks (ss_absent).
+	absent []string
 }
 
 func (s *session) pushChanges(ctx context.Context) error {
@@ -169,6 +174,12 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 		case "updated":
 			cs.Updated = append(cs.Updated, r.row)
 			tc.Updated++
+			if len(r.absent) > 0 {
+				if cs.Absent == nil {
+					cs.Absent = map[any][]string{}
+				}
+				cs.Absent[r.row] = r.absent
+			}
 		case "deleted":
 			cs.Deleted = append(cs.Deleted, r.id)
 			tc.Deleted++
@@ -314,6 +325,10 @@ func (db *DB) PendingPushes(ctx context.Context) (int, error) {
 // outbox are read again; their newer state is pushed after the outbox.
 func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]dirtyRow, error) {
 	name := lt.coll.CollectionName()
+	absent, err := db.absentOf(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	// The rows are read at full speed; ctx is checked every checkRows rows
 	// (see hot.go).
 	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
@@ -351,6 +366,9 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]di
 			d.op = "created"
 		case known:
 			d.op = "updated"
+			if a := absent[d.rec.ID]; a != nil && a.dirty == dirty {
+				d.absent = a.cols
+			}
 		default:
 			d.op = "created"
 		}

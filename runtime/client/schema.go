@@ -96,6 +96,9 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 		if err := repullAll(ctx, tx, name); err != nil {
 			return err
 		}
+		if err := markAbsent(ctx, tx, name, added(plan, name)); err != nil {
+			return err
+		}
 		db.logger.InfoContext(ctx, "ssync: columns added; the next sync pulls the table again from the start", "table", name)
 	}
 	return nil
@@ -134,4 +137,15 @@ func (db *DB) recordSchema(ctx context.Context, tx queryer, version int) error {
 		return fmt.Errorf("record schema: %w", err)
 	}
 	return nil
+}
+
+// added returns the names of the columns plan adds to table.
+func added(plan migrate.Plan, table string) []string {
+	var out []string
+	for _, c := range plan.Columns {
+		if c.Table == table {
+			out = append(out, c.Column.Name)
+		}
+	}
+	return out
 }

@@ -188,9 +188,9 @@ type Result struct {
 	// Skipped counts pulled rows not applied because the row has a local
 	// change not yet pushed; the local change is pushed next time.
 	Skipped int
-	// Resynced lists collections that had to be pulled again in full
-	// because the server no longer had the deletions since their
-	// checkpoint.
+	// Resynced lists collections that were pulled again in full: the
+	// server no longer had the deletions since their checkpoint, or a
+	// migration at Open added columns to their table.
 	Resynced []string
 	// Checkpoint is the server checkpoint the device is now at.
 	Checkpoint string

@@ -589,7 +589,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sets, err := wire.DecodeChangeSets(body, s.store.Registry(), ssync.DecodeOptions{Strict: true, RefuseNUL: true})
+	sets, err := wire.DecodeChangeSets(body, s.store.Registry(), ssync.DecodeOptions{TrackAbsent: true, Strict: true, RefuseNUL: true})
 	if err != nil {
 		code := wire.CodeInvalidChangeSet
 		if errors.Is(err, ssync.ErrUnknownCollection) {

@@ -144,6 +144,11 @@ type DecodeOptions struct {
 	// refuse it on every store alike. It is checked by the change-set
 	// decoder (runtime/wire), after each row is read.
 	RefuseNUL bool
+	// TrackAbsent makes the change-set decoder (runtime/wire) record, for
+	// each row, the user fields its object leaves out (ChangeSet.Absent):
+	// the fields an older app's schema lacks. Servers track them, so that
+	// such a push never overwrites what it does not know.
+	TrackAbsent bool
 }
 
 // Table describes one synchronized table of model type T. ssyncgen emits one

@@ -70,6 +70,11 @@ type Write struct {
 	Row any
 	// Existing is the row as the server has it (nil for OpCreate).
 	Existing any
+	// Absent names the user columns (device names) the pushing app's row
+	// left out: its schema lacks them. In an update Row holds the server's
+	// values of them, and the write leaves them as they are; in a create,
+	// zero values.
+	Absent []string
 }
 
 // Conflict is an incoming change to a row that changed on the server after

@@ -159,7 +159,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		}
 		for _, rows := range [][]any{orderByParents(t, s.relations, cs.Created), cs.Updated} {
 			for _, row := range rows {
-				if err := p.write(ctx, t, row, since); err != nil {
+				if err := p.write(ctx, t, row, since, t.userIndexes(cs.Absent[row])); err != nil {
 					return nil, err
 				}
 			}
@@ -461,7 +461,10 @@ func (p *pusher) hook(ctx context.Context, t *serverTable, w *Write) error {
 	return nil
 }
 
-func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Checkpoint) error {
+// write writes one pushed row. absent are the user columns (by position)
+// the pushing app's row leaves out: an update reads them from the server's
+// row, for the hooks and the resolver, and never writes them.
+func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Checkpoint, absent []int) error {
 	rec := t.coll.RecordOf(row)
 	name := t.coll.CollectionName()
 	id := p.req.Identity
@@ -487,6 +490,11 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 			Message: "the row is deleted on the server; a delete wins over later edits"})
 		return nil
+	}
+	if ex.found {
+		if err := p.fill(ctx, t, row, absent); err != nil {
+			return err
+		}
 	}
 	writer := p.req.Device
 	var current any
@@ -523,7 +531,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	if ex.found {
 		op = OpUpdate
 	}
-	w := &Write{Identity: id, Collection: name, Op: op, ID: rec.ID, Row: row, Existing: current}
+	w := &Write{Identity: id, Collection: name, Op: op, ID: rec.ID, Row: row, Existing: current, Absent: t.names(absent)}
 	if err := p.hook(ctx, t, w); err != nil {
 		return err
 	}
@@ -551,8 +559,8 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
 		clearColumns(args[3:], u.clear)
-		args = append(args, p.version, writer, rec.ID.String())
-		r, err := p.tx.ExecContext(ctx, t.update, args...)
+		args = append(withoutUser(args, 3, absent), p.version, writer, rec.ID.String())
+		r, err := p.tx.ExecContext(ctx, t.updateWithout(absent), args...)
 		if err != nil {
 			return &RowError{Collection: name, ID: rec.ID, Err: p.s.refused(err)}
 		}

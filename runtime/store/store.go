@@ -498,6 +498,7 @@ type serverTable struct {
 	insert       string
 	update       string
 	delete       string
+	partial      sync.Map // updateWithout's statements, by set of absent columns
 }
 
 func newServerTable(d Dialect, c ssync.Collection) *serverTable {
@@ -525,21 +526,7 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		", " + q(columnOrigin) + ", " + q(columnWriter) + ") VALUES (" + strings.Join(ph, ", ") + ")"
 
 	// UPDATE: every column but id and owner, then version and writer, WHERE id.
-	var set []string
-	n := 1
-	for _, name := range all {
-		if name == ssync.ColumnID || name == ssync.ColumnSyncID {
-			continue
-		}
-		set = append(set, q(name)+" = "+d.Placeholder(n))
-		n++
-	}
-	set = append(set, q(columnVersion)+" = "+d.Placeholder(n), q(columnWriter)+" = "+d.Placeholder(n+1))
-	// "deleted_at IS NULL": a row deleted by a push that committed after this
-	// one looked it up stays deleted (delete wins); the write then changes
-	// nothing and is reported as ignored.
-	update := "UPDATE " + t + " SET " + strings.Join(set, ", ") + " WHERE " + id + " = " + d.Placeholder(n+2) +
-		" AND " + q(ssync.ColumnDeletedAt) + " IS NULL"
+	update := updateStmt(d, c, nil)
 
 	del := "UPDATE " + t + " SET " + q(ssync.ColumnDeletedAt) + " = " + d.Placeholder(1) + ", " +
 		q(ssync.ColumnUpdatedAt) + " = " + d.Placeholder(2) + ", " + q(columnVersion) + " = " + d.Placeholder(3) +

@@ -31,6 +31,13 @@ type ChangeSet struct {
 	Updated []any
 	// Deleted holds the ids of deleted rows.
 	Deleted []uuid.UUID
+	// Absent lists, for the rows of Created and Updated (by pointer) whose
+	// object leaves out some of the collection's user fields, the device
+	// names of those columns, in column order: the sender's schema lacks
+	// them (an older app), or the sender does not know their values. The
+	// encoder leaves them out; the decoder fills it under
+	// ssync.DecodeOptions.TrackAbsent. Nil when every row is whole.
+	Absent map[any][]string
 }
 
 // Len returns the number of rows and ids in the change set.
@@ -47,14 +54,14 @@ func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
 		if i > 0 {
 			w.RawByte(',')
 		}
-		coll.EncodeRow(w, row)
+		encodeRow(w, coll, row, cs.Absent[row])
 	}
 	w.RawString(`],"updated":[`)
 	for i, row := range cs.Updated {
 		if i > 0 {
 			w.RawByte(',')
 		}
-		coll.EncodeRow(w, row)
+		encodeRow(w, coll, row, cs.Absent[row])
 	}
 	w.RawString(`],"deleted":[`)
 	for i, id := range cs.Deleted {
@@ -242,7 +249,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 		cl.WantColon()
 		switch part {
 		case "created", "updated":
-			rows, err := decodeRows(cl, coll, part, opts)
+			rows, err := decodeRows(cl, coll, part, opts, &cs)
 			if err != nil {
 				return cs, err
 			}
@@ -276,7 +283,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	return cs, nil
 }
 
-func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.DecodeOptions) ([]any, error) {
+func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.DecodeOptions, cs *ChangeSet) ([]any, error) {
 	if l.IsNull() {
 		l.Skip()
 		return nil, nil
@@ -284,6 +291,10 @@ func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.
 	var rows []any
 	l.Delim('[')
 	for l.Ok() && !l.IsDelim(']') {
+		var absent []string
+		if opts.TrackAbsent {
+			absent = absentFields(*l, coll)
+		}
 		row := coll.NewRow()
 		if err := coll.DecodeRow(l, row, opts); err != nil {
 			return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), Err: err}
@@ -296,6 +307,12 @@ func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.
 			if err := checkNUL(coll, row); err != nil {
 				return nil, &DecodeError{Collection: coll.CollectionName(), Part: part, Index: len(rows), ID: id, Err: err}
 			}
+		}
+		if absent != nil {
+			if cs.Absent == nil {
+				cs.Absent = map[any][]string{}
+			}
+			cs.Absent[row] = absent
 		}
 		rows = append(rows, row)
 		l.WantComma()

@@ -1,0 +1,75 @@
+package client
+
+import (
+	"context"
+	"fmt"
+)
+
+// Rows with pending changes when a migration adds columns to their table
+// hold the new columns' defaults, not values: the app that changed them
+// did not know the columns. ss_absent lists them, with the change counter
+// they had then; until the row changes again, its push leaves those
+// fields out (wire.ChangeSet.Absent), so the server keeps its values, and
+// the re-pull that follows brings them.
+
+// markAbsent records the rows of table with pending changes, which lack
+// the columns cols, in the migration's transaction.
+func markAbsent(ctx context.Context, tx queryer, table string, cols []string) error {
+	for _, col := range cols {
+		_, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO ss_absent (collection, id, col, dirty) SELECT ?, "+quote("id")+
+			", ?, "+quote(columnDirty)+" FROM "+quote(table)+" WHERE "+quote(columnDirty)+" > 0 AND "+quote(columnKnown)+" = 1",
+			table, col)
+		if err != nil {
+			return fmt.Errorf("record the fields pending rows of %s lack: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// absentRow is what ss_absent says of one row.
+type absentRow struct {
+	dirty int64
+	cols  []string
+}
+
+// absentOf returns the rows of table whose pending change lacks fields,
+// by id.
+func (db *DB) absentOf(ctx context.Context, table string) (map[string]*absentRow, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, col, dirty FROM ss_absent WHERE collection = ? ORDER BY id, col`, table)
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: read ss_absent: %w", err)
+	}
+	defer rows.Close()
+	var out map[string]*absentRow
+	for rows.Next() {
+		var id, col string
+		var dirty int64
+		if err := rows.Scan(&id, &col, &dirty); err != nil {
+			return nil, fmt.Errorf("ssync client: read ss_absent: %w", err)
+		}
+		if out == nil {
+			out = map[string]*absentRow{}
+		}
+		a := out[id]
+		if a == nil {
+			a = &absentRow{dirty: dirty}
+			out[id] = a
+		}
+		a.cols = append(a.cols, col)
+	}
+	return out, rows.Err()
+}
+
+// dropAbsent forgets the rows of ss_absent whose change was acknowledged
+// or changed again since (their counter moved).
+func (db *DB) dropAbsent(ctx context.Context) error {
+	for _, name := range db.reg.Names() {
+		t := quote(name)
+		_, err := db.sql.ExecContext(ctx, "DELETE FROM ss_absent WHERE collection = ? AND NOT EXISTS (SELECT 1 FROM "+t+
+			" WHERE "+t+"."+quote("id")+" = ss_absent.id AND "+t+"."+quote(columnDirty)+" = ss_absent.dirty)", name)
+		if err != nil {
+			return fmt.Errorf("ssync client: forget acknowledged rows in ss_absent: %w", err)
+		}
+	}
+	return nil
+}

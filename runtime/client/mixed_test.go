@@ -1,0 +1,152 @@
+package client_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/uuid"
+
+	v1 "github.com/ssync-go/ssync/internal/evolvetest/v1"
+	m1 "github.com/ssync-go/ssync/internal/evolvetest/v1/models"
+	v2 "github.com/ssync-go/ssync/internal/evolvetest/v2"
+	m2 "github.com/ssync-go/ssync/internal/evolvetest/v2/models"
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// syncAs synchronizes db with the server at url as alice.
+func syncAs(t *testing.T, db *client.DB, url string) *client.Result {
+	t.Helper()
+	res, err := db.Synchronize(context.Background(), client.SyncOptions{ServerURL: url, RetryDelay: 1,
+		Decorate: func(r *http.Request) error { r.Header.Set(wire.HeaderUser, "alice"); return nil }})
+	if err != nil {
+		t.Fatalf("synchronize: %v", err)
+	}
+	return res
+}
+
+// getV2 reads a task through version 2's repository.
+func getV2(t *testing.T, db *client.DB, id uuid.UUID) *m2.Task {
+	t.Helper()
+	task, err := v2.SyncTasks(db).Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// TestMixedAppVersions is issue 13's acceptance on every store: a store
+// and device files made by version 1 of the models open with version 2
+// (two new fields, a new table); a version-1 app's update of a row leaves
+// the new fields' values intact on the server and on version-2 devices;
+// an upgraded device ends with the server's values in the new columns,
+// and the change it had pending is pushed without resetting them.
+func TestMixedAppVersions(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		sdb, _ := b.Open(t)
+		st1, err := store.Open(ctx, sdb, b.Dialect, v1.Registry(), store.WithSchemaVersion(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url1 := storetest.Serve(t, st1, server.Config{SchemaVersion: 1})
+		dir := t.TempDir()
+		old := openAs(t, filepath.Join(dir, "old.db"), v1.Registry(), 1)
+		defer old.Close()
+		upPath := filepath.Join(dir, "upgraded.db")
+		up := openAs(t, upPath, v1.Registry(), 1)
+		task := &m1.Task{Title: "plan"}
+		if err := v1.SyncTasks(old).Insert(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		syncAs(t, old, url1)
+		syncAs(t, up, url1)
+
+		// The server moves to version 2 on the same database.
+		st2, err := store.Open(ctx, sdb, b.Dialect, v2.Registry(), store.WithSchemaVersion(2))
+		if err != nil {
+			t.Fatalf("open the version-1 store with version 2: %v", err)
+		}
+		url := storetest.Serve(t, st2, server.Config{SchemaVersion: 2})
+
+		// One device upgrades and sets the new fields.
+		up.Close()
+		up = openAs(t, upPath, v2.Registry(), 2)
+		defer up.Close()
+		syncAs(t, up, url)
+		got := getV2(t, up, task.ID)
+		got.Assignee, got.Points = "bob", 5
+		if err := v2.SyncTasks(up).Update(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := v2.SyncTags(up).Insert(ctx, &m2.Tag{Name: "urgent"}); err != nil {
+			t.Fatal(err)
+		}
+		syncAs(t, up, url)
+
+		// The version-1 app edits the title: its push knows nothing of
+		// assignee and points, and its pull skips them.
+		ot, err := v1.SyncTasks(old).Get(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ot.Title = "plan, edited by version 1"
+		if err := v1.SyncTasks(old).Update(ctx, ot); err != nil {
+			t.Fatal(err)
+		}
+		syncAs(t, old, url)
+		var title, assignee string
+		var points int
+		if err := sdb.QueryRow("SELECT title, assignee, points FROM ev_task WHERE id = "+b.Dialect.Placeholder(1), task.ID.String()).
+			Scan(&title, &assignee, &points); err != nil {
+			t.Fatal(err)
+		}
+		if title != ot.Title || assignee != "bob" || points != 5 {
+			t.Fatalf("server row after the version-1 update: %q %q %d, want %q bob 5", title, assignee, points, ot.Title)
+		}
+		syncAs(t, up, url)
+		if got := getV2(t, up, task.ID); got.Title != ot.Title || got.Assignee != "bob" || got.Points != 5 {
+			t.Fatalf("version-2 device: %+v, want the new title, bob and 5", got)
+		}
+		fresh := openAs(t, filepath.Join(dir, "fresh.db"), v2.Registry(), 2)
+		defer fresh.Close()
+		syncAs(t, fresh, url)
+		if got := getV2(t, fresh, task.ID); got.Title != ot.Title || got.Assignee != "bob" || got.Points != 5 {
+			t.Fatalf("new device: %+v, want the new title, bob and 5", got)
+		}
+
+		// The version-1 device upgrades with a change of the row pending: it
+		// pushes the change without the fields it did not know, pulls the
+		// table again, and ends with its change and the server's values in
+		// the new columns.
+		ot.Title = "offline edit by version 1"
+		if err := v1.SyncTasks(old).Update(ctx, ot); err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+		old = openAs(t, filepath.Join(dir, "old.db"), v2.Registry(), 2)
+		if got := getV2(t, old, task.ID); got.Assignee != "" || got.Points != 0 {
+			t.Fatalf("before its first sync the upgraded device has %+v, want the defaults", got)
+		}
+		res := syncAs(t, old, url)
+		if got := getV2(t, old, task.ID); got.Title != ot.Title || got.Assignee != "bob" || got.Points != 5 {
+			t.Fatalf("upgraded device after sync: %+v (result %+v), want its own title, bob and 5", got, res)
+		}
+		if len(res.Resynced) != 1 || res.Resynced[0] != "ev_task" {
+			t.Errorf("upgraded device resynced %v, want [ev_task]", res.Resynced)
+		}
+		syncAs(t, up, url)
+		if got := getV2(t, up, task.ID); got.Title != ot.Title || got.Assignee != "bob" || got.Points != 5 {
+			t.Fatalf("version-2 device after the upgraded push: %+v, want the offline title, bob and 5", got)
+		}
+		tags, err := v2.SyncTags(old).Select(ctx)
+		if err != nil || len(tags) != 1 {
+			t.Fatalf("tags on the upgraded device: %v, %v", tags, err)
+		}
+	})
+}

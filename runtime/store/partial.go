@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// A push from an app whose schema lacks some of a collection's columns
+// (an older version) carries rows without those fields (wire.ChangeSet
+// Absent). The store never writes such a column: an update leaves it as
+// the server has it, and a create gives it the value of a zero field, the
+// default the migration gave the column. Before the hooks and the
+// resolver see an updated row, its absent fields are read from the
+// server's row, so that they see it whole.
+
+// updateStmt returns the UPDATE of one row of c: every column but id, the
+// owner and the user columns at the indexes in skip, then version and
+// writer, WHERE id (and not deleted). Args: created at, updated at,
+// deleted at, the user values not skipped, version, writer, id.
+func updateStmt(d Dialect, c ssync.Collection, skip []int) string {
+	q := d.Quote
+	var set []string
+	n := 1
+	add := func(name string) {
+		set = append(set, q(name)+" = "+d.Placeholder(n))
+		n++
+	}
+	add(ssync.ColumnCreatedAt)
+	add(ssync.ColumnUpdatedAt)
+	add(ssync.ColumnDeletedAt)
+	for i, col := range c.UserColumns() {
+		if !slices.Contains(skip, i) {
+			add(col.ServerName())
+		}
+	}
+	add(columnVersion)
+	add(columnWriter)
+	// "deleted_at IS NULL": a row deleted by a push that committed after this
+	// one looked it up stays deleted (delete wins); the write then changes
+	// nothing and is reported as ignored.
+	return "UPDATE " + q(c.CollectionName()) + " SET " + strings.Join(set, ", ") + " WHERE " + q(ssync.ColumnID) +
+		" = " + d.Placeholder(n) + " AND " + q(ssync.ColumnDeletedAt) + " IS NULL"
+}
+
+// updateWithout returns the UPDATE that leaves the user columns at absent
+// as they are, built once per set of columns.
+func (t *serverTable) updateWithout(absent []int) string {
+	if len(absent) == 0 {
+		return t.update
+	}
+	key := fmt.Sprint(absent)
+	if s, ok := t.partial.Load(key); ok {
+		return s.(string)
+	}
+	s := updateStmt(t.d, t.coll, absent)
+	t.partial.Store(key, s)
+	return s
+}
+
+// userIndexes returns the positions among the user columns of the columns
+// named (device names), in column order.
+func (t *serverTable) userIndexes(names []string) []int {
+	var out []int
+	for i, c := range t.coll.UserColumns() {
+		if slices.Contains(names, c.Name) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// withoutUser returns args without the user values at absent; the user
+// values begin at args[from].
+func withoutUser(args []any, from int, absent []int) []any {
+	if len(absent) == 0 {
+		return args
+	}
+	out := args[:from:from]
+	for i, a := range args[from:] {
+		if !slices.Contains(absent, i) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// fill reads the server's values of the user columns at absent into row.
+func (p *pusher) fill(ctx context.Context, t *serverTable, row any, absent []int) error {
+	if len(absent) == 0 {
+		return nil
+	}
+	targets := t.coll.AppendTargets(row, nil)
+	cols := t.coll.UserColumns()
+	names := make([]string, len(absent))
+	dst := make([]any, len(absent))
+	for i, a := range absent {
+		names[i], dst[i] = t.d.Quote(cols[a].ServerName()), targets[a]
+	}
+	rec := t.coll.RecordOf(row)
+	q := "SELECT " + strings.Join(names, ", ") + " FROM " + t.d.Quote(t.coll.CollectionName()) +
+		" WHERE " + t.d.Quote(ssync.ColumnID) + " = " + t.d.Placeholder(1)
+	if err := p.tx.QueryRowContext(ctx, q, rec.ID.String()).Scan(dst...); err != nil {
+		return fmt.Errorf("ssync store: push %s %s: read the fields the pushing app lacks: %w", t.coll.CollectionName(), rec.ID, err)
+	}
+	return nil
+}
+
+// names returns the device names of the user columns at positions.
+func (t *serverTable) names(positions []int) []string {
+	var out []string
+	cols := t.coll.UserColumns()
+	for _, i := range positions {
+		out = append(out, cols[i].Name)
+	}
+	return out
+}
