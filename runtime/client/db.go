@@ -104,7 +104,8 @@ type DB struct {
 	now    func() time.Time
 	tables map[string]*localTable
 
-	schemaVersion int // Options.SchemaVersion
+	schemaVersion int    // Options.SchemaVersion
+	fingerprint   string // reg.Fingerprint(), sent in the handshake
 
 	syncSem chan struct{} // one Synchronize at a time
 	closed  atomic.Bool
@@ -161,7 +162,7 @@ func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (
 	if db.now == nil {
 		db.now = time.Now
 	}
-	db.schemaVersion = opts.SchemaVersion
+	db.schemaVersion, db.fingerprint = opts.SchemaVersion, reg.Fingerprint()
 	db.att.dir = opts.BlobDir
 	if db.att.dir == "" {
 		db.att.dir = path + ".blobs"

@@ -2,8 +2,10 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -149,4 +151,35 @@ func TestMixedAppVersions(t *testing.T) {
 			t.Fatalf("tags on the upgraded device: %v, %v", tags, err)
 		}
 	})
+}
+
+// TestHandshakeSchema: the handshake carries the app's schema version and
+// fingerprint, and OnHandshake refuses a client that is too old with a
+// message the client returns as a *RefusedError.
+func TestHandshakeSchema(t *testing.T) {
+	ctx := context.Background()
+	st, _ := storetest.SQLite().Store(t, v2.Registry())
+	var seen []server.Handshake
+	url := storetest.Serve(t, st, server.Config{SchemaVersion: 2, OnHandshake: func(_ context.Context, h server.Handshake) error {
+		seen = append(seen, h)
+		if h.SchemaVersion < 2 {
+			return errors.New("version 1 of the app is too old: update it")
+		}
+		return nil
+	}})
+	old := openAs(t, filepath.Join(t.TempDir(), "old.db"), v1.Registry(), 1)
+	defer old.Close()
+	_, err := old.Synchronize(ctx, client.SyncOptions{ServerURL: url, RetryDelay: 1,
+		Decorate: func(r *http.Request) error { r.Header.Set(wire.HeaderUser, "alice"); return nil }})
+	var refused *client.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(refused.Message, "too old") {
+		t.Fatalf("version-1 client: %v, want a refusal saying it is too old", err)
+	}
+	cur := openAs(t, filepath.Join(t.TempDir(), "new.db"), v2.Registry(), 2)
+	defer cur.Close()
+	syncAs(t, cur, url)
+	if len(seen) != 2 || seen[0].SchemaFingerprint != v1.Registry().Fingerprint() ||
+		seen[1].SchemaFingerprint != st.Registry().Fingerprint() || seen[1].SchemaVersion != 2 {
+		t.Fatalf("handshakes seen: %+v", seen)
+	}
 }

@@ -33,8 +33,9 @@ type SyncOptions struct {
 	// Decorate, when set, is called on every request before it is sent, to
 	// add credentials or other headers.
 	Decorate func(*http.Request) error
-	// SchemaVersion and Info are sent in the handshake; the server may
-	// refuse the client (a *RefusedError).
+	// SchemaVersion and Info are sent in the handshake, with the
+	// registry's fingerprint; the server may refuse the client (a
+	// *RefusedError). 0 sends Options.SchemaVersion.
 	SchemaVersion int
 	// Info is custom information for the server's handshake hook; it must
 	// marshal to JSON.
@@ -407,7 +408,11 @@ func (s *session) handshake(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ssync client: handshake info: %w", err)
 	}
-	body, err := json.Marshal(wire.HandshakeRequest{SchemaVersion: &s.opts.SchemaVersion, Info: info})
+	version := s.opts.SchemaVersion
+	if version == 0 {
+		version = s.db.schemaVersion
+	}
+	body, err := json.Marshal(wire.HandshakeRequest{SchemaVersion: &version, Info: info, SchemaFingerprint: s.db.fingerprint})
 	if err != nil {
 		return fmt.Errorf("ssync client: handshake info: %w", err)
 	}

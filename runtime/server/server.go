@@ -103,6 +103,11 @@ type Handshake struct {
 	Device string
 	// SchemaVersion is the client's schema version.
 	SchemaVersion int
+	// SchemaFingerprint is the client's schema fingerprint
+	// (ssync.Registry.Fingerprint of the app's generated registry), or
+	// empty when it sent none. It equals the store's
+	// Registry().Fingerprint() when client and server run the same models.
+	SchemaFingerprint string
 	// Info is whatever custom information the client sent (raw JSON), or
 	// nil.
 	Info json.RawMessage
@@ -406,7 +411,8 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apiError{wire.CodeInvalidHandshake, msg})
 		return
 	}
-	h := Handshake{Identity: id, Device: device(r), SchemaVersion: *in.SchemaVersion, Info: in.Info}
+	h := Handshake{Identity: id, Device: device(r), SchemaVersion: *in.SchemaVersion, Info: in.Info,
+		SchemaFingerprint: in.SchemaFingerprint}
 	if s.cfg.OnHandshake != nil {
 		if err := s.cfg.OnHandshake(r.Context(), h); err != nil {
 			s.fail(w, r, apiError{wire.CodeHandshakeRefused, err.Error()})

@@ -246,6 +246,9 @@ type HandshakeRequest struct {
 	SchemaVersion *int `json:"schemaVersion"`
 	// Info is custom information for the server's handshake hook.
 	Info json.RawMessage `json:"info,omitempty"`
+	// SchemaFingerprint identifies the client's schema description
+	// (ssync.Registry.Fingerprint); optional.
+	SchemaFingerprint string `json:"schemaFingerprint,omitempty"`
 }
 
 // HandshakeResponse is the answer to a handshake.
