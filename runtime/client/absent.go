@@ -26,6 +26,18 @@ func markAbsent(ctx context.Context, tx queryer, table string, cols []string) er
 	return nil
 }
 
+// loadAbsent notes whether ss_absent holds rows, so that syncs of a file
+// that has none (nearly always) read and write nothing of it.
+func (db *DB) loadAbsent(ctx context.Context, q queryer) error {
+	rows, err := q.QueryContext(ctx, `SELECT 1 FROM ss_absent LIMIT 1`)
+	if err != nil {
+		return fmt.Errorf("read ss_absent: %w", err)
+	}
+	defer rows.Close()
+	db.absentRows.Store(rows.Next())
+	return rows.Err()
+}
+
 // absentRow is what ss_absent says of one row.
 type absentRow struct {
 	dirty int64
@@ -35,6 +47,9 @@ type absentRow struct {
 // absentOf returns the rows of table whose pending change lacks fields,
 // by id.
 func (db *DB) absentOf(ctx context.Context, table string) (map[string]*absentRow, error) {
+	if !db.absentRows.Load() {
+		return nil, nil
+	}
 	rows, err := db.sql.QueryContext(ctx, `SELECT id, col, dirty FROM ss_absent WHERE collection = ? ORDER BY id, col`, table)
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: read ss_absent: %w", err)
@@ -63,6 +78,9 @@ func (db *DB) absentOf(ctx context.Context, table string) (map[string]*absentRow
 // dropAbsent forgets the rows of ss_absent whose change was acknowledged
 // or changed again since (their counter moved).
 func (db *DB) dropAbsent(ctx context.Context) error {
+	if !db.absentRows.Load() {
+		return nil
+	}
 	for _, name := range db.reg.Names() {
 		t := quote(name)
 		_, err := db.sql.ExecContext(ctx, "DELETE FROM ss_absent WHERE collection = ? AND NOT EXISTS (SELECT 1 FROM "+t+
@@ -71,5 +89,5 @@ func (db *DB) dropAbsent(ctx context.Context) error {
 			return fmt.Errorf("ssync client: forget acknowledged rows in ss_absent: %w", err)
 		}
 	}
-	return nil
+	return db.loadAbsent(ctx, db.sql)
 }

@@ -104,8 +104,9 @@ type DB struct {
 	now    func() time.Time
 	tables map[string]*localTable
 
-	schemaVersion int    // Options.SchemaVersion
-	fingerprint   string // reg.Fingerprint(), sent in the handshake
+	schemaVersion int         // Options.SchemaVersion
+	fingerprint   string      // reg.Fingerprint(), sent in the handshake
+	absentRows    atomic.Bool // ss_absent may hold rows (see absent.go)
 
 	syncSem chan struct{} // one Synchronize at a time
 	closed  atomic.Bool
@@ -197,6 +198,9 @@ func (db *DB) init(ctx context.Context) error {
 		return err
 	}
 	if err := db.recordSchema(ctx, tx, db.schemaVersion); err != nil {
+		return err
+	}
+	if err := db.loadAbsent(ctx, tx); err != nil {
 		return err
 	}
 	for _, c := range db.reg.Collections() {
