@@ -31,6 +31,8 @@ type SchemaChangeError struct {
 	Fix string
 }
 
+// Error says which database, table and column, what differs and what to
+// do.
 func (e *SchemaChangeError) Error() string {
 	where := fmt.Sprintf("table %q", e.Table)
 	if e.Column != "" {
