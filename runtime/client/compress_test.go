@@ -1,11 +1,15 @@
 package client_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
@@ -59,6 +63,48 @@ func TestCompressionInterop(t *testing.T) {
 					t.Fatalf("push sent in %q, pull-stream answered in %q; want %q both", seen["push"], seen["pull-stream"], want)
 				}
 			})
+		}
+	}
+}
+
+// TestAttachmentCompression: attachment content that compresses (text) is
+// downloaded compressed, content that does not (random bytes, like a
+// photo) as it is; both arrive intact and count their own bytes.
+func TestAttachmentCompression(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h, _ := blobHarness(t, be, server.Config{})
+	var mu sync.Mutex
+	codings := map[string]string{} // hash → Content-Encoding of its GET
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(w, r)
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			mu.Lock()
+			codings[path.Base(r.URL.Path)] = w.Header().Get("Content-Encoding")
+			mu.Unlock()
+		}
+	}
+	h.wrap.Store(&wrap)
+	a := h.device("a", "alice")
+	text := []byte(strings.Repeat("a line of text that repeats, as text does\n", 20_000))
+	random := content(300_000, 7)
+	tn := noteWithFile(t, a, "text", text, "notes.txt")
+	rn := noteWithFile(t, a, "photo", random, "photo.jpg")
+	h.sync(a)
+	b := h.device("b", "alice")
+	res := h.sync(b)
+	if res.Downloaded != 2 || res.DownloadedBytes != int64(len(text)+len(random)) {
+		t.Fatalf("downloaded %d attachments, %d bytes", res.Downloaded, res.DownloadedBytes)
+	}
+	if c := codings[tn.File.Hash]; c != "zstd" {
+		t.Errorf("text attachment sent in Content-Encoding %q, want zstd", c)
+	}
+	if c := codings[rn.File.Hash]; c != "" {
+		t.Errorf("random attachment sent in Content-Encoding %q, want none", c)
+	}
+	for id, want := range map[uuid.UUID][]byte{tn.ID: text, rn.ID: random} {
+		got, _, err := openBytes(t, b, id)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("device B reads %d bytes (%v), want the %d attached", len(got), err, len(want))
 		}
 	}
 }
