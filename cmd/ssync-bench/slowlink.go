@@ -204,8 +204,10 @@ func slowLink(ctx context.Context, cfg config) ([]result, error) {
 		return nil, err
 	}
 	var out []result
-	for _, p := range cfg.links {
-		rs, err := slowLinkProfile(ctx, cfg, srv, p, plainBytes)
+	for i, p := range cfg.links {
+		// Each profile's incremental syncs add 50 rows for the next
+		// profile's first sync.
+		rs, err := slowLinkProfile(ctx, cfg, srv, p, plainBytes, cfg.rows+i*slowReps*10)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
@@ -217,7 +219,12 @@ func slowLink(ctx context.Context, cfg config) ([]result, error) {
 	return out, nil
 }
 
-func slowLinkProfile(ctx context.Context, cfg config, srv *benchServer, p linkProfile, plainBytes int64) ([]result, error) {
+// slowReps is how many no-op and incremental syncs a profile times.
+const slowReps = 5
+
+// slowLinkProfile runs the slow-link scenarios over one profile; the
+// server holds rows notes of bench-user.
+func slowLinkProfile(ctx context.Context, cfg config, srv *benchServer, p linkProfile, plainBytes int64, rows int) ([]result, error) {
 	th, err := newThrottle(strings.TrimPrefix(srv.url, "http://"), p)
 	if err != nil {
 		return nil, err
@@ -252,13 +259,13 @@ func slowLinkProfile(ctx context.Context, cfg config, srv *benchServer, p linkPr
 	}
 	defer dev.Close()
 	took, n, err := measure(func() error {
-		_, _, err := timeFirstSync(ctx, dev, nil, cfg.rows, opts("bench-user"))
+		_, _, err := timeFirstSync(ctx, dev, nil, rows, opts("bench-user"))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	r := result{Scenario: name + "-first-sync", Store: "sqlite", Rows: cfg.rows, Figures: figures(took, n)}
+	r := result{Scenario: name + "-first-sync", Store: "sqlite", Rows: rows, Figures: figures(took, n)}
 	r.Figures["uncompressed_wire_mb"] = mb(plainBytes)
 	r.Figures["bytes_ratio"] = float64(n) / float64(plainBytes)
 	r.Figures["ratio_to_transfer_floor"] = took.Seconds() / (float64(n) / bandwidth)
@@ -272,7 +279,7 @@ func slowLinkProfile(ctx context.Context, cfg config, srv *benchServer, p linkPr
 	out = append(out, r)
 
 	// No-op and incremental syncs: medians of a few.
-	const reps = 5
+	const reps = slowReps
 	var noop, incr []time.Duration
 	var noopBytes, incrBytes int64
 	for rep := range reps {
@@ -287,12 +294,12 @@ func slowLinkProfile(ctx context.Context, cfg config, srv *benchServer, p linkPr
 			return nil, err
 		}
 		noop, noopBytes = append(noop, took), noopBytes+n
-		rows := make([]any, 10)
-		for i := range rows {
-			rows[i] = note("bench-user", 10_000_000+rep*10+i)
+		fresh := make([]any, 10)
+		for i := range fresh {
+			fresh[i] = note("bench-user", 10_000_000+rows+rep*10+i)
 		}
 		if _, err := srv.st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "bench-user"}, Device: "editor",
-			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: fresh}}}); err != nil {
 			return nil, err
 		}
 		took, n, err = measure(func() error {
