@@ -29,7 +29,12 @@ const checkRows = 256
 
 // quiet returns ctx without its cancellation, for the statements of a hot
 // path; the caller checks ctx itself (see checkRows).
-func quiet(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+func quiet(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx // cannot be cancelled already
+	}
+	return context.WithoutCancel(ctx)
+}
 
 // cause returns ctx's error in place of err once ctx is done: a transaction
 // whose context ended is rolled back, and the statement after that fails
