@@ -2,7 +2,7 @@
 export CGO_ENABLED := 1
 GO ?= go
 
-.PHONY: demo test generate check-generated vet fmt bench
+.PHONY: demo test generate check-generated vet fmt bench bench-slow-link
 
 ## demo: run a server on a temporary SQLite file and two offline devices that converge
 demo:
@@ -28,6 +28,10 @@ check-generated:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./generated/
 	$(GO) run ./cmd/ssync-bench -json -stores sqlite,postgres
+
+## bench-slow-link: the slow-link scenarios (10 Mbit/s + 50 ms, 1 Mbit/s + 150 ms) through a throttling proxy on 127.0.0.1
+bench-slow-link:
+	$(GO) run ./cmd/ssync-bench -slow-link -json
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
