@@ -7,8 +7,8 @@
 //     transaction (no protocol at all).
 //   - incremental: 10 rows change on the server, the device syncs; the median
 //     of many repetitions, at N and at a larger database.
-//   - push: a device creates rows offline and pushes them; baseline as for
-//     first. It also times the local inserts, with the run's context and
+//   - push: a device creates rows offline and pushes them into the server
+//     holding N notes of another user; baseline as for first. It also times the local inserts, with the run's context and
 //     with context.Background.
 //   - clients: many devices of many users sync a few changed rows in a loop.
 //   - memory: the peak RSS of a client process pulling the large database.
@@ -647,6 +647,11 @@ func push(ctx context.Context, cfg config) (result, error) {
 		return result{}, err
 	}
 	defer srv.close()
+	// The server already holds the first sync's notes (of another user),
+	// as a server in use does.
+	if err := seed(ctx, srv.st, "holder", cfg.rows); err != nil {
+		return result{}, err
+	}
 	dev, err := openDevice(ctx, filepath.Join(cfg.dir, "push-device.db"), "pusher")
 	if err != nil {
 		return result{}, err
@@ -683,8 +688,9 @@ func push(ctx context.Context, cfg config) (result, error) {
 	r := result{Scenario: "push", Store: "sqlite", Rows: cfg.pushRows, Baseline: base.Seconds(),
 		Figures: map[string]float64{"seconds": took.Seconds(), "baseline_s": base.Seconds(), "rows_per_s": float64(cfg.pushRows) / took.Seconds(),
 			"insert_s": insert.Seconds(), "insert_background_s": insertBg.Seconds(), "insert_ratio_to_background": insert.Seconds() / insertBg.Seconds()},
-		Ratio: took.Seconds() / base.Seconds(), Target: "at most 2x the raw copy"}
-	r.Met = r.Ratio <= 2
+		Ratio: took.Seconds() / base.Seconds(), Target: "at most 1.5x the raw copy, into a server holding -rows notes"}
+	r.Figures["server_rows"] = float64(cfg.rows)
+	r.Met = r.Ratio <= 1.5
 	return r, nil
 }
 
