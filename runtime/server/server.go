@@ -67,6 +67,19 @@ type Config struct {
 	StreamBatchRows int
 	// MaxStreamBatch caps the rows of one pull-stream line; 0 means 10,000.
 	MaxStreamBatch int
+	// MaxStreamBatchBytes also bounds a pull-stream line: it ends once its
+	// rows' text and binary values hold that many bytes, whatever the
+	// batch asked for, so that a stream's memory stays small with large
+	// rows. 0 means 4 MiB.
+	MaxStreamBatchBytes int
+	// MaxPullRows caps the rows of one /pull answer; 0 means 50,000. An
+	// answer that reaches it (or MaxPullBytes) ends early, each collection
+	// with the checkpoint to continue from, and says so with the header
+	// wire.HeaderMore.
+	MaxPullRows int
+	// MaxPullBytes caps the bytes of one /pull answer (it may pass it by
+	// one batch of rows); 0 means 16 MiB.
+	MaxPullBytes int
 	// MaxBlobBytes caps the size of one attachment's content; larger
 	// uploads get 413. 0 means DefaultMaxBlobBytes (1 GiB).
 	MaxBlobBytes int64
@@ -178,6 +191,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.StreamBatchRows > cfg.MaxStreamBatch {
 		cfg.StreamBatchRows = cfg.MaxStreamBatch
+	}
+	if cfg.MaxStreamBatchBytes <= 0 {
+		cfg.MaxStreamBatchBytes = 4 << 20
+	}
+	if cfg.MaxPullRows <= 0 {
+		cfg.MaxPullRows = 50_000
+	}
+	if cfg.MaxPullBytes <= 0 {
+		cfg.MaxPullBytes = 16 << 20
 	}
 	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, inFlight: map[string]int{}}, nil
 }
@@ -470,38 +492,6 @@ func (s *Server) pullFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.internal(w, r, "pull", err)
 }
 
-func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.pullRequest(w, r)
-	if !ok {
-		return
-	}
-	sets, err := s.store.Pull(r.Context(), req)
-	if err != nil {
-		s.pullFailed(w, r, err)
-		return
-	}
-	w, finish := s.compressed(w, r)
-	defer finish()
-	jw := &jwriter.Writer{}
-	if err := wire.EncodeChangeSets(jw, s.store.Registry(), sets); err != nil {
-		s.internal(w, r, "pull encode", err)
-		return
-	}
-	w.Header().Set("Content-Type", wire.ContentTypeJSON)
-	if _, err := jw.DumpTo(w); err != nil {
-		s.logger.WarnContext(r.Context(), "ssync: pull: write response", "error", err)
-	}
-	rows := 0
-	for i := range sets {
-		rows += sets[i].Len()
-	}
-	cp := ""
-	if len(sets) > 0 {
-		cp = sets[0].Checkpoint
-	}
-	s.logger.InfoContext(r.Context(), "ssync: pull", "user", req.Identity.SyncID, "since", req.Since.String(), "checkpoint", cp, "rows", rows)
-}
-
 // handlePullStream answers NDJSON: one change-set object per line, each
 // carrying the checkpoint to resume from once it is applied, then a final
 // {"done":true,"timestamp":...} line. An error after the first line is sent
@@ -512,6 +502,7 @@ func (s *Server) handlePullStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.BatchSize = s.cfg.StreamBatchRows
+	req.BatchBytes = s.cfg.MaxStreamBatchBytes
 	if b := r.URL.Query().Get(wire.ParamBatch); b != "" {
 		n, err := strconv.Atoi(b)
 		if err != nil || n <= 0 {

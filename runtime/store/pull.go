@@ -35,7 +35,23 @@ type PullRequest struct {
 	// BatchSize bounds the rows of one streamed batch (PullStream only);
 	// 0 means 1,000.
 	BatchSize int
+	// BatchBytes, when positive, also bounds a batch (PullStream only):
+	// it goes out once its rows' values hold that many bytes (text and
+	// binary values counted by their length), so that a batch of large
+	// rows stays small in memory.
+	BatchBytes int
+	// Limit, when positive, caps the rows the pull reads, all collections
+	// together: the collection it reaches the cap in ends with a change set
+	// whose Checkpoint is the position of its last row read, and the pull
+	// returns ErrPullCut (collections after it are not read). A client
+	// that pulls again from that checkpoint gets the rest.
+	Limit int
 }
+
+// ErrPullCut is returned by a pull that reached its Limit: the last
+// change set emitted carries the checkpoint to pull the rest from, and
+// the collections after it were not read.
+var ErrPullCut = errors.New("pull cut short at its row limit")
 
 // Pull returns the changes to the requested collections since req.Since, all
 // from one snapshot, and the checkpoint they lead to (every change set's
@@ -102,9 +118,14 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 	}
 	owners := req.Identity.owners()
 	pc := PullContext{Identity: req.Identity, Params: req.Params}
+	left := req.Limit
 	for _, name := range req.Collections {
-		if err := s.pullTable(ctx, tx, s.tables[name], req, pc, owners, upto, batch, emit); err != nil {
+		read, err := s.pullTable(ctx, tx, s.tables[name], req, pc, owners, upto, batch, left, emit)
+		if err != nil {
 			return err
+		}
+		if left -= read; req.Limit > 0 && left <= 0 {
+			return ErrPullCut
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -114,14 +135,18 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 	return nil
 }
 
+// pullTable emits one collection's changes in batches of up to batch rows
+// (0: one batch), reading at most limit rows (0: no limit), and returns the
+// rows it read. A collection cut short at limit ends with the checkpoint of
+// its last row read instead of the snapshot's.
 func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req PullRequest, pc PullContext,
-	owners []string, upto uint64, batch int, emit func(*wire.ChangeSet) error) error {
+	owners []string, upto uint64, batch, limit int, emit func(*wire.ChangeSet) error) (int, error) {
 	name := t.coll.CollectionName()
 	final := Checkpoint{Version: upto}.String()
 	since := req.Since
 	after := since.After != [16]byte{}
 	if since.Version > upto || (since.Version == upto && !after) {
-		return emit(&wire.ChangeSet{Collection: name, Checkpoint: final})
+		return 0, emit(&wire.ChangeSet{Collection: name, Checkpoint: final})
 	}
 	args := make([]any, 0, 3+len(owners))
 	args = append(args, int64(since.Version))
@@ -135,15 +160,17 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 	if req.Device != "" {
 		args = append(args, req.Device)
 	}
-	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, req.Device != "", 0), args...)
+	rows, err := tx.QueryContext(ctx, t.pullQuery(len(owners), after, req.Device != "", limit), args...)
 	if err != nil {
-		return fmt.Errorf("ssync store: pull %s: %w", name, err)
+		return 0, fmt.Errorf("ssync store: pull %s: %w", name, err)
 	}
 	defer rows.Close()
 	filter := s.hooks[name].FilterPull
 	cs := &wire.ChangeSet{Collection: name}
 	n := 0
 	var last Checkpoint // position of the last row put in cs
+	var read Checkpoint // position of the last row read
+	nRead, size := 0, 0
 	var targets []any
 	for rows.Next() {
 		row := t.coll.NewRow()
@@ -153,8 +180,10 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		targets = t.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
 		targets = append(targets, &created, &origin, &writer, &version)
 		if err := rows.Scan(targets...); err != nil {
-			return fmt.Errorf("ssync store: pull %s: %w", name, err)
+			return nRead, fmt.Errorf("ssync store: pull %s: %w", name, err)
 		}
+		nRead++
+		read = Checkpoint{Version: uint64(version), After: rec.ID}
 		send := conflict.Pull(conflict.Row{Found: true, Deleted: rec.DeletedAt != nil, Version: uint64(version), Writer: writer,
 			CreatedVersion: uint64(created), Origin: origin}, req.Device, since.Version)
 		if (send == conflict.Created || send == conflict.Updated) && filter != nil && !filter(ctx, pc, row) {
@@ -165,13 +194,16 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		}
 		// A full batch goes out only once another row follows it, so the
 		// last batch of a collection carries the snapshot's checkpoint.
-		if batch > 0 && n >= batch {
+		if batch > 0 && (n >= batch || (req.BatchBytes > 0 && size >= req.BatchBytes)) {
 			cs.Checkpoint = last.String()
 			if err := emit(cs); err != nil {
-				return err
+				return nRead, err
 			}
 			cs = &wire.ChangeSet{Collection: name}
-			n = 0
+			n, size = 0, 0
+		}
+		if req.BatchBytes > 0 {
+			size += rowBytes(t, row)
 		}
 		switch send {
 		case conflict.Created:
@@ -185,10 +217,34 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 		last = Checkpoint{Version: uint64(version), After: rec.ID}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ssync store: pull %s: %w", name, err)
+		return nRead, fmt.Errorf("ssync store: pull %s: %w", name, err)
 	}
 	cs.Checkpoint = final
-	return emit(cs)
+	if limit > 0 && nRead >= limit {
+		cs.Checkpoint = read.String() // cut short: the rest from here
+	}
+	return nRead, emit(cs)
+}
+
+// rowBytes is about how many bytes row takes: the length of its text and
+// binary values, plus a little for the others.
+func rowBytes(t *serverTable, row any) int {
+	n := 64
+	for _, v := range t.coll.AppendValues(row, nil) {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []byte:
+			n += len(x)
+		case *string:
+			if x != nil {
+				n += len(*x)
+			}
+		default:
+			n += 8
+		}
+	}
+	return n
 }
 
 // recordDevice remembers the checkpoint a user's device says it has

@@ -70,6 +70,10 @@ const (
 	// HeaderIdempotentReplayed is "true" on the answer to a push that
 	// repeated a key: the recorded answer, nothing applied.
 	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// HeaderMore is "true" on a pull answer that the server ended early at
+	// its caps: pull again, from each change set's timestamp, for the
+	// rest.
+	HeaderMore = "X-Ssync-More"
 	// HeaderUploadOffset is where a blob PUT appends, and the bytes the
 	// server holds in answers (HEAD, an incomplete PUT, a refused offset).
 	HeaderUploadOffset = "Upload-Offset"
