@@ -465,6 +465,11 @@ func (p *ccPuller) pull(ctx context.Context, base string, stream bool) (uint64, 
 			p.apply(&sets[i])
 			p.checkpoint = sets[i].Timestamp
 		}
+		if resp.Header.Get(wire.HeaderMore) == "true" {
+			// Cut at the server's caps: the rest from the checkpoint.
+			resp.Body.Close()
+			return p.pull(ctx, base, stream)
+		}
 	} else {
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<24)

@@ -97,9 +97,18 @@ func (p *pullPage) finish() {
 	p.coll, p.nc, p.nu, p.nd = "", 0, 0, 0
 }
 
-// dump moves the bytes of src to the end of w.
+// dump moves the bytes of src to the end of w, chunk by chunk (src's
+// chunks go back to the pool: no second copy of the whole).
 func dump(w, src *jwriter.Writer) {
-	w.Buffer.AppendBytes(src.Buffer.BuildBytes())
+	src.Buffer.DumpTo(appender{w})
+}
+
+// appender writes to the end of a jwriter.Writer.
+type appender struct{ w *jwriter.Writer }
+
+func (a appender) Write(p []byte) (int, error) {
+	a.w.Buffer.AppendBytes(p)
+	return len(p), nil
 }
 
 // empty writes a change set without changes.

@@ -70,7 +70,7 @@ type Config struct {
 	// MaxStreamBatchBytes also bounds a pull-stream line: it ends once its
 	// rows' text and binary values hold that many bytes, whatever the
 	// batch asked for, so that a stream's memory stays small with large
-	// rows. 0 means 4 MiB.
+	// rows. 0 means 2 MiB.
 	MaxStreamBatchBytes int
 	// MaxPullRows caps the rows of one /pull answer; 0 means 50,000. An
 	// answer that reaches it (or MaxPullBytes) ends early, each collection
@@ -78,7 +78,7 @@ type Config struct {
 	// wire.HeaderMore.
 	MaxPullRows int
 	// MaxPullBytes caps the bytes of one /pull answer (it may pass it by
-	// one batch of rows); 0 means 16 MiB.
+	// one batch of rows); 0 means 8 MiB.
 	MaxPullBytes int
 	// MaxBlobBytes caps the size of one attachment's content; larger
 	// uploads get 413. 0 means DefaultMaxBlobBytes (1 GiB).
@@ -193,13 +193,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.StreamBatchRows = cfg.MaxStreamBatch
 	}
 	if cfg.MaxStreamBatchBytes <= 0 {
-		cfg.MaxStreamBatchBytes = 4 << 20
+		cfg.MaxStreamBatchBytes = 2 << 20
 	}
 	if cfg.MaxPullRows <= 0 {
 		cfg.MaxPullRows = 50_000
 	}
 	if cfg.MaxPullBytes <= 0 {
-		cfg.MaxPullBytes = 16 << 20
+		cfg.MaxPullBytes = 8 << 20
 	}
 	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, inFlight: map[string]int{}}, nil
 }
