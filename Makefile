@@ -39,7 +39,14 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-.PHONY: soak fuzz
+.PHONY: soak fuzz memory
+
+PULL_MEMORY_MIB ?= 180
+
+## memory: a notes-server process holding PULL_MEMORY_MIB (default 180) MiB of one user's notes
+## serves six concurrent pulls (/pull and /pull-stream); its peak RSS must stay under 300 MB
+memory:
+	SSYNC_PULL_MEMORY_MIB=$(PULL_MEMORY_MIB) $(GO) test ./example/cmd/notes-server -run '^TestPullMemory$$' -count=1 -timeout 30m -v
 
 SOAK_SECONDS ?= 600
 SOAK_STEPS ?= 400
