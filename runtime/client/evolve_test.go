@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"testing"
 
+	"github.com/ssync-go/ssync/internal/evolvetest"
 	v1 "github.com/ssync-go/ssync/internal/evolvetest/v1"
 	m1 "github.com/ssync-go/ssync/internal/evolvetest/v1/models"
 	v2 "github.com/ssync-go/ssync/internal/evolvetest/v2"
@@ -26,23 +26,6 @@ func openAs(t *testing.T, path string, reg *ssync.Registry, version int) *client
 		t.Fatal(err)
 	}
 	return db
-}
-
-// unsafeRegistry is v2 with Task.Points turned from an int into a string.
-func unsafeRegistry(t *testing.T) *ssync.Registry {
-	t.Helper()
-	task := v2.TaskTable()
-	task.Columns = slices.Clone(task.Columns)
-	for i, c := range task.Columns {
-		if c.Name == "points" {
-			task.Columns[i].Kind, task.Columns[i].Size = ssync.KindText, 0
-		}
-	}
-	reg, err := ssync.NewRegistry(task, v2.TagTable())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reg
 }
 
 // TestDeviceMigratesAtOpen opens a version-1 device file with version 2 of
@@ -107,7 +90,7 @@ func TestDeviceRefusesUnsafeChange(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "device.db")
 	openAs(t, path, v2.Registry(), 2).Close()
-	_, err := client.Open(ctx, path, unsafeRegistry(t), client.Options{})
+	_, err := client.Open(ctx, path, evolvetest.ChangedPoints(t), client.Options{})
 	var sce *ssync.SchemaChangeError
 	if !errors.As(err, &sce) || !errors.Is(err, ssync.ErrUnsafeSchemaChange) {
 		t.Fatalf("open with a changed type: %v, want an *ssync.SchemaChangeError", err)

@@ -3,12 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/internal/evolvetest"
 	v1 "github.com/ssync-go/ssync/internal/evolvetest/v1"
 	m1 "github.com/ssync-go/ssync/internal/evolvetest/v1/models"
 	v2 "github.com/ssync-go/ssync/internal/evolvetest/v2"
@@ -46,23 +46,6 @@ func pullTasks(t *testing.T, st *store.Store) map[uuid.UUID]*m2.Task {
 		}
 	}
 	return out
-}
-
-// changedPoints is v2 with Task.Points turned from an int into a string.
-func changedPoints(t *testing.T) *ssync.Registry {
-	t.Helper()
-	task := v2.TaskTable()
-	task.Columns = slices.Clone(task.Columns)
-	for i, c := range task.Columns {
-		if c.Name == "points" {
-			task.Columns[i].Kind, task.Columns[i].Size = ssync.KindText, 0
-		}
-	}
-	reg, err := ssync.NewRegistry(task, v2.TagTable())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reg
 }
 
 // TestStoreMigratesAtOpen opens a store made by version 1 of the models
@@ -103,7 +86,7 @@ func TestStoreMigratesAtOpen(t *testing.T) {
 			t.Fatalf("ss_schema: %d schemas up to version %d (%v), want 2 up to 2", schemas, version, err)
 		}
 
-		_, err = store.Open(ctx, db, b.Dialect, changedPoints(t))
+		_, err = store.Open(ctx, db, b.Dialect, evolvetest.ChangedPoints(t))
 		var sce *ssync.SchemaChangeError
 		if !errors.As(err, &sce) || sce.Table != "ev_task" || sce.Column != "points" || sce.Database != b.Dialect.Name {
 			t.Fatalf("open with a changed type: %v, want an *ssync.SchemaChangeError on %s ev_task.points", err, b.Dialect.Name)
