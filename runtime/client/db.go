@@ -68,6 +68,11 @@ var clientDDL = []string{
 		version INTEGER NOT NULL,
 		first_opened_at TIMESTAMP NOT NULL,
 		last_opened_at TIMESTAMP NOT NULL)`,
+	// The data migrations the file has run (Options.Migrations).
+	`CREATE TABLE IF NOT EXISTS ss_migrations (
+		version INTEGER NOT NULL PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at TIMESTAMP NOT NULL)`,
 }
 
 // driverName is the database/sql driver of device databases:
@@ -92,6 +97,11 @@ type Options struct {
 	// file with the registry's fingerprint (ss_schema) and sent in the
 	// handshake unless SyncOptions.SchemaVersion is set.
 	SchemaVersion int
+	// Migrations are the app's data migrations, in increasing version
+	// order, every one it ever shipped: Open runs those the file has not
+	// run (see Migration) and refuses, with an error wrapping
+	// ssync.ErrMigrationList, a list that does not fit the file's record.
+	Migrations []Migration
 }
 
 // DB is a device's local database: the synchronized tables of one registry
@@ -135,7 +145,10 @@ type DB struct {
 // column's type or nullability changed) fails with an error wrapping
 // ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming the
 // table and column), before anything changes. Tables and nullable
-// columns no longer in the model are left as they are. The program must
+// columns no longer in the model are left as they are. Then the data
+// migrations of opts.Migrations that the file has not run yet run in the
+// same transaction (see Migration); one that fails rolls the whole open
+// back, and Open returns an *ssync.MigrationError naming it. The program must
 // import the driver (package runtime/client/sqlite); without it Open returns
 // an error wrapping ErrNoDriver.
 func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (*DB, error) {
@@ -163,12 +176,16 @@ func Open(ctx context.Context, path string, reg *ssync.Registry, opts Options) (
 	if db.now == nil {
 		db.now = time.Now
 	}
+	if err := checkMigrations(opts.Migrations); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("ssync client: open %s: %w", path, err)
+	}
 	db.schemaVersion, db.fingerprint = opts.SchemaVersion, reg.Fingerprint()
 	db.att.dir = opts.BlobDir
 	if db.att.dir == "" {
 		db.att.dir = path + ".blobs"
 	}
-	if err := db.init(ctx); err != nil {
+	if err := db.init(ctx, opts.Migrations); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("ssync client: open %s: %w", path, err)
 	}
@@ -183,7 +200,7 @@ func DSN(path string) string {
 		"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL&_stmt_cache_size=64"
 }
 
-func (db *DB) init(ctx context.Context) error {
+func (db *DB) init(ctx context.Context, migrations []Migration) error {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -198,6 +215,9 @@ func (db *DB) init(ctx context.Context) error {
 		return err
 	}
 	if err := db.recordSchema(ctx, tx, db.schemaVersion); err != nil {
+		return err
+	}
+	if err := db.runMigrations(ctx, tx, migrations); err != nil {
 		return err
 	}
 	if err := db.loadAbsent(ctx, tx); err != nil {

@@ -138,3 +138,56 @@ func ExampleRepo() {
 	// live: 2 owner: alice
 	// live: 1 with deleted: 2 first: final
 }
+
+// Version 2 of an app gives every note the name of its author, on the
+// device: the notes it changes are pushed at the next sync like edits.
+func ExampleMigration() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ssync-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "phone.db")
+	db, err := client.Open(ctx, path, generated.Registry(), client.Options{SchemaVersion: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := db.SetUser(ctx, "alice"); err != nil {
+		log.Fatal(err)
+	}
+	author := &models.User{Name: "Alice"}
+	if err := generated.SyncUsers(db).Insert(ctx, author); err != nil {
+		log.Fatal(err)
+	}
+	if err := generated.SyncNotes(db).Insert(ctx, &models.Note{Message: "hello", UserID: &author.ID}); err != nil {
+		log.Fatal(err)
+	}
+	db.Close()
+
+	// Version 2 ships the migration; it stays in the list for good.
+	migrations := []client.Migration{{
+		Version: 1,
+		Name:    "note author names",
+		Run: func(ctx context.Context, tx *client.MigrationTx) error {
+			const unnamed = "user_name = '' AND user_id IS NOT NULL"
+			if _, err := tx.MarkChanged(ctx, "ss_tb_note", unnamed); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE ss_tb_note SET user_name =
+				(SELECT name FROM ss_tb_user WHERE ss_tb_user.id = ss_tb_note.user_id) WHERE `+unnamed)
+			return err
+		},
+	}}
+	db, err = client.Open(ctx, path, generated.Registry(), client.Options{SchemaVersion: 2, Migrations: migrations})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	notes, err := generated.SyncNotes(db).Select(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(notes[0].UserName)
+	// Output: Alice
+}

@@ -67,3 +67,31 @@ func (r *Registry) Fingerprint() string {
 	sum := sha256.Sum256([]byte(b.String()))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// ErrMigrationList is wrapped by the error of a list of data migrations
+// that client.Open or store.Open refuses before running any: versions out
+// of order or repeated, a migration without a name, or a list that does
+// not fit what the database recorded (a migration it ran that the list
+// lacks or names differently, or a new one below one it ran).
+var ErrMigrationList = errors.New("data migrations do not fit")
+
+// MigrationError is the error of a data migration that failed at open:
+// its transaction was rolled back and the database is not opened. It
+// unwraps to the migration's own error.
+type MigrationError struct {
+	// Database says which database: "device" or a store dialect's name.
+	Database string
+	// Version and Name name the migration.
+	Version int
+	Name    string
+	// Err is what the migration (or its record) returned.
+	Err error
+}
+
+// Error names the database and the migration, then its error.
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("%s database: data migration %d %q failed (rolled back): %v", e.Database, e.Version, e.Name, e.Err)
+}
+
+// Unwrap returns the migration's error.
+func (e *MigrationError) Unwrap() error { return e.Err }

@@ -43,6 +43,10 @@ type Dialect struct {
 	// any table is created; for instance a lock that makes server instances
 	// starting at the same time set up one after another.
 	Setup []string
+	// SetupEnd, when set, runs on the setup's connection after its
+	// transaction ends, committed or not (it needs SetupBegin): for
+	// instance the release of a session lock Setup took.
+	SetupEnd []string
 	// PullTx are the options of a pull's read transaction: it must see one
 	// snapshot for all its statements.
 	PullTx *sql.TxOptions

@@ -54,6 +54,8 @@ type Store struct {
 	isParent  map[*serverTable]bool // tables some reference points at
 	// schemaVersion is the app's schema version (WithSchemaVersion).
 	schemaVersion int
+	// migrations are the app's data migrations (WithMigrations).
+	migrations []Migration
 
 	mu   sync.Mutex
 	seen map[string]time.Time // user and device → when its checkpoint was last recorded
@@ -191,7 +193,10 @@ func (e *RowError) Unwrap() error { return e.Err }
 // safely (a column's type or nullability changed) fails with an error
 // wrapping ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming
 // the table and column), before anything changes. Tables and nullable
-// columns no longer in the model are left as they are.
+// columns no longer in the model are left as they are. Then the data
+// migrations of WithMigrations that the database has not run yet run, each
+// in its own transaction (see Migration); one that fails is rolled back,
+// and Open returns an *ssync.MigrationError naming it.
 //
 // Connection pools: a pull holds one connection for its snapshot and a push
 // one for its transaction, so size db for the requests served at once, and
@@ -228,6 +233,9 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts 
 		// (MariaDB commits each DDL statement by itself): look again.
 		err = s.inSetup(ctx, func(tx execer) error { return s.setup(ctx, tx) })
 	}
+	if err == nil {
+		err = s.runMigrations(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ssync store: open %s store: %w", d.Name, err)
 	}
@@ -260,8 +268,10 @@ func (s *Store) createOwnTables(ctx context.Context, tx execer) error {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.stmt.addCounter, "global", 0); err != nil {
-		return err
+	for _, name := range []string{"global", migrationsLock} {
+		if _, err := tx.ExecContext(ctx, s.stmt.addCounter, name, 0); err != nil {
+			return err
+		}
 	}
 	if !s.dialect.VersionLog {
 		return nil
@@ -303,6 +313,12 @@ func (s *Store) inSetup(ctx context.Context, fn func(tx execer) error) error {
 		return err
 	}
 	defer conn.Close()
+	defer func() {
+		for _, stmt := range s.dialect.SetupEnd {
+			// A background context: it must run even when ctx ended.
+			conn.ExecContext(context.Background(), stmt)
+		}
+	}()
 	if _, err := conn.ExecContext(ctx, s.dialect.SetupBegin); err != nil {
 		return err
 	}

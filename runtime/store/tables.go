@@ -7,8 +7,9 @@ import "github.com/ssync-go/ssync/runtime/ssync"
 // are.
 var (
 	// counterTable holds named counters: "global" (the version pushes
-	// take), "horizon" (tombstones purged up to), and, with a version log,
-	// "log_floor"; "counter_floor" marks a raised VersionFloor.
+	// take), "horizon" (tombstones purged up to), "migrations" (the row
+	// data migrations lock), and, with a version log, "log_floor";
+	// "counter_floor" marks a raised VersionFloor.
 	counterTable = TableDef{Name: "ss_counter", PrimaryKey: []string{"name"}, Columns: []ssync.Column{
 		text("name", 64), {Name: "value", Kind: ssync.KindInt, Size: 64},
 	}}
@@ -42,6 +43,11 @@ var (
 		text("sync_id", 255), text("item", 160), {Name: "size", Kind: ssync.KindInt, Size: 64},
 		{Name: "pending", Kind: ssync.KindInt, Size: 16}, {Name: "touched_at", Kind: ssync.KindTime},
 	}}
+	// migrationsTable records the data migrations the database has run
+	// (WithMigrations).
+	migrationsTable = TableDef{Name: "ss_migrations", PrimaryKey: []string{"version"}, Columns: []ssync.Column{
+		{Name: "version", Kind: ssync.KindInt, Size: 64}, text("name", 255), {Name: "applied_at", Kind: ssync.KindTime},
+	}}
 	// versionsTable is the version log (Dialect.VersionLog).
 	versionsTable = TableDef{Name: "ss_versions", PrimaryKey: []string{"version"}, Columns: []ssync.Column{
 		{Name: "version", Kind: ssync.KindInt, Size: 64},
@@ -55,7 +61,7 @@ func text(name string, size int) ssync.Column {
 
 // ownTables are the store's own tables in d.
 func ownTables(d Dialect) []TableDef {
-	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable}
+	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable, migrationsTable}
 	if d.VersionLog {
 		t = append(t, versionsTable)
 	}

@@ -49,9 +49,16 @@ func Dialect() store.Dialect {
 			v, err := res.LastInsertId()
 			return uint64(v), err
 		},
-		ForUpdate: " FOR UPDATE",
-		ForShare:  " LOCK IN SHARE MODE",
-		PullTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		// Serializes schema setup between server instances starting at the
+		// same time: each DDL statement commits by itself, so a row lock
+		// would not last; a named lock of the session, one per database,
+		// does (waited for up to 10 minutes), released when setup ends.
+		SetupBegin: "BEGIN",
+		Setup:      []string{"SELECT GET_LOCK(CONCAT('ssync_setup:', DATABASE()), 600)"},
+		SetupEnd:   []string{"SELECT RELEASE_LOCK(CONCAT('ssync_setup:', DATABASE()))"},
+		ForUpdate:  " FOR UPDATE",
+		ForShare:   " LOCK IN SHARE MODE",
+		PullTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		Inspect: store.InspectQueries(
 			`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL'
 			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION`,
