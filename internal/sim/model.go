@@ -56,9 +56,8 @@ func (w *world) finish() {
 		if len(d.unacked) > 0 {
 			w.violate("%s: %d local writes were never acknowledged", d.label, len(d.unacked))
 		}
-		w.compareDevice(d, "at the end")
 	}
-	w.checkPulledDeletes(w.checkModel())
+	w.app.final()
 }
 
 // committed returns the pushes the server applied, in commit order, after

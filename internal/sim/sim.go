@@ -27,8 +27,13 @@
 //     users, full contents and deleted flags;
 //   - nothing a user may not read ever reached one of its devices.
 //
+// A run plays one app (Config.Model): the example's users and notes
+// (checked as above), or two versions of a task app at once with devices
+// upgraded in the middle of the run (versions.go: every field value a user
+// wrote is checked, per field).
+//
 // A run returns a Report; a failed run's Reproduction names the seed, the
-// step count and the store, and lists the operation log.
+// step count, the store and the app, and lists the operation log.
 package sim
 
 import (
@@ -82,12 +87,38 @@ type Config struct {
 	// concurrently while the others pull. Off, a seed replays the runs it
 	// played before the operation existed (the pinned regression seeds).
 	Bursts bool
+	// EditBeforeRepull lets an upgraded device (ModelVersions) edit rows
+	// before its first sync since the upgrade; by default the driver
+	// steers around it (see KnownBugs).
+	EditBeforeRepull bool
+	// Model is the app the run plays: ModelNotes (the default, also when
+	// empty) or ModelVersions.
+	Model string
 }
+
+// The apps a run can play (Config.Model).
+const (
+	// ModelNotes plays the example app's users and notes (generated/).
+	ModelNotes = "notes"
+	// ModelVersions plays two versions of a task app at once
+	// (internal/evolvetest): devices on version 1 and version 2, and
+	// version-1 devices upgraded in the middle of the run with changes
+	// pending; the model checks every field value users wrote.
+	ModelVersions = "versions"
+)
+
+// Models lists every app a run can play.
+var Models = []string{ModelNotes, ModelVersions}
 
 // KnownBugs lists the open runtime bugs the driver steers around unless
 // Config.KnownBugs is set. Each entry says what triggers it.
 var KnownBugs = []string{
-	// None open. Found by this simulation and fixed: a parent deleted
+	// Open, steered around unless Config.EditBeforeRepull is set (not
+	// by Config.KnownBugs):
+	"ModelVersions: a device upgraded to a version whose table gained columns that edits a row before its first sync " +
+		"since the upgrade pushes the row whole, the new columns' defaults included, and resets the values other devices " +
+		"wrote there (whole-row pushes; field-level pushes, which carry only the changed fields, remove it)",
+	// Found by this simulation and fixed: a parent deleted
 	// before its first push while a child referenced it; rows referencing
 	// rows out of a device's scope or created and deleted since its
 	// checkpoint refused by the device's foreign keys; PurgeTombstones
@@ -112,6 +143,8 @@ type Report struct {
 	Seed  uint64
 	Steps int
 	Store string
+	// Model is the app the run played (Config.Model).
+	Model string
 	// Auth is "header" (InsecureHeaderAuth) or "jwt" (jwtauth.New).
 	Auth string
 	// Bursts says whether the run played the burst operation
@@ -135,6 +168,14 @@ type Report struct {
 	// RowsChecked counts row comparisons (device against server, server
 	// against model).
 	RowsChecked int
+	// FieldsChecked counts the field values checked against the model of
+	// what users wrote (ModelVersions); LostFields those found lost or
+	// reset.
+	FieldsChecked, LostFields int
+	// RefsChecked counts the references checked (ModelRelations);
+	// BrokenRefs the live rows found referencing a missing or deleted
+	// row, and the rows PRAGMA foreign_key_check reported.
+	RefsChecked, BrokenRefs int
 	// ServerRows counts the rows on the server at the end; DeletedRows
 	// those deleted.
 	ServerRows, DeletedRows int
@@ -153,9 +194,9 @@ func (r *Report) Failed() bool { return len(r.Violations) > 0 }
 // what went wrong and the operation log.
 func (r *Report) Reproduction() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "simulation FAILED: seed %d, %d steps, store %s, auth %s\n", r.Seed, r.Steps, r.Store, r.Auth)
+	fmt.Fprintf(&b, "simulation FAILED: seed %d, %d steps, store %s, auth %s, model %s\n", r.Seed, r.Steps, r.Store, r.Auth, r.Model)
 	if r.Bursts {
-		fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSim$' -v -seed %d -steps %d -store %s\n", r.Seed, r.Steps, r.Store)
+		fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSim$' -v -seed %d -steps %d -store %s -model %s\n", r.Seed, r.Steps, r.Store, r.Model)
 	} else {
 		fmt.Fprintf(&b, "reproduce: go test ./internal/sim -run 'TestSimRegressions/%s/seed=%d,steps=%d' -v\n", r.Store, r.Seed, r.Steps)
 	}
@@ -172,9 +213,16 @@ func (r *Report) Reproduction() string {
 
 // Summary is a one-line account of the run.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("seed %d store %s auth %s: %d users, %d devices, %d steps, %d syncs (%d failed), %d pushes committed, %d replays, %d acked writes, %d rows checked, %d server rows (%d deleted), faults %s, %v",
-		r.Seed, r.Store, r.Auth, r.Users, r.Devices, r.Steps, r.Syncs, r.FailedSyncs, r.Pushes, r.Replays, r.AckedWrites,
-		r.RowsChecked, r.ServerRows, r.DeletedRows, FormatCounts(r.Faults), r.Elapsed.Round(time.Millisecond))
+	s := fmt.Sprintf("seed %d store %s model %s auth %s: %d users, %d devices, %d steps, %d syncs (%d failed), %d pushes committed, %d replays, %d acked writes, %d rows checked, %d server rows (%d deleted)",
+		r.Seed, r.Store, r.Model, r.Auth, r.Users, r.Devices, r.Steps, r.Syncs, r.FailedSyncs, r.Pushes, r.Replays, r.AckedWrites,
+		r.RowsChecked, r.ServerRows, r.DeletedRows)
+	if r.FieldsChecked > 0 {
+		s += fmt.Sprintf(", %d field values checked (%d lost)", r.FieldsChecked, r.LostFields)
+	}
+	if r.RefsChecked > 0 {
+		s += fmt.Sprintf(", %d references checked (%d broken)", r.RefsChecked, r.BrokenRefs)
+	}
+	return s + fmt.Sprintf(", faults %s, %v", FormatCounts(r.Faults), r.Elapsed.Round(time.Millisecond))
 }
 
 // FormatCounts writes counts as "a=1 b=2", sorted by name.
@@ -214,8 +262,16 @@ type device struct {
 	label string
 	user  *simUser
 	path  string
-	db    *client.DB
-	hc    *http.Client
+	// reg is the registry of the app version the device runs; version is
+	// that version (ModelVersions; 0 otherwise).
+	reg     *ssync.Registry
+	version int
+	// upgradedAt is the step the device moved from version 1 to 2 (0: it
+	// did not); repulled is set once a sync after it succeeded.
+	upgradedAt int
+	repulled   bool
+	db         *client.DB
+	hc         *http.Client
 	// unacked are local writes no successful sync has acknowledged yet.
 	unacked []*localWrite
 	bg      *bgSync
@@ -232,6 +288,14 @@ type localWrite struct {
 	id      uuid.UUID
 	op      string // create, update or delete
 	content string // canonical row after the write (create, update)
+	// version is the app version that made the write (ModelVersions);
+	// fields the wire names of the user fields it set.
+	version int
+	fields  []string
+	// beforeRepull is set on the writes of an upgraded device before its
+	// first sync since the upgrade: the new columns of the rows it had
+	// hold defaults, not values, until that sync re-pulls them.
+	beforeRepull bool
 }
 
 // world is one simulation run.
@@ -240,7 +304,8 @@ type world struct {
 	cfg Config
 	ctx context.Context
 	rng *rand.Rand
-	reg *ssync.Registry
+	reg *ssync.Registry // the server's
+	app *app
 	rep *Report
 
 	srv     *serverSide
@@ -297,17 +362,28 @@ func Run(t testing.TB, cfg Config) *Report {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if cfg.Model == "" {
+		cfg.Model = ModelNotes
+	}
 	w := &world{
 		t: t, cfg: cfg, ctx: ctx,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x55796e635369)),
-		reg:     generated.Registry(),
-		rep:     &Report{Seed: cfg.Seed, Steps: cfg.Steps, Store: cfg.Backend.Name, Bursts: cfg.Bursts, Ops: map[string]int{}},
+		rep:     &Report{Seed: cfg.Seed, Steps: cfg.Steps, Store: cfg.Backend.Name, Model: cfg.Model, Bursts: cfg.Bursts, Ops: map[string]int{}},
 		byLabel: map[string]*device{},
 		faults:  map[string]int{},
 		labels:  map[uuid.UUID]string{},
 		writes:  map[string][]*localWrite{},
 		counts:  map[string]int{},
 	}
+	switch cfg.Model {
+	case ModelNotes:
+		w.app = w.notesApp()
+	case ModelVersions:
+		w.app = w.versionsApp()
+	default:
+		t.Fatalf("sim: no model named %q (want one of %v)", cfg.Model, Models)
+	}
+	w.reg = w.app.reg
 	w.setup()
 	defer w.teardown()
 	w.run()
@@ -354,10 +430,7 @@ func (w *world) label(coll string, id uuid.UUID) string {
 	if l, ok := w.labels[id]; ok {
 		return l
 	}
-	prefix := "n"
-	if coll == generated.UserTable().Name {
-		prefix = "u"
-	}
+	prefix := w.app.prefixes[coll]
 	w.counts[prefix]++
 	l := fmt.Sprintf("%s%d", prefix, w.counts[prefix])
 	w.labels[id] = l
@@ -410,6 +483,10 @@ func (w *world) setup() {
 			d := &device{label: fmt.Sprintf("%s/%d", u.name, i), user: u}
 			d.path = filepath.Join(dir, strings.ReplaceAll(d.label, "/", "-")+".db")
 			d.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			d.reg = w.reg
+			if w.app.newDevice != nil {
+				w.app.newDevice(d)
+			}
 			d.db = w.openDevice(d)
 			if err := d.db.SetUser(w.ctx, u.name, u.linked...); err != nil {
 				t.Fatalf("sim: SetUser: %v", err)
@@ -436,7 +513,7 @@ func (w *world) setup() {
 }
 
 func (w *world) openDevice(d *device) *client.DB {
-	db, err := client.Open(w.ctx, d.path, w.reg, client.Options{Now: w.now})
+	db, err := client.Open(w.ctx, d.path, d.reg, client.Options{Now: w.now, SchemaVersion: d.version})
 	if err != nil {
 		w.t.Fatalf("sim: open device %s: %v", d.label, err)
 	}
@@ -461,7 +538,57 @@ type op struct {
 	run    func()
 }
 
-func (w *world) ops() []op {
+// app is what a run plays (Config.Model): the server's registry, the
+// operations, and the checks after a sync that ran alone and at the end.
+type app struct {
+	reg *ssync.Registry
+	// prefixes label the rows of each collection in the log.
+	prefixes map[string]string
+	// newDevice sets up a device before its file is opened (its registry
+	// and version); nil: every device runs reg.
+	newDevice func(d *device)
+	ops       func() []op
+	// afterSync checks a device after a successful sync that ran alone.
+	afterSync func(d *device, when string)
+	// final runs the final checks, once every device synced until
+	// nothing moves.
+	final func()
+}
+
+// notesApp plays the example app's users and notes.
+func (w *world) notesApp() *app {
+	return &app{
+		reg:      generated.Registry(),
+		prefixes: map[string]string{generated.UserTable().Name: "u", generated.NoteTable().Name: "n"},
+		ops:      w.notesOps,
+		afterSync: func(d *device, when string) {
+			w.compareDevice(d, when)
+			w.checkReferences(d, when)
+		},
+		final: func() {
+			for _, d := range w.devices {
+				w.compareDevice(d, "at the end")
+			}
+			w.checkPulledDeletes(w.checkModel())
+		},
+	}
+}
+
+// genericOps are the operations every app plays: syncs of every kind,
+// faults, restarts, kills and switches of the active user.
+func (w *world) genericOps() []op {
+	return []op{
+		{"sync", 24, w.opSync},
+		{"sync-in-background", 4, w.opBackgroundSync},
+		{"concurrent-syncs-of-one-user", 4, w.opConcurrentSyncs},
+		{"switch-active-user", 3, w.opSwitchActive},
+		{"restart-server", 2, w.opRestart},
+		{"kill-between-push-and-pull", 3, w.opKill},
+		{"join-background-syncs", 3, w.joinAll},
+	}
+}
+
+func (w *world) notesOps() []op {
 	ops := []op{
 		{"create", 18, w.opCreate},
 		{"create-many-in-one-transaction", 2, w.opBulkCreate},
@@ -486,7 +613,7 @@ func (w *world) ops() []op {
 }
 
 func (w *world) run() {
-	ops := w.ops()
+	ops := w.app.ops()
 	total := 0
 	for _, o := range ops {
 		total += o.weight
@@ -572,7 +699,7 @@ func (w *world) recordWrite(d *device, coll string, id uuid.UUID, op string, row
 	w.writeSeq++
 	lw := &localWrite{seq: w.writeSeq, step: w.step, dev: d, coll: coll, id: id, op: op}
 	if row != nil {
-		c, _ := w.reg.Lookup(coll)
+		c, _ := d.reg.Lookup(coll)
 		lw.content = canon(c, row, false)
 	}
 	d.unacked = append(d.unacked, lw)

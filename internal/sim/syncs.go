@@ -474,6 +474,9 @@ func (w *world) finishSync(o outcome, alone bool) {
 	} else {
 		w.logf("%s -> ok: %s%s", head, w.describeResult(o.res), tail)
 		w.ack(d, o.startSeq)
+		if d.upgradedAt > 0 && o.step >= d.upgradedAt {
+			d.repulled = true
+		}
 		w.checkCheckpoint(d, o.res)
 	}
 	if p.killed.Load() {
@@ -486,8 +489,7 @@ func (w *world) finishSync(o outcome, alone bool) {
 		return
 	}
 	if o.err == nil && alone && !w.busy() {
-		w.compareDevice(d, fmt.Sprintf("after %s %s", kind, d.label))
-		w.checkReferences(d, fmt.Sprintf("after %s %s", kind, d.label))
+		w.app.afterSync(d, fmt.Sprintf("after %s %s", kind, d.label))
 	}
 }
 
