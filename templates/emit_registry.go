@@ -21,6 +21,17 @@ func emitRegistry(f *jen.File, m *Model) {
 	f.Comment("from the one this code was generated for: update the module and run go generate.")
 	f.Const().Id("_").Op("=").Qual(PathImpl, "GeneratedCodeV2")
 
+	f.Comment("SchemaFingerprint identifies the schema of the synchronized tables: it is the")
+	f.Comment("value Registry().Fingerprint() returns, which databases record when they open")
+	f.Comment("and clients send in the handshake.")
+	f.Const().Id("SchemaFingerprint").Op("=").Lit(m.Fingerprint())
+	f.Line()
+	f.Comment("SchemaVersion is the app's version of its models (ssyncgen -schema-version), for")
+	f.Comment("client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the")
+	f.Comment("handshake and may refuse an app that is too old.")
+	f.Const().Id("SchemaVersion").Op("=").Lit(m.SchemaVersion)
+	f.Line()
+
 	var tables []jen.Code
 	for _, t := range m.Tables {
 		tables = append(tables, jen.Id(t.TableFunc).Call())

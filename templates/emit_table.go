@@ -36,40 +36,45 @@ func emitDescriptor(f *jen.File, t *Table) {
 	tableType := jen.Qual(PathSsync, "Table").Types(modelType(t))
 	var cols []jen.Code
 	for _, fld := range t.Fields {
+		c := fld.Describe()
 		vals := []jen.Code{
-			jen.Id("Name").Op(":").Lit(fld.Column),
-			jen.Id("Wire").Op(":").Lit(fld.Wire),
+			jen.Id("Name").Op(":").Lit(c.Name),
+			jen.Id("Wire").Op(":").Lit(c.Wire),
 		}
-		if fld.Server != "" {
-			vals = append(vals, jen.Id("Server").Op(":").Lit(fld.Server))
+		if c.Server != "" {
+			vals = append(vals, jen.Id("Server").Op(":").Lit(c.Server))
 		}
-		storage, size := fld.Kind.Storage()
-		vals = append(vals, jen.Id("Kind").Op(":").Qual(PathSsync, storageConst(storage)))
-		if size != 0 {
-			vals = append(vals, jen.Id("Size").Op(":").Lit(size))
+		vals = append(vals, jen.Id("Kind").Op(":").Qual(PathSsync, storageConst(c.Kind)))
+		if c.Size != 0 {
+			vals = append(vals, jen.Id("Size").Op(":").Lit(c.Size))
 		}
-		if fld.Nullable() {
+		if c.Nullable {
 			vals = append(vals, jen.Id("Nullable").Op(":").True())
 		}
-		if fld.Index {
+		if c.Indexed {
 			vals = append(vals, jen.Id("Indexed").Op(":").True())
 		}
-		if fld.Ref != "" {
-			vals = append(vals, jen.Id("Ref").Op(":").Lit(fld.Ref))
+		if c.Ref != "" {
+			vals = append(vals, jen.Id("Ref").Op(":").Lit(c.Ref))
 		}
 		if fld.OnDeleteConst != "" {
 			vals = append(vals, jen.Id("OnDelete").Op(":").Qual(PathSsync, fld.OnDeleteConst))
 		}
-		if fld.Attachment {
+		if c.Attachment {
 			vals = append(vals, jen.Id("Attachment").Op(":").True())
 		}
 		cols = append(cols, jen.Line().Values(vals...))
 	}
 	var indexes []jen.Code
 	for _, ix := range t.Indexes {
+		d := ix.Describe()
+		var cols []jen.Code
+		for _, c := range d.Columns {
+			cols = append(cols, jen.Lit(c))
+		}
 		indexes = append(indexes, jen.Line().Values(
-			jen.Id("Name").Op(":").Lit(ix.Name),
-			jen.Id("Columns").Op(":").Index().String().Values(jen.Lit(ix.Field.Column)),
+			jen.Id("Name").Op(":").Lit(d.Name),
+			jen.Id("Columns").Op(":").Index().String().Values(cols...),
 		))
 	}
 	indexField := jen.Null()

@@ -34,6 +34,9 @@ type Model struct {
 	PkgPath string
 	// Tables are sorted by order, then collection name.
 	Tables []*Table
+	// SchemaVersion is the app's version of its models (ssyncgen
+	// -schema-version), emitted as the constant SchemaVersion.
+	SchemaVersion int
 }
 
 // Table is one synchronized model struct.
@@ -239,12 +242,54 @@ func (f *Field) ServerName() string {
 	return f.Column
 }
 
+// Describe returns the column as the generated descriptor describes it
+// (ssync.Column): the emitter writes these values, and Schema fingerprints
+// them.
+func (f *Field) Describe() ssync.Column {
+	kind, size := f.Kind.Storage()
+	return ssync.Column{
+		Name: f.Column, Wire: f.Wire, Server: f.Server, Kind: kind, Size: size,
+		Nullable: f.Nullable(), Indexed: f.Index, Ref: f.Ref, OnDelete: f.OnDelete, Attachment: f.Attachment,
+	}
+}
+
+// Schema returns the table's schema description (ssync.TableSchema), the
+// one its generated descriptor carries.
+func (t *Table) Schema() ssync.TableSchema {
+	s := ssync.TableSchema{Name: t.Collection, Order: t.Order}
+	for _, f := range t.Fields {
+		s.Columns = append(s.Columns, f.Describe())
+	}
+	for _, ix := range t.Indexes {
+		s.Indexes = append(s.Indexes, ix.Describe())
+	}
+	return s
+}
+
+// Schema returns the schema description of every table, in m's order.
+func (m *Model) Schema() []ssync.TableSchema {
+	out := make([]ssync.TableSchema, len(m.Tables))
+	for i, t := range m.Tables {
+		out[i] = t.Schema()
+	}
+	return out
+}
+
+// Fingerprint returns the fingerprint of m's schema: the value
+// ssync.Registry.Fingerprint returns for the generated Registry.
+func (m *Model) Fingerprint() string { return ssync.SchemaFingerprint(m.Schema()) }
+
 // Index is a secondary index on one user column.
 type Index struct {
 	// Name is the index name (on the device and the server).
 	Name string
 	// Field is the indexed field.
 	Field *Field
+}
+
+// Describe returns the index as the generated descriptor describes it.
+func (ix *Index) Describe() ssync.Index {
+	return ssync.Index{Name: ix.Name, Columns: []string{ix.Field.Column}}
 }
 
 // Plural returns the English plural of a Go identifier, for accessor names

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -44,23 +45,60 @@ func (e *SchemaChangeError) Error() string {
 // Unwrap returns ErrUnsafeSchemaChange.
 func (e *SchemaChangeError) Unwrap() error { return ErrUnsafeSchemaChange }
 
+// TableSchema is the schema description of one collection, as Fingerprint
+// reads it: what a registry's collection says of its table, without its
+// rows' functions. ssyncgen builds the same description from the models to
+// compute the fingerprint it emits.
+type TableSchema struct {
+	// Name is the collection (and table) name.
+	Name string
+	// Order is the foreign-key order: parents first.
+	Order int
+	// Columns are the user columns in declaration order.
+	Columns []Column
+	// Indexes are the secondary indexes on user columns.
+	Indexes []Index
+}
+
+// Schema returns the schema description of every collection, in the
+// registry's order (parents first).
+func (r *Registry) Schema() []TableSchema {
+	out := make([]TableSchema, len(r.ordered))
+	for i, c := range r.ordered {
+		out[i] = TableSchema{Name: c.CollectionName(), Order: c.CollectionOrder(), Columns: c.UserColumns(), Indexes: c.UserIndexes()}
+	}
+	return out
+}
+
 // Fingerprint returns an identifier of the registry's schema description:
-// "sha256:" and the hex digest of every collection's name and order, its
-// columns (names, kind, size, nullability, default, reference and its
-// delete rule, attachment)
-// and its indexes. Two builds of the same models have the same
+// SchemaFingerprint of Schema. Two builds of the same models have the same
 // fingerprint; any change to a column or index changes it. Databases
 // record it when they open (ss_schema) and clients send it in the
-// handshake.
-func (r *Registry) Fingerprint() string {
+// handshake; ssyncgen emits it as the constant SchemaFingerprint.
+func (r *Registry) Fingerprint() string { return SchemaFingerprint(r.Schema()) }
+
+// SchemaFingerprint returns "sha256:" and the hex digest of every table's
+// name and order, its columns (names, kind, size, nullability, default,
+// reference and its delete rule, attachment) and its indexes, tables
+// taken in a registry's order (by order, then name) whatever the order of
+// tables.
+func SchemaFingerprint(tables []TableSchema) string {
+	sorted := make([]TableSchema, len(tables))
+	copy(sorted, tables)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if sorted[i].Order != sorted[j].Order {
+			return sorted[i].Order < sorted[j].Order
+		}
+		return sorted[i].Name < sorted[j].Name
+	})
 	var b strings.Builder
-	for _, c := range r.ordered {
-		fmt.Fprintf(&b, "collection %q order %d\n", c.CollectionName(), c.CollectionOrder())
-		for _, col := range c.UserColumns() {
+	for _, t := range sorted {
+		fmt.Fprintf(&b, "collection %q order %d\n", t.Name, t.Order)
+		for _, col := range t.Columns {
 			fmt.Fprintf(&b, "column %q wire %q server %q kind %s size %d nullable %t default %#v indexed %t ref %q ondelete %q attachment %t\n",
 				col.Name, col.Wire, col.Server, col.Kind, col.Size, col.Nullable, col.Default, col.Indexed, col.Ref, col.OnDelete, col.Attachment)
 		}
-		for _, ix := range c.UserIndexes() {
+		for _, ix := range t.Indexes {
 			fmt.Fprintf(&b, "index %q on %q\n", ix.Name, ix.Columns)
 		}
 	}
