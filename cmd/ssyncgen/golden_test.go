@@ -14,6 +14,7 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/ssync-go/ssync/cmd/ssyncgen/loader"
+	"github.com/ssync-go/ssync/cmd/ssyncgen/snapshot"
 	"github.com/ssync-go/ssync/templates"
 )
 
@@ -29,7 +30,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*/want and testdata/er
 //
 // Failing cases live in testdata/errors/<case>: the input packages (models/,
 // and others when the case needs several) and the expected stderr, positions
-// relative to this directory, in want.txt.
+// relative to this directory, in want.txt; optionally the previous schema
+// snapshot (schema.ssync.json), put in the output directory first, and
+// more command-line flags (args.txt).
 
 // checkDirPrefix names the throwaway packages some tests generate inside the
 // module, next to this file: go/packages and the go command need them inside
@@ -78,7 +81,7 @@ func runGen(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-// goFiles reads the .go files of dir by name.
+// goFiles reads the .go files of dir, and its schema snapshot, by name.
 func goFiles(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -87,7 +90,7 @@ func goFiles(t *testing.T, dir string) map[string][]byte {
 	}
 	files := map[string][]byte{}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") && e.Name() != snapshot.FileName {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -137,6 +140,11 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("generate: %v", err)
 			}
+			snap, err := snapshot.Of(res.Model).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, templates.File{Name: snapshot.FileName, Content: snap})
 			want := goFiles(t, wantDir)
 			for _, f := range files {
 				w, ok := want[f.Name]
@@ -173,16 +181,36 @@ func TestErrors(t *testing.T) {
 			dir := filepath.Join("testdata", "errors", c)
 			out := filepath.Join(dir, "out")
 			t.Cleanup(func() { os.RemoveAll(out) })
+			// A case with a previous schema snapshot (schema.ssync.json)
+			// starts with it in the output directory.
+			seeded := map[string][]byte{}
+			if prev, err := os.ReadFile(filepath.Join(dir, snapshot.FileName)); err == nil {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, snapshot.FileName), prev, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				seeded[snapshot.FileName] = prev
+			}
+			args := []string{"-out", out, "-pkg", "generated"}
+			if extra, err := os.ReadFile(filepath.Join(dir, "args.txt")); err == nil {
+				args = append(args, strings.Fields(string(extra))...)
+			}
 			// Every package of the case: most have models/ only.
-			code, stdout, stderr := runGen("-out", out, "-pkg", "generated", "./"+filepath.ToSlash(dir)+"/...")
+			code, stdout, stderr := runGen(append(args, "./"+filepath.ToSlash(dir)+"/...")...)
 			if code != 2 {
 				t.Errorf("exit code %d, want 2", code)
 			}
 			if stdout != "" {
 				t.Errorf("stdout is not empty:\n%s", stdout)
 			}
-			if _, err := os.Stat(out); err == nil {
-				t.Errorf("%s was written although ssyncgen failed", out)
+			if len(seeded) == 0 {
+				if _, err := os.Stat(out); err == nil {
+					t.Errorf("%s was written although ssyncgen failed", out)
+				}
+			} else if got := goFiles(t, out); !equalFiles(got, seeded) {
+				t.Errorf("%s was changed although ssyncgen failed: it holds %v", out, sortedKeys(got))
 			}
 			wantFile := filepath.Join(dir, "want.txt")
 			if *update {
@@ -361,7 +389,7 @@ func TestCheck(t *testing.T) {
 
 	t.Run("current", func(t *testing.T) {
 		current(t)
-		if want := []string{"note.ssync.go", "registry.ssync.go", "user.ssync.go"}; !slices.Equal(sortedKeys(goFiles(t, out)), want) {
+		if want := []string{"note.ssync.go", "registry.ssync.go", snapshot.FileName, "user.ssync.go"}; !slices.Equal(sortedKeys(goFiles(t, out)), want) {
 			t.Errorf("generated %v, want %v", sortedKeys(goFiles(t, out)), want)
 		}
 	})
@@ -480,6 +508,81 @@ func TestCheck(t *testing.T) {
 		}
 		gen(t)
 		current(t)
+	})
+
+	t.Run("stalesnapshot", func(t *testing.T) {
+		path := filepath.Join(out, snapshot.FileName)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		stale(t, "+++ b/"+outRel+"/"+snapshot.FileName, `+          "name": "priority",`)
+		_, _, stderr := check(t)
+		if want := "schema snapshot " + filepath.Join(out, snapshot.FileName) + " is stale or missing"; !strings.Contains(stderr, want) {
+			t.Errorf("-check does not say %q:\n%s", want, stderr)
+		}
+		gen(t)
+		current(t)
+	})
+
+	t.Run("schemaversion", func(t *testing.T) {
+		if code, _, stderr := runGen("-schema-version", "3", "-out", out, "-pkg", "generated", models); code != 0 {
+			t.Fatalf("ssyncgen -schema-version 3 exited %d:\n%s", code, stderr)
+		}
+		if reg := goFiles(t, out)["registry.ssync.go"]; !bytes.Contains(reg, []byte("const SchemaVersion = 3\n")) {
+			t.Errorf("registry.ssync.go does not set SchemaVersion to 3:\n%s", reg)
+		}
+		// Without the flag, the snapshot's version stays.
+		current(t)
+		gen(t)
+		if reg := goFiles(t, out)["registry.ssync.go"]; !bytes.Contains(reg, []byte("const SchemaVersion = 3\n")) {
+			t.Error("a run without -schema-version changed the version")
+		}
+		if code, stdout, _ := runGen("-check", "-schema-version", "4", "-out", out, "-pkg", "generated", models); code != 1 || !strings.Contains(stdout, "+const SchemaVersion = 4") || !strings.Contains(stdout, `+  "schemaVersion": 4,`) {
+			t.Errorf("-check -schema-version 4 exited %d, want 1 and a diff of the version:\n%s", code, stdout)
+		}
+	})
+
+	t.Run("unsafe", func(t *testing.T) {
+		path := filepath.Join(dir, "models", "models.go")
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const field = "\tPriority int `json:\"priority\"`\n"
+		changed := bytes.Replace(src, []byte(field), []byte("\tPriority string `json:\"priority\"`\n"), 1)
+		if bytes.Equal(changed, src) {
+			t.Fatalf("%s has no line %q", path, field)
+		}
+		if err := os.WriteFile(path, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := goFiles(t, out)
+		want := `table "ss_tb_note" column "priority": field Priority changed type: int(64) in the snapshot, text in the model`
+		for _, args := range [][]string{{}, {"-check"}} {
+			code, stdout, stderr := runGen(append(args, "-out", out, "-pkg", "generated", models)...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, want) || !strings.Contains(stderr, "-accept ss_tb_note.priority") {
+				t.Errorf("ssyncgen %v exited %d, want 2 and %q:\n%s%s", args, code, want, stdout, stderr)
+			}
+			if !equalFiles(before, goFiles(t, out)) {
+				t.Errorf("ssyncgen %v changed the output directory although it refused the change", args)
+			}
+		}
+		// Accepted: the code and the snapshot follow the model.
+		if code, stdout, stderr := runGen("-accept", "ss_tb_note.priority", "-out", out, "-pkg", "generated", models); code != 0 || stdout != "" || stderr != "" {
+			t.Fatalf("ssyncgen -accept exited %d:\n%s%s", code, stdout, stderr)
+		}
+		current(t)
+		snap, err := os.ReadFile(filepath.Join(out, snapshot.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(snap, []byte("\"field\": \"Priority\",\n          \"wire\": \"priority\",\n          \"kind\": \"text\"")) {
+			t.Errorf("the snapshot does not hold the accepted type:\n%s", snap)
+		}
+		// Accepting again names no refused change: an error.
+		if code, _, stderr := runGen("-accept", "ss_tb_note.priority", "-out", out, "-pkg", "generated", models); code != 2 || !strings.Contains(stderr, "-accept ss_tb_note.priority names no change") {
+			t.Errorf("a second -accept exited %d, want 2:\n%s", code, stderr)
+		}
 	})
 }
 

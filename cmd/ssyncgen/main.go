@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	ssyncgen [-out dir] [-pkg name] [-check] [-version] [packages]
+//	ssyncgen [-out dir] [-pkg name] [-schema-version n] [-accept changes] [-check] [-version] [packages]
 //
 // With no packages it loads the package in the current directory; models of
 // several packages go into one output package named with -out. Put it in a
@@ -15,6 +15,17 @@
 // github.com/ssync-go/ssync/cmd/ssyncgen):
 //
 //	//go:generate go tool ssyncgen -out ../generated .
+//
+// Beside the code it writes the schema snapshot, schema.ssync.json: the
+// tables, columns and indexes the code was generated for. Commit it with
+// the code. When it is there, ssyncgen compares the models with it first and
+// refuses, writing nothing, a change that migrations at open cannot apply or
+// that breaks apps still running the previous models (a field's type or
+// nullability changed, a field or table removed or renamed; see
+// snapshot.Compare), naming the table and column. -accept table.column (or
+// table), comma-separated, makes such a change deliberately, once.
+// -schema-version sets the constant SchemaVersion, the app's version of its
+// models; without it the version is the snapshot's, or 0.
 //
 // Exit status: 0 on success (and, with -check, when everything is current),
 // 1 when -check finds stale or missing files, 2 on any error. Errors are
@@ -35,6 +46,7 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/ssync-go/ssync/cmd/ssyncgen/loader"
+	"github.com/ssync-go/ssync/cmd/ssyncgen/snapshot"
 	"github.com/ssync-go/ssync/templates"
 )
 
@@ -50,10 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "output `dir`ectory (default: next to the models)")
 	pkg := fs.String("pkg", "", "output package `name` (default: the package already there, or the directory name)")
+	schemaVersion := fs.Int("schema-version", 0, "the app's `version` of its models, emitted as the constant SchemaVersion (default: the schema snapshot's, or 0)")
+	accept := fs.String("accept", "", "comma-separated `changes` (table.column, or table) the schema snapshot refuses, made deliberately")
 	check := fs.Bool("check", false, "write nothing; print a diff and exit 1 when generated files are stale or missing")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ssyncgen [-out dir] [-pkg name] [-check] [-version] [packages]")
+		fmt.Fprintln(stderr, "usage: ssyncgen [-out dir] [-pkg name] [-schema-version n] [-accept changes] [-check] [-version] [packages]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -71,11 +85,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	prev, err := readSnapshot(res.OutDir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	res.Model.SchemaVersion = *schemaVersion
+	if !flagSet(fs, "schema-version") && prev != nil {
+		res.Model.SchemaVersion = prev.SchemaVersion
+	}
 	files, err := templates.Generate(res.Model)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	snap, err := checkSnapshot(res.OutDir, prev, res.Model, *accept)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	files = append(files, snap)
 	plan, err := planOutput(res.OutDir, files)
 	if err != nil {
 		fmt.Fprintln(stderr, "ssyncgen:", err)
@@ -86,6 +115,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		plan.diff(stdout)
+		if plan.writes(snapshot.FileName) {
+			fmt.Fprintf(stderr, "ssyncgen: schema snapshot %s is stale or missing: it does not describe the models\n", filepath.Join(relPath(res.OutDir), snapshot.FileName))
+		}
 		fmt.Fprintf(stderr, "ssyncgen: generated code in %s is stale: run go generate (or ssyncgen without -check)\n", relPath(res.OutDir))
 		return 1
 	}
@@ -94,6 +126,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // plan is what writing the output would change.
@@ -122,7 +161,7 @@ func planOutput(dir string, files []templates.File) (*plan, error) {
 			p.write = append(p.write, f)
 		case err != nil:
 			return nil, err
-		case !isGenerated(cur):
+		case !isGenerated(cur) && !(f.Name == snapshot.FileName && snapshot.IsSnapshot(cur)):
 			return nil, fmt.Errorf("%s exists and was not written by ssyncgen; move it away or rename the model", filepath.Join(relPath(dir), f.Name))
 		case !bytes.Equal(cur, f.Content):
 			p.old[f.Name] = cur
@@ -151,6 +190,16 @@ func planOutput(dir string, files []templates.File) (*plan, error) {
 }
 
 func (p *plan) current() bool { return len(p.write) == 0 && len(p.remove) == 0 }
+
+// writes reports whether the plan writes the file name.
+func (p *plan) writes(name string) bool {
+	for _, f := range p.write {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
 
 func (p *plan) diff(w io.Writer) {
 	rel := relPath(p.dir)

@@ -56,15 +56,15 @@ func TestNextToModels(t *testing.T) {
 	}
 	write("models.go", src)
 	pkg := "./" + filepath.ToSlash(models)
-	gen := func() (int, string) {
+	gen := func(flags ...string) (int, string) {
 		t.Helper()
-		code, _, stderr := runGen(pkg)
+		code, _, stderr := runGen(append(flags, pkg)...)
 		return code, stderr
 	}
 	if code, stderr := gen(); code != 0 {
 		t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
 	}
-	if got := sortedKeys(goFiles(t, models)); !slices.Equal(got, []string{"models.go", "note.ssync.go", "registry.ssync.go"}) {
+	if got := sortedKeys(goFiles(t, models)); !slices.Equal(got, []string{"models.go", "note.ssync.go", "registry.ssync.go", "schema.ssync.json"}) {
 		t.Fatalf("files next to the models: %v", got)
 	}
 	goCmd(t, "vet", pkg)
@@ -86,9 +86,13 @@ func TestNextToModels(t *testing.T) {
 			t.Fatalf("%s: stale generated code still compiles, or fails elsewhere:\n%s", change.what, msg)
 		}
 	}
-	// With the last change in place, ssyncgen still loads the models and
-	// rewrites the code that no longer compiles.
-	if code, stderr := gen(); code != 0 {
+	// With the last change in place, ssyncgen still loads the models; the
+	// schema snapshot beside them refuses the changed type until it is
+	// accepted, and then the code that no longer compiles is rewritten.
+	if code, stderr := gen(); code != 2 || !strings.Contains(stderr, `table "notes" column "status": field Status changed type`) {
+		t.Fatalf("ssyncgen over a changed type exited %d, want 2 and the column named:\n%s", code, stderr)
+	}
+	if code, stderr := gen("-accept", "notes.status"); code != 0 {
 		t.Fatalf("ssyncgen over stale generated code exited %d:\n%s", code, stderr)
 	}
 	goCmd(t, "build", pkg)

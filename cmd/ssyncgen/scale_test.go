@@ -93,8 +93,9 @@ func TestFiftyTables(t *testing.T) {
 		t.Fatalf("ssyncgen exited %d:\n%s", code, stderr)
 	}
 	t.Logf("generated %d tables in %v (in process, packages loaded from source)", fixtureTables, elapsed.Round(time.Millisecond))
-	if files := goFiles(t, out); len(files) != fixtureTables+1 {
-		t.Errorf("%d files generated, want %d", len(files), fixtureTables+1)
+	// One file a table, the registry and the schema snapshot.
+	if files := goFiles(t, out); len(files) != fixtureTables+2 {
+		t.Errorf("%d files generated, want %d", len(files), fixtureTables+2)
 	}
 	pkg := "./" + filepath.ToSlash(out)
 	goCmd(t, "build", models, pkg)

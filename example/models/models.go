@@ -9,7 +9,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
 
-//go:generate go run ../../cmd/ssyncgen -out ../../generated -pkg generated .
+//go:generate go run ../../cmd/ssyncgen -out ../../generated -pkg generated -schema-version 1 .
 
 // User is a person who writes notes.
 type User struct {

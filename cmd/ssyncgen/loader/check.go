@@ -173,7 +173,7 @@ func components(tables []*table, edges map[*table][]*table) map[*table]int {
 
 // packageIdents are the package-level identifiers the registry file
 // declares.
-var packageIdents = []string{"Registry"}
+var packageIdents = []string{"Registry", "SchemaFingerprint", "SchemaVersion"}
 
 // checkNames reports generated identifiers, files and index names that
 // clash: between two models, with the registry's functions, with

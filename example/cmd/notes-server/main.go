@@ -252,7 +252,7 @@ func serve(ctx context.Context, logger *slog.Logger, o options, target dbopen.Ta
 		return fmt.Errorf("attachment store: %w", err)
 	}
 	st, err := store.Open(ctx, db, target.Dialect, generated.Registry(),
-		store.WithBlobStore(blobs), store.WithBlobRetention(o.retention))
+		store.WithBlobStore(blobs), store.WithBlobRetention(o.retention), store.WithSchemaVersion(generated.SchemaVersion))
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", target.Display, err)
 	}

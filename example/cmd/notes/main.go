@@ -282,7 +282,7 @@ func execute(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	db, err := client.Open(ctx, cfg.dbPath, generated.Registry(), client.Options{Logger: logger})
+	db, err := client.Open(ctx, cfg.dbPath, generated.Registry(), client.Options{Logger: logger, SchemaVersion: generated.SchemaVersion})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,16 @@ import (
 // from the one this code was generated for: update the module and run go generate.
 const _ = ssyncimpl.GeneratedCodeV2
 
+// SchemaFingerprint identifies the schema of the synchronized tables: it is the
+// value Registry().Fingerprint() returns, which databases record when they open
+// and clients send in the handshake.
+const SchemaFingerprint = "sha256:e15c1593dd8948f88c00b648ffa61f6b8b9107e123f7810e0e1bba987f2ab4c8"
+
+// SchemaVersion is the app's version of its models (ssyncgen -schema-version), for
+// client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the
+// handshake and may refuse an app that is too old.
+const SchemaVersion = 1
+
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
 	return ssyncimpl.MustRegistry(

@@ -13,6 +13,16 @@ import (
 // from the one this code was generated for: update the module and run go generate.
 const _ = ssyncimpl.GeneratedCodeV2
 
+// SchemaFingerprint identifies the schema of the synchronized tables: it is the
+// value Registry().Fingerprint() returns, which databases record when they open
+// and clients send in the handshake.
+const SchemaFingerprint = "sha256:2e07e160d7afd840f2acde452288ff2c7cf41ac0dbda760a908a97017560e589"
+
+// SchemaVersion is the app's version of its models (ssyncgen -schema-version), for
+// client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the
+// handshake and may refuse an app that is too old.
+const SchemaVersion = 2
+
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
 	return ssyncimpl.MustRegistry(

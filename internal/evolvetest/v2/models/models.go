@@ -4,7 +4,7 @@ package models
 
 import "github.com/ssync-go/ssync/runtime/ssync"
 
-//go:generate go run ../../../../cmd/ssyncgen -out .. -pkg v2 .
+//go:generate go run ../../../../cmd/ssyncgen -out .. -pkg v2 -schema-version 2 .
 
 // Task is a task to do.
 type Task struct {

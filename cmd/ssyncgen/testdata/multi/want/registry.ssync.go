@@ -13,6 +13,16 @@ import (
 // from the one this code was generated for: update the module and run go generate.
 const _ = ssyncimpl.GeneratedCodeV2
 
+// SchemaFingerprint identifies the schema of the synchronized tables: it is the
+// value Registry().Fingerprint() returns, which databases record when they open
+// and clients send in the handshake.
+const SchemaFingerprint = "sha256:168ea55e4d6531618ff8ef30bc0d141567f749de2db6e74148991511653d658a"
+
+// SchemaVersion is the app's version of its models (ssyncgen -schema-version), for
+// client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the
+// handshake and may refuse an app that is too old.
+const SchemaVersion = 0
+
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
 	return ssyncimpl.MustRegistry(
