@@ -138,11 +138,13 @@ type DB struct {
 //
 // Migrations are automatic and additive, in one transaction: tables the
 // file lacks are created, columns it lacks are added (a NOT NULL column
-// without a default gets its kind's zero value), and so are indexes. A
+// without a default gets its kind's zero value), and so are indexes; a
+// column whose field became nullable, or left the model while NOT NULL
+// without a default, loses its NOT NULL constraint. A
 // table that gained columns is pulled again from the start at the next
 // Synchronize, so that its rows get the server's values; pending local
 // changes stay pending. A change that cannot be applied safely (a
-// column's type or nullability changed) fails with an error wrapping
+// column's type changed, a nullable column became NOT NULL) fails with an error wrapping
 // ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming the
 // table and column), before anything changes. Tables and nullable
 // columns no longer in the model are left as they are. Then the data

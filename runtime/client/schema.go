@@ -60,7 +60,8 @@ var deviceRules = migrate.Rules{Database: "device", Type: sqlddl.SQLiteType, Zer
 
 // migrate brings the device's synchronized tables to the registry in tx:
 // it creates the tables the file lacks, adds new columns (with their
-// defaults) and new indexes, and fails with an *ssync.SchemaChangeError,
+// defaults) and new indexes, drops the NOT NULL constraints the model no
+// longer asks for (migrate.RelaxSQLite), and fails with an *ssync.SchemaChangeError,
 // changing nothing, when a difference cannot be applied safely. Tables
 // that gained columns are pulled again from the start at the next sync,
 // so that their rows get the server's values.
@@ -90,6 +91,13 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	for _, c := range db.reg.Collections() {
+		if cols := plan.RelaxedIn(c.CollectionName()); len(cols) > 0 {
+			if err := migrate.RelaxSQLite(ctx, tx, c.CollectionName(), cols); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
 		}
 	}
 	for _, name := range plan.Grown() {

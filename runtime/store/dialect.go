@@ -110,6 +110,11 @@ type Dialect struct {
 	// ADD COLUMN with the column's definition, as in the shared CREATE
 	// TABLE.
 	AddColumn func(table string, c ssync.Column) []string
+	// DropNotNull, when set, makes columns of table nullable in tx, Open's
+	// setup transaction: the model made their fields nullable, or dropped
+	// fields whose columns are NOT NULL without a default. Nil refuses
+	// such a change with an *ssync.SchemaChangeError.
+	DropNotNull func(ctx context.Context, tx Execer, table string, columns []string) error
 	// CreateIndex, when set, returns the statement that creates index ix on
 	// an existing table. Nil writes CREATE INDEX IF NOT EXISTS.
 	CreateIndex func(table string, ix ssync.Index) string
@@ -146,6 +151,12 @@ type TableDef struct {
 // Queryer runs a query: the transaction of Open's setup.
 type Queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Execer runs statements and queries: the transaction of Open's setup.
+type Execer interface {
+	Queryer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // ExistingTable is a table as the database has it, as Dialect.Inspect

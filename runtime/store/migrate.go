@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ssync-go/ssync/runtime/internal/migrate"
@@ -58,7 +60,39 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 	for _, ix := range plan.Indexes {
 		stmts = append(stmts, d.createIndex(ix.Table, ssync.Index{Name: ix.Index.Name, Columns: ix.Index.Columns}))
 	}
+	if err := s.relax(ctx, tx, plan); err != nil {
+		return err
+	}
 	return s.run(ctx, tx, stmts)
+}
+
+// relax makes the columns plan relaxes nullable (Dialect.DropNotNull), or
+// refuses them when the dialect cannot.
+func (s *Store) relax(ctx context.Context, tx execer, plan migrate.Plan) error {
+	if len(plan.Relaxed) == 0 {
+		return nil
+	}
+	if s.dialect.DropNotNull == nil {
+		var errs []error
+		for _, r := range plan.Relaxed {
+			errs = append(errs, &ssync.SchemaChangeError{Database: s.dialect.Name, Table: r.Table, Column: r.Column,
+				Problem: "NOT NULL in the database, nullable in the model (or no longer in it)",
+				Fix:     "the dialect cannot drop a NOT NULL constraint: drop it by hand, or keep the field non-nullable"})
+		}
+		return errors.Join(errs...)
+	}
+	var tables []string
+	for _, r := range plan.Relaxed {
+		if !slices.Contains(tables, r.Table) {
+			tables = append(tables, r.Table)
+		}
+	}
+	for _, t := range tables {
+		if err := s.dialect.DropNotNull(ctx, tx, t, plan.RelaxedIn(t)); err != nil {
+			return fmt.Errorf("migrate: make %s nullable: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // createAll returns the statements that create the tables of colls.

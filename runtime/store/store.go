@@ -189,8 +189,11 @@ func (e *RowError) Unwrap() error { return e.Err }
 // MariaDB each DDL statement commits by itself; an interrupted migration
 // is completed at the next Open): tables the database lacks are created,
 // columns it lacks are added (a NOT NULL column without a default gets its
-// kind's zero value), and so are indexes. A change that cannot be applied
-// safely (a column's type or nullability changed) fails with an error
+// kind's zero value), and so are indexes; a column whose field became
+// nullable, or left the model while NOT NULL without a default, loses its
+// NOT NULL constraint (Dialect.DropNotNull). A change that cannot be
+// applied safely (a column's type changed, a nullable column became NOT
+// NULL) fails with an error
 // wrapping ssync.ErrUnsafeSchemaChange (an *ssync.SchemaChangeError naming
 // the table and column), before anything changes. Tables and nullable
 // columns no longer in the model are left as they are. Then the data

@@ -2,9 +2,10 @@
 // schema description (ssync.Column, ssync.Index) asks for, and plans the
 // additive changes that bring the database there: new tables, new columns
 // with their defaults, new indexes. A difference that no additive change
-// resolves (a column's type changed, its nullability changed, a column
-// left the model but inserts would still need it) is refused with an
-// *ssync.SchemaChangeError, before anything changes. The device
+// resolves (a column's type changed, a nullable column became NOT NULL)
+// is refused with an *ssync.SchemaChangeError, before anything changes. A
+// NOT NULL constraint the model no longer asks for (a field made nullable,
+// or a field dropped whose column has no default) is planned away. The device
 // (runtime/client) and every server store (runtime/store) plan with it;
 // each renders the plan in its own SQL.
 package migrate
@@ -83,10 +84,25 @@ type Plan struct {
 	Columns []NewColumn
 	// Indexes are the indexes to create on tables that exist.
 	Indexes []NewIndex
+	// Relaxed are the columns of tables that exist to make nullable.
+	Relaxed []Relax
 }
 
 // Empty reports whether the plan changes nothing.
-func (p Plan) Empty() bool { return len(p.Tables)+len(p.Columns)+len(p.Indexes) == 0 }
+func (p Plan) Empty() bool {
+	return len(p.Tables)+len(p.Columns)+len(p.Indexes)+len(p.Relaxed) == 0
+}
+
+// RelaxedIn returns the columns of table the plan makes nullable.
+func (p Plan) RelaxedIn(table string) []string {
+	var out []string
+	for _, r := range p.Relaxed {
+		if r.Table == table {
+			out = append(out, r.Column)
+		}
+	}
+	return out
+}
 
 // Grown returns the names of the existing tables that gain columns, each
 // once, in plan order: their rows hold the new columns' defaults, not
@@ -147,12 +163,14 @@ func diffTable(p *Plan, t sqlddl.Table, h *Table, r Rules) []error {
 		}
 		if problem, fix := compare(c, hc, r); problem != "" {
 			fail(c.Name, problem, fix)
+		} else if !hc.Nullable && c.Nullable {
+			p.Relaxed = append(p.Relaxed, Relax{Table: t.Name, Column: c.Name})
 		}
 	}
 	for _, hc := range h.Columns {
 		if !wanted[hc.Name] && !hc.Nullable && !hc.HasDefault {
-			fail(hc.Name, "the column is no longer in the model, but it is NOT NULL without a default, so every insert would fail",
-				"keep the field in the model, or drop the column (or give it a default) with a data migration")
+			// Inserts leave it out: it must take NULL.
+			p.Relaxed = append(p.Relaxed, Relax{Table: t.Name, Column: hc.Name})
 		}
 	}
 	indexes := make(map[string]bool, len(h.Indexes))
@@ -183,9 +201,6 @@ func compare(c ssync.Column, h Column, r Rules) (problem, fix string) {
 	case h.Nullable && !c.Nullable:
 		return "nullable in the database, NOT NULL in the model",
 			"rows may hold NULL: keep the field nullable (a pointer or sql.Null type), or fill the NULLs and make the column NOT NULL in a data migration"
-	case !h.Nullable && c.Nullable:
-		return "NOT NULL in the database, nullable in the model",
-			"NULLs would be refused: keep the field non-nullable, or make the column nullable in a data migration"
 	}
 	return "", ""
 }

@@ -56,9 +56,7 @@ func TestDiffRefuses(t *testing.T) {
 	}{
 		{"type", ssync.Column{Name: "n", Kind: ssync.KindText}, []Column{{Name: "n", Type: "INTEGER"}}, "type INTEGER in the database, TEXT in the model"},
 		{"made not null", ssync.Column{Name: "n", Kind: ssync.KindText}, []Column{{Name: "n", Type: "TEXT", Nullable: true}}, "nullable in the database, NOT NULL in the model"},
-		{"made nullable", ssync.Column{Name: "n", Kind: ssync.KindText, Nullable: true}, []Column{{Name: "n", Type: "TEXT"}}, "NOT NULL in the database, nullable"},
 		{"new not null ref", ssync.Column{Name: "p", Kind: ssync.KindUUID, Ref: "t"}, nil, "NOT NULL reference"},
-		{"dropped not null", ssync.Column{Name: "n", Kind: ssync.KindText}, []Column{{Name: "n", Type: "TEXT"}, {Name: "old", Type: "TEXT"}}, "no longer in the model"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Diff(want(tc.col), have(tc.have...), rules)
@@ -70,5 +68,50 @@ func TestDiffRefuses(t *testing.T) {
 				t.Errorf("error names %q.%q with plan %+v", sce.Table, sce.Column, p)
 			}
 		})
+	}
+}
+
+// TestDiffRelaxes: a field made nullable, and a dropped field whose column
+// is NOT NULL without a default, are planned as columns to make nullable;
+// a dropped column with a default or already nullable is left alone.
+func TestDiffRelaxes(t *testing.T) {
+	p, err := Diff(want(ssync.Column{Name: "n", Kind: ssync.KindText, Nullable: true}),
+		have(Column{Name: "n", Type: "TEXT"}, Column{Name: "old", Type: "TEXT"},
+			Column{Name: "kept", Type: "TEXT", HasDefault: true}, Column{Name: "loose", Type: "TEXT", Nullable: true}), rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.RelaxedIn("t"); len(got) != 2 || got[0] != "n" || got[1] != "old" || p.Empty() || len(p.Grown()) != 0 {
+		t.Fatalf("relaxed %v (plan %+v), want n and old", got, p)
+	}
+}
+
+func TestRelaxColumn(t *testing.T) {
+	for _, tc := range []struct{ name, create, column, want, def string }{
+		{"sqlite", "CREATE TABLE IF NOT EXISTS `t` (\n\t`id` TEXT NOT NULL PRIMARY KEY,\n\t`n` INTEGER NOT NULL,\n\t`s` TEXT NOT NULL DEFAULT 'NOT NULL, really'\n)", "n",
+			"CREATE TABLE IF NOT EXISTS `t` (\n\t`id` TEXT NOT NULL PRIMARY KEY,\n\t`n` INTEGER,\n\t`s` TEXT NOT NULL DEFAULT 'NOT NULL, really'\n)", "`n` INTEGER"},
+		{"default kept", "CREATE TABLE `t` (`id` TEXT, `s` TEXT NOT NULL DEFAULT 'NOT NULL, really')", "s",
+			"CREATE TABLE `t` (`id` TEXT, `s` TEXT DEFAULT 'NOT NULL, really')", "`s` TEXT DEFAULT 'NOT NULL, really'"},
+		{"added by alter", `CREATE TABLE "t" ("id" TEXT, x REAL CHECK (x IS NOT NULL), ` + "`a b` INTEGER NOT NULL DEFAULT 0, [c] BLOB not  null) STRICT", "a b",
+			`CREATE TABLE "t" ("id" TEXT, x REAL CHECK (x IS NOT NULL), ` + "`a b` INTEGER DEFAULT 0, [c] BLOB not  null) STRICT", "`a b` INTEGER DEFAULT 0"},
+		{"last, any case", `CREATE TABLE "t" ("id" TEXT, [c] BLOB not  null) STRICT`, "C",
+			`CREATE TABLE "t" ("id" TEXT, [c] BLOB) STRICT`, "[c] BLOB"},
+		{"mysql", "CREATE TABLE `ev_task` (\n  `id` char(36) NOT NULL,\n  `points` bigint(20) NOT NULL DEFAULT 0 COMMENT 'not null',\n  PRIMARY KEY (`id`),\n  KEY `ev_task_points` (`points`)\n) ENGINE=InnoDB", "points",
+			"CREATE TABLE `ev_task` (\n  `id` char(36) NOT NULL,\n  `points` bigint(20) DEFAULT 0 COMMENT 'not null',\n  PRIMARY KEY (`id`),\n  KEY `ev_task_points` (`points`)\n) ENGINE=InnoDB", "`points` bigint(20) DEFAULT 0 COMMENT 'not null'"},
+	} {
+		got, def, err := RelaxColumn(tc.create, tc.column)
+		if err != nil || got != tc.want || def != tc.def {
+			t.Errorf("%s: RelaxColumn = %q, %q, %v;\nwant %q, %q", tc.name, got, def, err, tc.want, tc.def)
+		}
+	}
+	for _, tc := range []struct{ create, column string }{
+		{"CREATE TABLE t (id TEXT, n INTEGER)", "n"},
+		{"CREATE TABLE t (id TEXT, n INTEGER NOT NULL)", "m"},
+		{"CREATE TABLE t (id TEXT, `nn` INTEGER NOT NULL, n TEXT CHECK (n IS NOT NULL))", "n"},
+		{"CREATE TABLE t", "n"},
+	} {
+		if got, _, err := RelaxColumn(tc.create, tc.column); err == nil {
+			t.Errorf("RelaxColumn(%q, %q) = %q, want an error", tc.create, tc.column, got)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
+	"github.com/ssync-go/ssync/runtime/internal/migrate"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
@@ -66,6 +67,7 @@ func Dialect() store.Dialect {
 		SameType:    sameType,
 		AddColumn:   addColumn,
 		CreateIndex: createIndex,
+		DropNotNull: dropNotNull,
 		ZeroTime:    "0001-01-01 00:00:00",
 		// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, and ER_DUP_ENTRY: two
 		// pushes created one id at once (see package postgres).
@@ -173,6 +175,36 @@ func addColumn(table string, c ssync.Column) []string {
 // EXISTS; the migration creates only indexes it found missing).
 func createIndex(table string, ix ssync.Index) string {
 	return "CREATE INDEX " + quote(ix.Name) + " ON " + quote(table) + " (" + sqlddl.QuoteAll(ix.Columns, quote) + ")"
+}
+
+// dropNotNull makes the columns of table nullable: each column's
+// definition as SHOW CREATE TABLE writes it (type, default, character
+// set, comment), without NOT NULL, in one ALTER TABLE ... MODIFY.
+func dropNotNull(ctx context.Context, tx store.Execer, table string, columns []string) error {
+	rows, err := tx.QueryContext(ctx, "SHOW CREATE TABLE "+quote(table))
+	if err != nil {
+		return err
+	}
+	var name, create string
+	for rows.Next() {
+		if err := rows.Scan(&name, &create); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	var modify []string
+	for _, c := range columns {
+		var def string
+		if create, def, err = migrate.RelaxColumn(create, c); err != nil {
+			return err
+		}
+		modify = append(modify, "MODIFY "+def)
+	}
+	_, err = tx.ExecContext(ctx, "ALTER TABLE "+quote(table)+" "+strings.Join(modify, ", "))
+	return err
 }
 
 // intWidth matches the display width MariaDB reports for integer types,

@@ -5,6 +5,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"slices"
@@ -52,8 +53,9 @@ func Dialect() store.Dialect {
 			`SELECT table_name, column_name, data_type, is_nullable = 'YES', column_default IS NOT NULL
 			FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
 			`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()`),
-		SameType: sameType,
-		ZeroTime: "0001-01-01 00:00:00+00",
+		SameType:    sameType,
+		DropNotNull: dropNotNull,
+		ZeroTime:    "0001-01-01 00:00:00+00",
 		// Releases before the counter stamped rows with transaction ids.
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
 	}
@@ -112,4 +114,15 @@ func sqlStateIn(codes ...string) func(error) bool {
 		var e interface{ SQLState() string }
 		return errors.As(err, &e) && slices.Contains(codes, e.SQLState())
 	}
+}
+
+// dropNotNull makes the columns of table nullable (ALTER COLUMN ... DROP
+// NOT NULL: no row is rewritten).
+func dropNotNull(ctx context.Context, tx store.Execer, table string, columns []string) error {
+	for _, c := range columns {
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+sqlddl.Quote(table)+" ALTER COLUMN "+sqlddl.Quote(c)+" DROP NOT NULL"); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -38,7 +38,12 @@ func Dialect() store.Dialect {
 		BeginPush:  `UPDATE ss_counter SET value = value WHERE name = 'global'`,
 		BumpFirst:  true,
 		Inspect:    inspect,
-		ZeroTime:   migrate.SQLiteZeroTime,
+		// The CREATE TABLE text rewritten without the constraint, in the
+		// setup transaction (see migrate.RelaxSQLite).
+		DropNotNull: func(ctx context.Context, tx store.Execer, table string, columns []string) error {
+			return migrate.RelaxSQLite(ctx, tx, table, columns)
+		},
+		ZeroTime: migrate.SQLiteZeroTime,
 		ForeignKey: func(err error) bool {
 			var e sqlite3.Error
 			return errors.As(err, &e) && e.ExtendedCode == sqlite3.ErrConstraintForeignKey
