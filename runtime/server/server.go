@@ -106,6 +106,14 @@ type Config struct {
 	// too_many_requests with Retry-After, which clients wait out. 0 means
 	// no limit.
 	MaxUserRequests int
+	// EventHeartbeat is how often an idle change-notification stream
+	// (GET {base}/events) sends a comment line; 0 means
+	// DefaultEventHeartbeat.
+	EventHeartbeat time.Duration
+	// MaxEventStream is how long one change-notification stream lasts
+	// before the server ends it (the client reconnects and authenticates
+	// again); 0 means DefaultMaxEventStream.
+	MaxEventStream time.Duration
 }
 
 // Handshake is what a client says before syncing.
@@ -201,12 +209,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPullBytes <= 0 {
 		cfg.MaxPullBytes = 8 << 20
 	}
+	if cfg.EventHeartbeat <= 0 {
+		cfg.EventHeartbeat = DefaultEventHeartbeat
+	}
+	if cfg.MaxEventStream <= 0 {
+		cfg.MaxEventStream = DefaultMaxEventStream
+	}
 	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, inFlight: map[string]int{}}, nil
 }
 
 // Handler returns the API as an http.Handler whose paths are relative to
 // where it is mounted: POST /handshake, GET /pull, GET /pull-stream,
-// POST /push, and GET, HEAD and PUT /blobs/{hash} (attachment content, see
+// POST /push, GET /events (change notifications, Server-Sent Events), and
+// GET, HEAD and PUT /blobs/{hash} (attachment content, see
 // store.WithBlobStore). Mount it under any prefix with http.StripPrefix (or
 // Mount), behind any middleware, as many times as needed. Any other path
 // answers 404 not_found, and a known path with another method 405
@@ -243,10 +258,11 @@ func (s *Server) Handler() http.Handler {
 	route("/"+wire.PathPull, map[string]http.HandlerFunc{http.MethodGet: s.handlePull})
 	route("/"+wire.PathPullStream, map[string]http.HandlerFunc{http.MethodGet: s.handlePullStream})
 	route("/"+wire.PathPush, map[string]http.HandlerFunc{http.MethodPost: s.handlePush})
+	route("/"+wire.PathEvents, map[string]http.HandlerFunc{http.MethodGet: s.handleEvents})
 	route("/"+wire.PathBlobs+"/{hash}", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleBlobGet, http.MethodHead: s.handleBlobGet, http.MethodPut: s.handleBlobPut})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, apiError{wire.CodeNotFound, fmt.Sprintf("no endpoint %s (the API has handshake, pull, pull-stream, push and blobs/{hash})", echo.Clip(r.URL.Path))})
+		s.fail(w, r, apiError{wire.CodeNotFound, fmt.Sprintf("no endpoint %s (the API has handshake, pull, pull-stream, push, events and blobs/{hash})", echo.Clip(r.URL.Path))})
 	})
 	return mux
 }

@@ -192,6 +192,9 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			return nil, err
 		}
 	}
+	if err := p.recordActivity(ctx, v); err != nil {
+		return nil, err
+	}
 	res.Checkpoint = Checkpoint{Version: v}.String()
 	if req.Key != "" {
 		answer, err := json.Marshal(res)
@@ -210,6 +213,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		}
 		return nil, fmt.Errorf("ssync store: push: %w", err)
 	}
+	s.feed.poke()
 	return res, nil
 }
 
@@ -235,6 +239,9 @@ type pusher struct {
 
 	wrote    map[uuid.UUID]bool // rows this push wrote: whether it left them deleted
 	deleting map[uuid.UUID]bool // rows this push deletes
+
+	owners  map[string]bool        // owners of the rows written (ss_activity)
+	unowned map[*serverTable][]any // rows written whose owner recordActivity looks up
 }
 
 // version returns the version this push's rows get. It bumps the counter
@@ -572,6 +579,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			return nil
 		}
 		p.written[t] = append(p.written[t], rec.ID.String())
+		p.noteOwner(rec.SyncID)
 		p.noteRefs(t, row)
 		if rec.DeletedAt != nil && !ex.deleted {
 			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
@@ -590,6 +598,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
 	}
 	p.written[t] = append(p.written[t], rec.ID.String())
+	p.noteOwner(rec.SyncID)
 	p.noteRefs(t, row)
 	return p.queueInsert(ctx, t, args, rec.ID)
 }
@@ -639,5 +648,6 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	}
 	p.wrote[rowID] = true
 	p.written[t] = append(p.written[t], rowID.String())
+	p.noteOwner(ex.owner)
 	return nil
 }

@@ -156,6 +156,7 @@ func (p *pusher) applyPlan(ctx context.Context, dp *deletePlan) error {
 			return &RowError{Collection: c.table.coll.CollectionName(), ID: c.id, Err: p.s.refused(err)}
 		}
 		p.written[c.table] = append(p.written[c.table], c.id.String())
+		p.noteUnowned(c.table, c.id.String())
 	}
 	for _, d := range dp.deletes {
 		if _, err := p.tx.ExecContext(ctx, d.table.delete, p.now, p.now, p.version, "", d.id.String()); err != nil {
@@ -165,6 +166,7 @@ func (p *pusher) applyPlan(ctx context.Context, dp *deletePlan) error {
 			return err
 		}
 		p.written[d.table] = append(p.written[d.table], d.id.String())
+		p.noteUnowned(d.table, d.id.String())
 	}
 	return nil
 }
@@ -176,6 +178,7 @@ func (p *pusher) restamp(ctx context.Context, t *serverTable, id uuid.UUID) erro
 		return fmt.Errorf("ssync store: push %s %s: %w", t.coll.CollectionName(), id, err)
 	}
 	p.written[t] = append(p.written[t], id.String())
+	p.noteUnowned(t, id.String())
 	return nil
 }
 

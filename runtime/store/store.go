@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -59,6 +60,9 @@ type Store struct {
 
 	mu   sync.Mutex
 	seen map[string]time.Time // user and device → when its checkpoint was last recorded
+
+	feed   feed // change notifications (Watch)
+	logger *slog.Logger
 }
 
 // StoreOption configures a Store.
@@ -111,6 +115,19 @@ func WithPushConcurrency(n int) Option {
 			return errors.New("WithPushConcurrency: at least 1")
 		}
 		s.pushGate = make(chan struct{}, n)
+		return nil
+	}
+}
+
+// WithLogger sets where the store reports what it recovers from by
+// itself (a failed read of its change notifications, retried); by default
+// nowhere.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		s.logger = l
 		return nil
 	}
 }
@@ -210,7 +227,7 @@ func (e *RowError) Unwrap() error { return e.Err }
 func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts ...Option) (*Store, error) {
 	s := &Store{db: db, dialect: d, reg: reg, tables: make(map[string]*serverTable), now: time.Now,
 		hooks: map[string]Hooks{}, retention: 90 * 24 * time.Hour, seen: map[string]time.Time{},
-		pushGate: make(chan struct{}, DefaultPushConcurrency)}
+		pushGate: make(chan struct{}, DefaultPushConcurrency), logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, fmt.Errorf("ssync store: %w", err)

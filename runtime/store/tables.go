@@ -61,7 +61,7 @@ func text(name string, size int) ssync.Column {
 
 // ownTables are the store's own tables in d.
 func ownTables(d Dialect) []TableDef {
-	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable, migrationsTable}
+	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable, migrationsTable, activityTable}
 	if d.VersionLog {
 		t = append(t, versionsTable)
 	}
@@ -91,6 +91,9 @@ type statements struct {
 	// recordSchema records a schema: args fingerprint, version, first
 	// opened at, last opened at.
 	recordSchema string
+	// upsertActivity records the version of a push that wrote rows of a
+	// user: args sync id, version.
+	upsertActivity string
 }
 
 func newStatements(d Dialect) statements {
@@ -105,5 +108,6 @@ func newStatements(d Dialect) statements {
 			[]string{"size", "pending", "touched_at"}),
 		recordSchema: d.upsert(schemaTable.Name, []string{"fingerprint", "version", "first_opened_at", "last_opened_at"},
 			schemaTable.PrimaryKey, []string{"version", "last_opened_at"}),
+		upsertActivity: d.upsert(activityTable.Name, []string{"sync_id", "version"}, activityTable.PrimaryKey, []string{"version"}),
 	}
 }

@@ -32,7 +32,32 @@ const (
 	// PathBlobs is the folder of attachment content: GET, HEAD and PUT
 	// PathBlobs + "/" + hash.
 	PathBlobs = "blobs"
+	// PathEvents answers a GET with a Server-Sent Events stream
+	// (text/event-stream) that announces, with an EventChanged event,
+	// each push that changed rows of the user or of a linked user past
+	// the checkpoint in ParamSince.
+	PathEvents = "events"
 )
+
+// The events of a PathEvents stream.
+const (
+	// EventChanged says that rows in the device's scope changed: its data
+	// is an EventData with the newest checkpoint. A device that pulls
+	// from its own checkpoint gets them.
+	EventChanged = "changed"
+	// ContentTypeEvents is the media type of a PathEvents stream.
+	ContentTypeEvents = "text/event-stream"
+	// ParamSince is the checkpoint a PathEvents stream announces changes
+	// past: the oldest checkpoint the device holds for the collections it
+	// syncs. Empty means from the start.
+	ParamSince = "since"
+)
+
+// EventData is the data of an EventChanged event.
+type EventData struct {
+	// Checkpoint is the checkpoint of the newest push announced.
+	Checkpoint string `json:"checkpoint"`
+}
 
 // The query parameters.
 const (
