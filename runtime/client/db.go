@@ -116,6 +116,7 @@ type DB struct {
 
 	schemaVersion int         // Options.SchemaVersion
 	fingerprint   string      // reg.Fingerprint(), sent in the handshake
+	watch         watchers    // subscriptions to committed changes (Subscribe)
 	absentRows    atomic.Bool // ss_absent may hold rows (see absent.go)
 
 	syncSem chan struct{} // one Synchronize at a time

@@ -226,6 +226,7 @@ func (s *session) finishResync(ctx context.Context, names []string) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ssync client: finish resync: %w", err)
 	}
+	db.changed(OriginPull, names...)
 	s.res.Resynced = append(s.res.Resynced, names...)
 	return nil
 }
@@ -331,5 +332,8 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	}
 	addCount(&s.res.Pulled, name, created, updated, deleted)
 	s.res.Checkpoint = cs.Checkpoint
+	if created+updated+deleted > 0 {
+		db.changed(OriginPull, name)
+	}
 	return nil
 }

@@ -91,6 +91,7 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 		case ssync.OnDeleteRestrict:
 			return fmt.Errorf("%w: %d live %s rows (%s)", ErrReferenced, len(children), r.child, r.column)
 		case ssync.OnDeleteSetNull:
+			db.wrote(ctx, r.child)
 			for _, c := range children {
 				if _, err := db.conn(ctx).ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+" SET "+quote(r.column)+
 					` = NULL, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, c.String()); err != nil {
@@ -98,6 +99,7 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 				}
 			}
 		default:
+			db.wrote(ctx, r.child)
 			for _, c := range children {
 				if _, err := db.conn(ctx).ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+
 					` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, now, c.String()); err != nil {

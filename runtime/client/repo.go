@@ -77,6 +77,7 @@ func (r *Repo[T]) Insert(ctx context.Context, row *T) error {
 	if _, err := r.db.conn(wctx).ExecContext(wctx, r.local.insert, args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", r.table.Name, err)
 	}
+	r.db.wrote(ctx, r.table.Name)
 	return nil
 }
 
@@ -114,6 +115,7 @@ func (r *Repo[T]) Update(ctx context.Context, row *T) error {
 		return fmt.Errorf("update %s %s: %w", r.table.Name, rec.ID, ErrNotFound)
 	}
 	rec.UpdatedAt = now
+	r.db.wrote(ctx, r.table.Name)
 	return nil
 }
 
@@ -145,6 +147,7 @@ func (r *Repo[T]) Delete(ctx context.Context, id uuid.UUID) error {
 		} else if n == 0 {
 			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, ErrNotFound)
 		}
+		r.db.wrote(ctx, r.table.Name)
 		if err := r.db.cascade(wctx, r.table.Name, id, now); err != nil {
 			return fmt.Errorf("delete %s %s: %w", r.table.Name, id, err)
 		}

@@ -31,12 +31,15 @@ func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) erro
 			tx.Rollback()
 		}
 	}()
-	if err = fn(context.WithValue(ctx, txKey{db}, tx)); err != nil {
+	wrote := &touched{}
+	ctx = context.WithValue(context.WithValue(ctx, txKey{db}, tx), touchedKey{db}, wrote)
+	if err = fn(ctx); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("ssync client: commit: %w", err)
 	}
+	db.changed(OriginLocal, wrote.tables...)
 	return nil
 }
 
