@@ -12,7 +12,8 @@ import (
 
 // checkTables reports the problems between tables: duplicate table names
 // and orders, foreign keys to unknown tables, non-nullable self-references,
-// cycles between tables, references against the order, and generated
+// cycles between tables that no nullable field breaks, references against
+// the order, and generated
 // identifiers that clash. out is the output package when it is one of the
 // loaded packages.
 func (l *loader) checkTables(out *packages.Package) {
@@ -53,17 +54,21 @@ func (l *loader) modelName(t *table) string {
 
 // checkRefs checks the foreign keys: each names a known table; a table
 // references itself (a tree: subtasks, threaded comments) only through a
-// nullable field; references between tables form no cycle; and each child's
-// order is greater than its parent's.
+// nullable field; every cycle of references between tables passes through
+// at least one nullable field; and each child's order is greater than its
+// parent's, except for a nullable reference inside a cycle (a back
+// reference), whose value the runtimes write once the referenced row is
+// there.
 func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 	var known []string
 	for _, t := range tables {
 		known = append(known, t.Collection)
 	}
 	sort.Strings(known)
-	// edges are the references between distinct tables; a self-reference
-	// is no edge: its rows are in one table, written in one order.
-	edges := map[*table][]*table{}
+	// edges are the references between distinct tables, strict those that
+	// cannot be NULL; a self-reference is no edge: its rows are in one
+	// table, written in one order.
+	edges, strict := map[*table][]*table{}, map[*table][]*table{}
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
@@ -78,28 +83,40 @@ func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 				}
 			default:
 				edges[t] = append(edges[t], parent)
+				if !r.field.Nullable() {
+					strict[t] = append(strict[t], parent)
+				}
 			}
 		}
 	}
-	comp := components(tables, edges)
+	comp, strictComp := components(tables, edges), components(tables, strict)
 	cyclic := map[int]bool{}
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
-			if parent == nil || parent == t || comp[t] != comp[parent] || cyclic[comp[t]] {
+			if parent == nil || parent == t || r.field.Nullable() || strictComp[t] != strictComp[parent] || cyclic[strictComp[t]] {
 				continue
 			}
 			// The first reference of a cycle reports the whole cycle.
-			cyclic[comp[t]] = true
-			l.errorf(r.pos, "foreign keys form a cycle between tables: %s (ssync writes parents before children, by order, and does not support references that cycle between tables yet: "+
-				"drop ref= from one of these fields, which keeps the id but not the foreign key; a table referencing itself through a nullable field is fine)",
-				cycleText(tables, byName, comp, comp[t]))
+			cyclic[strictComp[t]] = true
+			l.errorf(r.pos, "foreign keys form a cycle between tables through fields that cannot be NULL: %s (no row of these tables could be written first: "+
+				"make one of these fields *uuid.UUID, nil until the row it references exists, or drop its ref=, which keeps the id but not the foreign key)",
+				cycleText(tables, byName, strictComp, strictComp[t], true))
 		}
 	}
 	for _, t := range tables {
 		for _, r := range t.refs {
 			parent := byName[r.field.Ref]
-			if parent == nil || parent == t || comp[t] == comp[parent] || t.Order > parent.Order {
+			if parent == nil || parent == t || t.Order > parent.Order || cyclic[strictComp[t]] && strictComp[t] == strictComp[parent] {
+				continue
+			}
+			if comp[t] == comp[parent] {
+				if r.field.Nullable() {
+					continue // a back reference inside a cycle
+				}
+				l.errorf(r.pos, "field %s.%s references %s (%s, order %d), but %s has order %d: a field that cannot be NULL must reference a table of smaller order, also inside a cycle of references, where only nullable fields may reference a later table (give %s an order greater than %d)",
+					t.GoName, strings.Join(r.field.Path, "."), parent.Collection, l.modelName(parent), parent.Order,
+					l.modelName(t), t.Order, l.modelName(t), parent.Order)
 				continue
 			}
 			l.errorf(r.pos, "field %s.%s references %s (%s, order %d), but %s has order %d: a child must come after its parent (give %s an order greater than %d)",
@@ -110,15 +127,15 @@ func (l *loader) checkRefs(tables []*table, byName map[string]*table) {
 }
 
 // cycleText lists the references between the tables of one strongly
-// connected component.
-func cycleText(tables []*table, byName map[string]*table, comp map[*table]int, c int) string {
+// connected component; with strict, only those that cannot be NULL.
+func cycleText(tables []*table, byName map[string]*table, comp map[*table]int, c int, strict bool) string {
 	var parts []string
 	for _, t := range tables {
 		if comp[t] != c {
 			continue
 		}
 		for _, r := range t.refs {
-			if p := byName[r.field.Ref]; p != nil && p != t && comp[p] == c {
+			if p := byName[r.field.Ref]; p != nil && p != t && comp[p] == c && !(strict && r.field.Nullable()) {
 				parts = append(parts, fmt.Sprintf("%s.%s → %s", t.GoName, strings.Join(r.field.Path, "."), p.Collection))
 			}
 		}
