@@ -89,6 +89,17 @@ type Dialect struct {
 	// at commit (SQLite, PostgreSQL) or at the statement (MariaDB). A push
 	// refused for one answers ErrDanglingReference.
 	ForeignKey func(err error) bool
+	// ForwardReferences reports that CREATE TABLE may name in REFERENCES
+	// a table that does not exist yet (SQLite). Elsewhere a table that
+	// references a table created after it (a back reference of a cycle of
+	// tables) is created without that foreign key, which AddForeignKey
+	// adds once every table exists.
+	ForwardReferences bool
+	// AddForeignKey, when set, returns the statement that adds the foreign
+	// key of column c (c.Ref) to an existing table. Nil writes ALTER TABLE
+	// ... ADD FOREIGN KEY ... DEFERRABLE INITIALLY DEFERRED, as the shared
+	// CREATE TABLE declares it.
+	AddForeignKey func(table string, c ssync.Column) string
 	// ForUpdate and ForShare end a SELECT that locks the rows it reads,
 	// exclusively or shared, until the transaction ends (" FOR UPDATE",
 	// " FOR SHARE"; MariaDB: " LOCK IN SHARE MODE"). A push that deletes
@@ -217,6 +228,56 @@ func tableDef(c ssync.Collection) TableDef {
 // DDL returns the statements that create the store's table of collection c
 // in this dialect, as Open runs them.
 func (d Dialect) DDL(c ssync.Collection) []string { return d.create(tableDef(c)) }
+
+// createTables returns the statements that create tables, given in
+// registry order (parents first). A foreign key to a table created after
+// its own (a back reference of a cycle) is added once both exist, unless
+// the dialect takes references to tables not created yet.
+func (d Dialect) createTables(tables []TableDef) []string {
+	later := map[string]bool{}
+	for _, t := range tables {
+		later[t.Name] = true
+	}
+	var stmts, keys []string
+	for _, t := range tables {
+		delete(later, t.Name) // a self-reference is declared with its table
+		if !d.ForwardReferences {
+			var back []ssync.Column
+			t, back = withoutRefsTo(t, later)
+			for _, c := range back {
+				keys = append(keys, d.addForeignKey(t.Name, c))
+			}
+		}
+		stmts = append(stmts, d.create(t)...)
+	}
+	return append(stmts, keys...)
+}
+
+// withoutRefsTo returns t without the foreign keys to the tables in names,
+// and the columns that held them.
+func withoutRefsTo(t TableDef, names map[string]bool) (TableDef, []ssync.Column) {
+	var back []ssync.Column
+	cols := make([]ssync.Column, len(t.Columns))
+	for i, c := range t.Columns {
+		if c.Ref != "" && names[c.Ref] {
+			back = append(back, c)
+			c.Ref, c.OnDelete = "", ""
+		}
+		cols[i] = c
+	}
+	t.Columns = cols
+	return t, back
+}
+
+// addForeignKey returns the dialect's AddForeignKey, or the shared ALTER
+// TABLE.
+func (d Dialect) addForeignKey(table string, c ssync.Column) string {
+	if d.AddForeignKey != nil {
+		return d.AddForeignKey(table, c)
+	}
+	return "ALTER TABLE " + d.Quote(table) + " ADD FOREIGN KEY (" + d.Quote(c.Name) + ") REFERENCES " + d.Quote(c.Ref) +
+		" (" + d.Quote(ssync.ColumnID) + ") DEFERRABLE INITIALLY DEFERRED"
+}
 
 // create returns the statements that create t.
 func (d Dialect) create(t TableDef) []string {

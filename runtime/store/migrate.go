@@ -50,10 +50,11 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 	if err != nil {
 		return err
 	}
-	var stmts []string
+	var create []TableDef
 	for _, t := range plan.Tables {
-		stmts = append(stmts, d.create(defs[t.Name])...)
+		create = append(create, defs[t.Name])
 	}
+	stmts := d.createTables(create)
 	for _, c := range plan.Columns {
 		stmts = append(stmts, d.addColumn(c.Table, c.Column)...)
 	}
@@ -97,11 +98,11 @@ func (s *Store) relax(ctx context.Context, tx execer, plan migrate.Plan) error {
 
 // createAll returns the statements that create the tables of colls.
 func createAll(d Dialect, colls []ssync.Collection) []string {
-	var stmts []string
-	for _, c := range colls {
-		stmts = append(stmts, d.DDL(c)...)
+	defs := make([]TableDef, len(colls))
+	for i, c := range colls {
+		defs[i] = tableDef(c)
 	}
-	return stmts
+	return d.createTables(defs)
 }
 
 // run runs stmts in tx.

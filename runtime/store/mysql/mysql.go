@@ -64,8 +64,11 @@ func Dialect() store.Dialect {
 			`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL'
 			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION`,
 			`SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()`),
-		SameType:    sameType,
-		AddColumn:   addColumn,
+		SameType:  sameType,
+		AddColumn: addColumn,
+		AddForeignKey: func(table string, c ssync.Column) string {
+			return "ALTER TABLE " + quote(table) + " ADD FOREIGN KEY (" + quote(c.Name) + ") REFERENCES " + quote(c.Ref) + " (" + quote(ssync.ColumnID) + ")"
+		},
 		CreateIndex: createIndex,
 		DropNotNull: dropNotNull,
 		ZeroTime:    "0001-01-01 00:00:00",

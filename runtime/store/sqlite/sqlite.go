@@ -44,6 +44,9 @@ func Dialect() store.Dialect {
 			return migrate.RelaxSQLite(ctx, tx, table, columns)
 		},
 		ZeroTime: migrate.SQLiteZeroTime,
+		// REFERENCES may name a table created later: keys are checked
+		// when rows are written.
+		ForwardReferences: true,
 		ForeignKey: func(err error) bool {
 			var e sqlite3.Error
 			return errors.As(err, &e) && e.ExtendedCode == sqlite3.ErrConstraintForeignKey
