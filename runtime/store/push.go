@@ -34,7 +34,9 @@ type PushRequest struct {
 }
 
 // Push applies the request's change sets in one transaction: creates and
-// updates in registry order (parents first), then deletes in reverse order.
+// updates in registry order (parents first; a back reference of a cycle of
+// tables to a row the push writes later is written once that row is), then
+// deletes in reverse order.
 // Any refused row refuses the whole push. A non-empty key makes the push
 // idempotent per user: the key, the request hash and the answer are stored
 // with the writes, and a replay returns the stored answer.
@@ -131,6 +133,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			p.deleting[id] = true
 		}
 	}
+	p.incoming = s.incoming(req.Sets)
 	if s.dialect.BumpFirst {
 		// One writer at a time anyway: take the version now and write it
 		// with the rows, with no stamping pass.
@@ -167,6 +170,9 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		if err := p.flush(ctx, t); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.linkBack(ctx); err != nil {
+		return nil, err
 	}
 	for i := len(names) - 1; i >= 0; i-- {
 		cs := byName[names[i]]
@@ -242,6 +248,9 @@ type pusher struct {
 
 	owners  map[string]bool        // owners of the rows written (ss_activity)
 	unowned map[*serverTable][]any // rows written whose owner recordActivity looks up
+
+	incoming map[*serverTable]map[uuid.UUID]bool // rows the push writes, of tables back references point to
+	links    []backLink                          // back references to write once every row is written
 }
 
 // version returns the version this push's rows get. It bumps the counter
@@ -560,12 +569,14 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		return err
 	}
 	p.wrote[rec.ID] = rec.DeletedAt != nil
+	links := p.backLinks(t, row, absent, u.clear)
 	if ex.found {
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
 		clearColumns(args[3:], u.clear)
+		clearLinks(args[3:], links)
 		args = append(withoutUser(args, 3, absent), p.version, writer, rec.ID.String())
 		r, err := p.tx.ExecContext(ctx, t.updateWithout(absent), args...)
 		if err != nil {
@@ -581,6 +592,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		p.written[t] = append(p.written[t], rec.ID.String())
 		p.noteOwner(rec.SyncID)
 		p.noteRefs(t, row)
+		p.links = append(p.links, links...)
 		if rec.DeletedAt != nil && !ex.deleted {
 			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
 			return err
@@ -593,6 +605,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	args := metaValues(rec, make([]any, 0, 9+t.nUser))
 	args = t.coll.AppendValues(row, args)
 	clearColumns(args[5:], u.clear)
+	clearLinks(args[5:], links)
 	args = append(args, p.version, p.version, p.req.Device, writer)
 	if p.known != nil {
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
@@ -600,6 +613,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	p.written[t] = append(p.written[t], rec.ID.String())
 	p.noteOwner(rec.SyncID)
 	p.noteRefs(t, row)
+	p.links = append(p.links, links...)
 	return p.queueInsert(ctx, t, args, rec.ID)
 }
 

@@ -21,6 +21,12 @@ type relation struct {
 	column        string // the column's server name
 	index         int    // its place among the child's user columns
 	rule          ssync.OnDelete
+	// back: parent comes after child in the registry's order (a nullable
+	// reference inside a cycle of tables). A push writes such a reference
+	// to a row it also writes once both are written (see linkBack).
+	back bool
+	// link sets the column on one row: args parent id, child id.
+	link string
 	// live selects the live children of a parent id, locking them
 	// (Dialect.ForUpdate): args parent id.
 	live string
@@ -45,6 +51,8 @@ func relations(d Dialect, reg *ssync.Registry, tables map[string]*serverTable) [
 			}
 			t, column := q(c.CollectionName()), q(col.ServerName())
 			out = append(out, &relation{parent: tables[col.Ref], child: child, column: col.ServerName(), index: i, rule: col.Rule(),
+				back: reg.Index(col.Ref) > reg.Index(c.CollectionName()),
+				link: "UPDATE " + t + " SET " + column + " = " + p(1) + " WHERE " + q(ssync.ColumnID) + " = " + p(2),
 				live: "SELECT " + q(ssync.ColumnID) + " FROM " + t + " WHERE " + column + " = " + p(1) +
 					" AND " + q(ssync.ColumnDeletedAt) + " IS NULL" + d.ForUpdate,
 				clear: "UPDATE " + t + " SET " + column + " = NULL, " + q(ssync.ColumnUpdatedAt) + " = " + p(1) + ", " +
@@ -165,6 +173,7 @@ func (p *pusher) applyPlan(ctx context.Context, dp *deletePlan) error {
 		if err := p.releaseRow(ctx, d.table, d.id, ""); err != nil {
 			return err
 		}
+		p.wrote[d.id] = true
 		p.written[d.table] = append(p.written[d.table], d.id.String())
 		p.noteUnowned(d.table, d.id.String())
 	}

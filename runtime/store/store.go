@@ -51,8 +51,9 @@ type Store struct {
 	blob      blobState     // attachment content (WithBlobStore)
 	pushGate  chan struct{} // one token per push writing at once (WithPushConcurrency)
 	stmt      statements
-	relations []*relation           // every reference column, parents first
-	isParent  map[*serverTable]bool // tables some reference points at
+	relations []*relation                  // every reference column, parents first
+	isParent  map[*serverTable]bool        // tables some reference points at
+	backRefs  map[*serverTable][]*relation // each table's back references (relation.back)
 	// schemaVersion is the app's schema version (WithSchemaVersion).
 	schemaVersion int
 	// migrations are the app's data migrations (WithMigrations).
@@ -243,9 +244,12 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, reg *ssync.Registry, opts 
 	for _, c := range reg.Collections() {
 		s.tables[c.CollectionName()] = newServerTable(s.dialect, c)
 	}
-	s.relations, s.isParent = relations(s.dialect, reg, s.tables), map[*serverTable]bool{}
+	s.relations, s.isParent, s.backRefs = relations(s.dialect, reg, s.tables), map[*serverTable]bool{}, map[*serverTable][]*relation{}
 	for _, r := range s.relations {
 		s.isParent[r.parent] = true
+		if r.back {
+			s.backRefs[r.child] = append(s.backRefs[r.child], r)
+		}
 	}
 	err := s.inSetup(ctx, func(tx execer) error { return s.setup(ctx, tx) })
 	if err != nil && !errors.Is(err, ssync.ErrUnsafeSchemaChange) {
