@@ -13,6 +13,16 @@ import (
 // from the one this code was generated for: update the module and run go generate.
 const _ = ssyncimpl.GeneratedCodeV2
 
+// SchemaFingerprint identifies the schema of the synchronized tables: it is the
+// value Registry().Fingerprint() returns, which databases record when they open
+// and clients send in the handshake.
+const SchemaFingerprint = "sha256:ccd11bcc633c501d10de4fefee35a69c76038a5feb891dbf0b73f607d511d32c"
+
+// SchemaVersion is the app's version of its models (ssyncgen -schema-version), for
+// client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the
+// handshake and may refuse an app that is too old.
+const SchemaVersion = 0
+
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
 	return ssyncimpl.MustRegistry(
