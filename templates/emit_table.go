@@ -383,14 +383,24 @@ func ptrFromBase(fld *Field, p jen.Code) jen.Code {
 }
 
 // bindValue returns the SQL argument for v, a value of the field's type.
+// Times and floats go through ssyncimpl's TimeValue and FloatValue (or
+// their pointer forms), so that every database stores the same value.
 func bindValue(fld *Field, v *jen.Statement) jen.Code {
+	norm, hasNorm := storedValue[fld.Kind]
 	switch fld.Repr {
 	case ReprPointer:
 		if fld.Kind == KindJSON {
 			return jen.Qual(PathImpl, "PtrValue").Call(v)
 		}
+		if hasNorm {
+			return jen.Qual(PathImpl, norm+"PtrValue").Call(ptrToBase(fld, v))
+		}
 		return ptrToBase(fld, v)
 	case ReprSQLNull:
+		if hasNorm {
+			return jen.Qual(PathImpl, "NullValue").Call(v.Clone().Dot("Valid"),
+				jen.Qual(PathImpl, norm+"Value").Call(toBase(fld, v.Clone().Dot(fld.NullValue))))
+		}
 		return v
 	}
 	if fld.Kind == KindJSON {
@@ -399,8 +409,16 @@ func bindValue(fld *Field, v *jen.Statement) jen.Code {
 		}
 		return v
 	}
+	if hasNorm {
+		return jen.Qual(PathImpl, norm+"Value").Call(toBase(fld, v))
+	}
 	return toBase(fld, v)
 }
+
+// storedValue names, for the kinds whose values are normalized before they
+// are stored (see ssync.StoredTime and ssync.StoredFloat), the prefix of
+// ssyncimpl's XxxValue and XxxPtrValue helpers.
+var storedValue = map[Kind]string{KindTime: "Time", KindFloat32: "Float", KindFloat64: "Float"}
 
 // scanTarget returns the scan destination of the field of row r.
 func scanTarget(fld *Field) jen.Code {

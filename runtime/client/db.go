@@ -407,7 +407,7 @@ func (db *DB) table(name string) (*localTable, error) {
 // timestamp returns the current time as stored: UTC, microsecond precision
 // (the precision every server store keeps).
 func (db *DB) timestamp() time.Time {
-	return db.now().UTC().Truncate(time.Microsecond)
+	return ssync.StoredTime(db.now())
 }
 
 type queryer interface {
@@ -524,9 +524,9 @@ func newLocalTable(c ssync.Collection) *localTable {
 func metaValues(rec *ssync.Record, dst []any) []any {
 	var deleted any
 	if rec.DeletedAt != nil {
-		deleted = *rec.DeletedAt
+		deleted = ssync.StoredTime(*rec.DeletedAt)
 	}
-	return append(dst, rec.ID.String(), rec.CreatedAt, rec.UpdatedAt, deleted, rec.SyncID)
+	return append(dst, rec.ID.String(), ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), deleted, rec.SyncID)
 }
 
 // metaTargets appends scan destinations for the metadata columns.

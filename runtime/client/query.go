@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ssync-go/ssync/runtime/ssync"
 )
@@ -95,6 +96,9 @@ func (q *selectQuery) sqlFor(table, selectAll, scope string, known map[string]bo
 		if v == nil {
 			b.WriteString(" AND " + quote(c.column) + " IS NULL")
 			continue
+		}
+		if t, ok := v.(time.Time); ok {
+			v = ssync.StoredTime(t) // as every time is stored
 		}
 		b.WriteString(" AND " + quote(c.column) + " = ?")
 		args = append(args, v)

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -62,7 +61,7 @@ func (r *Repo[T]) Insert(ctx context.Context, row *T) error {
 	if rec.CreatedAt.IsZero() {
 		rec.CreatedAt = now
 	} else {
-		rec.CreatedAt = rec.CreatedAt.UTC().Truncate(time.Microsecond)
+		rec.CreatedAt = ssync.StoredTime(rec.CreatedAt)
 	}
 	rec.UpdatedAt = now
 	rec.DeletedAt = nil

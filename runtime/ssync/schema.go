@@ -24,7 +24,8 @@ const (
 	KindUint
 	// KindFloat is a floating-point number of Column.Size bits.
 	KindFloat
-	// KindTime is an instant, kept in UTC.
+	// KindTime is an instant, kept in UTC at microsecond precision
+	// (see [StoredTime]).
 	KindTime
 	// KindBytes is a byte string.
 	KindBytes

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/ssync-go/ssync/runtime/internal/migrate"
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
@@ -117,7 +116,7 @@ func (s *Store) run(ctx context.Context, tx execer, stmts []string) error {
 
 // recordSchema records the registry's fingerprint and the schema version.
 func (s *Store) recordSchema(ctx context.Context, tx execer) error {
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := ssync.StoredTime(s.now())
 	_, err := tx.ExecContext(ctx, s.stmt.recordSchema, s.reg.Fingerprint(), int64(s.schemaVersion), now, now)
 	if err != nil {
 		return fmt.Errorf("record schema: %w", err)

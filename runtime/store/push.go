@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/runtime/conflict"
+	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -93,7 +94,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		}
 	}
 	ph := s.dialect.Placeholder
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := ssync.StoredTime(s.now())
 	if req.Key != "" {
 		// Claim the key first. A concurrent push with the same key waits
 		// here until this one commits or rolls back.
@@ -573,7 +574,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	if ex.found {
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)
-		args = append(args, rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt))
+		args = append(args, ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
 		clearColumns(args[3:], u.clear)
 		clearLinks(args[3:], links)

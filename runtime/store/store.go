@@ -674,15 +674,20 @@ func (t *serverTable) pullQuery(owners int, after, notWriter bool, limit int) st
 	return stmt
 }
 
+// timeOrNil returns t as a SQL argument: nil (NULL) when t is nil, the
+// stored form of *t (ssync.StoredTime) otherwise.
 func timeOrNil(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return *t
+	return ssync.StoredTime(*t)
 }
 
+// metaValues appends the metadata column values of rec to dst, times in
+// their stored form: a pushed time, whatever its zone and precision, is
+// stored as every device stores it.
 func metaValues(rec *ssync.Record, dst []any) []any {
-	return append(dst, rec.ID.String(), rec.CreatedAt, rec.UpdatedAt, timeOrNil(rec.DeletedAt), rec.SyncID)
+	return append(dst, rec.ID.String(), ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), timeOrNil(rec.DeletedAt), rec.SyncID)
 }
 
 func metaTargets(rec *ssync.Record, dst []any) []any {

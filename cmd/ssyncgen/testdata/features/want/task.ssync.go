@@ -199,7 +199,7 @@ func taskRecord(r *models.Task) *ssync.Record {
 }
 
 func taskValues(r *models.Task, dst []any) []any {
-	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, ssyncimpl.PtrValue(r.TagsPtr), &r.Where, ssyncimpl.PtrValue(r.WherePtr), r.Note, r.Count, r.Small, r.Tiny, r.Octet, r.Ratio, r.Done, r.Due, r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
+	return append(dst, r.ProjectID, r.ParentProjectID, r.Title, r.Label, int8(r.Level), (*int8)(r.LevelPtr), (*string)(r.StatusPtr), []byte(r.Blob), r.Tags, ssyncimpl.PtrValue(r.TagsPtr), &r.Where, ssyncimpl.PtrValue(r.WherePtr), r.Note, r.Count, r.Small, r.Tiny, r.Octet, ssyncimpl.NullValue(r.Ratio.Valid, ssyncimpl.FloatValue(r.Ratio.Float64)), r.Done, ssyncimpl.NullValue(r.Due.Valid, ssyncimpl.TimeValue(r.Due.Time)), r.Owner, r.Phase, r.Audit.CreatedBy, r.Audit.Stamp.Revision, r.Audit.Stamp.Comment)
 }
 
 func taskTargets(r *models.Task, dst []any) []any {

@@ -213,12 +213,31 @@ func TestBinders(t *testing.T) {
 	if len(vals) != len(tbl.Columns) || len(targets) != len(tbl.Columns) {
 		t.Fatalf("%d values, %d targets, %d columns", len(vals), len(targets), len(tbl.Columns))
 	}
+	// Copy each SQL argument into its scan target as a database would: a
+	// value into a pointer target through a new pointer, NULL as nil.
 	for i := range vals {
-		reflect.ValueOf(targets[i]).Elem().Set(reflect.ValueOf(vals[i]))
+		dst := reflect.ValueOf(targets[i]).Elem()
+		switch v := reflect.ValueOf(vals[i]); {
+		case vals[i] == nil:
+			dst.Set(reflect.Zero(dst.Type()))
+		case dst.Kind() == reflect.Pointer && v.Type() == dst.Type().Elem():
+			p := reflect.New(v.Type())
+			p.Elem().Set(v)
+			dst.Set(p)
+		default:
+			dst.Set(v)
+		}
 	}
 	out.Record, out.Cache = in.Record, in.Cache
-	if !reflect.DeepEqual(out, in) {
-		t.Errorf("values copied through targets differ\n got %+v\nwant %+v", out, in)
+	// Times are bound in their stored form: UTC, in microseconds.
+	want := in
+	want.Time = ssync.StoredTime(in.Time)
+	want.TimePtr = ptr(ssync.StoredTime(*in.TimePtr))
+	if !reflect.DeepEqual(out, want) {
+		t.Errorf("values copied through targets differ\n got %+v\nwant %+v", out, want)
+	}
+	if want.Time.Equal(in.Time) || want.TimePtr.Equal(*in.TimePtr) {
+		t.Errorf("the case's times are already in their stored form: the test would not see them bound as they are")
 	}
 	if tbl.Record(&in) != &in.Record {
 		t.Error("Record does not return the embedded record")

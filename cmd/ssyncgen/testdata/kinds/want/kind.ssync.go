@@ -143,7 +143,7 @@ func kindRecord(r *models.Kind) *ssync.Record {
 }
 
 func kindValues(r *models.Kind, dst []any) []any {
-	return append(dst, r.Str, r.Bool, r.Int, r.Int8, r.Int16, r.Int32, r.Int64, r.Uint, r.Uint8, r.Uint16, r.Uint32, r.Uint64, r.Float32, r.Float64, r.Time, r.Bytes, r.UUID, r.StrPtr, r.Int64Ptr, r.Float64Ptr, r.BoolPtr, r.TimePtr, r.UUIDPtr, r.Renamed, r.WireRenamed, r.HTTPServerURL)
+	return append(dst, r.Str, r.Bool, r.Int, r.Int8, r.Int16, r.Int32, r.Int64, r.Uint, r.Uint8, r.Uint16, r.Uint32, r.Uint64, ssyncimpl.FloatValue(r.Float32), ssyncimpl.FloatValue(r.Float64), ssyncimpl.TimeValue(r.Time), r.Bytes, r.UUID, r.StrPtr, r.Int64Ptr, ssyncimpl.FloatPtrValue(r.Float64Ptr), r.BoolPtr, ssyncimpl.TimePtrValue(r.TimePtr), r.UUIDPtr, r.Renamed, r.WireRenamed, r.HTTPServerURL)
 }
 
 func kindTargets(r *models.Kind, dst []any) []any {

@@ -76,7 +76,7 @@ func boxRecord(r *models.Box) *ssync.Record {
 }
 
 func boxValues(r *models.Box, dst []any) []any {
-	return append(dst, r.Label, r.CategoryID, r.Weight, r.Shelf)
+	return append(dst, r.Label, r.CategoryID, ssyncimpl.FloatValue(r.Weight), r.Shelf)
 }
 
 func boxTargets(r *models.Box, dst []any) []any {
