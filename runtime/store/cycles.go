@@ -146,7 +146,7 @@ func (p *pusher) linkBack(ctx context.Context) error {
 			return err
 		}
 		p.wrote[l.id] = true
-		p.written[t] = append(p.written[t], l.id.String())
+		p.noteWritten(t, l.id)
 		if _, err := p.cascadeFrom(ctx, t, l.id, true); err != nil {
 			return err
 		}

@@ -312,6 +312,15 @@ func (s *Store) logVersion(ctx context.Context, tx *sql.Tx, v uint64) error {
 	return err
 }
 
+// noteWritten records a row the stamping pass gives the push's version;
+// with Dialect.BumpFirst rows are written with it and there is no such pass.
+func (p *pusher) noteWritten(t *serverTable, id uuid.UUID) {
+	if p.s.dialect.BumpFirst {
+		return
+	}
+	p.written[t] = append(p.written[t], id.String())
+}
+
 // stamp sets the version of every row the push wrote (and the created
 // version of the rows it created, written with 0).
 func (p *pusher) stamp(ctx context.Context, v int64) error {
@@ -576,6 +585,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), timeOrNil(rec.DeletedAt))
 		args = t.coll.AppendValues(row, args)
+		user := refValues(args[3:3+t.nUser], len(u.clear)+len(links) > 0)
 		clearColumns(args[3:], u.clear)
 		clearLinks(args[3:], links)
 		args = append(withoutUser(args, 3, absent), p.version, writer, rec.ID.String())
@@ -590,9 +600,9 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 				Message: "the row is deleted on the server; a delete wins over later edits"})
 			return nil
 		}
-		p.written[t] = append(p.written[t], rec.ID.String())
+		p.noteWritten(t, rec.ID)
 		p.noteOwner(rec.SyncID)
-		p.noteRefs(t, row)
+		p.noteRefs(t, row, user)
 		p.links = append(p.links, links...)
 		if rec.DeletedAt != nil && !ex.deleted {
 			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
@@ -605,15 +615,16 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	args := metaValues(rec, make([]any, 0, 9+t.nUser))
 	args = t.coll.AppendValues(row, args)
+	user := refValues(args[5:5+t.nUser], len(u.clear)+len(links) > 0)
 	clearColumns(args[5:], u.clear)
 	clearLinks(args[5:], links)
 	args = append(args, p.version, p.version, p.req.Device, writer)
 	if p.known != nil {
 		p.known[rec.ID] = existing{found: true, owner: rec.SyncID, writer: writer}
 	}
-	p.written[t] = append(p.written[t], rec.ID.String())
+	p.noteWritten(t, rec.ID)
 	p.noteOwner(rec.SyncID)
-	p.noteRefs(t, row)
+	p.noteRefs(t, row, user)
 	p.links = append(p.links, links...)
 	return p.queueInsert(ctx, t, args, rec.ID)
 }
@@ -662,7 +673,7 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 		return err
 	}
 	p.wrote[rowID] = true
-	p.written[t] = append(p.written[t], rowID.String())
+	p.noteWritten(t, rowID)
 	p.noteOwner(ex.owner)
 	return nil
 }

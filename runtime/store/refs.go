@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/ssync-go/ssync/runtime/internal/refval"
@@ -15,16 +16,13 @@ type reference struct {
 	from  *RowError    // the refusal that names the referencing row
 }
 
-// noteRefs records the rows that row, about to be written, references;
-// checkRefs checks them once the push has written every row.
-func (p *pusher) noteRefs(t *serverTable, row any) {
-	var vals []any
+// noteRefs records the rows that row, about to be written, references
+// (vals are its user values, by column); checkRefs checks them once the
+// push has written every row.
+func (p *pusher) noteRefs(t *serverTable, row any, vals []any) {
 	for i, c := range t.coll.UserColumns() {
 		if c.Ref == "" {
 			continue
-		}
-		if vals == nil {
-			vals = t.coll.AppendValues(row, nil)
 		}
 		id, ok := refval.ID(vals[i])
 		if !ok {
@@ -33,6 +31,17 @@ func (p *pusher) noteRefs(t *serverTable, row any) {
 		from := &RowError{Collection: t.coll.CollectionName(), ID: t.coll.RecordOf(row).ID, Err: ErrDanglingReference}
 		p.refs = append(p.refs, reference{table: p.s.tables[c.Ref], id: id, from: from})
 	}
+}
+
+// refValues returns the row's user values as noteRefs takes them: those
+// the push writes, or, when some are to be cleared before the write
+// (clearColumns, clearLinks), a copy taken first, so that the references
+// are checked as the row arrived.
+func refValues(user []any, clearing bool) []any {
+	if !clearing {
+		return user
+	}
+	return slices.Clone(user)
 }
 
 // checkRefs refuses the push, naming the first row at fault, when a row it

@@ -163,7 +163,7 @@ func (p *pusher) applyPlan(ctx context.Context, dp *deletePlan) error {
 		if _, err := p.tx.ExecContext(ctx, c.relation.clear, p.now, p.version, c.id.String()); err != nil {
 			return &RowError{Collection: c.table.coll.CollectionName(), ID: c.id, Err: p.s.refused(err)}
 		}
-		p.written[c.table] = append(p.written[c.table], c.id.String())
+		p.noteWritten(c.table, c.id)
 		p.noteUnowned(c.table, c.id.String())
 	}
 	for _, d := range dp.deletes {
@@ -174,7 +174,7 @@ func (p *pusher) applyPlan(ctx context.Context, dp *deletePlan) error {
 			return err
 		}
 		p.wrote[d.id] = true
-		p.written[d.table] = append(p.written[d.table], d.id.String())
+		p.noteWritten(d.table, d.id)
 		p.noteUnowned(d.table, d.id.String())
 	}
 	return nil
@@ -186,7 +186,7 @@ func (p *pusher) restamp(ctx context.Context, t *serverTable, id uuid.UUID) erro
 	if _, err := p.tx.ExecContext(ctx, t.restamp, p.version, id.String()); err != nil {
 		return fmt.Errorf("ssync store: push %s %s: %w", t.coll.CollectionName(), id, err)
 	}
-	p.written[t] = append(p.written[t], id.String())
+	p.noteWritten(t, id)
 	p.noteUnowned(t, id.String())
 	return nil
 }
