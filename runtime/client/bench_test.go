@@ -6,12 +6,17 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/generated"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -105,6 +110,70 @@ func BenchmarkLocalInserts(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkPushIntoHeld measures a device pushing 10,000 new notes, in one
+// Synchronize over loopback HTTP, into a store that already holds 100,000
+// notes of another user, on every reachable backend.
+func BenchmarkPushIntoHeld(b *testing.B) {
+	const held, pushed = 100_000, 10_000
+	for _, be := range storetest.Backends(b) {
+		if be.Name == "mysql" {
+			continue
+		}
+		b.Run(be.Name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st, _ := be.Store(b, generated.Registry())
+			for i := 0; i < held; i += 10_000 {
+				rows := make([]any, 10_000)
+				for j := range rows {
+					rows[j] = &models.Note{Record: ssync.Record{ID: uuid.Must(uuid.NewV7()), CreatedAt: time.Now(), UpdatedAt: time.Now(), SyncID: "holder"},
+						Message: fmt.Sprintf("remember to buy item number %06d", i+j)}
+				}
+				if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "holder"}, Device: "seed",
+					Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			url := storetest.Serve(b, st, server.Config{MaxBodyBytes: 64 << 20})
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				dev, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("dev-%d.db", i)), generated.Registry(), client.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				// A user of its own: the device pulls nothing back.
+				user := fmt.Sprintf("pusher-%d", i)
+				dev.SetUser(ctx, user)
+				notes := generated.SyncNotes(dev)
+				err = dev.Transaction(ctx, func(ctx context.Context) error {
+					for k := range pushed {
+						if err := notes.Insert(ctx, &models.Note{Message: fmt.Sprintf("remember to buy item number %06d", k)}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				res, err := dev.Synchronize(ctx, client.SyncOptions{ServerURL: url, Decorate: func(r *http.Request) error {
+					r.Header.Set(wire.HeaderUser, user)
+					return nil
+				}})
+				if err != nil || len(res.Pushed) != 1 || res.Pushed[0].Created != pushed || len(res.Pulled) != 0 {
+					b.Fatalf("sync: %v %+v", err, res)
+				}
+				b.StopTimer()
+				dev.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.N*pushed)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
 }
