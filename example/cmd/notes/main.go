@@ -11,6 +11,8 @@
 //	done <id>            mark a note done
 //	rm <id>              delete a note
 //	list                 print the notes, one per line, sorted by id
+//	show <id>            print a note as JSON, every field of the app's model
+//	set <id> <field> <v> set a field by its JSON name: text as it is, others as JSON
 //	attach <id> <path>   attach the file at path to a note (replacing its file)
 //	open <id> <out>      write a note's file to out ("-": stdout)
 //	sync                 push local changes to the server and pull its changes
@@ -89,6 +91,9 @@ commands:
   rm <id>              delete a note
   list                 print "<id> [x] <message>" (done) or "<id> [ ] <message>" per note, sorted by id,
                        then " [file <name>, <n> bytes]" for a note with a file
+  show <id>            print a note as one JSON object: every field this app's model has
+  set <id> <field> <v> set a field by its JSON name (as show prints it): a text field to v
+                       as it is, any other to the JSON value v (5, true, null)
   attach <id> <path>   attach the file at path to a note (sync uploads it)
   open <id> <out>      write a note's file to the file out, or to stdout with "-"
   sync [-log level]     push local changes to the server, pull the server's changes
@@ -368,6 +373,32 @@ func parseCommand(name string, args []string) (command, error) {
 			return func(ctx context.Context, a *app) error { return a.attach(ctx, id, path) }, nil
 		}
 		return func(ctx context.Context, a *app) error { return a.open(ctx, id, path) }, nil
+	case "show":
+		if len(args) != 1 {
+			return nil, usagef("show takes one argument: show <id>")
+		}
+		id, err := parseID(name, args[0])
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, a *app) error { return a.show(ctx, id) }, nil
+	case "set":
+		if len(args) != 3 {
+			return nil, usagef("set takes three arguments: set <id> <field> <value>")
+		}
+		id, err := parseID(name, args[0])
+		if err != nil {
+			return nil, err
+		}
+		col, err := settable(args[1])
+		if err != nil {
+			return nil, err
+		}
+		value, err := fieldValue(col, args[2])
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, a *app) error { return a.set(ctx, id, col, value) }, nil
 	case "list":
 		if len(args) != 0 {
 			return nil, usagef("%s takes no arguments", name)
