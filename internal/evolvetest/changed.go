@@ -19,6 +19,19 @@ func ChangedPoints(t testing.TB) *ssync.Registry {
 	})
 }
 
+// JSONTitle is v2 with Task.Title turned from a string into JSON: every
+// store spells both kinds with one type (TEXT, LONGTEXT), so only the
+// kinds recorded at an earlier open show the change.
+func JSONTitle(t testing.TB) *ssync.Registry {
+	t.Helper()
+	return withTask(t, func(c *ssync.Column) bool {
+		if c.Name == "title" {
+			c.Kind = ssync.KindJSON
+		}
+		return true
+	})
+}
+
 // NullablePoints is v2 with Task.Points made nullable (an int turned into
 // a *int): migrations at open drop the column's NOT NULL constraint.
 func NullablePoints(t testing.TB) *ssync.Registry {

@@ -68,6 +68,15 @@ var clientDDL = []string{
 		version INTEGER NOT NULL,
 		first_opened_at TIMESTAMP NOT NULL,
 		last_opened_at TIMESTAMP NOT NULL)`,
+	// The kind and size of every column of the synchronized tables, as
+	// the last open that changed them recorded them: types alone do not
+	// tell every kind apart (see migrate.Recorded).
+	`CREATE TABLE IF NOT EXISTS ss_columns (
+		tbl TEXT NOT NULL,
+		col TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		size INTEGER NOT NULL,
+		PRIMARY KEY (tbl, col))`,
 	// The data migrations the file has run (Options.Migrations).
 	`CREATE TABLE IF NOT EXISTS ss_migrations (
 		version INTEGER NOT NULL PRIMARY KEY,

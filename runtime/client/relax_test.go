@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ssync-go/ssync/internal/evolvetest"
@@ -79,4 +80,19 @@ func TestDeviceRelaxesNotNull(t *testing.T) {
 	if err := db.SQL().QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check: %q, %v", check, err)
 	}
+}
+
+// TestDeviceRefusesRecordedKind: a string field turned into JSON keeps
+// SQLite's type (TEXT), and the kind ss_columns recorded at an earlier
+// open shows the change: Open refuses it, naming the column.
+func TestDeviceRefusesRecordedKind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "device.db")
+	openAs(t, path, v2.Registry(), 2).Close()
+	_, err := client.Open(context.Background(), path, evolvetest.JSONTitle(t), client.Options{})
+	var sce *ssync.SchemaChangeError
+	if !errors.As(err, &sce) || sce.Table != "ev_task" || sce.Column != "title" || !strings.Contains(sce.Problem, "kind text recorded") {
+		t.Fatalf("open with title turned into JSON: %v, want an *ssync.SchemaChangeError on ev_task.title from the recorded kind", err)
+	}
+	t.Log(err)
+	openAs(t, path, v2.Registry(), 2).Close()
 }

@@ -61,7 +61,9 @@ var deviceRules = migrate.Rules{Database: "device", Type: sqlddl.SQLiteType, Zer
 // migrate brings the device's synchronized tables to the registry in tx:
 // it creates the tables the file lacks, adds new columns (with their
 // defaults) and new indexes, drops the NOT NULL constraints the model no
-// longer asks for (migrate.RelaxSQLite), and fails with an *ssync.SchemaChangeError,
+// longer asks for (migrate.RelaxSQLite), records every column's kind in
+// ss_columns (a later open refuses a kind changed from it, which SQLite's
+// types do not show), and fails with an *ssync.SchemaChangeError,
 // changing nothing, when a difference cannot be applied safely. Tables
 // that gained columns are pulled again from the start at the next sync,
 // so that their rows get the server's values.
@@ -74,7 +76,11 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	if err != nil {
 		return err
 	}
-	plan, err := migrate.Diff(want, have, deviceRules)
+	rules := deviceRules
+	if rules.Recorded, err = migrate.ReadRecorded(ctx, tx); err != nil {
+		return err
+	}
+	plan, err := migrate.Diff(want, have, rules)
 	if err != nil {
 		return err
 	}
@@ -93,12 +99,15 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	for _, c := range db.reg.Collections() {
-		if cols := plan.RelaxedIn(c.CollectionName()); len(cols) > 0 {
-			if err := migrate.RelaxSQLite(ctx, tx, c.CollectionName(), cols); err != nil {
+	for _, name := range db.reg.Names() {
+		if cols := plan.RelaxedIn(name); len(cols) > 0 {
+			if err := migrate.RelaxSQLite(ctx, tx, name, cols); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
 		}
+	}
+	if err := recordKinds(ctx, tx, rules.Recorded, want); err != nil {
+		return err
 	}
 	for _, name := range plan.Grown() {
 		if err := repullAll(ctx, tx, name); err != nil {
@@ -108,6 +117,19 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 			return err
 		}
 		db.logger.InfoContext(ctx, "ssync: columns added; the next sync pulls the table again from the start", "table", name)
+	}
+	return nil
+}
+
+// recordKinds records in ss_columns the kind of every column of want that
+// recorded does not have as it is.
+func recordKinds(ctx context.Context, tx queryer, recorded migrate.Recorded, want []sqlddl.Table) error {
+	for _, c := range recorded.Changes(want) {
+		k := migrate.KindOf(c.Column)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ss_columns (tbl, col, kind, size) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tbl, col) DO UPDATE SET kind = excluded.kind, size = excluded.size`, c.Table, c.Column.Name, k.Kind, k.Size); err != nil {
+			return fmt.Errorf("record column kinds: %w", err)
+		}
 	}
 	return nil
 }

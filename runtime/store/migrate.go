@@ -27,7 +27,9 @@ func WithSchemaVersion(v int) Option {
 
 // migrate brings the synchronized tables to the registry in tx: with the
 // dialect's Inspect, it creates the tables the database lacks and adds the
-// columns and indexes it lacks, or fails with an *ssync.SchemaChangeError
+// columns and indexes it lacks, drops the NOT NULL constraints the model
+// no longer asks for and records every column's kind in ss_columns (a
+// later open refuses a kind changed from it), or fails with an *ssync.SchemaChangeError
 // before changing anything; without it, it creates what does not exist.
 func (s *Store) migrate(ctx context.Context, tx execer) error {
 	d := s.dialect
@@ -38,14 +40,22 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 		defs[t.Name] = t
 		want = append(want, sqlTable(t))
 	}
+	recorded, err := migrate.ReadRecorded(ctx, tx)
+	if err != nil {
+		return err
+	}
 	if d.Inspect == nil {
-		return s.run(ctx, tx, createAll(d, s.reg.Collections()))
+		if err := s.run(ctx, tx, createAll(d, s.reg.Collections())); err != nil {
+			return err
+		}
+		return s.recordKinds(ctx, tx, recorded, want)
 	}
 	found, err := d.Inspect(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("inspect tables: %w", err)
 	}
-	plan, err := migrate.Diff(want, inspected(found), migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType, ZeroTime: d.ZeroTime})
+	plan, err := migrate.Diff(want, inspected(found), migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType,
+		ZeroTime: d.ZeroTime, Recorded: recorded})
 	if err != nil {
 		return err
 	}
@@ -63,7 +73,23 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 	if err := s.relax(ctx, tx, plan); err != nil {
 		return err
 	}
-	return s.run(ctx, tx, stmts)
+	if err := s.run(ctx, tx, stmts); err != nil {
+		return err
+	}
+	return s.recordKinds(ctx, tx, recorded, want)
+}
+
+// recordKinds records in ss_columns the kind of every column of want that
+// recorded does not have as it is: a later open compares the model with
+// it, and so finds a kind changed that the database's types do not show.
+func (s *Store) recordKinds(ctx context.Context, tx execer, recorded migrate.Recorded, want []sqlddl.Table) error {
+	for _, c := range recorded.Changes(want) {
+		k := migrate.KindOf(c.Column)
+		if _, err := tx.ExecContext(ctx, s.stmt.recordKind, c.Table, c.Column.Name, k.Kind, k.Size); err != nil {
+			return fmt.Errorf("record column kinds: %w", err)
+		}
+	}
+	return nil
 }
 
 // relax makes the columns plan relaxes nullable (Dialect.DropNotNull), or

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,34 @@ func TestStoreRelaxesNotNull(t *testing.T) {
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM ev_task WHERE points IS NULL AND title IN ('keep me', 'new')").Scan(&n); err != nil || n != 2 {
 			t.Fatalf("rows after relaxing: %d, %v; want both", n, err)
+		}
+	})
+}
+
+// TestStoreRefusesRecordedKind on every store: a string field turned into
+// JSON keeps the column's type (TEXT, LONGTEXT), and the kind ss_columns
+// recorded at an earlier open shows the change: Open refuses it, naming
+// the column, and the store still opens with its own model.
+func TestStoreRefusesRecordedKind(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		db, _ := b.Open(t)
+		if _, err := store.Open(ctx, db, b.Dialect, v2.Registry()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Open(ctx, db, b.Dialect, evolvetest.JSONTitle(t))
+		var sce *ssync.SchemaChangeError
+		if !errors.As(err, &sce) || sce.Table != "ev_task" || sce.Column != "title" || sce.Database != b.Dialect.Name ||
+			!strings.Contains(sce.Problem, "kind text recorded") {
+			t.Fatalf("open with title turned into JSON: %v, want an *ssync.SchemaChangeError on ev_task.title from the recorded kind", err)
+		}
+		t.Log(err)
+		var kind string
+		if err := db.QueryRow("SELECT kind FROM ss_columns WHERE tbl = 'ev_task' AND col = 'title'").Scan(&kind); err != nil || kind != "text" {
+			t.Fatalf("recorded kind of ev_task.title: %q, %v", kind, err)
+		}
+		if _, err := store.Open(ctx, db, b.Dialect, v2.Registry()); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -43,6 +43,11 @@ var (
 		text("sync_id", 255), text("item", 160), {Name: "size", Kind: ssync.KindInt, Size: 64},
 		{Name: "pending", Kind: ssync.KindInt, Size: 16}, {Name: "touched_at", Kind: ssync.KindTime},
 	}}
+	// columnsTable records the kind and size of every column of the
+	// synchronized tables (see migrate.Recorded).
+	columnsTable = TableDef{Name: "ss_columns", PrimaryKey: []string{"tbl", "col"}, Columns: []ssync.Column{
+		text("tbl", 255), text("col", 255), text("kind", 16), {Name: "size", Kind: ssync.KindInt, Size: 32},
+	}}
 	// migrationsTable records the data migrations the database has run
 	// (WithMigrations).
 	migrationsTable = TableDef{Name: "ss_migrations", PrimaryKey: []string{"version"}, Columns: []ssync.Column{
@@ -61,7 +66,7 @@ func text(name string, size int) ssync.Column {
 
 // ownTables are the store's own tables in d.
 func ownTables(d Dialect) []TableDef {
-	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable, migrationsTable, activityTable}
+	t := []TableDef{counterTable, idempotencyTable, deviceTable, blobRefsTable, blobHoldersTable, blobUsageTable, schemaTable, columnsTable, migrationsTable, activityTable}
 	if d.VersionLog {
 		t = append(t, versionsTable)
 	}
@@ -94,6 +99,8 @@ type statements struct {
 	// upsertActivity records the version of a push that wrote rows of a
 	// user: args sync id, version.
 	upsertActivity string
+	// recordKind records a column's kind: args table, column, kind, size.
+	recordKind string
 }
 
 func newStatements(d Dialect) statements {
@@ -109,5 +116,6 @@ func newStatements(d Dialect) statements {
 		recordSchema: d.upsert(schemaTable.Name, []string{"fingerprint", "version", "first_opened_at", "last_opened_at"},
 			schemaTable.PrimaryKey, []string{"version", "last_opened_at"}),
 		upsertActivity: d.upsert(activityTable.Name, []string{"sync_id", "version"}, activityTable.PrimaryKey, []string{"version"}),
+		recordKind:     d.upsert(columnsTable.Name, []string{"tbl", "col", "kind", "size"}, columnsTable.PrimaryKey, []string{"kind", "size"}),
 	}
 }

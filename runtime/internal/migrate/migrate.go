@@ -11,6 +11,7 @@
 package migrate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,6 +57,47 @@ type Rules struct {
 	// ZeroTime is the literal default of a new NOT NULL time column
 	// without one: the zero time.Time, in a form the database reads.
 	ZeroTime string
+	// Recorded are the kinds an earlier open recorded; nil when none did.
+	Recorded Recorded
+}
+
+// Kind is a column's storage kind and size, as ss_columns records them.
+type Kind struct {
+	// Kind is the ssync.Kind's name ("int", "text", ...).
+	Kind string
+	// Size is the column's ssync.Column.Size.
+	Size int
+}
+
+// KindOf returns c's kind as recorded.
+func KindOf(c ssync.Column) Kind { return Kind{Kind: c.Kind.String(), Size: c.Size} }
+
+// String spells k as errors show it: "int(64)", "text", "text(80)".
+func (k Kind) String() string {
+	if k.Size == 0 {
+		return k.Kind
+	}
+	return fmt.Sprintf("%s(%d)", k.Kind, k.Size)
+}
+
+// Recorded holds the kinds of the columns an earlier open recorded, by
+// table and column. Databases report types, and several kinds share one
+// (SQLite keeps every integer as INTEGER, most databases text and JSON as
+// the same text type): the record tells them apart.
+type Recorded map[string]map[string]Kind
+
+// Changes returns the columns of want whose kind differs from rec or that
+// rec lacks, in order: what to record after a migration.
+func (rec Recorded) Changes(want []sqlddl.Table) []NewColumn {
+	var out []NewColumn
+	for _, t := range want {
+		for _, c := range t.Columns {
+			if k, ok := rec[t.Name][c.Name]; !ok || k != KindOf(c) {
+				out = append(out, NewColumn{Table: t.Name, Column: c})
+			}
+		}
+	}
+	return out
 }
 
 // NewColumn is a column to add to an existing table.
@@ -161,7 +203,7 @@ func diffTable(p *Plan, t sqlddl.Table, h *Table, r Rules) []error {
 			p.Columns = append(p.Columns, NewColumn{Table: t.Name, Column: WithDefault(c, r.ZeroTime)})
 			continue
 		}
-		if problem, fix := compare(c, hc, r); problem != "" {
+		if problem, fix := compare(t.Name, c, hc, r); problem != "" {
 			fail(c.Name, problem, fix)
 		} else if !hc.Nullable && c.Nullable {
 			p.Relaxed = append(p.Relaxed, Relax{Table: t.Name, Column: c.Name})
@@ -188,16 +230,19 @@ func diffTable(p *Plan, t sqlddl.Table, h *Table, r Rules) []error {
 // compare says what differs between the model's column c and the
 // database's column h that no additive change resolves, and what to do;
 // empty when nothing does.
-func compare(c ssync.Column, h Column, r Rules) (problem, fix string) {
+func compare(table string, c ssync.Column, h Column, r Rules) (problem, fix string) {
 	want := r.Type(c)
 	same := r.SameType
 	if same == nil {
 		same = strings.EqualFold
 	}
+	const typeFix = "a column's type is not changed in place: revert the field's type, or add a new field (a new column) and copy the values over in a data migration"
+	rec, recorded := r.Recorded[table][c.Name]
 	switch {
 	case !same(want, h.Type):
-		return fmt.Sprintf("type %s in the database, %s in the model (kind %s)", h.Type, want, c.Kind),
-			"a column's type is not changed in place: revert the field's type, or add a new field (a new column) and copy the values over in a data migration"
+		return fmt.Sprintf("type %s in the database, %s in the model (kind %s)", h.Type, want, c.Kind), typeFix
+	case recorded && rec != KindOf(c):
+		return fmt.Sprintf("kind %s recorded in the database, %s in the model", rec, KindOf(c)), typeFix
 	case h.Nullable && !c.Nullable:
 		return "nullable in the database, NOT NULL in the model",
 			"rows may hold NULL: keep the field nullable (a pointer or sql.Null type), or fill the NULLs and make the column NOT NULL in a data migration"
@@ -230,4 +275,27 @@ func WithDefault(c ssync.Column, zeroTime string) ssync.Column {
 		c.Default = ""
 	}
 	return c
+}
+
+// ReadRecorded reads the kinds recorded in ss_columns (columns tbl, col,
+// kind, size), the same table on the device and every store.
+func ReadRecorded(ctx context.Context, q Queryer) (Recorded, error) {
+	rows, err := q.QueryContext(ctx, "SELECT tbl, col, kind, size FROM ss_columns")
+	if err != nil {
+		return nil, fmt.Errorf("read ss_columns: %w", err)
+	}
+	defer rows.Close()
+	rec := Recorded{}
+	for rows.Next() {
+		var table, column string
+		var k Kind
+		if err := rows.Scan(&table, &column, &k.Kind, &k.Size); err != nil {
+			return nil, fmt.Errorf("read ss_columns: %w", err)
+		}
+		if rec[table] == nil {
+			rec[table] = map[string]Kind{}
+		}
+		rec[table][column] = k
+	}
+	return rec, rows.Err()
 }

@@ -115,3 +115,27 @@ func TestRelaxColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffRecordedKind: a column whose database type matches the model
+// but whose recorded kind does not is refused; Changes lists what to
+// record.
+func TestDiffRecordedKind(t *testing.T) {
+	col := ssync.Column{Name: "n", Kind: ssync.KindJSON}
+	r := rules
+	r.Recorded = Recorded{"t": {"n": {Kind: "text"}}}
+	_, err := Diff(want(col), have(Column{Name: "n", Type: "TEXT"}), r)
+	var sce *ssync.SchemaChangeError
+	if !errors.As(err, &sce) || sce.Column != "n" || !strings.Contains(err.Error(), "kind text recorded in the database, json in the model") {
+		t.Fatalf("Diff: %v, want the recorded kind refused", err)
+	}
+	r.Recorded["t"]["n"] = Kind{Kind: "json"}
+	if _, err := Diff(want(col), have(Column{Name: "n", Type: "TEXT"}), r); err != nil {
+		t.Fatalf("Diff with the kind recorded as it is: %v", err)
+	}
+	if ch := r.Recorded.Changes(want(col)); len(ch) != 1 || ch[0].Column.Name != "id" {
+		t.Fatalf("Changes = %+v, want id alone (n is recorded as it is)", ch)
+	}
+	if got := (Kind{Kind: "int", Size: 64}).String(); got != "int(64)" {
+		t.Fatalf("Kind.String = %q", got)
+	}
+}
