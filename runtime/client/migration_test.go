@@ -15,6 +15,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // pointsFromTitle sets every task's points to the length of its title, a
@@ -231,4 +232,46 @@ func TestDeviceMigrationPushes(t *testing.T) {
 	if got := pointsOf(t, db); got["shared"] != 6 || got["local"] != 5 {
 		t.Fatalf("the migrated device's points = %v, want shared 6 and local 5", got)
 	}
+}
+
+// TestServerMigrationReachesDevices on every store, over HTTP: a store's
+// data migration that marks rows changed reaches the device that wrote
+// them last at its next sync; rows it writes without marking do not.
+func TestServerMigrationReachesDevices(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		sdb, again := b.Open(t)
+		st, err := store.Open(ctx, sdb, b.Dialect, v2.Registry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := openAs(t, filepath.Join(t.TempDir(), "device.db"), v2.Registry(), 2)
+		defer db.Close()
+		for _, title := range []string{"shared", "quiet"} {
+			if err := v2.SyncTasks(db).Insert(ctx, &m2.Task{Title: title}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		syncAs(t, db, storetest.Serve(t, st, server.Config{}))
+
+		length := "LENGTH"
+		if b.Name == "mysql" {
+			length = "CHAR_LENGTH"
+		}
+		st, err = store.Open(ctx, again(), b.Dialect, v2.Registry(), store.WithMigrations(store.Migration{
+			Version: 1, Name: "points from title", Run: func(ctx context.Context, tx *store.MigrationTx) error {
+				if _, err := tx.ExecContext(ctx, "UPDATE ev_task SET points = "+length+"(title)"); err != nil {
+					return err
+				}
+				_, err := tx.MarkChanged(ctx, "ev_task", "title = "+tx.Dialect().Placeholder(1), "shared")
+				return err
+			}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		syncAs(t, db, storetest.Serve(t, st, server.Config{}))
+		if got := pointsOf(t, db); got["shared"] != 6 || got["quiet"] != 0 {
+			t.Fatalf("the device's points after the server's migration = %v, want shared 6 (marked) and quiet 0 (not marked)", got)
+		}
+	})
 }
