@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -149,6 +151,27 @@ func (p *pusher) linkBack(ctx context.Context) error {
 		p.noteWritten(t, l.id)
 		if _, err := p.cascadeFrom(ctx, t, l.id, true); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// unlinkTombstones clears the back references of the deleted rows a purge
+// may remove (purgeable, with args safe and cutoff): deleted rows of a
+// cycle may reference each other, and purging goes children first, so
+// without this none of them could ever go. Every device has pulled these
+// rows deleted, or is past the retention window and pulls everything
+// again, so the rows are changed without a new version.
+func (s *Store) unlinkTombstones(ctx context.Context, tx *sql.Tx, purgeable string, safe uint64, cutoff time.Time) error {
+	q := s.dialect.Quote
+	for _, r := range s.relations {
+		if !r.back || !r.child.coll.UserColumns()[r.index].Nullable {
+			continue
+		}
+		column := q(r.column)
+		if _, err := tx.ExecContext(ctx, "UPDATE "+q(r.child.coll.CollectionName())+" SET "+column+" = NULL WHERE "+column+" IS NOT NULL AND "+purgeable,
+			int64(safe), cutoff); err != nil {
+			return fmt.Errorf("ssync store: purge %s: %w", r.child.coll.CollectionName(), err)
 		}
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,20 +14,22 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // cycWorld is one server on a store of storetest.Cycles and its devices.
 type cycWorld struct {
 	t   *testing.T
+	st  *store.Store
 	db  *sql.DB // the store's database
 	ph  string  // its first placeholder
 	url string
 }
 
-func newCycWorld(t *testing.T, b storetest.Backend) *cycWorld {
-	st, db := b.Store(t, storetest.Cycles(t))
-	return &cycWorld{t: t, db: db, ph: b.Dialect.Placeholder(1), url: storetest.Serve(t, st, server.Config{})}
+func newCycWorld(t *testing.T, b storetest.Backend, opts ...store.Option) *cycWorld {
+	st, db := b.Store(t, storetest.Cycles(t), opts...)
+	return &cycWorld{t: t, st: st, db: db, ph: b.Dialect.Placeholder(1), url: storetest.Serve(t, st, server.Config{})}
 }
 
 func (w *cycWorld) device() *client.DB {
@@ -322,5 +326,49 @@ func TestCycleDelete(t *testing.T) {
 		fresh := w.device()
 		w.sync(fresh)
 		w.check(a, bd, fresh)
+	})
+}
+
+// TestCyclePurge: the tombstones of rows that referenced each other
+// around a cycle are purged once every device has pulled past them,
+// although each deleted row still referenced another.
+func TestCyclePurge(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		var skew atomic.Int64 // read by the server's goroutines
+		w := newCycWorld(t, b, store.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
+		a := w.device()
+		u, t1, s := uuid.New(), uuid.New(), uuid.New()
+		err := a.Transaction(ctx, func(ctx context.Context) error {
+			w.insert(ctx, a, "cyc_user", u, "owner", &t1, &s)
+			w.insert(ctx, a, "cyc_task", t1, "plan", &u, nil)
+			w.insert(ctx, a, "cyc_step", s, "step", &t1, nil)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		if err := cyc(a, "cyc_user").Delete(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		// The store records a device's checkpoint at most once a minute.
+		skew.Add(int64(2 * time.Minute))
+		w.sync(a) // the device's checkpoint is past every tombstone
+		rep, err := w.st.PurgeTombstones(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"cyc_user", "cyc_task", "cyc_step"} {
+			var n int
+			if err := w.db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 || rep.Purged[table] != 1 {
+				t.Fatalf("%s holds %d rows after the purge (report %v), want its tombstone purged", table, n, rep.Purged)
+			}
+		}
+		w.check(a)
 	})
 }

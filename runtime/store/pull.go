@@ -292,8 +292,11 @@ type PurgeReport struct {
 // PurgeTombstones removes deleted rows that no device still needs: those
 // every device seen within the retention window has pulled past, and those
 // deleted longer ago than the retention window. Devices whose checkpoint is
-// older than what was removed get ErrResyncRequired on their next pull. Run
-// it periodically (e.g. daily) from one server instance.
+// older than what was removed get ErrResyncRequired on their next pull. A
+// deleted row that another row still references stays until that row goes;
+// the back references of the rows it may remove are cleared first, so that
+// deleted rows that referenced each other around a cycle of tables go too.
+// Run it periodically (e.g. daily) from one server instance.
 func (s *Store) PurgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	var rep *PurgeReport
 	err := s.retryConflicts(ctx, func() error {
@@ -335,11 +338,15 @@ func (s *Store) purgeTombstones(ctx context.Context) (*PurgeReport, error) {
 	// Children first; a deleted row that a kept row still references (a
 	// foreign key) stays until that row goes.
 	colls := s.reg.Collections()
+	purgeable := q(ssync.ColumnDeletedAt) + " IS NOT NULL AND (" + q(columnVersion) + " <= " + p(1) + " OR " +
+		q(ssync.ColumnDeletedAt) + " < " + p(2) + ")"
+	if err := s.unlinkTombstones(ctx, tx, purgeable, safe, cutoff); err != nil {
+		return nil, err
+	}
 	for i := len(colls) - 1; i >= 0; i-- {
 		c := colls[i]
 		t := q(c.CollectionName())
-		cond := q(ssync.ColumnDeletedAt) + " IS NOT NULL AND (" + q(columnVersion) + " <= " + p(1) + " OR " +
-			q(ssync.ColumnDeletedAt) + " < " + p(2) + ")"
+		cond := purgeable
 		for _, other := range colls {
 			for _, col := range other.UserColumns() {
 				if col.Ref == c.CollectionName() {
