@@ -39,16 +39,20 @@ func Cycles(t testing.TB) *ssync.Registry {
 	return reg
 }
 
-// Dangling returns a description of the first live row of db (a device
-// file or a server store of reg) that references a missing or deleted row,
-// or "" when there is none. Table and column names must need no quoting.
-func Dangling(ctx context.Context, db *sql.DB, reg *ssync.Registry) (string, error) {
+// Dangling returns a description of the first live row of db (a server
+// store of reg with server true, else a device file) that references a
+// missing or deleted row, or "" when there is none. Table and column names
+// must need no quoting.
+func Dangling(ctx context.Context, db *sql.DB, reg *ssync.Registry, server bool) (string, error) {
 	for _, c := range reg.Collections() {
 		for _, col := range c.UserColumns() {
 			if col.Ref == "" {
 				continue
 			}
-			child, column := c.CollectionName(), col.ServerName()
+			child, column := c.CollectionName(), col.Name
+			if server {
+				column = col.ServerName()
+			}
 			q := "SELECT c.id FROM " + child + " c WHERE c.deleted_at IS NULL AND c." + column + " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " +
 				col.Ref + " p WHERE p.id = c." + column + " AND p.deleted_at IS NULL)"
 			var id string
