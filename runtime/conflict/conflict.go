@@ -18,6 +18,12 @@
 //     changed after the pushing device's checkpoint is a conflict: the
 //     server's resolver, when it has one, decides; without one the write
 //     wins.
+//   - Per field: an update that carries only the fields the device changed,
+//     with the values it had seen of them (a field push), changes only
+//     those fields; the others keep the server's values, so concurrent
+//     edits of different fields both survive. The same field changed on
+//     both sides: last writer wins, reported as overwritten (MergeFields).
+//     A merged row goes back to the pushing device on its next pull.
 //   - No echo: a pull leaves out the rows the pulling device wrote last, and
 //     rows created and deleted since its checkpoint by other devices (it
 //     never saw them).
@@ -173,4 +179,53 @@ func Pull(r Row, device string, since uint64) Send {
 		return Created
 	}
 	return Updated
+}
+
+// Fields is what the server does with a field push: an update that carries
+// only the fields the device changed, each with the value the device had
+// last seen from the server (its base).
+//
+// The rules, per field:
+//
+//   - Fields the push leaves out keep the server's values: concurrent edits
+//     of different fields of one row both survive.
+//   - A pushed field is written (last writer wins in server order). When
+//     the server's value differs from the pushed base and the row was last
+//     written by another device, another device changed the field since
+//     the pushing device saw it: the field is reported as overwritten.
+//   - When the row changed after the pushing device's checkpoint by another
+//     device (a Conflict verdict), the written row combines the server's
+//     fields with the pushed ones: it is merged, and the pushing device
+//     pulls it back (it lacks the other device's fields).
+//
+// Delete still wins: a field push of a deleted row is IgnoreDeleted as
+// any write.
+type Fields struct {
+	// Merged reports that the written row holds fields the pushing device
+	// has not seen: the device must pull it back.
+	Merged bool
+	// Overwritten are the pushed fields (their positions in the push's
+	// list) whose server value another device had changed since the
+	// pushing device's base.
+	Overwritten []int
+}
+
+// MergeFields returns what a field push does to stored row r, whose verdict
+// (Decide) is v, Overwrite or Conflict. differs reports for each pushed
+// field, by position, whether the server's value differs from the pushed
+// base.
+func MergeFields(r Row, p Push, v Verdict, differs []bool) Fields {
+	var f Fields
+	f.Merged = v == Conflict
+	if p.Device != "" && r.Writer == p.Device {
+		// The last write is the pushing device's own: a value that differs
+		// from the base is its own earlier push, not a concurrent edit.
+		return f
+	}
+	for i, d := range differs {
+		if d {
+			f.Overwritten = append(f.Overwritten, i)
+		}
+	}
+	return f
 }

@@ -1,6 +1,9 @@
 package conflict
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestDecide(t *testing.T) {
 	mine := func(owner string) bool { return owner == "ann" || owner == "bob" }
@@ -62,5 +65,32 @@ func TestChanged(t *testing.T) {
 	r := Row{Found: true, Version: 5, Writer: "a"}
 	if Changed(r, "a", 1) || !Changed(r, "b", 4) || Changed(r, "b", 5) || Changed(Row{}, "b", 0) || !Changed(r, "", 4) {
 		t.Fatal("Changed disagrees with its rule")
+	}
+}
+
+func TestMergeFields(t *testing.T) {
+	other := Row{Found: true, Owner: "ann", Version: 5, Writer: "phone"}
+	own := Row{Found: true, Owner: "ann", Version: 5, Writer: "tablet"}
+	merged := Row{Found: true, Owner: "ann", Version: 5, Writer: ""}
+	for _, c := range []struct {
+		name    string
+		row     Row
+		push    Push
+		differs []bool
+		want    Fields
+	}{
+		{"other fields changed since the checkpoint", other, Push{Device: "tablet", Since: 4}, []bool{false}, Fields{Merged: true}},
+		{"the same field changed since the base", other, Push{Device: "tablet", Since: 4}, []bool{false, true}, Fields{Merged: true, Overwritten: []int{1}}},
+		{"nothing changed since the checkpoint", other, Push{Device: "tablet", Since: 5}, []bool{false}, Fields{}},
+		{"pulled since, the field kept locally", other, Push{Device: "tablet", Since: 5}, []bool{true}, Fields{Overwritten: []int{0}}},
+		{"the device's own earlier push", own, Push{Device: "tablet", Since: 1}, []bool{true}, Fields{}},
+		{"a merged row changed since", merged, Push{Device: "tablet", Since: 4}, []bool{true}, Fields{Merged: true, Overwritten: []int{0}}},
+		{"no device id", other, Push{Since: 4}, []bool{true, false}, Fields{Merged: true, Overwritten: []int{0}}},
+	} {
+		v := Decide(c.row, Push{Owner: "ann", Device: c.push.Device, Since: c.push.Since}, func(string) bool { return true })
+		got := MergeFields(c.row, c.push, v, c.differs)
+		if got.Merged != c.want.Merged || fmt.Sprint(got.Overwritten) != fmt.Sprint(c.want.Overwritten) {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
 	}
 }

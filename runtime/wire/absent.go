@@ -62,6 +62,12 @@ func encodeRow(w *jwriter.Writer, coll ssync.Collection, row any, absent []strin
 			skip = append(skip, c.Wire)
 		}
 	}
+	writeObject(w, coll, row, func(key string) bool { return !slices.Contains(skip, key) })
+}
+
+// writeObject writes the fields of row's object (as the generated encoder
+// writes it) whose wire names keep accepts, in the encoder's order.
+func writeObject(w *jwriter.Writer, coll ssync.Collection, row any, keep func(key string) bool) {
 	var whole jwriter.Writer
 	coll.EncodeRow(&whole, row)
 	data, _ := whole.BuildBytes() // a generated encoder's output is valid JSON
@@ -74,7 +80,7 @@ func encodeRow(w *jwriter.Writer, coll ssync.Collection, row any, absent []strin
 		l.WantColon()
 		value := l.Raw()
 		l.WantComma()
-		if slices.Contains(skip, key) {
+		if !keep(key) {
 			continue
 		}
 		if !first {

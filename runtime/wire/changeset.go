@@ -38,6 +38,24 @@ type ChangeSet struct {
 	// encoder leaves them out; the decoder fills it under
 	// ssync.DecodeOptions.TrackAbsent. Nil when every row is whole.
 	Absent map[any][]string
+	// Fields holds, for the rows of Updated pushed as field changes (a
+	// field push), the fields the device changed and the values it last
+	// saw of them from the server. The encoder writes such a row with only
+	// its record fields and its changed fields, and their values seen in
+	// the change set's "base" object, keyed by row id; the decoder fills
+	// it from that object. Nil when every row is pushed whole.
+	Fields map[any]*FieldChange
+}
+
+// FieldChange is what a field push says of one updated row.
+type FieldChange struct {
+	// Changed are the device names of the user columns the device
+	// changed, in column order.
+	Changed []string
+	// Base is a row (a pointer to the model type) whose Changed fields
+	// hold the values the device last saw from the server; its other
+	// fields mean nothing.
+	Base any
 }
 
 // Len returns the number of rows and ids in the change set.
@@ -61,7 +79,11 @@ func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
 		if i > 0 {
 			w.RawByte(',')
 		}
-		encodeRow(w, coll, row, cs.Absent[row])
+		if f := cs.Fields[row]; f != nil {
+			encodeFields(w, coll, row, f.Changed, cs.Absent[row], true)
+		} else {
+			encodeRow(w, coll, row, cs.Absent[row])
+		}
 	}
 	w.RawString(`],"deleted":[`)
 	for i, id := range cs.Deleted {
@@ -70,7 +92,11 @@ func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
 		}
 		WriteUUID(w, id)
 	}
-	w.RawString(`]}}`)
+	w.RawString(`]}`)
+	if len(cs.Fields) > 0 {
+		encodeBase(w, coll, cs)
+	}
+	w.RawByte('}')
 }
 
 // EncodeChangeSets writes the whole wire array. Every change set's
@@ -190,7 +216,7 @@ func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions
 
 func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOptions) (ChangeSet, error) {
 	var cs ChangeSet
-	var changes []byte
+	var changes, base []byte
 	haveCollection, haveChanges := false, false
 	l.Delim('{')
 	for l.Ok() && !l.IsDelim('}') {
@@ -209,6 +235,8 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 		case "changes":
 			changes = l.Raw()
 			haveChanges = true
+		case "base":
+			base = l.Raw()
 		default:
 			if opts.Strict {
 				l.AddError(fmt.Errorf("%w %q in change set", ErrUnknownField, echo.Clip(key)))
@@ -237,6 +265,9 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
 	if !haveChanges {
+		if base != nil {
+			return cs, &DecodeError{Collection: cs.Collection, Part: "base", Index: -1, Err: errors.New(`"base" without "changes"`)}
+		}
 		return cs, nil
 	}
 	cl := &jlexer.Lexer{Data: changes}
@@ -279,6 +310,11 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	cl.Delim('}')
 	if err := cl.Error(); err != nil {
 		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
+	}
+	if base != nil {
+		if err := decodeBase(base, coll, opts, &cs); err != nil {
+			return cs, err
+		}
 	}
 	return cs, nil
 }

@@ -294,7 +294,16 @@ type HandshakeResponse struct {
 	// with Content-Encoding set to one of them. Empty: send bodies as they
 	// are.
 	Encodings []string `json:"encodings,omitempty"`
+	// Features lists the protocol extensions the server understands
+	// (FeatureFields). A client uses an extension only when the server
+	// announces it.
+	Features []string `json:"features,omitempty"`
 }
+
+// FeatureFields is the handshake feature of servers that take field
+// pushes: updated rows that carry only their changed fields, with the
+// change set's "base" object (ChangeSet.Fields).
+const FeatureFields = "fields"
 
 // StreamEnd is the last line of a streamed pull: {"done": true,
 // "timestamp": "<checkpoint>"} once every line was sent, or an ErrorBody
@@ -342,6 +351,17 @@ type IgnoredRow struct {
 	Message string `json:"message,omitempty"`
 }
 
+// MergedRow is a row a field push merged with the server's row.
+type MergedRow struct {
+	// Collection and ID name the row.
+	Collection string    `json:"collection"`
+	ID         uuid.UUID `json:"id"`
+	// Overwritten are the wire names of the pushed fields whose value
+	// another device had changed since the pusher's base: the pushed value
+	// replaced it (last writer wins). Omitted when none.
+	Overwritten []string `json:"overwritten,omitempty"`
+}
+
 // PushResult is what a push did: the answer to a push with
 // ParamResult=ResultFull (a plain push answers Checkpoint alone, as a JSON
 // string).
@@ -351,6 +371,11 @@ type PushResult struct {
 	Checkpoint string `json:"checkpoint"`
 	// Ignored lists the changes not applied.
 	Ignored []IgnoredRow `json:"ignored"`
+	// Merged lists the field-pushed rows the server merged with changes
+	// of other devices the pusher had not seen (it pulls the merged row
+	// next), and the pushed fields that replaced another device's
+	// concurrent change of the same field. Omitted when empty.
+	Merged []MergedRow `json:"merged,omitempty"`
 	// Replayed is true when the push repeated an idempotency key and the
 	// recorded answer was returned without applying anything. It travels
 	// as HeaderIdempotentReplayed, not in the body.

@@ -1,0 +1,185 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+
+	"github.com/ssync-go/ssync/runtime/internal/echo"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// A field push (ChangeSet.Fields) writes an updated row with its record
+// fields and only the user fields the device changed, and adds to the
+// change set a "base" object: for each such row, by id, an object of the
+// same changed fields holding the values the device last saw from the
+// server. The fields a row leaves out are its absent fields (ChangeSet
+// Absent, under ssync.DecodeOptions.TrackAbsent), which the store keeps as
+// it has them.
+
+// wireNames returns the wire names of coll's user columns whose device
+// names are in names and not in without.
+func wireNames(coll ssync.Collection, names, without []string) []string {
+	var out []string
+	for _, c := range coll.UserColumns() {
+		if slices.Contains(names, c.Name) && !slices.Contains(without, c.Name) {
+			out = append(out, c.Wire)
+		}
+	}
+	return out
+}
+
+// encodeFields writes row with only the user fields named in changed
+// (device names) but not in absent, and its record fields when withRecord.
+func encodeFields(w *jwriter.Writer, coll ssync.Collection, row any, changed, absent []string, withRecord bool) {
+	keep := wireNames(coll, changed, absent)
+	cols := coll.UserColumns()
+	writeObject(w, coll, row, func(key string) bool {
+		if slices.Contains(keep, key) {
+			return true
+		}
+		if !withRecord {
+			return false
+		}
+		return !slices.ContainsFunc(cols, func(c ssync.Column) bool { return c.Wire == key })
+	})
+}
+
+// encodeBase writes the change set's "base" member: for each field-pushed
+// row of Updated, in order, its id and the base of its changed fields.
+func encodeBase(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
+	w.RawString(`,"base":{`)
+	first := true
+	for _, row := range cs.Updated {
+		f := cs.Fields[row]
+		if f == nil {
+			continue
+		}
+		if !first {
+			w.RawByte(',')
+		}
+		first = false
+		w.String(coll.RecordOf(row).ID.String())
+		w.RawByte(':')
+		encodeFields(w, coll, f.Base, f.Changed, cs.Absent[row], false)
+	}
+	w.RawByte('}')
+}
+
+// decodeBase reads a change set's "base" member into cs.Fields. Every key
+// must be the id of an updated row, and every field of its object one of
+// the collection's user fields; under opts.TrackAbsent the fields must be
+// exactly those the row carries.
+func decodeBase(data []byte, coll ssync.Collection, opts ssync.DecodeOptions, cs *ChangeSet) error {
+	fail := func(id uuid.UUID, err error) error {
+		return &DecodeError{Collection: cs.Collection, Part: "base", Index: -1, ID: id, Err: err}
+	}
+	l := &jlexer.Lexer{Data: data}
+	if l.IsNull() {
+		return nil
+	}
+	byID := make(map[uuid.UUID][]any, len(cs.Updated))
+	for _, row := range cs.Updated {
+		id := coll.RecordOf(row).ID
+		byID[id] = append(byID[id], row)
+	}
+	seen := map[uuid.UUID]bool{}
+	l.Delim('{')
+	for l.Ok() && !l.IsDelim('}') {
+		key := l.UnsafeString()
+		id, err := uuid.Parse(key)
+		if err != nil {
+			return fail(uuid.Nil, fmt.Errorf("key %q is not a row id", echo.Clip(key)))
+		}
+		l.WantColon()
+		rows := byID[id]
+		if len(rows) == 0 {
+			return fail(id, errors.New("the row is not among the updated rows"))
+		}
+		if seen[id] {
+			return fail(id, errors.New("the row appears twice"))
+		}
+		seen[id] = true
+		changed, err := baseFields(*l, coll)
+		if err != nil {
+			return fail(id, err)
+		}
+		base := coll.NewRow()
+		if err := coll.DecodeRow(l, base, opts); err != nil {
+			return fail(id, err)
+		}
+		if opts.RefuseNUL {
+			if err := checkNUL(coll, base); err != nil {
+				return fail(id, err)
+			}
+		}
+		for _, row := range rows {
+			if opts.TrackAbsent {
+				if err := sameFields(coll, changed, cs.Absent[row]); err != nil {
+					return fail(id, err)
+				}
+			}
+			if cs.Fields == nil {
+				cs.Fields = map[any]*FieldChange{}
+			}
+			cs.Fields[row] = &FieldChange{Changed: changed, Base: base}
+		}
+		l.WantComma()
+	}
+	l.Delim('}')
+	l.Consumed()
+	if err := l.Error(); err != nil {
+		return fail(uuid.Nil, err)
+	}
+	return nil
+}
+
+// baseFields returns the device names of the user fields the base object at
+// l holds, in column order, or an error naming a field that is none of
+// them. l is a copy of the decoder's lexer.
+func baseFields(l jlexer.Lexer, coll ssync.Collection) ([]string, error) {
+	if l.IsNull() {
+		return nil, errors.New("the base is null, want an object")
+	}
+	cols := coll.UserColumns()
+	var have []string
+	l.Delim('{')
+	for l.Ok() && !l.IsDelim('}') {
+		key := l.UnsafeFieldName(false)
+		l.WantColon()
+		i := slices.IndexFunc(cols, func(c ssync.Column) bool { return c.Wire == key })
+		if i < 0 {
+			return nil, fmt.Errorf("%w %q in a base (want a user field)", ErrUnknownField, echo.Clip(key))
+		}
+		have = append(have, cols[i].Name)
+		l.SkipRecursive()
+		l.WantComma()
+	}
+	var out []string
+	for _, c := range cols {
+		if slices.Contains(have, c.Name) {
+			out = append(out, c.Name)
+		}
+	}
+	return out, nil
+}
+
+// sameFields checks that the user fields a row carries (all but absent)
+// are those its base holds (changed).
+func sameFields(coll ssync.Collection, changed, absent []string) error {
+	for _, c := range coll.UserColumns() {
+		carried := !slices.Contains(absent, c.Name)
+		based := slices.Contains(changed, c.Name)
+		switch {
+		case carried && !based:
+			return fmt.Errorf("field %q is pushed without its base", c.Wire)
+		case based && !carried:
+			return fmt.Errorf("the base holds field %q, which the row leaves out", c.Wire)
+		}
+	}
+	return nil
+}
