@@ -467,6 +467,7 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		Collections:   s.store.Registry().Names(),
 		Checkpoint:    cp.String(),
 		Encodings:     s.encodings(),
+		Features:      []string{wire.FeatureFields},
 	})
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)

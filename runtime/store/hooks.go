@@ -86,8 +86,22 @@ type Conflict struct {
 	Collection string
 	// Server is the row as the server has it.
 	Server any
-	// Incoming is the row the client sent.
+	// Incoming is the row the client sent. For a field push (the client
+	// sent only the fields it changed, Changed) its other fields hold the
+	// server's values: it is the row the default merge writes.
 	Incoming any
+	// Base is, for a field push, the row as the pushing device last saw
+	// it from the server: Server's values but for the Changed fields,
+	// which hold the device's base. Nil for a whole-row push.
+	Base any
+	// Changed names (device names, in column order) the fields the
+	// pushing device changed, for a field push; nil for a whole-row push.
+	Changed []string
+	// ServerChanged names those of the Changed fields whose server value
+	// differs from the base: another device changed them too. Changes of
+	// the server's row to other fields are in Server, but the server does
+	// not know the device's base of them.
+	ServerChanged []string
 	// ClientCheckpoint is what the client had pulled of the collection.
 	ClientCheckpoint Checkpoint
 	// ServerVersion is the version of the server's row.
@@ -99,11 +113,13 @@ type Action int
 
 // The decisions a Resolver can make.
 const (
-	// TakeIncoming writes the client's row (last writer wins).
+	// TakeIncoming writes the client's row (last writer wins); for a
+	// field push, its changed fields.
 	TakeIncoming Action = iota
 	// KeepServer ignores the client's row; it is reported back as ignored.
 	KeepServer
-	// Merge writes Resolution.Row, which the pushing device then pulls.
+	// Merge writes Resolution.Row, which the pushing device then pulls
+	// (every field of it, also for a field push).
 	Merge
 	// Refuse refuses the whole push with 409 and Resolution.Reason.
 	Refuse

@@ -6,9 +6,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
+// A field push (wire.ChangeSet.Fields) is a row whose absent fields are
+// those the device did not change: the store writes only the changed
+// ones, and the conflict policy (conflict.MergeFields) says whether the
+// row is merged and which fields were overwritten.
+//
 // A push from an app whose schema lacks some of a collection's columns
 // (an older version) carries rows without those fields (wire.ChangeSet
 // Absent). The store never writes such a column: an update leaves it as
@@ -117,4 +124,28 @@ func (t *serverTable) names(positions []int) []string {
 		out = append(out, cols[i].Name)
 	}
 	return out
+}
+
+// fieldMerge applies the conflict policy to a field push of a row the
+// server has (current): what it does, and the device names of the pushed
+// fields whose server value differs from the pushed base.
+func fieldMerge(t *serverTable, ex existing, push conflict.Push, v conflict.Verdict, current any, fc *wire.FieldChange) (conflict.Fields, []string) {
+	differs := wire.DiffFields(t.coll, current, fc.Base, fc.Changed)
+	var changed []string
+	for i, d := range differs {
+		if d {
+			changed = append(changed, fc.Changed[i])
+		}
+	}
+	return conflict.MergeFields(ex.row(), push, v, differs), changed
+}
+
+// wireName returns the wire name of the user column with device name name.
+func (t *serverTable) wireName(name string) string {
+	for _, c := range t.coll.UserColumns() {
+		if c.Name == name {
+			return c.Wire
+		}
+	}
+	return name
 }

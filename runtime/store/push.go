@@ -163,7 +163,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		}
 		for _, rows := range [][]any{orderByParents(t, s.relations, cs.Created), cs.Updated} {
 			for _, row := range rows {
-				if err := p.write(ctx, t, row, since, t.userIndexes(cs.Absent[row])); err != nil {
+				if err := p.write(ctx, t, row, since, t.userIndexes(cs.Absent[row]), cs.Fields[row]); err != nil {
 					return nil, err
 				}
 			}
@@ -489,8 +489,10 @@ func (p *pusher) hook(ctx context.Context, t *serverTable, w *Write) error {
 
 // write writes one pushed row. absent are the user columns (by position)
 // the pushing app's row leaves out: an update reads them from the server's
-// row, for the hooks and the resolver, and never writes them.
-func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Checkpoint, absent []int) error {
+// row, for the hooks and the resolver, and never writes them. fc is set
+// for a field push: the pushed row carries only the changed fields (the
+// others are absent) and their base.
+func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Checkpoint, absent []int, fc *wire.FieldChange) error {
 	rec := t.coll.RecordOf(row)
 	name := t.coll.CollectionName()
 	id := p.req.Identity
@@ -507,7 +509,8 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	if err != nil {
 		return err
 	}
-	verdict := conflict.Decide(ex.row(), conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version}, id.Allowed)
+	push := conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version}
+	verdict := conflict.Decide(ex.row(), push, id.Allowed)
 	switch verdict {
 	case conflict.Refuse:
 		// The same answer whether or not the row exists.
@@ -524,14 +527,36 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	writer := p.req.Device
 	var current any
-	if ex.found && (p.s.resolver != nil || p.s.hooks[name].BeforeWrite != nil) {
+	if ex.found && (p.s.resolver != nil || p.s.hooks[name].BeforeWrite != nil || fc != nil) {
 		if current, err = p.load(ctx, t, rec.ID); err != nil {
 			return err
 		}
 	}
+	var merged *wire.MergedRow
+	var serverChanged []string
+	if fc != nil && ex.found {
+		var f conflict.Fields
+		f, serverChanged = fieldMerge(t, ex, push, verdict, current, fc)
+		if f.Merged || len(f.Overwritten) > 0 {
+			merged = &wire.MergedRow{Collection: name, ID: rec.ID}
+			for _, i := range f.Overwritten {
+				merged.Overwritten = append(merged.Overwritten, t.wireName(fc.Changed[i]))
+			}
+		}
+		if f.Merged {
+			writer = "" // the pushing device lacks the other device's fields
+		}
+	}
 	if verdict == conflict.Conflict && p.s.resolver != nil {
-		r, err := p.s.resolver(ctx, Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
-			ClientCheckpoint: since, ServerVersion: ex.version})
+		c := Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
+			ClientCheckpoint: since, ServerVersion: ex.version}
+		if fc != nil {
+			if c.Base, err = wire.WithFields(t.coll, current, fc.Base, fc.Changed); err != nil {
+				return fmt.Errorf("ssync store: push %s %s: %w", name, rec.ID, err)
+			}
+			c.Changed, c.ServerChanged = fc.Changed, serverChanged
+		}
+		r, err := p.s.resolver(ctx, c)
 		if err != nil {
 			return fmt.Errorf("ssync store: resolver for %s %s: %w", name, rec.ID, err)
 		}
@@ -546,6 +571,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			}
 			row, rec = r.Row, t.coll.RecordOf(r.Row)
 			writer = "" // the pushing device does not have the merged row yet
+			if fc != nil {
+				absent = nil // the merged row is whole: every field is written
+			}
+			if merged == nil {
+				merged = &wire.MergedRow{Collection: name, ID: rec.ID}
+			}
 		case Refuse:
 			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("%w: %s", ErrConflict, r.Reason)}
 		default:
@@ -604,6 +635,9 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		p.noteOwner(rec.SyncID)
 		p.noteRefs(t, row, user)
 		p.links = append(p.links, links...)
+		if merged != nil {
+			p.res.Merged = append(p.res.Merged, *merged)
+		}
 		if rec.DeletedAt != nil && !ex.deleted {
 			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
 			return err

@@ -183,3 +183,56 @@ func sameFields(coll ssync.Collection, changed, absent []string) error {
 	}
 	return nil
 }
+
+// fieldValues returns the encoded value of each user field of row's
+// object, by wire name.
+func fieldValues(coll ssync.Collection, row any) map[string][]byte {
+	var w jwriter.Writer
+	coll.EncodeRow(&w, row)
+	data, _ := w.BuildBytes() // a generated encoder's output is valid JSON
+	out := make(map[string][]byte, len(coll.UserColumns()))
+	l := &jlexer.Lexer{Data: data}
+	l.Delim('{')
+	for l.Ok() && !l.IsDelim('}') {
+		key := string(l.UnsafeFieldName(false))
+		l.WantColon()
+		out[key] = l.Raw()
+		l.WantComma()
+	}
+	return out
+}
+
+// DiffFields reports, for each user field named in fields (device names),
+// whether rows a and b of coll hold different values of it: whether they
+// encode differently on the wire (times compare in UTC, as they travel).
+func DiffFields(coll ssync.Collection, a, b any, fields []string) []bool {
+	av, bv := fieldValues(coll, a), fieldValues(coll, b)
+	out := make([]bool, len(fields))
+	for i, name := range fields {
+		for _, c := range coll.UserColumns() {
+			if c.Name == name {
+				out[i] = string(av[c.Wire]) != string(bv[c.Wire])
+			}
+		}
+	}
+	return out
+}
+
+// WithFields returns a new row of coll holding row's values but for the
+// user fields named in fields (device names), which hold from's.
+func WithFields(coll ssync.Collection, row, from any, fields []string) (any, error) {
+	out := coll.NewRow()
+	for i := range 2 {
+		var w jwriter.Writer
+		if i == 0 {
+			coll.EncodeRow(&w, row)
+		} else {
+			encodeFields(&w, coll, from, fields, nil, false)
+		}
+		data, _ := w.BuildBytes() // a generated encoder's output is valid JSON
+		if err := coll.DecodeRow(&jlexer.Lexer{Data: data}, out, ssync.DecodeOptions{}); err != nil {
+			return nil, fmt.Errorf("copy fields of %s: %w", coll.CollectionName(), err)
+		}
+	}
+	return out, nil
+}
