@@ -464,6 +464,8 @@ type localTable struct {
 	// resyncDrop removes clean rows in scope that a full resync did not
 	// return: they are gone on the server.
 	resyncDrop string
+	// fields are the statements of the table's changed fields (fields.go).
+	fields fieldStatements
 }
 
 // quote quotes an identifier for SQLite (sqlddl.QuoteSQLite): in
@@ -526,6 +528,7 @@ func newLocalTable(c ssync.Collection) *localTable {
 	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.applyDel} {
 		*stmt = withColumns(*stmt)
 	}
+	lt.fields = newFieldStatements(c)
 	return lt
 }
 

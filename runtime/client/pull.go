@@ -274,6 +274,12 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 			seen = st
 		}
 		var args []any
+		var merge *sql.Stmt // prepared on first use
+		defer func() {
+			if merge != nil {
+				merge.Close()
+			}
+		}()
 		for part, rows := range [][]any{cs.Created, cs.Updated} {
 			for _, row := range rows {
 				if err := check(n); err != nil {
@@ -292,7 +298,16 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, cause(ctx, err))
 				}
 				if n, _ := r.RowsAffected(); n == 0 {
-					s.res.Skipped++
+					merged, err := s.mergeFields(qctx, tx, lt, row, &merge)
+					if err != nil {
+						return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, cause(ctx, err))
+					}
+					if !merged {
+						s.res.Skipped++
+						continue
+					}
+					updated++
+					s.log("pull", name, "updated", lt.coll, row, rec.ID)
 					continue
 				}
 				op := "created"
@@ -336,4 +351,30 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 		db.changed(OriginPull, name)
 	}
 	return nil
+}
+
+// mergeFields writes a pulled row into a local row with pending changes
+// known field by field: the fields not changed locally take the pulled
+// values, the changed ones stay (they are pushed next). It reports whether
+// the local row was such a row. *stmt is the prepared statement, prepared
+// here on first use.
+func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, row any, stmt **sql.Stmt) (bool, error) {
+	if lt.fields.merge == "" || lt.coll.RecordOf(row).DeletedAt != nil {
+		return false, nil
+	}
+	if *stmt == nil {
+		st, err := tx.PrepareContext(ctx, lt.fields.merge)
+		if err != nil {
+			return false, err
+		}
+		*stmt = st
+	}
+	args := lt.coll.AppendValues(row, nil)
+	args = append(args, lt.coll.RecordOf(row).ID.String())
+	r, err := (*stmt).ExecContext(ctx, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n > 0, err
 }

@@ -54,6 +54,9 @@ func (s *session) push(ctx context.Context) error {
 	if err := s.pushChanges(ctx); err != nil {
 		return err
 	}
+	if err := s.db.dropCleanFields(ctx); err != nil {
+		return err
+	}
 	return s.db.dropAbsent(ctx)
 }
 
@@ -87,6 +90,8 @@ type dirtyRow struct {
 	coll string
 	// absent are the fields the row's pending change lacks (ss_absent).
 	absent []string
+	// fields is set for an update pushed field by field.
+	fields *wire.FieldChange
 }
 
 func (s *session) pushChanges(ctx context.Context) error {
@@ -98,7 +103,7 @@ func (s *session) pushChanges(ctx context.Context) error {
 	// Read every dirty row first (a snapshot of what to send), in order.
 	var all []dirtyRow
 	for _, c := range db.reg.Collections() {
-		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope)
+		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope, s.fields)
 		if err != nil {
 			return err
 		}
@@ -180,6 +185,12 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 				}
 				cs.Absent[r.row] = r.absent
 			}
+			if r.fields != nil {
+				if cs.Fields == nil {
+					cs.Fields = map[any]*wire.FieldChange{}
+				}
+				cs.Fields[r.row] = r.fields
+			}
 		case "deleted":
 			cs.Deleted = append(cs.Deleted, r.id)
 			tc.Deleted++
@@ -244,6 +255,7 @@ func (s *session) send(ctx context.Context, e *outboxEntry) error {
 			return &TransportError{Op: wire.PathPush, StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
 		}
 		s.res.Ignored = append(s.res.Ignored, ack.Ignored...)
+		s.res.Merged = append(s.res.Merged, ack.Merged...)
 	}
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -323,11 +335,18 @@ func (db *DB) PendingPushes(ctx context.Context) (int, error) {
 
 // readDirty reads the table's changed rows in scope. Rows already in the
 // outbox are read again; their newer state is pushed after the outbox.
-func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]dirtyRow, error) {
+// With fields, updates known field by field are pushed so.
+func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, fields bool) ([]dirtyRow, error) {
 	name := lt.coll.CollectionName()
 	absent, err := db.absentOf(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	var changed map[string]*wire.FieldChange
+	if fields {
+		if changed, err = db.changedFields(ctx, lt); err != nil {
+			return nil, err
+		}
 	}
 	// The rows are read at full speed; ctx is checked every checkRows rows
 	// (see hot.go).
@@ -368,6 +387,9 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string) ([]di
 			d.op = "updated"
 			if a := absent[d.rec.ID]; a != nil && a.dirty == dirty {
 				d.absent = a.cols
+			}
+			if f := changed[d.rec.ID]; f != nil {
+				d.fields = fieldPush(lt.coll, row, f, d.absent)
 			}
 		default:
 			d.op = "created"
@@ -411,6 +433,11 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 		for start := 0; start < len(ids); start += ackChunk {
 			chunk := ids[start:min(start+ackChunk, len(ids))]
 			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+			if g.sent {
+				if err := ackFields(ctx, tx, db.tables[g.collection], in, g.dirty, chunk); err != nil {
+					return err
+				}
+			}
 			var q string
 			if g.sent {
 				q = withColumns("UPDATE " + t + " SET {known} = 1, {dirty} = CASE WHEN {dirty} = ? THEN 0 ELSE {dirty} END WHERE `id` IN (" + in + ")")

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ssync-go/ssync/runtime/internal/migrate"
@@ -69,10 +70,12 @@ var deviceRules = migrate.Rules{Database: "device", Type: sqlddl.SQLiteType, Zer
 // so that their rows get the server's values.
 func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	var want []sqlddl.Table
+	names := db.reg.Names()
 	for _, c := range db.reg.Collections() {
-		want = append(want, deviceTable(c))
+		want = append(want, deviceTable(c), changedTable(c))
+		names = append(names, changedName(c.CollectionName()))
 	}
-	have, err := migrate.InspectSQLite(ctx, tx, db.reg.Names())
+	have, err := migrate.InspectSQLite(ctx, tx, names)
 	if err != nil {
 		return err
 	}
@@ -94,6 +97,9 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	for _, ix := range plan.Indexes {
 		stmts = append(stmts, sqlddl.CreateIndex(ix.Table, ix.Index, quote))
 	}
+	for _, c := range db.reg.Collections() {
+		stmts = append(stmts, trackDDL(c)...)
+	}
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -109,7 +115,13 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	if err := recordKinds(ctx, tx, rules.Recorded, want); err != nil {
 		return err
 	}
+	if err := db.migrateFields(ctx, tx, have, plan); err != nil {
+		return err
+	}
 	for _, name := range plan.Grown() {
+		if _, ok := have[name]; !ok || !slices.Contains(db.reg.Names(), name) {
+			continue // a side table of changed fields (fields.go)
+		}
 		if err := repullAll(ctx, tx, name); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,12 @@ type SyncOptions struct {
 	// for a longer one with Retry-After is not retried (its
 	// TransportError has RetryAfter). 0 means 30s.
 	MaxRetryDelay time.Duration
+	// WholeRows makes pushes carry whole rows, as to a server that does
+	// not take field pushes. By default an update of a row the server has
+	// carries only the fields changed since the last acknowledged push,
+	// with the values the device had seen of them, so that the server
+	// keeps concurrent changes of the other fields (wire.FeatureFields).
+	WholeRows bool
 	// PushBatchRows bounds the rows of one push request; larger change sets
 	// go in several pushes. 0 means 5,000.
 	PushBatchRows int
@@ -187,8 +194,14 @@ type Result struct {
 	// next pull.
 	Ignored []wire.IgnoredRow
 	// Skipped counts pulled rows not applied because the row has a local
-	// change not yet pushed; the local change is pushed next time.
+	// change not yet pushed that is not known field by field (the whole
+	// local row is pushed next time). A row with pending field changes
+	// takes the pulled values of the other fields, and counts as updated.
 	Skipped int
+	// Merged lists the pushed rows the server merged with changes of
+	// other devices (the merged row is pulled back), and the pushed fields
+	// that replaced another device's concurrent change of the same field.
+	Merged []wire.MergedRow
 	// Resynced lists collections that were pulled again in full: the
 	// server no longer had the deletions since their checkpoint, or a
 	// migration at Open added columns to their table.
@@ -233,6 +246,9 @@ type session struct {
 	// pushEncoding is the content coding pushes are sent in: the first
 	// the server's handshake announced that this client writes, or none.
 	pushEncoding string
+	// fields is true when the server takes field pushes
+	// (wire.FeatureFields) and SyncOptions.WholeRows is not set.
+	fields bool
 }
 
 func (s *session) progress(p Progress) {
@@ -353,6 +369,7 @@ type hello struct {
 	key          string
 	at           time.Time
 	pushEncoding string
+	fields       bool
 }
 
 // helloKey names what a handshake said hello with: the server, the schema
@@ -374,7 +391,7 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 	last := db.hello
 	db.helloMu.Unlock()
 	if every > 0 && last.key == key && time.Since(last.at) < every {
-		s.pushEncoding = last.pushEncoding
+		s.pushEncoding, s.fields = last.pushEncoding, last.fields
 		return nil
 	}
 	if err := s.handshake(ctx); err != nil {
@@ -382,7 +399,7 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 		return err
 	}
 	db.helloMu.Lock()
-	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding}
+	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding, fields: s.fields}
 	db.helloMu.Unlock()
 	return nil
 }
@@ -428,6 +445,7 @@ func (s *session) handshake(ctx context.Context) error {
 	if err := json.Unmarshal(answer, &hs); err != nil {
 		return &TransportError{Op: wire.PathHandshake, StatusCode: http.StatusOK, Message: "answer is not a handshake response", Err: err}
 	}
+	s.fields = !s.opts.WholeRows && slices.Contains(hs.Features, wire.FeatureFields)
 	s.pushEncoding = ""
 	if s.ex.compress {
 		for _, enc := range hs.Encodings {
