@@ -103,7 +103,7 @@ func (s *session) pushChanges(ctx context.Context) error {
 	// Read every dirty row first (a snapshot of what to send), in order.
 	var all []dirtyRow
 	for _, c := range db.reg.Collections() {
-		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope, s.fields)
+		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope, s.fields && !s.opts.WholeRows)
 		if err != nil {
 			return err
 		}

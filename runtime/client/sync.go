@@ -247,7 +247,7 @@ type session struct {
 	// the server's handshake announced that this client writes, or none.
 	pushEncoding string
 	// fields is true when the server takes field pushes
-	// (wire.FeatureFields) and SyncOptions.WholeRows is not set.
+	// (wire.FeatureFields), whatever SyncOptions.WholeRows says.
 	fields bool
 }
 
@@ -445,7 +445,7 @@ func (s *session) handshake(ctx context.Context) error {
 	if err := json.Unmarshal(answer, &hs); err != nil {
 		return &TransportError{Op: wire.PathHandshake, StatusCode: http.StatusOK, Message: "answer is not a handshake response", Err: err}
 	}
-	s.fields = !s.opts.WholeRows && slices.Contains(hs.Features, wire.FeatureFields)
+	s.fields = slices.Contains(hs.Features, wire.FeatureFields)
 	s.pushEncoding = ""
 	if s.ex.compress {
 		for _, enc := range hs.Encodings {
