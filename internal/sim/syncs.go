@@ -216,6 +216,8 @@ func (w *world) startSync(d *device, p *plan, kind string) chan outcome {
 		PushBatchRows: p.pushBatch,
 		PullBatchRows: p.pullBatch,
 		LogLevel:      client.LogFields,
+		// The model checks whole-row pushes (last writer wins per row).
+		WholeRows: true,
 		Decorate: func(r *http.Request) error {
 			n := ord
 			ord++

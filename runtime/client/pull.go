@@ -354,12 +354,13 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 }
 
 // mergeFields writes a pulled row into a local row with pending changes
-// known field by field: the fields not changed locally take the pulled
-// values, the changed ones stay (they are pushed next). It reports whether
-// the local row was such a row. *stmt is the prepared statement, prepared
+// known field by field, when pushes carry fields: the fields not changed
+// locally take the pulled values, the changed ones stay (they are pushed
+// next). It reports whether the local row was such a row. *stmt is the prepared statement, prepared
 // here on first use.
 func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, row any, stmt **sql.Stmt) (bool, error) {
-	if lt.fields.merge == "" || lt.coll.RecordOf(row).DeletedAt != nil {
+	if lt.fields.merge == "" || lt.coll.RecordOf(row).DeletedAt != nil || !s.fields || s.opts.WholeRows {
+		// A device that pushes whole rows keeps its whole local row.
 		return false, nil
 	}
 	if *stmt == nil {

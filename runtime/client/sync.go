@@ -58,7 +58,8 @@ type SyncOptions struct {
 	// TransportError has RetryAfter). 0 means 30s.
 	MaxRetryDelay time.Duration
 	// WholeRows makes pushes carry whole rows, as to a server that does
-	// not take field pushes. By default an update of a row the server has
+	// not take field pushes, and pulls skip rows with pending changes, as
+	// a client that knows nothing of fields does. By default an update of a row the server has
 	// carries only the fields changed since the last acknowledged push,
 	// with the values the device had seen of them, so that the server
 	// keeps concurrent changes of the other fields (wire.FeatureFields).
