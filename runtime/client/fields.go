@@ -90,13 +90,7 @@ func trackDDL(c ssync.Collection) []string {
 // changes of the known rows of table are not known field by field: its
 // side table is new, and their changes predate it.
 func markWhole(ctx context.Context, tx queryer, table string) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO "+quote(changedName(table))+" ("+quote(ssync.ColumnID)+", "+
-		quote(changedDirty)+", "+quote(changedWhole)+") SELECT "+quote(ssync.ColumnID)+", "+quote(columnDirty)+", 1 FROM "+
-		quote(table)+" WHERE "+quote(columnDirty)+" > 0 AND "+quote(columnKnown)+" = 1")
-	if err != nil {
-		return fmt.Errorf("record the pending rows of %s as whole: %w", table, err)
-	}
-	return nil
+	return markWhereWhole(ctx, tx, table, "", nil)
 }
 
 // fieldStatements are the statements of lt's side table.
@@ -274,6 +268,23 @@ func (db *DB) migrateFields(ctx context.Context, tx queryer, have migrate.Schema
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// markWhereWhole records that the pending changes of the known rows of
+// table that match where (SQL, with args) are not known field by field.
+func markWhereWhole(ctx context.Context, tx queryer, table, where string, args []any) error {
+	id := quote(ssync.ColumnID)
+	stmt := "INSERT INTO " + quote(changedName(table)) + " (" + id + ", " + quote(changedDirty) + ", " + quote(changedWhole) +
+		") SELECT " + id + ", " + quote(columnDirty) + ", 1 FROM " + quote(table) + " WHERE " + quote(columnKnown) + " = 1 AND " +
+		quote(columnDirty) + " > 0"
+	if where != "" {
+		stmt += " AND (" + where + ")"
+	}
+	stmt += " ON CONFLICT (" + id + ") DO UPDATE SET " + quote(changedWhole) + " = 1, " + quote(changedDirty) + " = excluded." + quote(changedDirty)
+	if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+		return fmt.Errorf("mark %s rows changed: record them whole: %w", table, err)
 	}
 	return nil
 }

@@ -66,6 +66,13 @@ func (m *MigrationTx) MarkChanged(ctx context.Context, collection, where string,
 	if err != nil {
 		return 0, fmt.Errorf("mark %s rows changed: %w", collection, err)
 	}
+	if _, err := m.db.reg.Lookup(collection); err == nil {
+		// The migration wrote the rows' fields without the device's
+		// tracking: they are pushed whole.
+		if err := markWhereWhole(ctx, m.tx, collection, where, args); err != nil {
+			return 0, err
+		}
+	}
 	return res.RowsAffected()
 }
 
