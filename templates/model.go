@@ -61,6 +61,9 @@ type Table struct {
 	// Embedded lists the struct types whose fields were flattened into
 	// Fields, for their own drift guards.
 	Embedded []*EmbeddedStruct
+	// Pos is where the table tag is, file:line:col, for messages; empty
+	// when unknown.
+	Pos string
 
 	// The rest is derived from the above by DeriveNames.
 
@@ -214,6 +217,9 @@ type Field struct {
 	// Attachment is true for an attachment field (`attachment`): a
 	// *ssync.Attachment (Repr ReprPointer) or an ssync.Attachment.
 	Attachment bool
+	// Pos is where the field (its tag, when it has one) is declared,
+	// file:line:col, for messages; empty when unknown.
+	Pos string
 
 	// Derived identifiers of the generated code; empty when the column has
 	// no query helpers.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -549,7 +550,8 @@ func TestCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		const field = "\tPriority int `json:\"priority\"`\n"
-		changed := bytes.Replace(src, []byte(field), []byte("\tPriority string `json:\"priority\"`\n"), 1)
+		const newLine = "\tPriority string `json:\"priority\"`\n"
+		changed := bytes.Replace(src, []byte(field), []byte(newLine), 1)
 		if bytes.Equal(changed, src) {
 			t.Fatalf("%s has no line %q", path, field)
 		}
@@ -557,7 +559,9 @@ func TestCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := goFiles(t, out)
-		want := `table "ss_tb_note" column "priority": field Priority changed type: int(64) in the snapshot, text in the model`
+		// Reported at the field's tag.
+		want := filepath.Join(dir, "models", "models.go") + `:` + strconv.Itoa(lineOf(changed, newLine)) + `:` + strconv.Itoa(strings.Index(newLine, "`")+1) +
+			`: ssyncgen: table "ss_tb_note" column "priority": field Priority changed type: int(64) in the snapshot, text in the model`
 		for _, args := range [][]string{{}, {"-check"}} {
 			code, stdout, stderr := runGen(append(args, "-out", out, "-pkg", "generated", models)...)
 			if code != 2 || stdout != "" || !strings.Contains(stderr, want) || !strings.Contains(stderr, "-accept ss_tb_note.priority") {
@@ -584,6 +588,17 @@ func TestCheck(t *testing.T) {
 			t.Errorf("a second -accept exited %d, want 2:\n%s", code, stderr)
 		}
 	})
+}
+
+// lineOf returns the 1-based line of src that starts with prefix; 0 when
+// none does.
+func lineOf(src []byte, prefix string) int {
+	for i, line := range strings.SplitAfter(string(src), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 func equalFiles(a, b map[string][]byte) bool {

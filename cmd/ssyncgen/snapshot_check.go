@@ -56,7 +56,7 @@ func checkSnapshot(dir string, prev *snapshot.Snapshot, m *templates.Model, acce
 				accepted[c.Key()] = true
 				continue
 			}
-			errs = append(errs, fmt.Sprintf("%s: ssyncgen: %v", where, c))
+			errs = append(errs, fmt.Sprintf("%s: ssyncgen: %v", changePos(m, c, where), c))
 		}
 	}
 	for _, key := range sortedKeysOf(accepted) {
@@ -68,6 +68,26 @@ func checkSnapshot(dir string, prev *snapshot.Snapshot, m *templates.Model, acce
 		return templates.File{}, errors.New(strings.Join(errs, "\n"))
 	}
 	return templates.File{Name: snapshot.FileName, Content: content}, nil
+}
+
+// changePos returns where to report c: the model field of its column, or
+// the table tag of its table, or else (a column or table no longer in the
+// models) the snapshot, where.
+func changePos(m *templates.Model, c *snapshot.Change, where string) string {
+	for _, t := range m.Tables {
+		if t.Collection != c.Table {
+			continue
+		}
+		for _, f := range t.Fields {
+			if c.Column != "" && f.Column == c.Column && f.Pos != "" {
+				return f.Pos
+			}
+		}
+		if c.Column == "" && t.Pos != "" {
+			return t.Pos
+		}
+	}
+	return where
 }
 
 func sortedKeysOf(m map[string]bool) []string {

@@ -245,6 +245,7 @@ func (l *loader) newField(fs *fieldSet, v *types.Var, path []string, desc, rawTa
 		Column: templates.SnakeCase(name),
 		Wire:   templates.LowerCamel(name),
 		Type:   v.Type(),
+		Pos:    l.position(l.tagPos(v)),
 	}
 	if js, ok := reflect.StructTag(rawTag).Lookup("json"); ok {
 		if jn, _, _ := strings.Cut(js, ","); jn != "" && jn != "-" {

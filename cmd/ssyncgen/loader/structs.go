@@ -59,16 +59,25 @@ func (l *loader) relPos(pos string) string {
 
 func (l *loader) errorf(pos token.Pos, format string, args ...any) {
 	p := l.fset.Position(pos)
-	d := Diagnostic{Pos: p.String(), Msg: fmt.Sprintf(format, args...)}
+	d := Diagnostic{Pos: l.position(pos), Msg: fmt.Sprintf(format, args...)}
 	if p.IsValid() {
-		name := p.Filename
-		if rel, err := filepath.Rel(l.wd, name); err == nil && !strings.HasPrefix(rel, "..") {
-			name = rel
-		}
-		d.Pos = fmt.Sprintf("%s:%d:%d", name, p.Line, p.Column)
 		d.file, d.line, d.col = p.Filename, p.Line, p.Column
 	}
 	l.diags = append(l.diags, d)
+}
+
+// position returns pos as messages print it: file:line:col, the file
+// relative to the working directory when it is below it.
+func (l *loader) position(pos token.Pos) string {
+	p := l.fset.Position(pos)
+	if !p.IsValid() {
+		return p.String()
+	}
+	name := p.Filename
+	if rel, err := filepath.Rel(l.wd, name); err == nil && !strings.HasPrefix(rel, "..") {
+		name = rel
+	}
+	return fmt.Sprintf("%s:%d:%d", name, p.Line, p.Column)
 }
 
 // sorted returns the diagnostics in position order.
@@ -217,6 +226,7 @@ func (l *loader) loadStruct(p *packages.Package, ts *ast.TypeSpec, st *ast.Struc
 		RecordField: "Record",
 	}
 	lt := &table{Table: t, pkg: p, tagPos: recordField.Tag.Pos()}
+	t.Pos = l.position(lt.tagPos)
 	// A bad table tag still lets the fields be checked, so that one run
 	// reports every problem.
 	tagOK := l.parseTableTag(recordField, tableTag, t)
