@@ -35,6 +35,10 @@ type LiveOptions struct {
 	// notifications (GET {base}/events): it then learns of new server data
 	// only by Interval.
 	NoEvents bool
+	// Trigger, when set, asks for a sync with each value received, as a
+	// local change does (debounced): for writes Run cannot see, such as
+	// another process's on the same file.
+	Trigger <-chan struct{}
 	// OnState, when set, is called on every change of state, from Run's
 	// goroutine: keep it short.
 	OnState func(LiveStatus)
@@ -193,6 +197,8 @@ func (l *live) loop(ctx context.Context, sub *Subscription) {
 			if c, ok := sub.Take(); ok && c.Origin&OriginLocal != 0 {
 				debounce.Reset(l.opts.Debounce)
 			}
+		case <-l.opts.Trigger:
+			debounce.Reset(l.opts.Debounce)
 		case <-debounce.C:
 			due = true
 		case <-tick:

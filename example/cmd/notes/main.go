@@ -16,6 +16,7 @@
 //	attach <id> <path>   attach the file at path to a note (replacing its file)
 //	open <id> <out>      write a note's file to out ("-": stdout)
 //	sync                 push local changes to the server and pull its changes
+//	watch                stay in sync and print the notes each time they change
 //
 // list prints "<id> [x] <message>" for done notes and "<id> [ ] <message>"
 // otherwise, followed by " [file <name>, <n> bytes]" for a note with a file,
@@ -100,6 +101,9 @@ commands:
                        (prints per-table counts: +created ~updated -deleted); -log
                        fields lists each row's sync fields, -log full each row
                        in full; progress goes to stderr (a bar on a terminal)
+  watch                stay in sync with the server (local changes pushed within a moment,
+                       the server's announced at once) and print the list, then an empty
+                       line, now and each time the notes change; stops on Ctrl-C
 
 flags:
 `
@@ -404,6 +408,11 @@ func parseCommand(name string, args []string) (command, error) {
 			return nil, usagef("%s takes no arguments", name)
 		}
 		return func(ctx context.Context, a *app) error { return a.list(ctx) }, nil
+	case "watch":
+		if len(args) != 0 {
+			return nil, usagef("%s takes no arguments", name)
+		}
+		return func(ctx context.Context, a *app) error { return a.watch(ctx) }, nil
 	case "sync":
 		level := client.LogCounts
 		switch {
@@ -512,6 +521,93 @@ func (a *app) list(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
+	_, err = io.WriteString(a.stdout, formatList(notes))
+	return err
+}
+
+// watch keeps the device in sync (client.DB.Run) and prints the list, then
+// an empty line, now and after every change until ctx ends: changes made
+// here or pulled (client.DB.Subscribe), and those other notes commands make
+// to the same file, seen by SQLite's data_version (which the pushes and
+// pulls of this process move too: a list is printed only when it differs
+// from the last one).
+func (a *app) watch(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	others := make(chan struct{}, 1)
+	live := make(chan error, 1)
+	go func() {
+		live <- a.db.Run(ctx, client.LiveOptions{Sync: a.syncOptions(), Trigger: others, OnState: func(s client.LiveStatus) {
+			if s.State == client.LiveOffline || s.State == client.LiveError {
+				fmt.Fprintf(a.stderr, "notes: sync with %s: %v (trying again in %s)\n", a.cfg.serverURL, s.Err, s.RetryIn.Round(time.Millisecond))
+			}
+		}})
+	}()
+	err := a.watchList(ctx, others)
+	cancel()
+	if lerr := <-live; lerr != nil && err == nil {
+		err = fmt.Errorf("watch: %w", lerr)
+	}
+	return err
+}
+
+// watchList prints the list whenever it changes, until ctx ends; when the
+// file changed under it (another process, or this one's syncs) and the list
+// with it, it also asks for a sync on others. A sync that changes nothing
+// asks for none.
+func (a *app) watchList(ctx context.Context, others chan<- struct{}) error {
+	sub := a.db.Subscribe()
+	defer sub.Close()
+	conn, err := a.db.SQL().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	defer conn.Close()
+	version := func() (v int64) {
+		conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+		return v
+	}
+	seen, last, moved := version(), "\x00", false
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		notes, err := a.notes.Select(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch: %w", err)
+		}
+		if text := formatList(notes); text != last {
+			if _, err := io.WriteString(a.stdout, text+"\n"); err != nil {
+				return err
+			}
+			last = text
+			if moved {
+				select {
+				case others <- struct{}{}:
+				default:
+				}
+			}
+		}
+		moved = false
+		for changed := false; !changed; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-sub.Ready():
+				_, changed = sub.Take()
+			case <-tick.C:
+				if v := version(); v != seen {
+					seen, changed, moved = v, true, true
+				}
+			}
+		}
+	}
+}
+
+// formatList is list's output for notes.
+func formatList(notes []*models.Note) string {
 	// Creation times come from each device's clock; ids are the same
 	// everywhere, so sorting by id gives every device the same order.
 	slices.SortFunc(notes, func(x, y *models.Note) int { return bytes.Compare(x.ID[:], y.ID[:]) })
@@ -527,8 +623,7 @@ func (a *app) list(ctx context.Context) error {
 		}
 		b.WriteByte('\n')
 	}
-	_, err = io.WriteString(a.stdout, b.String())
-	return err
+	return b.String()
 }
 
 // syncOptions says how to reach the server: for sync, and for open when
