@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,10 +67,10 @@ func (s *Store) incoming(sets []wire.ChangeSet) map[*serverTable]map[uuid.UUID]b
 }
 
 // backLinks returns the back references of row (of t) to rows the push
-// writes after it; the row is written with those columns NULL. keep are
-// the user columns (by position) that are not written from the row as it
-// is (absent from the pushed row, or cleared by setnull).
-func (p *pusher) backLinks(t *serverTable, row any, keep ...[]int) []backLink {
+// writes after it; the row is written with those columns NULL, and
+// linkBack writes them (or applies their rule). absent are the user
+// columns (by position) the pushed row leaves out, which are not written.
+func (p *pusher) backLinks(t *serverTable, row any, absent []int) []backLink {
 	rels := p.s.backRefs[t]
 	if len(rels) == 0 || p.incoming == nil {
 		return nil
@@ -77,7 +78,7 @@ func (p *pusher) backLinks(t *serverTable, row any, keep ...[]int) []backLink {
 	var out []backLink
 	var values []any
 	for _, r := range rels {
-		if slices.ContainsFunc(keep, func(idx []int) bool { return slices.Contains(idx, r.index) }) {
+		if slices.Contains(absent, r.index) {
 			continue
 		}
 		if values == nil {
@@ -105,55 +106,133 @@ func clearLinks(values []any, links []backLink) {
 // restrict too (the referenced row went in this very push), delete the
 // referencing row and what its deletion reaches. Either is reported, and
 // the row carries no writer, so that its device pulls what became of it.
+//
+// The references to rows left live (and those of rows left deleted, which
+// keep their references as pushed) are written first, a few statements
+// per reference column, so that the deletes that follow see them and apply
+// their rules to them.
 func (p *pusher) linkBack(ctx context.Context) error {
+	var set, ruled []backLink
 	for _, l := range p.links {
-		t, name := l.r.child, l.r.child.coll.CollectionName()
 		if p.wrote[l.id] {
-			// The row is deleted: keep its reference as pushed.
-			if _, err := p.tx.ExecContext(ctx, l.r.link, l.parent.String(), l.id.String()); err != nil {
-				return &RowError{Collection: name, ID: l.id, Err: p.s.refused(err)}
-			}
+			set = append(set, l) // the row is deleted
 			continue
 		}
 		deleted, err := p.parentDeleted(ctx, l.r.parent, l.parent)
 		if err != nil {
 			return err
 		}
-		if !deleted {
-			if _, err := p.tx.ExecContext(ctx, l.r.link, l.parent.String(), l.id.String()); err != nil {
-				return &RowError{Collection: name, ID: l.id, Err: p.s.refused(err)}
-			}
-			continue
+		if deleted {
+			ruled = append(ruled, l)
+		} else {
+			set = append(set, l)
 		}
-		reason := wire.ReasonParentDeleted
-		if l.r.rule == ssync.OnDeleteSetNull {
-			reason = wire.ReasonReferenceCleared
-		}
-		msg := parentDeletedMessage(l.r)
-		if l.r.rule == ssync.OnDeleteRestrict {
-			msg = fmt.Sprintf("the %s row it references through %s is deleted in the same push: the row is deleted too (ondelete=restrict)",
-				l.r.parent.coll.CollectionName(), l.r.column)
-		}
-		p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: l.id, Reason: reason, Message: msg})
-		if l.r.rule == ssync.OnDeleteSetNull {
-			if err := p.restamp(ctx, t, l.id); err != nil {
+	}
+	if err := p.setLinks(ctx, set); err != nil {
+		return err
+	}
+	for _, l := range ruled {
+		if p.wrote[l.id] {
+			// Deleted meanwhile by the rule of another row.
+			if err := p.setLinks(ctx, []backLink{l}); err != nil {
 				return err
 			}
 			continue
 		}
-		if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, "", l.id.String()); err != nil {
-			return &RowError{Collection: name, ID: l.id, Err: p.s.refused(err)}
-		}
-		if err := p.releaseRow(ctx, t, l.id, ""); err != nil {
-			return err
-		}
-		p.wrote[l.id] = true
-		p.noteWritten(t, l.id)
-		if _, err := p.cascadeFrom(ctx, t, l.id, true); err != nil {
+		if err := p.parentGone(ctx, l); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// linkChunk is how many references one statement of setLinks writes.
+const linkChunk = 300
+
+// setLinks writes links, grouped by reference column, in chunks.
+func (p *pusher) setLinks(ctx context.Context, links []backLink) error {
+	byRel := map[*relation][]backLink{}
+	var order []*relation
+	for _, l := range links {
+		if byRel[l.r] == nil {
+			order = append(order, l.r)
+		}
+		byRel[l.r] = append(byRel[l.r], l)
+	}
+	for _, r := range order {
+		all := byRel[r]
+		for start := 0; start < len(all); start += linkChunk {
+			chunk := all[start:min(start+linkChunk, len(all))]
+			args := make([]any, 0, 3*len(chunk))
+			for _, l := range chunk {
+				args = append(args, l.id.String(), l.parent.String())
+			}
+			for _, l := range chunk {
+				args = append(args, l.id.String())
+			}
+			if _, err := p.tx.ExecContext(ctx, r.linkMany(len(chunk)), args...); err != nil {
+				id := chunk[0].id
+				if len(chunk) > 1 {
+					id = uuid.Nil
+				}
+				return &RowError{Collection: r.child.coll.CollectionName(), ID: id, Err: p.s.refused(err)}
+			}
+		}
+	}
+	return nil
+}
+
+// parentGone applies the rule of link l, whose referenced row ended up
+// deleted, to its live row, and reports it.
+func (p *pusher) parentGone(ctx context.Context, l backLink) error {
+	t, name := l.r.child, l.r.child.coll.CollectionName()
+	reason := wire.ReasonParentDeleted
+	if l.r.rule == ssync.OnDeleteSetNull {
+		reason = wire.ReasonReferenceCleared
+	}
+	msg := parentDeletedMessage(l.r)
+	if l.r.rule == ssync.OnDeleteRestrict {
+		msg = fmt.Sprintf("the %s row it references through %s is deleted in the same push: the row is deleted too (ondelete=restrict)",
+			l.r.parent.coll.CollectionName(), l.r.column)
+	}
+	p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: l.id, Reason: reason, Message: msg})
+	if l.r.rule == ssync.OnDeleteSetNull {
+		return p.restamp(ctx, t, l.id)
+	}
+	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, "", l.id.String()); err != nil {
+		return &RowError{Collection: name, ID: l.id, Err: p.s.refused(err)}
+	}
+	if err := p.releaseRow(ctx, t, l.id, ""); err != nil {
+		return err
+	}
+	p.wrote[l.id] = true
+	p.noteWritten(t, l.id)
+	_, err := p.cascadeFrom(ctx, t, l.id, true)
+	return err
+}
+
+// linkMany returns the statement that sets column of table (both quoted)
+// on n rows: UPDATE ... SET column = CASE id WHEN child THEN parent ... END
+// WHERE id IN (...). Each parent id is cast to the column's type, which
+// PostgreSQL cannot infer through CASE.
+func linkMany(d Dialect, table, column, typ string) func(n int) string {
+	id := d.Quote(ssync.ColumnID)
+	return func(n int) string {
+		var b strings.Builder
+		b.WriteString("UPDATE " + table + " SET " + column + " = CASE " + id)
+		for i := range n {
+			b.WriteString(" WHEN " + d.Placeholder(2*i+1) + " THEN CAST(" + d.Placeholder(2*i+2) + " AS " + typ + ")")
+		}
+		b.WriteString(" END WHERE " + id + " IN (")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(d.Placeholder(2*n + i + 1))
+		}
+		b.WriteString(")")
+		return b.String()
+	}
 }
 
 // unlinkTombstones clears the back references of the deleted rows a purge

@@ -372,3 +372,39 @@ func TestCyclePurge(t *testing.T) {
 		w.check(a)
 	})
 }
+
+// BenchmarkPushCycle pushes users with a task each, in one push, on every
+// store: "plain" with no back reference (the baseline), "cycle" with each
+// user's favorite set to its own new task, which the store writes once the
+// task is written. The ratio of the two is the cost of the second pass.
+func BenchmarkPushCycle(b *testing.B) {
+	const pairs = 200
+	for _, be := range storetest.Backends(b) {
+		for _, mode := range []string{"plain", "cycle"} {
+			b.Run(be.Name+"/"+mode, func(b *testing.B) {
+				ctx := context.Background()
+				st, _ := be.Store(b, storetest.Cycles(b)) // each mode on a store of its own, equally full
+				for b.Loop() {
+					b.StopTimer()
+					users, tasks := make([]any, pairs), make([]any, pairs)
+					now := time.Now().UTC()
+					for i := range pairs {
+						u, tk := uuid.New(), uuid.New()
+						user := &storetest.Node{Record: ssync.Record{ID: u, CreatedAt: now, UpdatedAt: now, SyncID: "ann"}, Title: "user"}
+						if mode == "cycle" {
+							user.A = &tk
+						}
+						users[i] = user
+						tasks[i] = &storetest.Node{Record: ssync.Record{ID: tk, CreatedAt: now, UpdatedAt: now, SyncID: "ann"}, Title: "task", A: &u}
+					}
+					b.StartTimer()
+					if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "ann"}, Device: "d", Sets: []wire.ChangeSet{
+						{Collection: "cyc_user", Created: users}, {Collection: "cyc_task", Created: tasks}}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/pairs, "ns/pair")
+			})
+		}
+	}
+}

@@ -593,10 +593,11 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		return err
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
+	links := p.backLinks(t, row, absent)
 	var u underDeleted
 	if rec.DeletedAt == nil {
 		// A row that arrives deleted may reference deleted rows.
-		if u, err = p.parentsOf(ctx, t, row); err != nil {
+		if u, err = p.parentsOf(ctx, t, row, links); err != nil {
 			return err
 		}
 	}
@@ -610,7 +611,6 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		return err
 	}
 	p.wrote[rec.ID] = rec.DeletedAt != nil
-	links := p.backLinks(t, row, absent, u.clear)
 	if ex.found {
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)

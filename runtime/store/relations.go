@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,8 +26,9 @@ type relation struct {
 	// reference inside a cycle of tables). A push writes such a reference
 	// to a row it also writes once both are written (see linkBack).
 	back bool
-	// link sets the column on one row: args parent id, child id.
-	link string
+	// linkMany sets the column on n rows: args child id and parent id per
+	// row, then the n child ids.
+	linkMany func(n int) string
 	// live selects the live children of a parent id, locking them
 	// (Dialect.ForUpdate): args parent id.
 	live string
@@ -51,8 +53,8 @@ func relations(d Dialect, reg *ssync.Registry, tables map[string]*serverTable) [
 			}
 			t, column := q(c.CollectionName()), q(col.ServerName())
 			out = append(out, &relation{parent: tables[col.Ref], child: child, column: col.ServerName(), index: i, rule: col.Rule(),
-				back: reg.Index(col.Ref) > reg.Index(c.CollectionName()),
-				link: "UPDATE " + t + " SET " + column + " = " + p(1) + " WHERE " + q(ssync.ColumnID) + " = " + p(2),
+				back:     reg.Index(col.Ref) > reg.Index(c.CollectionName()),
+				linkMany: linkMany(d, t, column, d.ColumnType(col)),
 				live: "SELECT " + q(ssync.ColumnID) + " FROM " + t + " WHERE " + column + " = " + p(1) +
 					" AND " + q(ssync.ColumnDeletedAt) + " IS NULL" + d.ForUpdate,
 				clear: "UPDATE " + t + " SET " + column + " = NULL, " + q(ssync.ColumnUpdatedAt) + " = " + p(1) + ", " +
@@ -201,12 +203,13 @@ type underDeleted struct {
 // parentsOf checks the rows that row (of t) references, each read with a
 // shared lock so that a concurrent delete of one waits for this push (or
 // this push for it, and then sees it deleted). A parent this push wrote
-// counts as this push left it.
-func (p *pusher) parentsOf(ctx context.Context, t *serverTable, row any) (underDeleted, error) {
+// counts as this push left it. The references in links are left to
+// linkBack.
+func (p *pusher) parentsOf(ctx context.Context, t *serverTable, row any, links []backLink) (underDeleted, error) {
 	var u underDeleted
 	var values []any
 	for _, r := range p.s.relations {
-		if r.child != t {
+		if r.child != t || slices.ContainsFunc(links, func(l backLink) bool { return l.r == r }) {
 			continue
 		}
 		if values == nil {
