@@ -107,7 +107,7 @@ func (s *session) pushChanges(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		all = append(all, rows...)
+		all = append(all, parentsFirst(c, rows)...)
 	}
 	total := 0
 	for _, r := range all {
