@@ -122,6 +122,10 @@ type DB struct {
 	logger *slog.Logger
 	now    func() time.Time
 	tables map[string]*localTable
+	// referenced names the tables some column references (ref=): a pulled
+	// delete of their rows follows the rules of the local changes under
+	// them (cascadePulled).
+	referenced map[string]bool
 
 	schemaVersion int         // Options.SchemaVersion
 	fingerprint   string      // reg.Fingerprint(), sent in the handshake
@@ -235,8 +239,14 @@ func (db *DB) init(ctx context.Context, migrations []Migration) error {
 	if err := db.loadAbsent(ctx, tx); err != nil {
 		return err
 	}
+	db.referenced = map[string]bool{}
 	for _, c := range db.reg.Collections() {
 		db.tables[c.CollectionName()] = newLocalTable(c)
+		for _, col := range c.UserColumns() {
+			if col.Ref != "" {
+				db.referenced[col.Ref] = true
+			}
+		}
 	}
 	meta, err := readMeta(ctx, tx)
 	if err != nil {

@@ -335,6 +335,11 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 			deleted++
 			s.log("pull", name, "deleted", lt.coll, nil, id)
 		}
+		if db.referenced[name] {
+			if err := db.cascadePulled(qctx, tx, name, id, now); err != nil {
+				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ssync client: apply %s: %w", name, err)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -116,6 +117,63 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 
 func (db *DB) liveChildren(ctx context.Context, r localRef, id uuid.UUID) ([]uuid.UUID, error) {
 	rows, err := db.conn(ctx).QueryContext(ctx, "SELECT id FROM "+quote(r.child)+" WHERE "+quote(r.column)+` = ? AND "deleted_at" IS NULL`, id.String())
+	if err != nil {
+		return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
+	}
+	defer rows.Close()
+	var ids []uuid.UUID
+	for rows.Next() {
+		var c uuid.UUID
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
+		}
+		ids = append(ids, c)
+	}
+	return ids, rows.Err()
+}
+
+// cascadePulled applies the ondelete rules of the rows referencing the row
+// id of table, which a pull deleted, to the live rows with local changes
+// the server has not seen (written after the sync's push, or offline under
+// a row another device deleted): cascade and restrict delete them (the
+// server would delete them as they arrive), setnull clears the reference;
+// each is a local change, pushed by the next Synchronize. The rows without
+// local changes follow the server's rules in the same pull. It runs in the
+// pull's transaction, recursively.
+func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time) error {
+	for _, r := range db.refs() {
+		if r.parent != table {
+			continue
+		}
+		children, err := pendingChildren(ctx, tx, r, id)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if r.rule == ssync.OnDeleteSetNull {
+				if _, err := tx.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+" SET "+quote(r.column)+
+					` = NULL, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, c.String()); err != nil {
+					return fmt.Errorf("clear %s %s: %w", r.child, c, err)
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+
+				` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, now, c.String()); err != nil {
+				return fmt.Errorf("delete %s %s: %w", r.child, c, err)
+			}
+			if err := db.cascadePulled(ctx, tx, r.child, c, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pendingChildren returns the live rows with local changes that reference
+// id through r.
+func pendingChildren(ctx context.Context, tx *sql.Tx, r localRef, id uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := tx.QueryContext(ctx, withColumns("SELECT id FROM "+quote(r.child)+" WHERE "+quote(r.column)+
+		` = ? AND "deleted_at" IS NULL AND {dirty} > 0`), id.String())
 	if err != nil {
 		return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
 	}
