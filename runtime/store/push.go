@@ -612,6 +612,15 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	p.wrote[rec.ID] = rec.DeletedAt != nil
 	if ex.found {
+		// The rows this push created in t are written first: the row may
+		// now reference one (a self-reference), and stores that check keys
+		// at each statement (MariaDB) refuse a reference to a row not
+		// written yet.
+		if p.nIns > 0 && p.s.selfReferencing(t) {
+			if err := p.flush(ctx, t); err != nil {
+				return err
+			}
+		}
 		rec.SyncID = ex.owner // the owner of a row never changes
 		args := make([]any, 0, 6+t.nUser)
 		args = append(args, ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), timeOrNil(rec.DeletedAt))
@@ -639,6 +648,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			p.res.Merged = append(p.res.Merged, *merged)
 		}
 		if rec.DeletedAt != nil && !ex.deleted {
+			// Rows this push created in t are written first: one may
+			// reference this row (a self-reference), and its delete
+			// reaches it.
+			if err := p.flush(ctx, t); err != nil {
+				return err
+			}
 			_, err := p.cascadeFrom(ctx, t, rec.ID, true)
 			return err
 		}

@@ -285,6 +285,16 @@ func (p *pusher) cascadeFrom(ctx context.Context, t *serverTable, id uuid.UUID, 
 	return dp, p.applyPlan(ctx, dp)
 }
 
+// selfReferencing reports whether a column of t references t itself.
+func (s *Store) selfReferencing(t *serverTable) bool {
+	for _, r := range s.relations {
+		if r.child == t && r.parent == t {
+			return true
+		}
+	}
+	return false
+}
+
 // orderByParents orders the rows created in one change set of a table that
 // references itself so that each comes after the row it references when
 // both are in the set: stores that check keys at each statement (MariaDB)

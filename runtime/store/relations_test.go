@@ -253,3 +253,72 @@ func TestSetNull(t *testing.T) {
 		}
 	})
 }
+
+// TestChildOfRowDeletedInSamePush: one push creates a subtask under a
+// task and moves that task into a project deleted on the server. The push
+// writes new rows before updated ones, so the subtask is written while its
+// parent is still live; the parent then becomes deleted (parent_deleted),
+// and its delete must reach the subtask written in the same push.
+func TestChildOfRowDeletedInSamePush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		w := newRelWorld(t, b)
+		a, bd := w.device(), w.device()
+		gone := w.add(a, "rel_project", "gone", nil, nil)
+		home := w.add(a, "rel_project", "home", nil, nil)
+		task := w.add(a, "rel_task", "task", &home, nil)
+		w.sync(a)
+		w.sync(bd)
+		if err := repo(a, "rel_project").Delete(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		// b, which has not pulled the delete, does both in one push.
+		sub := w.add(bd, "rel_task", "subtask", &home, &task)
+		moved := w.get(bd, "rel_task", task)
+		moved.A = &gone
+		if err := repo(bd, "rel_task").Update(ctx, moved); err != nil {
+			t.Fatal(err)
+		}
+		res := w.sync(bd)
+		if !ignored(res, task, wire.ReasonParentDeleted) {
+			t.Errorf("the task moved into a deleted project was not reported parent_deleted: %+v", res.Ignored)
+		}
+		for _, d := range []*client.DB{bd, a, w.device()} {
+			w.sync(d)
+			if w.get(d, "rel_task", sub) != nil {
+				t.Error("the subtask of a task deleted in the same push is live")
+			}
+			w.checkInvariant(d, "after the push")
+		}
+	})
+}
+
+// TestUpdateReferencesRowCreatedInSamePush: one push creates a subtask of
+// a task the server has, and changes that task to reference the new
+// subtask (a self-reference both ways). The new row is written before the
+// update that references it, also on stores that check keys at each
+// statement (MariaDB).
+func TestUpdateReferencesRowCreatedInSamePush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		w := newRelWorld(t, b)
+		a := w.device()
+		p := w.add(a, "rel_project", "p", nil, nil)
+		task := w.add(a, "rel_task", "task", &p, nil)
+		w.sync(a)
+		sub := w.add(a, "rel_task", "subtask", &p, &task)
+		n := w.get(a, "rel_task", task)
+		n.B = &sub
+		if err := repo(a, "rel_task").Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		fresh := w.device()
+		w.sync(fresh)
+		if got := w.get(fresh, "rel_task", task); got == nil || got.B == nil || *got.B != sub {
+			t.Fatalf("a fresh device holds the task as %+v, want it referencing the subtask", got)
+		}
+		w.checkInvariant(fresh, "a fresh device")
+	})
+}
