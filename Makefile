@@ -13,16 +13,16 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-## generate: regenerate committed code (generated/, and internal/evolvetest's two model versions)
+## generate: regenerate committed code (generated/, internal/evolvetest's two model versions, internal/sim/relmodel)
 generate:
-	$(GO) generate ./example/... ./internal/evolvetest/...
+	$(GO) generate ./example/... ./internal/evolvetest/... ./internal/sim/relmodel/...
 
 ## check-generated: fail when generated/ is stale, or regeneration changes or adds files
 check-generated:
 	$(GO) run ./cmd/ssyncgen -check -out generated -pkg generated ./example/models
-	$(GO) generate ./example/... ./internal/evolvetest/...
-	@git diff --exit-code -- generated/ internal/evolvetest/ || { echo "generated/ changed after go generate: commit the regenerated files" >&2; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/)" || { git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/ >&2; echo "generated/ has uncommitted or untracked files after go generate" >&2; exit 1; }
+	$(GO) generate ./example/... ./internal/evolvetest/... ./internal/sim/relmodel/...
+	@git diff --exit-code -- generated/ internal/evolvetest/ internal/sim/relmodel/ || { echo "generated/ changed after go generate: commit the regenerated files" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/ internal/sim/relmodel/)" || { git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/ internal/sim/relmodel/ >&2; echo "generated/ has uncommitted or untracked files after go generate" >&2; exit 1; }
 
 ## bench: hot-path Go benchmarks, then the end-to-end scenarios against same-run baselines
 bench:

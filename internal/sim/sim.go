@@ -28,9 +28,11 @@
 //   - nothing a user may not read ever reached one of its devices.
 //
 // A run plays one app (Config.Model): the example's users and notes
-// (checked as above), or two versions of a task app at once with devices
+// (checked as above), two versions of a task app at once with devices
 // upgraded in the middle of the run (versions.go: every field value a user
-// wrote is checked, per field).
+// wrote is checked, per field), or projects, tasks with subtasks and
+// comments under every ondelete rule (relations.go: no live row references
+// a missing or deleted row, on the server or any device).
 //
 // A run returns a Report; a failed run's Reproduction names the seed, the
 // step count, the store and the app, and lists the operation log.
@@ -45,6 +47,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -87,12 +90,12 @@ type Config struct {
 	// concurrently while the others pull. Off, a seed replays the runs it
 	// played before the operation existed (the pinned regression seeds).
 	Bursts bool
-	// EditBeforeRepull lets an upgraded device (ModelVersions) edit rows
-	// before its first sync since the upgrade; by default the driver
-	// steers around it (see KnownBugs).
-	EditBeforeRepull bool
+	// OpenBugs also plays the operations of ModelVersions and
+	// ModelRelations that hit the open bugs listed in KnownBugs; by
+	// default the driver steers around them.
+	OpenBugs bool
 	// Model is the app the run plays: ModelNotes (the default, also when
-	// empty) or ModelVersions.
+	// empty), ModelVersions or ModelRelations.
 	Model string
 }
 
@@ -105,19 +108,30 @@ const (
 	// version-1 devices upgraded in the middle of the run with changes
 	// pending; the model checks every field value users wrote.
 	ModelVersions = "versions"
+	// ModelRelations plays projects, tasks with subtasks (a
+	// self-reference) and comments (internal/sim/relmodel), under every
+	// ondelete rule; the model checks that no live row references a
+	// missing or deleted row, on the server and every device.
+	ModelRelations = "relations"
 )
 
 // Models lists every app a run can play.
-var Models = []string{ModelNotes, ModelVersions}
+var Models = []string{ModelNotes, ModelVersions, ModelRelations}
 
 // KnownBugs lists the open runtime bugs the driver steers around unless
-// Config.KnownBugs is set. Each entry says what triggers it.
+// Config.KnownBugs (ModelNotes) or Config.OpenBugs (ModelVersions and
+// ModelRelations) is set. Each entry says what triggers it.
 var KnownBugs = []string{
-	// Open, steered around unless Config.EditBeforeRepull is set (not
-	// by Config.KnownBugs):
 	"ModelVersions: a device upgraded to a version whose table gained columns that edits a row before its first sync " +
 		"since the upgrade pushes the row whole, the new columns' defaults included, and resets the values other devices " +
 		"wrote there (whole-row pushes; field-level pushes, which carry only the changed fields, remove it)",
+	"ModelRelations: a row deleted on a device while a sync of that device runs, after its push: the rows that sync " +
+		"then pulls under it (new to the device, live on the server) stay live on the device under the deleted row " +
+		"until the next sync pushes the delete and pulls the server's cascade",
+	"ModelRelations: on MariaDB, a push that creates rows of a self-referencing table whose references form a cycle " +
+		"among them (a task blocked by its own new subtask) is refused (422 dangling_reference) on every retry: the " +
+		"store inserts new rows in order and MariaDB checks keys at each statement (tables in a cycle write such a " +
+		"reference after the rows; a table referencing itself does not yet)",
 	// Found by this simulation and fixed: a parent deleted
 	// before its first push while a child referenced it; rows referencing
 	// rows out of a device's scope or created and deleted since its
@@ -309,6 +323,7 @@ type world struct {
 	rep *Report
 
 	srv     *serverSide
+	dir     string // the devices' files
 	users   []*simUser
 	devices []*device
 	byLabel map[string]*device
@@ -380,6 +395,8 @@ func Run(t testing.TB, cfg Config) *Report {
 		w.app = w.notesApp()
 	case ModelVersions:
 		w.app = w.versionsApp()
+	case ModelRelations:
+		w.app = w.relationsApp()
 	default:
 		t.Fatalf("sim: no model named %q (want one of %v)", cfg.Model, Models)
 	}
@@ -405,9 +422,19 @@ func (w *world) logf(format string, args ...any) {
 	w.rep.Log = append(w.rep.Log, fmt.Sprintf("step %3d: ", w.step)+fmt.Sprintf(format, args...))
 }
 
+// uuidText matches a row id in a message.
+var uuidText = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
 func (w *world) violate(format string, args ...any) {
 	msg := fmt.Sprintf("step %d: ", w.step) + fmt.Sprintf(format, args...)
 	w.mu.Lock()
+	// Name the rows the log names.
+	msg = uuidText.ReplaceAllStringFunc(msg, func(s string) string {
+		if id, err := uuid.Parse(s); err == nil && w.labels[id] != "" {
+			return s + " (" + w.labels[id] + ")"
+		}
+		return s
+	})
 	for _, e := range w.serverErrors {
 		msg += "\n      server log: " + e
 	}
@@ -476,23 +503,11 @@ func (w *world) setup() {
 		}
 	}
 	w.srv = newServerSide(w)
-	dir := t.TempDir()
+	w.dir = t.TempDir()
 	for _, u := range w.users {
 		n := 1 + w.rng.IntN(w.cfg.MaxDevices)
-		for i := 1; i <= n; i++ {
-			d := &device{label: fmt.Sprintf("%s/%d", u.name, i), user: u}
-			d.path = filepath.Join(dir, strings.ReplaceAll(d.label, "/", "-")+".db")
-			d.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-			d.reg = w.reg
-			if w.app.newDevice != nil {
-				w.app.newDevice(d)
-			}
-			d.db = w.openDevice(d)
-			if err := d.db.SetUser(w.ctx, u.name, u.linked...); err != nil {
-				t.Fatalf("sim: SetUser: %v", err)
-			}
-			w.devices = append(w.devices, d)
-			w.byLabel[d.label] = d
+		for range n {
+			w.addDevice(u)
 		}
 	}
 	w.rep.Users, w.rep.Devices = len(w.users), len(w.devices)
@@ -510,6 +525,30 @@ func (w *world) setup() {
 		w.logf("user %s (%s), devices %s", u.name, linked, strings.Join(devs, " "))
 	}
 	w.logf("store %s, auth %s, fault rate %.2f", w.cfg.Backend.Name, w.rep.Auth, w.cfg.FaultRate)
+}
+
+// addDevice adds a new device of user u, with a new database file.
+func (w *world) addDevice(u *simUser) *device {
+	n := 1
+	for _, o := range w.devices {
+		if o.user == u {
+			n++
+		}
+	}
+	d := &device{label: fmt.Sprintf("%s/%d", u.name, n), user: u}
+	d.path = filepath.Join(w.dir, strings.ReplaceAll(d.label, "/", "-")+".db")
+	d.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	d.reg = w.reg
+	if w.app.newDevice != nil {
+		w.app.newDevice(d)
+	}
+	d.db = w.openDevice(d)
+	if err := d.db.SetUser(w.ctx, u.name, u.linked...); err != nil {
+		w.t.Fatalf("sim: SetUser: %v", err)
+	}
+	w.devices = append(w.devices, d)
+	w.byLabel[d.label] = d
+	return d
 }
 
 func (w *world) openDevice(d *device) *client.DB {
@@ -550,6 +589,9 @@ type app struct {
 	ops       func() []op
 	// afterSync checks a device after a successful sync that ran alone.
 	afterSync func(d *device, when string)
+	// afterOwnSync, when set, checks a device after any successful sync
+	// of it once it ended, whatever else ran meanwhile.
+	afterOwnSync func(d *device, when string)
 	// final runs the final checks, once every device synced until
 	// nothing moves.
 	final func()

@@ -19,8 +19,8 @@ var (
 	storeFlag  = flag.String("store", "all", "server store: sqlite, postgres, mysql or all")
 	shrinkFlag = flag.Bool("shrink", false, "on failure, look for the fewest steps that still fail and print that run")
 	knownFlag  = flag.Bool("known-bugs", true, "play every operation the notes app steers around unless told (no bug of sim.KnownBugs open there); false steers around them")
-	repullFlag = flag.Bool("edit-before-repull", false, "versions: let an upgraded device edit before its first sync since the upgrade (an open bug of sim.KnownBugs)")
-	modelFlag  = flag.String("model", "all", "app to play: notes, versions or all")
+	openFlag   = flag.Bool("open-bugs", false, "versions, relations: also play the operations that hit the open bugs of sim.KnownBugs")
+	modelFlag  = flag.String("model", "all", "app to play: notes, versions, relations or all")
 	soakFlag   = flag.Duration("soak", 0, "TestSimSoak: run seed after seed on every store for this long (or set SOAK_SECONDS)")
 )
 
@@ -81,7 +81,7 @@ func backends(t *testing.T) []storetest.Backend {
 // found in.
 func runSeed(t *testing.T, b storetest.Backend, model string, seed uint64, steps int, bursts bool) *sim.Report {
 	t.Helper()
-	rep := sim.Run(t, sim.Config{Seed: seed, Steps: steps, Backend: b, KnownBugs: *knownFlag, Bursts: bursts, Model: model, EditBeforeRepull: *repullFlag})
+	rep := sim.Run(t, sim.Config{Seed: seed, Steps: steps, Backend: b, KnownBugs: *knownFlag, Bursts: bursts, Model: model, OpenBugs: *openFlag})
 	t.Log(rep.Summary())
 	if !rep.Failed() {
 		if testing.Verbose() && *seedFlag != 0 {
@@ -103,7 +103,7 @@ func shrink(t *testing.T, b storetest.Backend, seed uint64, steps int, failed *s
 	best := failed
 	for lo < hi {
 		mid := (lo + hi) / 2
-		r := sim.Run(t, sim.Config{Seed: seed, Steps: mid, Backend: b, KnownBugs: *knownFlag, Bursts: failed.Bursts, Model: failed.Model, EditBeforeRepull: *repullFlag})
+		r := sim.Run(t, sim.Config{Seed: seed, Steps: mid, Backend: b, KnownBugs: *knownFlag, Bursts: failed.Bursts, Model: failed.Model, OpenBugs: *openFlag})
 		if r.Failed() {
 			hi, best = mid, r
 		} else {
@@ -210,7 +210,7 @@ func TestSimSoak(t *testing.T) {
 			// when it ends.
 			var rep *sim.Report
 			t.Run(fmt.Sprintf("%s/%s/seed=%d", b.Name, m, seed), func(t *testing.T) {
-				rep = sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag, Bursts: true, Model: m, EditBeforeRepull: *repullFlag})
+				rep = sim.Run(t, sim.Config{Seed: seed, Steps: *stepsFlag, Backend: b, KnownBugs: *knownFlag, Bursts: true, Model: m, OpenBugs: *openFlag})
 				t.Log(rep.Summary())
 				if rep.Failed() {
 					t.Error(rep.Reproduction())

@@ -490,6 +490,9 @@ func (w *world) finishSync(o outcome, alone bool) {
 		w.logf("%s was killed; its database file is opened again", d.label)
 		return
 	}
+	if o.err == nil && w.app.afterOwnSync != nil {
+		w.app.afterOwnSync(d, fmt.Sprintf("after %s %s", kind, d.label))
+	}
 	if o.err == nil && alone && !w.busy() {
 		w.app.afterSync(d, fmt.Sprintf("after %s %s", kind, d.label))
 	}

@@ -192,7 +192,7 @@ func (w *world) pickVRow(d *device) (string, uuid.UUID, bool) {
 // carry those defaults over the server's values; the driver lets such a
 // device edit only once it synced (see KnownBugs).
 func (w *world) mayEdit(d *device) bool {
-	if d.upgradedAt > 0 && !d.repulled && !w.cfg.EditBeforeRepull {
+	if d.upgradedAt > 0 && !d.repulled && !w.cfg.OpenBugs {
 		w.logf("%s does not edit before its first sync since the upgrade (see KnownBugs)", d.label)
 		return false
 	}
