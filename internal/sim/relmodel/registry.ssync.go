@@ -13,6 +13,16 @@ import (
 // from the one this code was generated for: update the module and run go generate.
 const _ = ssyncimpl.GeneratedCodeV2
 
+// SchemaFingerprint identifies the schema of the synchronized tables: it is the
+// value Registry().Fingerprint() returns, which databases record when they open
+// and clients send in the handshake.
+const SchemaFingerprint = "sha256:45ff37868aefce941355e8294c2b2d65027666181b39f6062b1522438da860fe"
+
+// SchemaVersion is the app's version of its models (ssyncgen -schema-version), for
+// client.Options.SchemaVersion and store.WithSchemaVersion: servers see it in the
+// handshake and may refuse an app that is too old.
+const SchemaVersion = 0
+
 // Registry returns a new registry of every synchronized table, parents first.
 func Registry() *ssync.Registry {
 	return ssyncimpl.MustRegistry(
