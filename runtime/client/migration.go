@@ -37,7 +37,7 @@ type Migration struct {
 // makes written rows pending local changes, pushed at the next sync like
 // an edit of the app.
 type MigrationTx struct {
-	tx queryer
+	tx *sql.Tx
 	db *DB
 }
 
@@ -49,6 +49,12 @@ func (m *MigrationTx) ExecContext(ctx context.Context, query string, args ...any
 // QueryContext runs a query in the migration's transaction.
 func (m *MigrationTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return m.tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query that returns at most one row in the
+// migration's transaction.
+func (m *MigrationTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return m.tx.QueryRowContext(ctx, query, args...)
 }
 
 // MarkChanged marks the rows of collection that match where (an SQL
@@ -99,7 +105,7 @@ func steps(list []Migration) []migrate.Step {
 // runMigrations runs in tx the migrations of the list the file has not
 // run, in order, and records each; it refuses a list that does not fit
 // the file's record before running any.
-func (db *DB) runMigrations(ctx context.Context, tx queryer, list []Migration) error {
+func (db *DB) runMigrations(ctx context.Context, tx *sql.Tx, list []Migration) error {
 	applied, err := appliedMigrations(ctx, tx)
 	if err != nil {
 		return err
