@@ -161,4 +161,12 @@ func TestCheck(t *testing.T) {
 	if err := s.Check(reg); err == nil || !strings.Contains(err.Error(), "table ss_tb_user column 0") {
 		t.Errorf("Check of a changed column = %v", err)
 	}
+	s.Tables[0].Columns[0].Size = 0
+	s.Tables[0].Columns[0].Default = `"nobody"`
+	if err := s.Check(reg); err == nil || !strings.Contains(err.Error(), "table ss_tb_user column 0") {
+		t.Errorf("Check of a snapshot with a default the registry lacks = %v", err)
+	}
+	if got := column(ssync.Column{Name: "n", Kind: ssync.KindInt, Size: 64, Default: int64(7)}, "N").Default; got != "7" {
+		t.Errorf("an int64 default is written %q, want 7", got)
+	}
 }
