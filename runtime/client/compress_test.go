@@ -7,12 +7,14 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // TestCompressionInterop: clients with and without compression sync with
@@ -106,5 +108,114 @@ func TestAttachmentCompression(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("device B reads %d bytes (%v), want the %d attached", len(got), err, len(want))
 		}
+	}
+}
+
+// TestPushFallsBackToPlain: a server instance that stopped taking
+// compressed bodies after the device's handshake (redeployed with
+// DisableCompression behind the same URL) answers the device's zstd push
+// with 415; the device sends the same push (the same key) as it is, sends
+// the rest of that sync's pushes as they are, and asks again at the next
+// sync's handshake, which tells it to push plain. Every row arrives once.
+func TestPushFallsBackToPlain(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h := newHarnessWith(t, be, server.Config{})
+	plainSrv, err := server.New(server.Config{Store: h.server, Authenticator: server.InsecureHeaderAuth(), DisableCompression: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := http.NewServeMux()
+	plainSrv.Mount(plain, "")
+
+	type push struct {
+		coding, key string
+		status      int
+	}
+	var mu sync.Mutex
+	var pushes []push
+	var toPlain atomic.Bool
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if toPlain.Load() {
+			next = plain
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if strings.HasSuffix(r.URL.Path, "/push") {
+			mu.Lock()
+			pushes = append(pushes, push{r.Header.Get("Content-Encoding"), r.Header.Get(wire.HeaderIdempotencyKey), rec.status})
+			mu.Unlock()
+		}
+	}
+	h.wrap.Store(&wrap)
+	taken := func() []push {
+		mu.Lock()
+		defer mu.Unlock()
+		out := pushes
+		pushes = nil
+		return out
+	}
+
+	dev := h.device("writer", "alice")
+	opts := h.opts(dev)
+	opts.PushBatchRows = 5
+	insertNotes(t, dev, 5, "first")
+	if _, err := dev.Synchronize(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := taken(); len(got) != 1 || got[0].coding != "zstd" || got[0].status != http.StatusOK {
+		t.Fatalf("first sync pushed %+v, want one zstd push answered 200", got)
+	}
+
+	// Redeployed without compression; the device's handshake is recent.
+	toPlain.Store(true)
+	insertNotes(t, dev, 12, "second")
+	res, err := dev.Synchronize(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("sync after the server stopped taking compressed bodies: %v", err)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != 12 {
+		t.Fatalf("pushed %+v, want 12 notes", res.Pushed)
+	}
+	got := taken()
+	want := []string{"zstd 415", " 200", " 200", " 200"}
+	var seen []string
+	for _, p := range got {
+		seen = append(seen, fmt.Sprintf("%s %d", p.coding, p.status))
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("pushes (coding status): %q, want %q", seen, want)
+	}
+	if got[0].key == "" || got[1].key != got[0].key {
+		t.Fatalf("the plain push has key %q, the refused one %q: want the same key", got[1].key, got[0].key)
+	}
+
+	// The next sync handshakes again and pushes as it is from the start.
+	insertNotes(t, dev, 3, "third")
+	if _, err := dev.Synchronize(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := taken(); len(got) != 1 || got[0].coding != "" || got[0].status != http.StatusOK {
+		t.Fatalf("next sync pushed %+v, want one plain push answered 200", got)
+	}
+	var n int
+	if err := h.st.QueryRow("SELECT COUNT(*) FROM ss_tb_note WHERE ss_sync_id = "+h.ph(1), "alice").Scan(&n); err != nil || n != 20 {
+		t.Fatalf("the server holds %d notes of alice (%v), want 20 (each once)", n, err)
+	}
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
