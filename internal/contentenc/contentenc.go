@@ -141,6 +141,22 @@ func Encode(enc string, data []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// SampleBytes is how much of attachment content is compressed to decide
+// whether compressing the whole is worth it (Compresses).
+const SampleBytes = 64 << 10
+
+// Compresses reports whether sample, the start of some content (up to
+// SampleBytes), compresses in enc to at most 90% of its size: text and
+// uncompressed data do, photos, videos and archives do not. A sample under
+// 512 bytes is not worth the trouble.
+func Compresses(enc string, sample []byte) bool {
+	if len(sample) < 512 {
+		return false
+	}
+	packed, err := Encode(enc, sample)
+	return err == nil && len(packed) <= len(sample)*9/10
+}
+
 // ErrTooLarge is returned (wrapped) by a reader from NewReader once the
 // decoded content passes its limit.
 var ErrTooLarge = errors.New("decoded content exceeds the limit")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -156,7 +157,16 @@ func (s *session) uploadAttachments(ctx context.Context) error {
 	}
 	p.report(true)
 	t := newTransfer(s.db, s.ex, p.add)
-	defer func() { s.res.Uploaded += t.uploaded }()
+	t.encoding = s.uploadEncoding
+	defer func() {
+		s.res.Uploaded += t.uploaded
+		if t.refused {
+			// The server stopped taking compressed uploads since its
+			// handshake: the next sync asks again what it takes.
+			s.uploadEncoding = ""
+			s.db.forgetHandshake()
+		}
+	}()
 	for _, r := range list {
 		sent, err := t.upload(ctx, r.a)
 		s.res.UploadedBytes += sent
@@ -240,6 +250,11 @@ type transfer struct {
 	// downloaded.
 	uploaded, downloaded int
 	received             int64
+	// encoding is the content coding uploads of content that compresses
+	// are sent in ("": as it is); refused is set once the server answered
+	// one 415, after which uploads go as they are.
+	encoding string
+	refused  bool
 }
 
 func newTransfer(db *DB, ex *exchange, onBytes func(int64)) *transfer {
@@ -251,18 +266,26 @@ func newTransfer(db *DB, ex *exchange, onBytes func(int64)) *transfer {
 }
 
 // send sends one request of the blob hash under a stall guard (see
-// exchange.sendContent), its body read through upload when there is one.
-// The answer may have any status; its body must be closed.
-func (t *transfer) send(ctx context.Context, method, hash string, hdr http.Header, upload *progressReader, length int64) (*http.Response, error) {
+// exchange.sendContent), its body read through upload when there is one:
+// length bytes, or, with coded, the content upload reads compressed by
+// coded (of a length not known in advance). The answer may have any status;
+// its body must be closed.
+func (t *transfer) send(ctx context.Context, method, hash string, hdr http.Header, upload *progressReader, length int64, coded io.Reader) (*http.Response, error) {
 	var body io.Reader
-	if upload != nil {
+	switch {
+	case coded != nil:
+		body = coded
+	case upload != nil:
 		body = upload
 	}
 	req, err := t.ex.newRequest(ctx, wire.PathBlobs, method, wire.PathBlobs+"/"+hash, nil, hdr, body, true)
 	if err != nil {
 		return nil, err
 	}
-	if upload != nil {
+	switch {
+	case coded != nil:
+		req.ContentLength = -1
+	case upload != nil:
 		req.ContentLength = length
 		if length == 0 {
 			req.Body = http.NoBody
@@ -344,6 +367,14 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 			if err := b.again(err); err != nil {
 				return sent, err
 			}
+		case errors.Is(err, ErrUnsupportedEncoding) && !t.refused:
+			// The server stopped taking compressed uploads since its
+			// handshake. It refused before reading any byte: what the
+			// compressor read ahead was not sent. The rest goes as it is.
+			t.refused = true
+			sent -= n
+			report(-n)
+			offset = -1
 		case errors.Is(err, ErrBlobMismatch):
 			// The server discarded what it had; send everything once more.
 			mismatches++
@@ -367,7 +398,7 @@ func (t *transfer) upload(ctx context.Context, a ssync.Attachment) (sent int64, 
 // the user may read the whole blob already, else the bytes of this user's
 // interrupted upload.
 func (t *transfer) uploadOffset(ctx context.Context, hash string) (offset int64, complete bool, err error) {
-	resp, err := t.send(ctx, http.MethodHead, hash, nil, nil, 0)
+	resp, err := t.send(ctx, http.MethodHead, hash, nil, nil, 0, nil)
 	if err != nil {
 		return 0, false, err
 	}
@@ -398,7 +429,14 @@ func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offs
 		// A refusal (413, a wrong offset) comes before any byte is sent.
 		hdr.Set("Expect", "100-continue")
 	}
-	resp, err := t.send(ctx, http.MethodPut, a.Hash, hdr, body, a.Size-offset)
+	var coded io.Reader
+	if enc := t.codingFor(f, offset, a.Size); enc != "" {
+		hdr.Set("Content-Encoding", enc)
+		r, stop := compressing(enc, body)
+		defer stop()
+		coded = r
+	}
+	resp, err := t.send(ctx, http.MethodPut, a.Hash, hdr, body, a.Size-offset, coded)
 	if err != nil {
 		return body.n, -1, err
 	}
@@ -417,6 +455,48 @@ func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offs
 		return body.n, next, nil
 	}
 	return body.n, next, errorAnswer(wire.PathBlobs, resp)
+}
+
+// codingFor returns the coding to upload f's content from offset in: the
+// transfer's, when that content gains from it (judged by its first
+// contentenc.SampleBytes), else "".
+func (t *transfer) codingFor(f *os.File, offset, size int64) string {
+	if t.encoding == "" || t.refused || size-offset < 512 {
+		return ""
+	}
+	sample := make([]byte, min(size-offset, contentenc.SampleBytes))
+	if n, err := f.ReadAt(sample, offset); n < len(sample) && err != nil {
+		return ""
+	}
+	if !contentenc.Compresses(t.encoding, sample) {
+		return ""
+	}
+	return t.encoding
+}
+
+// compressing returns a reader of content compressed in enc, as it is read;
+// stop ends the compression (and releases its encoder) once the request is
+// done, whether or not it read everything.
+func compressing(enc string, content io.Reader) (coded io.Reader, stop func()) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		zw, err := contentenc.NewWriter(enc, pw)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		_, err = io.Copy(zw, content)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err) // nil: the end of the body
+	}()
+	return pr, func() {
+		pr.CloseWithError(errors.New("upload ended"))
+		<-done
+	}
 }
 
 // download fetches the content of a into the device's folder, resuming a
@@ -496,7 +576,7 @@ func (t *transfer) get(ctx context.Context, store *blob.Dir, a ssync.Attachment,
 	if have > 0 {
 		hdr = http.Header{"Range": {"bytes=" + strconv.FormatInt(have, 10) + "-"}, "Accept-Encoding": {"identity"}}
 	}
-	resp, err := t.send(ctx, http.MethodGet, a.Hash, hdr, nil, 0)
+	resp, err := t.send(ctx, http.MethodGet, a.Hash, hdr, nil, 0, nil)
 	if err != nil {
 		return have, false, err
 	}

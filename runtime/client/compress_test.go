@@ -70,18 +70,24 @@ func TestCompressionInterop(t *testing.T) {
 }
 
 // TestAttachmentCompression: attachment content that compresses (text) is
-// downloaded compressed, content that does not (random bytes, like a
-// photo) as it is; both arrive intact and count their own bytes.
+// uploaded and downloaded compressed, content that does not (random bytes,
+// like a photo) as it is; both arrive intact and count their own bytes.
 func TestAttachmentCompression(t *testing.T) {
 	be := storetest.Backends(t)[0] // SQLite
-	h, _ := blobHarness(t, be, server.Config{})
+	h, dir := blobHarness(t, be, server.Config{})
 	var mu sync.Mutex
-	codings := map[string]string{} // hash → Content-Encoding of its GET
+	down := map[string]string{} // hash → Content-Encoding of its GET answer
+	up := map[string]string{}   // hash → Content-Encoding of its PUT
 	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		next.ServeHTTP(w, r)
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+		if strings.Contains(r.URL.Path, "/blobs/") {
 			mu.Lock()
-			codings[path.Base(r.URL.Path)] = w.Header().Get("Content-Encoding")
+			switch r.Method {
+			case http.MethodGet:
+				down[path.Base(r.URL.Path)] = w.Header().Get("Content-Encoding")
+			case http.MethodPut:
+				up[path.Base(r.URL.Path)] = r.Header.Get("Content-Encoding")
+			}
 			mu.Unlock()
 		}
 	}
@@ -91,22 +97,82 @@ func TestAttachmentCompression(t *testing.T) {
 	random := content(300_000, 7)
 	tn := noteWithFile(t, a, "text", text, "notes.txt")
 	rn := noteWithFile(t, a, "photo", random, "photo.jpg")
-	h.sync(a)
+	res := h.sync(a)
+	if res.Uploaded != 2 || res.UploadedBytes != int64(len(text)+len(random)) {
+		t.Fatalf("uploaded %d attachments, %d bytes", res.Uploaded, res.UploadedBytes)
+	}
+	for hash, want := range map[string]int{tn.File.Hash: len(text), rn.File.Hash: len(random)} {
+		if info, err := dir.Stat(t.Context(), hash); err != nil || info.Size != int64(want) {
+			t.Fatalf("the server holds %+v (%v) of %s, want %d bytes", info, err, hash, want)
+		}
+	}
 	b := h.device("b", "alice")
-	res := h.sync(b)
+	res = h.sync(b)
 	if res.Downloaded != 2 || res.DownloadedBytes != int64(len(text)+len(random)) {
 		t.Fatalf("downloaded %d attachments, %d bytes", res.Downloaded, res.DownloadedBytes)
 	}
-	if c := codings[tn.File.Hash]; c != "zstd" {
-		t.Errorf("text attachment sent in Content-Encoding %q, want zstd", c)
-	}
-	if c := codings[rn.File.Hash]; c != "" {
-		t.Errorf("random attachment sent in Content-Encoding %q, want none", c)
+	for name, c := range map[string]map[string]string{"uploaded": up, "downloaded": down} {
+		if got := c[tn.File.Hash]; got != "zstd" {
+			t.Errorf("text attachment %s in Content-Encoding %q, want zstd", name, got)
+		}
+		if got := c[rn.File.Hash]; got != "" {
+			t.Errorf("random attachment %s in Content-Encoding %q, want none", name, got)
+		}
 	}
 	for id, want := range map[uuid.UUID][]byte{tn.ID: text, rn.ID: random} {
 		got, _, err := openBytes(t, b, id)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("device B reads %d bytes (%v), want the %d attached", len(got), err, len(want))
+		}
+	}
+}
+
+// TestUploadFallsBackToPlain: a server instance that stopped taking
+// compressed bodies after the device's handshake answers its zstd upload
+// with 415 before any byte is sent; the device uploads that content and
+// the rest of the sync's as they are, and the content arrives intact.
+func TestUploadFallsBackToPlain(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h, dir := blobHarness(t, be, server.Config{})
+	plainSrv, err := server.New(server.Config{Store: h.server, Authenticator: server.InsecureHeaderAuth(), DisableCompression: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := http.NewServeMux()
+	plainSrv.Mount(plain, "")
+	var mu sync.Mutex
+	var puts []string
+	var toPlain atomic.Bool
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if toPlain.Load() {
+			next = plain
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			puts = append(puts, fmt.Sprintf("%s %d", r.Header.Get("Content-Encoding"), rec.status))
+			mu.Unlock()
+		}
+	}
+	h.wrap.Store(&wrap)
+	a := h.device("a", "alice")
+	h.sync(a) // the handshake: the server takes zstd uploads
+	toPlain.Store(true)
+	first := []byte(strings.Repeat("the first text attachment\n", 10_000))
+	second := []byte(strings.Repeat("the second text attachment\n", 10_000))
+	noteWithFile(t, a, "first", first, "first.txt")
+	noteWithFile(t, a, "second", second, "second.txt")
+	res := h.sync(a)
+	if res.Uploaded != 2 || res.UploadedBytes != int64(len(first)+len(second)) {
+		t.Fatalf("uploaded %d attachments, %d bytes", res.Uploaded, res.UploadedBytes)
+	}
+	if want := []string{"zstd 415", " 201", " 201"}; fmt.Sprint(puts) != fmt.Sprint(want) {
+		t.Fatalf("uploads (coding status): %q, want %q", puts, want)
+	}
+	for _, c := range [][]byte{first, second} {
+		if info, err := dir.Stat(t.Context(), sha(c)); err != nil || info.Size != int64(len(c)) {
+			t.Fatalf("the server holds %+v (%v), want %d bytes", info, err, len(c))
 		}
 	}
 }

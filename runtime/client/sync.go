@@ -250,6 +250,10 @@ type session struct {
 	// fields is true when the server takes field pushes
 	// (wire.FeatureFields), whatever SyncOptions.WholeRows says.
 	fields bool
+	// uploadEncoding is the content coding attachment content that
+	// compresses is uploaded in, chosen the same way from the handshake's
+	// uploadEncodings, or none.
+	uploadEncoding string
 }
 
 func (s *session) progress(p Progress) {
@@ -365,12 +369,13 @@ func (s *session) exchange(ctx context.Context) error {
 const defaultHandshakeInterval = 5 * time.Minute
 
 // hello is the last successful handshake of a DB: with whom (its key),
-// when, and the coding pushes are sent in.
+// when, and the codings pushes and uploads are sent in.
 type hello struct {
-	key          string
-	at           time.Time
-	pushEncoding string
-	fields       bool
+	key            string
+	at             time.Time
+	pushEncoding   string
+	uploadEncoding string
+	fields         bool
 }
 
 // helloKey names what a handshake said hello with: the server, the schema
@@ -392,7 +397,7 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 	last := db.hello
 	db.helloMu.Unlock()
 	if every > 0 && last.key == key && time.Since(last.at) < every {
-		s.pushEncoding, s.fields = last.pushEncoding, last.fields
+		s.pushEncoding, s.uploadEncoding, s.fields = last.pushEncoding, last.uploadEncoding, last.fields
 		return nil
 	}
 	if err := s.handshake(ctx); err != nil {
@@ -400,9 +405,20 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 		return err
 	}
 	db.helloMu.Lock()
-	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding, fields: s.fields}
+	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding, uploadEncoding: s.uploadEncoding, fields: s.fields}
 	db.helloMu.Unlock()
 	return nil
+}
+
+// firstKnown returns the first of the server's codings that this client
+// writes, or "".
+func firstKnown(encodings []string) string {
+	for _, enc := range encodings {
+		if contentenc.Known(enc) {
+			return enc
+		}
+	}
+	return ""
 }
 
 // forgetHandshake makes the next sync start with a handshake.
@@ -447,14 +463,10 @@ func (s *session) handshake(ctx context.Context) error {
 		return &TransportError{Op: wire.PathHandshake, StatusCode: http.StatusOK, Message: "answer is not a handshake response", Err: err}
 	}
 	s.fields = slices.Contains(hs.Features, wire.FeatureFields)
-	s.pushEncoding = ""
+	s.pushEncoding, s.uploadEncoding = "", ""
 	if s.ex.compress {
-		for _, enc := range hs.Encodings {
-			if contentenc.Known(enc) {
-				s.pushEncoding = enc
-				break
-			}
-		}
+		s.pushEncoding = firstKnown(hs.Encodings)
+		s.uploadEncoding = firstKnown(hs.UploadEncodings)
 	}
 	return nil
 }

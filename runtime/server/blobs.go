@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -161,11 +163,32 @@ func (s *Server) handleBlobGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// codedLimit bounds the bytes of a compressed upload body that carries n
+// bytes of content: compression may add a little to content that does not
+// shrink (a client compresses only content that does, but judges by a
+// sample).
+func codedLimit(n int64) int64 { return n + n/8 + 4096 }
+
+// dropUpload discards the user's upload, logging a failure: the answer
+// already says what went wrong.
+func (s *Server) dropUpload(ctx context.Context, id store.Identity, upload string) {
+	if err := s.store.BlobStore().Abort(ctx, upload); err != nil {
+		s.logger.WarnContext(ctx, "ssync: blob upload", "error", err)
+	}
+	if err := s.store.DropUpload(ctx, id.SyncID, upload); err != nil {
+		s.logger.WarnContext(ctx, "ssync: blob upload", "error", err)
+	}
+}
+
 // handleBlobPut appends to the user's upload of a blob from Upload-Offset;
 // once it holds Upload-Length bytes, their SHA-256 is checked against the
 // hash and the content becomes the blob (201). A shorter upload answers 204
 // with the bytes held; a wrong offset 409 with the right one; a mismatch 422
-// (the upload is discarded); content over the limit 413.
+// (the upload is discarded); content over the limit 413. The body may be
+// compressed (Content-Encoding, as the handshake's uploadEncodings list):
+// offsets count decoded bytes, and a body that decodes past Upload-Length
+// gets 413 and its upload is discarded; a coding the server does not take
+// gets 415.
 func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 	id, hash, ok := s.blobRequest(w, r)
 	if !ok {
@@ -189,7 +212,15 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.ContentLength > length-offset {
+	enc := r.Header.Get("Content-Encoding")
+	coded := enc != "" && enc != "identity"
+	if coded && (s.cfg.DisableCompression || !contentenc.Known(enc)) {
+		w.Header().Set("Connection", "close")
+		s.fail(w, r, apiError{wire.CodeUnsupportedEncoding, "this server takes attachment content as it is" + takes(s.encodings()) +
+			", not in Content-Encoding " + echo.Clip(enc)})
+		return
+	}
+	if limit := codedLimit(length - offset); r.ContentLength > length-offset && (!coded || r.ContentLength > limit) {
 		s.fail(w, r, apiError{wire.CodeInvalidUpload,
 			fmt.Sprintf("the body holds %d bytes, more than the %d from Upload-Offset to Upload-Length", r.ContentLength, length-offset)})
 		return
@@ -229,9 +260,28 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 	if !s.reserveUpload(w, r, id, upload, length) {
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, length-offset)
+	var body io.Reader
+	if !coded {
+		body = http.MaxBytesReader(w, r.Body, length-offset)
+	} else {
+		// The decoded content may not pass Upload-Length, however small
+		// the body: a body that would is refused and its upload dropped.
+		decoded, err := contentenc.NewReader(enc, http.MaxBytesReader(w, r.Body, codedLimit(length-offset)), length-offset)
+		if err != nil {
+			decoded = io.NopCloser(errReader{err})
+		}
+		defer decoded.Close()
+		body = decoded
+	}
 	n, err := bs.Append(ctx, upload, offset, body)
 	w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(n, 10))
+	if errors.Is(err, contentenc.ErrTooLarge) {
+		s.dropUpload(ctx, id, upload)
+		w.Header().Set(wire.HeaderUploadOffset, "0")
+		s.fail(w, r, apiError{wire.CodeBlobTooLarge,
+			fmt.Sprintf("the %s body decodes to more than the %d bytes from Upload-Offset to Upload-Length; the upload was discarded", echo.Clip(enc), length-offset)})
+		return
+	}
 	if err != nil {
 		var oe *blob.OffsetError
 		if errors.As(err, &oe) {

@@ -89,21 +89,15 @@ func (c *compressWriter) finish() {
 // Unwrap lets http.ResponseController reach the connection.
 func (c *compressWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// blobSample is how much of an attachment is compressed to decide whether
-// compressing the whole is worth it.
-const blobSample = 64 << 10
-
-// worthCompressing reports whether content (read from its start) compresses
-// to at most 90% of its size in its first blobSample bytes: text and
-// uncompressed data do, photos, videos and archives do not. It leaves
-// content at its start.
+// worthCompressing reports whether content (read from its start) gains
+// from enc, judged by its first contentenc.SampleBytes (see
+// contentenc.Compresses). It leaves content at its start.
 func worthCompressing(content io.ReadSeeker, enc string) bool {
-	sample, err := io.ReadAll(io.LimitReader(content, blobSample))
-	if _, serr := content.Seek(0, io.SeekStart); serr != nil || err != nil || len(sample) < 512 {
+	sample, err := io.ReadAll(io.LimitReader(content, contentenc.SampleBytes))
+	if _, serr := content.Seek(0, io.SeekStart); serr != nil || err != nil {
 		return false
 	}
-	packed, err := contentenc.Encode(enc, sample)
-	return err == nil && len(packed) <= len(sample)*9/10
+	return contentenc.Compresses(enc, sample)
 }
 
 // decodedBody returns the request's body decoded from its Content-Encoding,

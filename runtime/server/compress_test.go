@@ -2,14 +2,19 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/blob"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -147,5 +152,87 @@ func TestCompressionOff(t *testing.T) {
 		encode(t, "zstd", pushBody([]string{note(newID(), "x", false)}, nil, nil)))
 	if resp.StatusCode != 415 || !strings.Contains(string(got), `"unsupported_encoding"`) {
 		t.Fatalf("compressed push: %d %s, want 415 unsupported_encoding", resp.StatusCode, got)
+	}
+}
+
+// TestCompressedUploads: the handshake lists the codings attachment
+// uploads may use; an upload in zstd or gzip stores the decoded content,
+// its offsets in decoded bytes (a plain start resumed compressed); a body
+// that decodes past Upload-Length gets 413 and its upload is discarded,
+// however small it is on the wire; with compression off, 415.
+func TestCompressedUploads(t *testing.T) {
+	b := storetest.Backends(t)[0]
+	dir, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, b, server.Config{}, store.WithBlobStore(dir))
+	resp, got := send(t, f, "POST", "/handshake", nil, []byte(`{"schemaVersion": 0}`))
+	var hs wire.HandshakeResponse
+	if err := json.Unmarshal(got, &hs); resp.StatusCode != 200 || err != nil || strings.Join(hs.UploadEncodings, ",") != "zstd,gzip" {
+		t.Fatalf("handshake: %d %s, want uploadEncodings zstd, gzip", resp.StatusCode, got)
+	}
+	put := func(hash string, length, offset int, enc string, body []byte) (*http.Response, []byte) {
+		t.Helper()
+		hdr := map[string]string{wire.HeaderUploadLength: strconv.Itoa(length), wire.HeaderUploadOffset: strconv.Itoa(offset)}
+		if enc != "" {
+			hdr["Content-Encoding"] = enc
+		}
+		return send(t, f, "PUT", "/blobs/"+hash, hdr, body)
+	}
+	for _, enc := range []string{"zstd", "gzip"} {
+		content := strings.Repeat("a line of text sent in "+enc+"\n", 5000)
+		h := hashOf(content)
+		packed := encode(t, enc, content)
+		if resp, got := put(h, len(content), 0, enc, packed); resp.StatusCode != 201 {
+			t.Fatalf("upload in %s: %d %s", enc, resp.StatusCode, got)
+		}
+		if resp, got := send(t, f, "GET", "/blobs/"+h, nil, nil); resp.StatusCode != 200 || string(got) != content {
+			t.Fatalf("download of the %s upload: %d, %d bytes, want the %d uploaded", enc, resp.StatusCode, len(got), len(content))
+		}
+
+		// Half sent as it is, the rest compressed from that offset.
+		content = strings.Repeat("another line, resumed in "+enc+"\n", 5000)
+		h = hashOf(content)
+		half := len(content) / 2
+		if resp, got := put(h, len(content), 0, "", []byte(content[:half])); resp.StatusCode != 204 {
+			t.Fatalf("first half: %d %s, want 204", resp.StatusCode, got)
+		}
+		if resp, got := put(h, len(content), half, enc, encode(t, enc, content[half:])); resp.StatusCode != 201 {
+			t.Fatalf("second half in %s: %d %s, want 201", enc, resp.StatusCode, got)
+		}
+		if resp, got := send(t, f, "GET", "/blobs/"+h, nil, nil); string(got) != content {
+			t.Fatalf("download of the resumed %s upload: %d, %d bytes, want %d", enc, resp.StatusCode, len(got), len(content))
+		}
+
+		// A bomb: 100,000 bytes announced, 16 MiB inside some kilobytes.
+		bomb := strings.Repeat("x", 16<<20)
+		bh := hashOf(bomb[:100_000])
+		packed = encode(t, enc, bomb)
+		if len(packed) > 64<<10 {
+			t.Fatalf("the %s bomb is %d bytes on the wire", enc, len(packed))
+		}
+		resp, got := put(bh, 100_000, 0, enc, packed)
+		if resp.StatusCode != 413 || !strings.Contains(string(got), `"blob_too_large"`) || resp.Header.Get(wire.HeaderUploadOffset) != "0" {
+			t.Fatalf("%s upload decoding past Upload-Length: %d %q %s, want 413 blob_too_large, Upload-Offset 0", enc, resp.StatusCode, resp.Header.Get(wire.HeaderUploadOffset), got)
+		}
+		resp, _ = send(t, f, "HEAD", "/blobs/"+bh, map[string]string{wire.HeaderUploadOffset: "0"}, nil)
+		if resp.StatusCode != 404 || resp.Header.Get(wire.HeaderUploadOffset) != "0" {
+			t.Fatalf("after the refused %s bomb: HEAD %d, Upload-Offset %q; want 404 holding 0 bytes", enc, resp.StatusCode, resp.Header.Get(wire.HeaderUploadOffset))
+		}
+		if _, err := dir.Stat(t.Context(), bh); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("after the refused %s bomb the blob store has it: %v", enc, err)
+		}
+	}
+	if resp, got := put(hashOf("xx"), 2, 0, "br", []byte("xx")); resp.StatusCode != 415 || !strings.Contains(string(got), `"unsupported_encoding"`) {
+		t.Fatalf("upload in br: %d %s, want 415 unsupported_encoding", resp.StatusCode, got)
+	}
+
+	off := newFixture(t, b, server.Config{DisableCompression: true}, store.WithBlobStore(dir))
+	content := strings.Repeat("text for a server without compression\n", 1000)
+	resp, got = send(t, off, "PUT", "/blobs/"+hashOf(content), map[string]string{wire.HeaderUploadLength: strconv.Itoa(len(content)), "Content-Encoding": "zstd"},
+		encode(t, "zstd", content))
+	if resp.StatusCode != 415 || !strings.Contains(string(got), `"unsupported_encoding"`) {
+		t.Fatalf("compressed upload to a server without compression: %d %s, want 415 unsupported_encoding", resp.StatusCode, got)
 	}
 }

@@ -463,11 +463,12 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, _ := json.Marshal(wire.HandshakeResponse{
-		SchemaVersion: s.cfg.SchemaVersion,
-		Collections:   s.store.Registry().Names(),
-		Checkpoint:    cp.String(),
-		Encodings:     s.encodings(),
-		Features:      []string{wire.FeatureFields},
+		SchemaVersion:   s.cfg.SchemaVersion,
+		Collections:     s.store.Registry().Names(),
+		Checkpoint:      cp.String(),
+		Encodings:       s.encodings(),
+		UploadEncodings: s.encodings(),
+		Features:        []string{wire.FeatureFields},
 	})
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)

@@ -294,6 +294,12 @@ type HandshakeResponse struct {
 	// with Content-Encoding set to one of them. Empty: send bodies as they
 	// are.
 	Encodings []string `json:"encodings,omitempty"`
+	// UploadEncodings lists the content codings the server takes on
+	// attachment uploads (PUT {base}/blobs/{hash}), preferred first: the
+	// body is then the coded content from Upload-Offset, and offsets and
+	// Upload-Length still count the content's own bytes. Empty: send
+	// content as it is (servers from before compressed uploads).
+	UploadEncodings []string `json:"uploadEncodings,omitempty"`
 	// Features lists the protocol extensions the server understands
 	// (FeatureFields). A client uses an extension only when the server
 	// announces it.
