@@ -28,6 +28,27 @@ func CycleTable(name string) *ssync.Table[Node] {
 	return relTable("cyc_user", 1, "cyc_task", ssync.OnDeleteSetNull, "cyc_step", ssync.OnDeleteRestrict)
 }
 
+// LoopTable returns the descriptor of one table of Loop: loop_x.a →
+// loop_y and loop_y.a → loop_x, both nullable and both cascade, so that a
+// delete goes around the cycle.
+func LoopTable(name string) *ssync.Table[Node] {
+	if name == "loop_y" {
+		return relTable(name, 2, "loop_x", ssync.OnDeleteCascade, "", "")
+	}
+	return relTable("loop_x", 1, "loop_y", ssync.OnDeleteCascade, "", "")
+}
+
+// Loop is a schema of two tables that reference each other, cascading both
+// ways (see LoopTable).
+func Loop(t testing.TB) *ssync.Registry {
+	t.Helper()
+	reg, err := ssync.NewRegistry(LoopTable("loop_x"), LoopTable("loop_y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 // Cycles is a schema whose tables reference each other through nullable
 // fields (see CycleTable).
 func Cycles(t testing.TB) *ssync.Registry {

@@ -408,3 +408,93 @@ func BenchmarkPushCycle(b *testing.B) {
 		}
 	}
 }
+
+// TestCycleLoop: rows of two tables that cascade into each other, around
+// a chain x1 → y1 → x1 ← y2 ← x2: deleting x1 on a device deletes y1 and
+// y2, and x2 through them, and stops at x1; on the server, a delete that
+// reaches a row the deleting device did not know (x3 → y1, written after
+// it synced) goes around the loop too and ends.
+func TestCycleLoop(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		st, db := b.Store(t, storetest.Loop(t))
+		url := storetest.Serve(t, st, server.Config{})
+		sync := func(d *client.DB) {
+			t.Helper()
+			if _, err := d.Synchronize(ctx, storetest.Sync(url, "ann")); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+		}
+		repo := func(d *client.DB, table string) *client.Repo[storetest.Node] {
+			return client.NewRepo(d, storetest.LoopTable(table))
+		}
+		insert := func(ctx context.Context, d *client.DB, table string, id uuid.UUID, ref *uuid.UUID) {
+			t.Helper()
+			if err := repo(d, table).Insert(ctx, &storetest.Node{Record: ssync.Record{ID: id}, Title: table, A: ref}); err != nil {
+				t.Fatalf("insert %s: %v", table, err)
+			}
+		}
+		live := func(d *client.DB, table string, id uuid.UUID) bool {
+			_, err := repo(d, table).Get(ctx, id)
+			return err == nil
+		}
+		check := func(devices ...*client.DB) {
+			t.Helper()
+			if bad, err := storetest.Dangling(ctx, db, storetest.Loop(t), true); err != nil || bad != "" {
+				t.Fatalf("store: %s %v", bad, err)
+			}
+			for i, d := range devices {
+				bad, err := storetest.Dangling(ctx, d.SQL(), storetest.Loop(t), false)
+				if err == nil && bad == "" {
+					bad, err = storetest.ForeignKeyCheck(ctx, d.SQL())
+				}
+				if err != nil || bad != "" {
+					t.Fatalf("device %d: %s %v", i, bad, err)
+				}
+			}
+		}
+		a, bd := storetest.Device(t, storetest.Loop(t), "ann"), storetest.Device(t, storetest.Loop(t), "ann")
+		x1, y1, y2, x2, x3 := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+		err := a.Transaction(ctx, func(ctx context.Context) error {
+			insert(ctx, a, "loop_x", x1, &y1)
+			insert(ctx, a, "loop_y", y1, &x1)
+			insert(ctx, a, "loop_y", y2, &x1)
+			insert(ctx, a, "loop_x", x2, &y2)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sync(a)
+		sync(bd)
+		insert(ctx, a, "loop_x", x3, &y1) // B does not know it
+		sync(a)
+		check(a, bd)
+
+		if err := repo(bd, "loop_x").Delete(ctx, x1); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []struct {
+			table string
+			id    uuid.UUID
+		}{{"loop_x", x1}, {"loop_y", y1}, {"loop_y", y2}, {"loop_x", x2}} {
+			if live(bd, x.table, x.id) {
+				t.Fatalf("the deleting device keeps %s %s", x.table, x.id)
+			}
+		}
+		sync(bd)
+		sync(a)
+		sync(bd)
+		for _, d := range []*client.DB{a, bd} {
+			for _, x := range []struct {
+				table string
+				id    uuid.UUID
+			}{{"loop_x", x1}, {"loop_y", y1}, {"loop_y", y2}, {"loop_x", x2}, {"loop_x", x3}} {
+				if live(d, x.table, x.id) {
+					t.Fatalf("%s %s is live on a device after the loop was deleted", x.table, x.id)
+				}
+			}
+		}
+		check(a, bd)
+	})
+}
