@@ -114,7 +114,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "how often each device of the many-clients scenario syncs (0: back to back)")
 	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
-	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,clients,memory,concurrent", "scenarios to run")
+	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,fields,clients,memory,concurrent", "scenarios to run")
 	flag.IntVar(&cfg.pushers, "pushers", 32, "concurrent pushers in the concurrent scenario")
 	flag.DurationVar(&cfg.concDuration, "concurrent-duration", 20*time.Second, "length of the concurrent scenario, per store")
 	flag.StringVar(&concStores, "concurrent-stores", "sqlite,postgres,mysql", "server stores for the concurrent scenario")
@@ -272,6 +272,13 @@ func run(ctx context.Context, cfg config) error {
 		r, err = pushNotesServer(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("push into a notes-server process: %w", err)
+		}
+		r.print(cfg.json)
+	}
+	if want("fields") {
+		r, err := fieldsScenario(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("fields: %w", err)
 		}
 		r.print(cfg.json)
 	}

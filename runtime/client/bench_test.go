@@ -177,3 +177,91 @@ func BenchmarkPushIntoHeld(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLocalUpdates measures 1,000 notes the server has, each updated
+// once through the repository in one Transaction (the first change since
+// the last push: the tracking trigger records its base), against the same
+// updates in a file whose tracking trigger is dropped, measured in the same
+// run: ratio is tracked time over untracked time.
+func BenchmarkLocalUpdates(b *testing.B) {
+	ctx := context.Background()
+	open := func(name string, tracked bool) (*client.DB, []*models.Note) {
+		db, err := client.Open(ctx, filepath.Join(b.TempDir(), name+".db"), generated.Registry(), client.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		db.SetUser(ctx, "alice")
+		notes := make([]*models.Note, 1000)
+		err = db.Transaction(ctx, func(ctx context.Context) error {
+			for i := range notes {
+				notes[i] = &models.Note{Message: fmt.Sprintf("remember to buy item number %06d", i), UserName: "alice"}
+				if err := generated.SyncNotes(db).Insert(ctx, notes[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !tracked {
+			if _, err := db.SQL().Exec("DROP TRIGGER `ss_track_ss_tb_note`"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return db, notes
+	}
+	// settle makes every row known to the server and clean, as after an
+	// acknowledged push.
+	settle := func(db *client.DB) {
+		if _, err := db.SQL().Exec("UPDATE ss_tb_note SET ss_known = 1, ss_dirty = 0"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.SQL().Exec("DELETE FROM ss_changed_ss_tb_note"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	update := func(db *client.DB, notes []*models.Note, round int) time.Duration {
+		start := time.Now()
+		err := db.Transaction(ctx, func(ctx context.Context) error {
+			for i, n := range notes {
+				n.Message = fmt.Sprintf("round %d, item number %06d", round, i)
+				if err := generated.SyncNotes(db).Update(ctx, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	tdb, tnotes := open("tracked", true)
+	udb, unotes := open("untracked", false)
+	var tracked, untracked time.Duration
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		settle(tdb)
+		settle(udb)
+		round++
+		b.StartTimer()
+		// Alternate which goes first, so that both see the same load.
+		if round%2 == 0 {
+			tracked += update(tdb, tnotes, round)
+			untracked += update(udb, unotes, round)
+		} else {
+			untracked += update(udb, unotes, round)
+			tracked += update(tdb, tnotes, round)
+		}
+	}
+	var n int
+	if err := tdb.SQL().QueryRow("SELECT COUNT(*) FROM ss_changed_ss_tb_note WHERE ss_d_message IS NOT NULL").Scan(&n); err != nil || n != len(tnotes) {
+		b.Fatalf("tracked %d rows (%v), want %d", n, err, len(tnotes))
+	}
+	b.ReportMetric(float64(round*1000)/tracked.Seconds(), "tracked-rows/s")
+	b.ReportMetric(float64(round*1000)/untracked.Seconds(), "untracked-rows/s")
+	b.ReportMetric(tracked.Seconds()/untracked.Seconds(), "ratio")
+}

@@ -42,6 +42,17 @@ const (
 // changedName returns the side table of table.
 func changedName(table string) string { return "ss_changed_" + table }
 
+// isChangedTable reports whether name is the side table of one of reg's
+// tables.
+func isChangedTable(reg *ssync.Registry, name string) bool {
+	for _, n := range reg.Names() {
+		if changedName(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // fieldDirty returns the side table's counter column of user column col.
 func fieldDirty(col string) string { return "ss_d_" + col }
 

@@ -89,7 +89,13 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	}
 	var stmts []string
 	for _, t := range plan.Tables {
-		stmts = append(stmts, sqlddl.Create(t, quote, sqlddl.SQLiteType)...)
+		create := sqlddl.Create(t, quote, sqlddl.SQLiteType)
+		if isChangedTable(db.reg, t.Name) {
+			// One b-tree keyed by id: the tracking trigger writes it on
+			// every first change of a row.
+			create[0] += " WITHOUT ROWID"
+		}
+		stmts = append(stmts, create...)
 	}
 	for _, c := range plan.Columns {
 		stmts = append(stmts, sqlddl.AddColumn(c.Table, c.Column, quote, sqlddl.SQLiteType))
