@@ -47,7 +47,7 @@ func TestTwoAppVersions(t *testing.T) {
 	bin := t.TempDir()
 	// -trimpath makes the builds in the copy independent of its location,
 	// so that later runs find them in the build cache.
-	env := append(os.Environ(), "GOFLAGS=-trimpath", "GOWORK=off", "CGO_ENABLED=1")
+	env := append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -trimpath"), "GOWORK=off", "CGO_ENABLED=1")
 	goRun := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(gobin, args...)
