@@ -122,9 +122,9 @@ var Models = []string{ModelNotes, ModelVersions, ModelRelations}
 // Config.KnownBugs (ModelNotes) or Config.OpenBugs (ModelVersions and
 // ModelRelations) is set. Each entry says what triggers it.
 var KnownBugs = []string{
-	"ModelVersions: a device upgraded to a version whose table gained columns that edits a row before its first sync " +
-		"since the upgrade pushes the row whole, the new columns' defaults included, and resets the values other devices " +
-		"wrote there (whole-row pushes; field-level pushes, which carry only the changed fields, remove it)",
+	"ModelVersions: a device that pushes whole rows (SyncOptions.WholeRows), upgraded to a version whose table gained " +
+		"columns, that edits a row before its first sync since the upgrade pushes the row whole, the new columns' " +
+		"defaults included, and resets the values other devices wrote there (a field push carries only the changed fields)",
 	"ModelRelations: a row deleted on a device while a sync of that device runs, after its push: the rows that sync " +
 		"then pulls under it (new to the device, live on the server) stay live on the device under the deleted row " +
 		"until the next sync pushes the delete and pulls the server's cascade",
@@ -284,8 +284,11 @@ type device struct {
 	// did not); repulled is set once a sync after it succeeded.
 	upgradedAt int
 	repulled   bool
-	db         *client.DB
-	hc         *http.Client
+	// wholeRows makes the device push whole rows (SyncOptions.WholeRows),
+	// as a client that knows nothing of field pushes.
+	wholeRows bool
+	db        *client.DB
+	hc        *http.Client
 	// unacked are local writes no successful sync has acknowledged yet.
 	unacked []*localWrite
 	bg      *bgSync
@@ -538,7 +541,7 @@ func (w *world) addDevice(u *simUser) *device {
 	d := &device{label: fmt.Sprintf("%s/%d", u.name, n), user: u}
 	d.path = filepath.Join(w.dir, strings.ReplaceAll(d.label, "/", "-")+".db")
 	d.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	d.reg = w.reg
+	d.reg, d.wholeRows = w.reg, true
 	if w.app.newDevice != nil {
 		w.app.newDevice(d)
 	}

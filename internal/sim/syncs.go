@@ -216,8 +216,10 @@ func (w *world) startSync(d *device, p *plan, kind string) chan outcome {
 		PushBatchRows: p.pushBatch,
 		PullBatchRows: p.pullBatch,
 		LogLevel:      client.LogFields,
-		// The model checks whole-row pushes (last writer wins per row).
-		WholeRows: true,
+		// The notes and relations models check whole-row pushes (last
+		// writer wins per row); the versions model checks fields, and its
+		// devices push fields but for some (see versionsApp).
+		WholeRows: d.wholeRows,
 		Decorate: func(r *http.Request) error {
 			n := ord
 			ord++

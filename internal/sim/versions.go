@@ -27,18 +27,23 @@ import (
 // migrates it, pushes the pending changes without the new fields
 // (ss_absent) and re-pulls the tasks for their values.
 //
-// Users never write a zero value to a text or int field here, so a zero
-// where a user wrote a value is a reset, never a write.
+// Most devices push the fields they changed (field pushes); a third push
+// whole rows (SyncOptions.WholeRows), as clients that know nothing of
+// field pushes. Users never write a zero value to a text or int field
+// here, and never the same text or points twice, so a zero where a user
+// wrote a value is a reset, never a write.
 //
 // The checks, besides those every run makes:
 //   - per field, the server holds the value of the last committed push
 //     that carried the field (in commit order), the fields a push left out
-//     kept as they were, and a delete wins: the model is kept per field,
-//     so that it holds for field-level pushes as well as whole rows;
-//   - a push carries the new fields of a row only when the device's last
-//     write of the row was made by version 2: a change made by version 1
-//     never resets them, also once its device is upgraded;
-//   - every acknowledged write reached the server as written;
+//     kept as they were, and a delete wins (last writer wins per field);
+//   - a field push carries only values the device's writes set; a whole
+//     row carries the fields version 2 added only when the device's last
+//     write of the row was made by version 2 after its re-pull, or with
+//     the server's values: a change made by version 1 never resets them,
+//     also once its device is upgraded;
+//   - every field every acknowledged write set reached the server, unless
+//     the device set it again or the row is deleted;
 //   - every device, whichever its version, holds the server's values of
 //     the fields it knows: an upgraded device holds the server's values
 //     in the new columns.
@@ -61,6 +66,9 @@ func (w *world) versionsApp() *app {
 			if d.version == 1 {
 				d.reg = v1.Registry()
 			}
+			// Most devices push the fields they changed; a third push
+			// whole rows, as clients that know nothing of field pushes.
+			d.wholeRows = w.rng.IntN(3) == 0
 		},
 		ops:       w.versionsOps,
 		afterSync: func(d *device, when string) { w.compareDevice(d, when) },
@@ -190,9 +198,10 @@ func (w *world) pickVRow(d *device) (string, uuid.UUID, bool) {
 // hold the new columns' defaults until its first sync after the upgrade
 // re-pulls them, and a whole-row push of an edit made before that would
 // carry those defaults over the server's values; the driver lets such a
-// device edit only once it synced (see KnownBugs).
+// device, when it pushes whole rows, edit only once it synced (see
+// KnownBugs). A field push carries only what the edit changed.
 func (w *world) mayEdit(d *device) bool {
-	if d.upgradedAt > 0 && !d.repulled && !w.cfg.OpenBugs {
+	if d.wholeRows && d.upgradedAt > 0 && !d.repulled && !w.cfg.OpenBugs {
 		w.logf("%s does not edit before its first sync since the upgrade (see KnownBugs)", d.label)
 		return false
 	}
@@ -419,14 +428,14 @@ type fieldState struct {
 }
 
 // fieldModel replays the committed pushes in commit order, per field: a
-// push writes the fields it carries and keeps the others; a delete wins.
-// It also checks that no push carries the new fields of a change made by
-// version 1, and returns the states by collection and id, and every
-// pushed row's canonical content in each version, by device.
+// push writes the fields it carries (a whole row, or the fields a field
+// push changed) and keeps the others; a delete wins. It also checks what
+// each push carries against the writes of its device (checkCarried), and
+// returns the states by collection and id, and every field value a push
+// carried, keyed by collection, id, field and value.
 func (w *world) fieldModel(commits []commit) (map[string]map[uuid.UUID]*fieldState, map[string]bool) {
 	states := map[string]map[uuid.UUID]*fieldState{}
 	pushed := map[string]bool{}
-	older := v1.Registry()
 	for i := range commits {
 		cm := &commits[i]
 		dev := w.byLabel[cm.rec.dev]
@@ -452,13 +461,19 @@ func (w *world) fieldModel(commits []commit) (map[string]map[uuid.UUID]*fieldSta
 				for _, data := range rows {
 					rec := c.RecordOf(data)
 					key := cs.Collection + "|" + rec.ID.String()
-					pushed[dev.label+"|"+key+"|"+canon(c, data, false)] = true
-					if oc, err := older.Lookup(cs.Collection); err == nil {
-						pushed[dev.label+"|"+key+"|"+canon(oc, project(c, oc, data), false)] = true
+					var absent []string // by wire name
+					for _, col := range c.UserColumns() {
+						if slices.Contains(cs.Absent[data], col.Name) {
+							absent = append(absent, col.Wire)
+						}
 					}
-					absent := cs.Absent[data]
+					for f, v := range fieldValues(c, data) {
+						if !slices.Contains(absent, f) {
+							pushed[key+"|"+f+"|"+v] = true
+						}
+					}
 					s := state(rec.ID)
-					w.checkCarried(cm, dev, c, data, absent, s)
+					w.checkCarried(cm, dev, c, data, absent, s, cs.Fields[data] != nil)
 					if s.owner == "" {
 						s.owner = rec.SyncID
 						if s.owner == "" {
@@ -511,7 +526,11 @@ func (w *world) madeBy(dev *device, c ssync.Collection, data any) *localWrite {
 // must not carry a new column's default over a value: a change made by
 // version 1, before or after its device's upgrade, never resets what
 // version 2 wrote.
-func (w *world) checkCarried(cm *commit, dev *device, c ssync.Collection, data any, absent []string, s *fieldState) {
+func (w *world) checkCarried(cm *commit, dev *device, c ssync.Collection, data any, absent []string, s *fieldState, fieldPush bool) {
+	if fieldPush {
+		w.checkFieldPush(cm, dev, c, data, absent)
+		return
+	}
 	if c.CollectionName() != taskColl || c.RecordOf(data).DeletedAt != nil {
 		return
 	}
@@ -552,6 +571,48 @@ func (w *world) checkCarried(cm *commit, dev *device, c ssync.Collection, data a
 				cm.version, dev.label, w.label(taskColl, id), f, values[f], when, made.step, before, s.by[f])
 		}
 	}
+}
+
+// checkFieldPush checks a row pushed as field changes: every field it
+// carries holds a value a write of the device set there. A field push
+// carries only what the user changed, never a default or a value the
+// device merely held.
+func (w *world) checkFieldPush(cm *commit, dev *device, c ssync.Collection, data any, absent []string) {
+	id := c.RecordOf(data).ID
+	set := map[string]bool{}
+	for _, lw := range w.writes[dev.label+"|"+c.CollectionName()+"|"+id.String()] {
+		values := w.writeValues(lw)
+		for _, f := range lw.fields {
+			set[f+"|"+values[f]] = true
+		}
+	}
+	for f, v := range fieldValues(c, data) {
+		if slices.Contains(absent, f) || set[f+"|"+v] {
+			continue
+		}
+		w.rep.LostFields++
+		w.violate("version %d: %s pushed %s %s field %s=%s as changed, but no write of the device set it to that value",
+			cm.version, dev.label, short(c.CollectionName()), w.label(c.CollectionName(), id), f, v)
+	}
+}
+
+// writeValues returns the user field values a local write left in its row,
+// by wire name.
+func (w *world) writeValues(lw *localWrite) map[string]string {
+	reg := w.reg
+	if lw.version == 1 {
+		reg = v1.Registry()
+	}
+	c, err := reg.Lookup(lw.coll)
+	if err != nil || lw.content == "" {
+		return nil
+	}
+	data := c.NewRow()
+	if err := decodeInto(c, []byte(lw.content), data); err != nil {
+		w.violate("a recorded write of %s does not decode: %v", w.label(lw.coll, lw.id), err)
+		return nil
+	}
+	return fieldValues(c, data)
 }
 
 // versionsFinal checks the server against the per-field model, every
@@ -620,29 +681,7 @@ func (w *world) versionsFinal() {
 	}
 	for _, lw := range w.acked {
 		w.rep.AckedWrites++
-		m := states[lw.coll][lw.id]
-		lbl := w.label(lw.coll, lw.id)
-		superseded, found := false, false
-		for _, later := range w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()] {
-			switch {
-			case later.seq < lw.seq:
-			case later.op == "delete":
-				superseded = true
-			case pushed[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()+"|"+later.content]:
-				found = true
-			}
-		}
-		switch {
-		case lw.op == "delete" || (superseded && !found):
-			if m != nil && !m.deleted {
-				w.violate("the delete of %s %s made on %s after step %d was acknowledged, but the row is live on the server", short(lw.coll), lbl, lw.dev.label, lw.step)
-			}
-		case found || (m != nil && m.deleted):
-		default:
-			w.rep.LostFields += len(lw.fields)
-			w.violate("the %s of %s %s (fields %s) made on %s by version %d at step %d was acknowledged but never reached the server: %s",
-				lw.op, short(lw.coll), lbl, strings.Join(lw.fields, ","), lw.dev.label, lw.version, lw.step, lw.content)
-		}
+		w.checkAckedFields(lw, states[lw.coll][lw.id], pushed)
 	}
 	for _, d := range w.devices {
 		before := w.violationCount()
@@ -650,6 +689,45 @@ func (w *world) versionsFinal() {
 		w.rep.LostFields += w.violationCount() - before
 	}
 	w.logf("final: devices %s", w.deviceVersions())
+}
+
+// checkAckedFields checks a write a successful sync acknowledged: a delete
+// must be on the server; every field a create or an edit set must have
+// been pushed with its value, unless a later write of the device set the
+// field again or the row is deleted (a delete wins). A field push leaves
+// out a field whose value is back to the one the device last saw from the
+// server, which a push had then carried: texts and points are never
+// written twice, so only a push of that write (or of a device that pulled
+// it) carries them.
+func (w *world) checkAckedFields(lw *localWrite, m *fieldState, pushed map[string]bool) {
+	lbl := w.label(lw.coll, lw.id)
+	if lw.op == "delete" {
+		if m != nil && !m.deleted {
+			w.violate("the delete of %s %s made on %s after step %d was acknowledged, but the row is live on the server", short(lw.coll), lbl, lw.dev.label, lw.step)
+		}
+		return
+	}
+	if m != nil && m.deleted {
+		return
+	}
+	later := w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()]
+	values := w.writeValues(lw)
+	for _, f := range lw.fields {
+		if pushed[lw.coll+"|"+lw.id.String()+"|"+f+"|"+values[f]] {
+			continue
+		}
+		superseded := false
+		for _, o := range later {
+			if o.seq > lw.seq && (o.op == "delete" || slices.Contains(o.fields, f)) {
+				superseded = true
+			}
+		}
+		if !superseded {
+			w.rep.LostFields++
+			w.violate("the %s of %s %s made on %s by version %d at step %d was acknowledged, but its %s=%s never reached the server",
+				lw.op, short(lw.coll), lbl, lw.dev.label, lw.version, lw.step, f, values[f])
+		}
+	}
 }
 
 // violationCount returns the number of violations found so far.
