@@ -88,7 +88,7 @@ func RecordField(name string) (RecordColumn, bool) {
 // clientRepoMethods are the methods of client.Repo, which every generated
 // repository embeds. TestClientRepoMethods checks the list against the
 // method set of *client.Repo.
-var clientRepoMethods = []string{"AttachWith", "Count", "Delete", "Get", "Insert", "OpenWith", "Select", "Table", "Update"}
+var clientRepoMethods = []string{"AttachWith", "Count", "Delete", "Get", "Insert", "OpenWith", "Select", "Table", "Update", "Watch"}
 
 // orderByMethod is the repository method that takes typed column constants.
 const orderByMethod = "OrderBy"
