@@ -21,6 +21,7 @@ import (
 	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -95,7 +96,10 @@ func split(msg string) (first string, hdr http.Header, body string) {
 
 func TestProtocolExamples(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		st, _ := b.Store(t, generated.Registry(), blobStore(t))
+		// The examples' deletion times are the server's present: the
+		// server takes a device's deletedAt only near its own clock.
+		clock := store.WithClock(func() time.Time { return time.Date(2024, 12, 22, 9, 0, 0, 0, time.UTC) })
+		st, _ := b.Store(t, generated.Registry(), blobStore(t), clock)
 		url := storetest.Serve(t, st, server.Config{
 			SchemaVersion: 1,
 			OnHandshake: func(ctx context.Context, h server.Handshake) error {

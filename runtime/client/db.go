@@ -470,7 +470,12 @@ type localTable struct {
 	delete    string
 	dirty     string
 	apply     string
-	applyDel  string
+	// applyDel applies a pulled delete: args the server's deletedAt (nil
+	// from an older server), the device's clock, the id.
+	applyDel string
+	// applyStamp gives a row the device had deleted already the server's
+	// deletedAt: args that time (twice), the id.
+	applyStamp string
 	// resyncDrop removes clean rows in scope that a full resync did not
 	// return: they are gone on the server.
 	resyncDrop string
@@ -532,8 +537,9 @@ func newLocalTable(c ssync.Collection) *localTable {
 			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
 			" AND `id` NOT IN (SELECT id FROM ss_resync WHERE collection = ?)",
-		applyDel: "UPDATE " + t + " SET `deleted_at` = COALESCE(`deleted_at`, ?), {dirty} = 0, {known} = 1" +
+		applyDel: "UPDATE " + t + " SET `deleted_at` = COALESCE(?, `deleted_at`, ?), {dirty} = 0, {known} = 1" +
 			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
+		applyStamp: "UPDATE " + t + " SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NOT NULL AND `deleted_at` IS NOT ?",
 	}
 	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.applyDel} {
 		*stmt = withColumns(*stmt)

@@ -322,18 +322,29 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 		}
 	}
 	now := db.timestamp()
-	for _, id := range cs.Deleted {
+	for i, id := range cs.Deleted {
 		if err := check(n); err != nil {
 			return err
 		}
 		n++
-		r, err := tx.ExecContext(qctx, lt.applyDel, now, id.String())
+		// The server's deletedAt, which every device stores; an older
+		// server sends none, and the device's clock stamps the delete.
+		var at any
+		if i < len(cs.DeletedAt) && !cs.DeletedAt[i].IsZero() {
+			at = ssync.StoredTime(cs.DeletedAt[i])
+		}
+		r, err := tx.ExecContext(qctx, lt.applyDel, at, now, id.String())
 		if err != nil {
 			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
 		}
 		if n, _ := r.RowsAffected(); n > 0 {
 			deleted++
 			s.log("pull", name, "deleted", lt.coll, nil, id)
+		} else if at != nil {
+			// Deleted here already (and pushed): take the server's stamp.
+			if _, err := tx.ExecContext(qctx, lt.applyStamp, at, id.String(), at); err != nil {
+				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
+			}
 		}
 		if db.referenced[name] {
 			if err := db.cascadePulled(qctx, tx, name, id, now); err != nil {

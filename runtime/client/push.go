@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jwriter"
@@ -92,6 +93,8 @@ type dirtyRow struct {
 	absent []string
 	// fields is set for an update pushed field by field.
 	fields *wire.FieldChange
+	// deletedAt is when the row was deleted, for op "deleted".
+	deletedAt time.Time
 }
 
 func (s *session) pushChanges(ctx context.Context) error {
@@ -193,6 +196,7 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 			}
 		case "deleted":
 			cs.Deleted = append(cs.Deleted, r.id)
+			cs.DeletedAt = append(cs.DeletedAt, r.deletedAt)
 			tc.Deleted++
 		}
 		coll, _ := s.db.reg.Lookup(r.coll)
@@ -376,7 +380,7 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 			rec: pendingRow{Collection: name, ID: rec.ID.String(), Dirty: dirty, Sent: true}}
 		switch {
 		case rec.DeletedAt != nil && known:
-			d.op, d.row = "deleted", nil
+			d.op, d.row, d.deletedAt = "deleted", nil, *rec.DeletedAt
 		case rec.DeletedAt != nil:
 			// Deleted before the server ever saw it. It still goes, as a
 			// created row that is already deleted: a row pushed with it may

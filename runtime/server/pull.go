@@ -29,7 +29,8 @@ type pullPage struct {
 	coll                      string // the collection being gathered
 	cp                        string // its checkpoint so far
 	created, updated, deleted jwriter.Writer
-	nc, nu, nd                int
+	deletedAt                 jwriter.Writer // members of "deletedAt"
+	nc, nu, nd, nda           int
 	rows                      int
 }
 
@@ -45,16 +46,23 @@ func (p *pullPage) add(cs *wire.ChangeSet) error {
 	}
 	p.nc = encodeRows(&p.created, coll, cs.Created, p.nc)
 	p.nu = encodeRows(&p.updated, coll, cs.Updated, p.nu)
-	for _, id := range cs.Deleted {
+	for i, id := range cs.Deleted {
 		if p.nd > 0 {
 			p.deleted.RawByte(',')
 		}
 		wire.WriteUUID(&p.deleted, id)
 		p.nd++
+		if i < len(cs.DeletedAt) && !cs.DeletedAt[i].IsZero() {
+			if p.nda > 0 {
+				p.deletedAt.RawByte(',')
+			}
+			wire.EncodeDeletedAt(&p.deletedAt, id, cs.DeletedAt[i])
+			p.nda++
+		}
 	}
 	p.cp = cs.Checkpoint
 	p.rows += cs.Len()
-	if p.out.Size()+p.created.Size()+p.updated.Size()+p.deleted.Size() >= p.max {
+	if p.out.Size()+p.created.Size()+p.updated.Size()+p.deleted.Size()+p.deletedAt.Size() >= p.max {
 		return errPageFull
 	}
 	return nil
@@ -92,9 +100,15 @@ func (p *pullPage) finish() {
 	dump(w, &p.updated)
 	w.RawString(`],"deleted":[`)
 	dump(w, &p.deleted)
-	w.RawString(`]}}`)
+	w.RawByte(']')
+	if p.nda > 0 {
+		w.RawString(`,"deletedAt":{`)
+		dump(w, &p.deletedAt)
+		w.RawByte('}')
+	}
+	w.RawString(`}}`)
 	p.sent = append(p.sent, p.coll)
-	p.coll, p.nc, p.nu, p.nd = "", 0, 0, 0
+	p.coll, p.nc, p.nu, p.nd, p.nda = "", 0, 0, 0, 0
 }
 
 // dump moves the bytes of src to the end of w, chunk by chunk (src's

@@ -64,6 +64,7 @@ func (s *Store) Pull(ctx context.Context, req PullRequest) ([]wire.ChangeSet, er
 			last.Created = append(last.Created, cs.Created...)
 			last.Updated = append(last.Updated, cs.Updated...)
 			last.Deleted = append(last.Deleted, cs.Deleted...)
+			last.DeletedAt = append(last.DeletedAt, cs.DeletedAt...)
 			last.Checkpoint = cs.Checkpoint
 			return nil
 		}
@@ -212,6 +213,7 @@ func (s *Store) pullTable(ctx context.Context, tx *sql.Tx, t *serverTable, req P
 			cs.Updated = append(cs.Updated, row)
 		case conflict.Deleted:
 			cs.Deleted = append(cs.Deleted, rec.ID)
+			cs.DeletedAt = append(cs.DeletedAt, ssync.StoredTime(*rec.DeletedAt))
 		}
 		n++
 		last = Checkpoint{Version: uint64(version), After: rec.ID}

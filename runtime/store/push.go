@@ -181,8 +181,12 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			continue
 		}
 		t := s.tables[names[i]]
-		for _, rowID := range cs.Deleted {
-			if err := p.delete(ctx, t, rowID); err != nil {
+		for i, rowID := range cs.Deleted {
+			var at time.Time
+			if i < len(cs.DeletedAt) {
+				at = cs.DeletedAt[i]
+			}
+			if err := p.delete(ctx, t, rowID, at); err != nil {
 				return nil, err
 			}
 		}
@@ -678,7 +682,28 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	return p.queueInsert(ctx, t, args, rec.ID)
 }
 
-func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) error {
+// MaxDeleteSkew is how far after the server's clock a pushed deletedAt may
+// be and still be taken (device clocks run a little ahead).
+const MaxDeleteSkew = time.Minute
+
+// deleteStamp returns the deletedAt to store for a delete the device
+// stamped at (zero: it did not say, an older client), and whether it is the
+// device's. The device's stamp is taken, in its stored form, unless it is
+// missing, later than the server's clock by more than MaxDeleteSkew, or
+// older than the tombstone retention window (the purge would drop the
+// tombstone at once): then the server's clock stamps the delete.
+func (p *pusher) deleteStamp(at time.Time) (time.Time, bool) {
+	if at.IsZero() || at.After(p.now.Add(MaxDeleteSkew)) || at.Before(p.now.Add(-p.s.retention)) {
+		return p.now, false
+	}
+	return ssync.StoredTime(at), true
+}
+
+// delete deletes row rowID of t, which the pushing device deleted at at
+// (see deleteStamp). A delete stamped by the server's clock in place of the
+// device's absurd stamp is written with no writer, so that the device pulls
+// the stamp every other device holds.
+func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, at time.Time) error {
 	name := t.coll.CollectionName()
 	ex, err := p.lookup(ctx, t, rowID)
 	if err != nil {
@@ -711,7 +736,12 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID) er
 	if dp.restricted != nil {
 		return p.restrictedDelete(ctx, t, rowID, dp)
 	}
-	r, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, p.req.Device, rowID.String())
+	stamp, own := p.deleteStamp(at)
+	writer := p.req.Device
+	if !own && !at.IsZero() {
+		writer = ""
+	}
+	r, err := p.tx.ExecContext(ctx, t.delete, stamp, stamp, p.version, writer, rowID.String())
 	if err != nil {
 		return &RowError{Collection: name, ID: rowID, Err: p.s.refused(err)}
 	}

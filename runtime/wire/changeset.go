@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -31,6 +32,11 @@ type ChangeSet struct {
 	Updated []any
 	// Deleted holds the ids of deleted rows.
 	Deleted []uuid.UUID
+	// DeletedAt holds, when not nil, when each row of Deleted was deleted,
+	// one entry per id (the "deletedAt" object on the wire, keyed by id; see
+	// EncodeDeletedAt). A zero time is not known: the sender (an older
+	// client or server) did not say, and is left out of the object.
+	DeletedAt []time.Time
 	// Absent lists, for the rows of Created and Updated (by pointer) whose
 	// object leaves out some of the collection's user fields, the device
 	// names of those columns, in column order: the sender's schema lacks
@@ -92,11 +98,39 @@ func EncodeChangeSet(w *jwriter.Writer, coll ssync.Collection, cs *ChangeSet) {
 		}
 		WriteUUID(w, id)
 	}
-	w.RawString(`]}`)
+	w.RawByte(']')
+	n := 0
+	for i, at := range cs.DeletedAt {
+		if i >= len(cs.Deleted) || at.IsZero() {
+			continue
+		}
+		if n == 0 {
+			w.RawString(`,"deletedAt":{`)
+		} else {
+			w.RawByte(',')
+		}
+		EncodeDeletedAt(w, cs.Deleted[i], at)
+		n++
+	}
+	if n > 0 {
+		w.RawByte('}')
+	}
+	w.RawByte('}')
 	if len(cs.Fields) > 0 {
 		encodeBase(w, coll, cs)
 	}
 	w.RawByte('}')
+}
+
+// EncodeDeletedAt writes one member of a change set's "deletedAt" object:
+// the id of a deleted row and when it was deleted, in UTC.
+func EncodeDeletedAt(w *jwriter.Writer, id uuid.UUID, at time.Time) {
+	WriteUUID(w, id)
+	w.RawByte(':')
+	var buf [40]byte
+	b := append(buf[:0], '"')
+	b = at.UTC().AppendFormat(b, TimeLayout)
+	w.Buffer.AppendBytes(append(b, '"'))
 }
 
 // EncodeChangeSets writes the whole wire array. Every change set's
@@ -274,6 +308,7 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	if cl.IsNull() {
 		return cs, nil
 	}
+	var deletedAt map[uuid.UUID]time.Time
 	cl.Delim('{')
 	for cl.Ok() && !cl.IsDelim('}') {
 		part := strings.Clone(cl.UnsafeFieldName(false))
@@ -295,9 +330,13 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 				return cs, err
 			}
 			cs.Deleted = ids
+		case "deletedAt":
+			if deletedAt, err = decodeDeletedAt(cl, cs.Collection); err != nil {
+				return cs, err
+			}
 		default:
 			if opts.Strict {
-				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted)", ErrUnknownField, echo.Clip(part)))
+				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted, deletedAt)", ErrUnknownField, echo.Clip(part)))
 			} else {
 				cl.SkipRecursive()
 			}
@@ -311,12 +350,77 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	if err := cl.Error(); err != nil {
 		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
+	if err := pairDeletedAt(&cs, deletedAt, opts.Strict); err != nil {
+		return cs, err
+	}
 	if base != nil {
 		if err := decodeBase(base, coll, opts, &cs); err != nil {
 			return cs, err
 		}
 	}
 	return cs, nil
+}
+
+// decodeDeletedAt reads a "deletedAt" object: deleted row ids to times.
+func decodeDeletedAt(l *jlexer.Lexer, collection string) (map[uuid.UUID]time.Time, error) {
+	fail := func(err error) error {
+		return &DecodeError{Collection: collection, Part: "deletedAt", Index: -1, Err: err}
+	}
+	if l.IsNull() {
+		l.Skip()
+		return nil, nil
+	}
+	out := map[uuid.UUID]time.Time{}
+	l.Delim('{')
+	for l.Ok() && !l.IsDelim('}') {
+		key := l.UnsafeFieldName(false)
+		id, err := uuid.Parse(key)
+		if err != nil {
+			return nil, fail(fmt.Errorf("invalid UUID %q", echo.Clip(key)))
+		}
+		l.WantColon()
+		s := l.UnsafeString()
+		if !l.Ok() {
+			return nil, fail(fmt.Errorf("row %s: %w", id, l.Error()))
+		}
+		at, err := ParseTime(s)
+		if err != nil {
+			return nil, fail(fmt.Errorf("row %s: %w", id, err))
+		}
+		out[id] = at
+		l.WantComma()
+	}
+	l.Delim('}')
+	if err := l.Error(); err != nil {
+		return nil, fail(err)
+	}
+	return out, nil
+}
+
+// pairDeletedAt fills cs.DeletedAt from the "deletedAt" object, in the
+// order of cs.Deleted. A strict decoder refuses a time for an id that
+// "deleted" does not hold.
+func pairDeletedAt(cs *ChangeSet, deletedAt map[uuid.UUID]time.Time, strict bool) error {
+	if len(deletedAt) == 0 {
+		return nil
+	}
+	cs.DeletedAt = make([]time.Time, len(cs.Deleted))
+	for i, id := range cs.Deleted {
+		cs.DeletedAt[i] = deletedAt[id]
+	}
+	if strict {
+		in := make(map[uuid.UUID]bool, len(cs.Deleted))
+		for _, id := range cs.Deleted {
+			in[id] = true
+		}
+		for id := range deletedAt {
+			if !in[id] {
+				return &DecodeError{Collection: cs.Collection, Part: "deletedAt", Index: -1,
+					Err: fmt.Errorf("row %s is not in \"deleted\"", id)}
+			}
+		}
+	}
+	return nil
 }
 
 func decodeRows(l *jlexer.Lexer, coll ssync.Collection, part string, opts ssync.DecodeOptions, cs *ChangeSet) ([]any, error) {

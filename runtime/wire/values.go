@@ -1,5 +1,5 @@
 // Package wire reads and writes the ssync change-set format: a JSON array of
-// {"collection", "timestamp", "changes": {"created", "updated", "deleted"}}
+// {"collection", "timestamp", "changes": {"created", "updated", "deleted", "deletedAt"}}
 // objects, one per collection, whose rows carry "id", "createdAt",
 // "updatedAt", "deletedAt", "syncId" and the model's fields by wire name.
 //
