@@ -220,6 +220,10 @@ type Result struct {
 	// AttachmentFailures lists attachments whose content could not be
 	// downloaded; their rows are applied, and Open tries again.
 	AttachmentFailures []AttachmentFailure
+	// OutOfScope counts the local changes the sync did not push because
+	// their owner is outside the signed-in user's scope (see
+	// DB.PendingOutOfScope); nil when there are none.
+	OutOfScope []OutOfScope
 }
 
 func addCount(counts *[]TableCounts, collection string, created, updated, deleted int) {
@@ -336,6 +340,13 @@ func (db *DB) Synchronize(ctx context.Context, opts SyncOptions) (*Result, error
 	if err := s.exchange(ctx); err != nil {
 		db.forgetHandshake()
 		return nil, err
+	}
+	if s.res.OutOfScope, err = db.PendingOutOfScope(ctx); err != nil {
+		return nil, err
+	}
+	for _, o := range s.res.OutOfScope {
+		db.logger.WarnContext(ctx, "ssync: local changes not pushed: their owner is outside the signed-in user's scope",
+			"syncId", o.SyncID, "collection", o.Collection, "rows", o.Rows)
 	}
 	s.res.Duration = time.Since(start)
 	s.progress(Progress{Stage: StageDone, Total: 0})

@@ -699,6 +699,7 @@ func summary(res *client.Result) string {
 	if res.Skipped > 0 {
 		fmt.Fprintf(&b, "; kept %d local changes over pulled ones", res.Skipped)
 	}
+	writeOutOfScope(&b, res.OutOfScope)
 	if res.Uploaded > 0 || res.UploadedBytes > 0 {
 		fmt.Fprintf(&b, "; uploaded %s (%d bytes)", files(res.Uploaded), res.UploadedBytes)
 	}
@@ -711,6 +712,28 @@ func summary(res *client.Result) string {
 	}
 	fmt.Fprintf(&b, "; checkpoint %s", cp)
 	return b.String()
+}
+
+// writeOutOfScope says, per owner, how many local changes the sync could not
+// push because the signed-in user may no longer act for their owner (e.g.
+// "; not pushed: 2 local changes of bob, whom this user may no longer act
+// for").
+func writeOutOfScope(b *strings.Builder, out []client.OutOfScope) {
+	var owners []string
+	rows := map[string]int{}
+	for _, o := range out {
+		if rows[o.SyncID] == 0 {
+			owners = append(owners, o.SyncID)
+		}
+		rows[o.SyncID] += o.Rows
+	}
+	for _, owner := range owners {
+		changes := "local changes"
+		if rows[owner] == 1 {
+			changes = "local change"
+		}
+		fmt.Fprintf(b, "; not pushed: %d %s of %s, whom this user may no longer act for", rows[owner], changes, owner)
+	}
 }
 
 // writeCounts writes the tables that moved rows, or "nothing".
