@@ -125,8 +125,11 @@ func (s *session) pushChanges(ctx context.Context) error {
 	if batch <= 0 {
 		batch = 5000
 	}
-	done := 0
 	s.progress(Progress{Stage: StagePush, Done: 0, Total: total})
+	// The parts go one after the other, in order; while the server applies
+	// one, the device prepares and saves the next and acknowledges the one
+	// before, so that the two sides work at once.
+	var parts [][]dirtyRow
 	for start := 0; start < len(all); {
 		// Take up to batch rows that are sent (plus any unsent ones among
 		// them); registry order is kept because all is in that order.
@@ -137,25 +140,125 @@ func (s *session) pushChanges(ctx context.Context) error {
 			}
 			end++
 		}
-		part := all[start:end]
+		parts = append(parts, all[start:end])
 		start = end
+	}
+	p := &pipeline{s: s, total: total}
+	for _, part := range parts {
 		e, counts, err := s.prepare(part, checkpoints)
 		if err != nil {
-			return err
+			return p.stop(ctx, err)
 		}
 		if err := db.saveOutbox(ctx, s.scope, e); err != nil {
+			return p.stop(ctx, err)
+		}
+		if err := p.next(ctx, e, counts, sentCount(part)); err != nil {
 			return err
 		}
-		if err := s.send(ctx, e); err != nil {
-			return err
+	}
+	return p.finish(ctx)
+}
+
+// pipeline posts a push's parts one after the other, each once the one
+// before is answered, and acknowledges each part locally while the next is
+// on its way.
+type pipeline struct {
+	s     *session
+	total int
+	done  int
+	// flying is the part posted last, not yet acknowledged; nil when none.
+	flying *flight
+}
+
+// flight is one posted part.
+type flight struct {
+	e      *outboxEntry
+	counts []TableCounts
+	rows   int // rows sent
+	ack    *wire.PushResult
+	err    error
+	over   chan struct{} // closed once the answer (or the error) is in
+}
+
+// next waits for the part in flight, posts e, then acknowledges the part
+// that was in flight.
+func (p *pipeline) next(ctx context.Context, e *outboxEntry, counts []TableCounts, rows int) error {
+	prev := p.flying
+	if prev != nil {
+		<-prev.over
+		if prev.err != nil {
+			p.flying = nil
+			return prev.err // e stays in the outbox, sent by the next sync
 		}
-		for _, c := range counts {
-			addCount(&s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
+	}
+	f := &flight{e: e, counts: counts, rows: rows, over: make(chan struct{})}
+	go func() {
+		defer close(f.over)
+		f.ack, f.err = p.s.post(ctx, e)
+	}()
+	p.flying = f
+	if prev != nil {
+		if err := p.landed(ctx, prev); err != nil {
+			return p.stop(ctx, err)
 		}
-		done += n
-		s.progress(Progress{Stage: StagePush, Done: done, Total: total})
 	}
 	return nil
+}
+
+// landed records and acknowledges an answered part.
+func (p *pipeline) landed(ctx context.Context, f *flight) error {
+	p.s.answered(f.ack)
+	if err := p.s.acknowledge(ctx, f.e); err != nil {
+		return err
+	}
+	for _, c := range f.counts {
+		addCount(&p.s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
+	}
+	p.done += f.rows
+	p.s.progress(Progress{Stage: StagePush, Done: p.done, Total: p.total})
+	return nil
+}
+
+// finish waits for the last part and acknowledges it.
+func (p *pipeline) finish(ctx context.Context) error {
+	f := p.flying
+	if f == nil {
+		return nil
+	}
+	p.flying = nil
+	<-f.over
+	if f.err != nil {
+		return f.err
+	}
+	return p.landed(ctx, f)
+}
+
+// stop waits for the part in flight, if any, acknowledges it when the
+// server took it, and returns err. A part it cannot acknowledge stays in
+// the outbox: the next sync sends it again and the server answers as it
+// did.
+func (p *pipeline) stop(ctx context.Context, err error) error {
+	f := p.flying
+	if f == nil {
+		return err
+	}
+	p.flying = nil
+	<-f.over
+	if f.err == nil {
+		p.landed(ctx, f) // err says why the sync stops
+	}
+	return err
+}
+
+// sentCount counts the rows of part that are sent.
+func sentCount(part []dirtyRow) int {
+	n := 0
+	for _, r := range part {
+		if r.op != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // prepare encodes one push of rows (in registry order).
@@ -236,31 +339,58 @@ func commonCheckpoint(sets []wire.ChangeSet) string {
 // once the server acknowledged it, acknowledges its rows locally and drops
 // it from the outbox, in one transaction.
 func (s *session) send(ctx context.Context, e *outboxEntry) error {
-	var ack wire.PushResult
-	if sentAny(e.pending) {
-		q, err := url.ParseQuery(e.query)
-		if err != nil {
-			return fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
-		}
-		c := call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true, encoding: s.pushEncoding}
-		body, err := s.ex.do(ctx, c)
-		if errors.Is(err, ErrUnsupportedEncoding) {
-			// The server stopped taking compressed bodies since its
-			// handshake: the same push (the same key) as it is.
-			// The next sync asks again what it takes.
-			s.pushEncoding, c.encoding = "", ""
-			s.db.forgetHandshake()
-			body, err = s.ex.do(ctx, c)
-		}
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(body, &ack); err != nil {
-			return &TransportError{Op: wire.PathPush, StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
-		}
-		s.res.Ignored = append(s.res.Ignored, ack.Ignored...)
-		s.res.Merged = append(s.res.Merged, ack.Merged...)
+	ack, err := s.post(ctx, e)
+	if err != nil {
+		return err
 	}
+	s.answered(ack)
+	return s.acknowledge(ctx, e)
+}
+
+// post sends one outbox entry to the server, unless it holds only rows
+// never sent (then the answer is nil). It touches no state of the session
+// but the push coding, so that it may run beside the preparation and the
+// acknowledgement of other entries.
+func (s *session) post(ctx context.Context, e *outboxEntry) (*wire.PushResult, error) {
+	if !sentAny(e.pending) {
+		return nil, nil
+	}
+	q, err := url.ParseQuery(e.query)
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
+	}
+	c := call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true, encoding: s.pushEncoding}
+	body, err := s.ex.do(ctx, c)
+	if errors.Is(err, ErrUnsupportedEncoding) {
+		// The server stopped taking compressed bodies since its
+		// handshake: the same push (the same key) as it is.
+		// The next sync asks again what it takes.
+		s.pushEncoding, c.encoding = "", ""
+		s.db.forgetHandshake()
+		body, err = s.ex.do(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ack wire.PushResult
+	if err := json.Unmarshal(body, &ack); err != nil {
+		return nil, &TransportError{Op: wire.PathPush, StatusCode: http.StatusOK, Message: "answer is not a push result", Err: err}
+	}
+	return &ack, nil
+}
+
+// answered records what the server's answer to a push reports.
+func (s *session) answered(ack *wire.PushResult) {
+	if ack == nil {
+		return
+	}
+	s.res.Ignored = append(s.res.Ignored, ack.Ignored...)
+	s.res.Merged = append(s.res.Merged, ack.Merged...)
+}
+
+// acknowledge marks the rows of an entry the server acknowledged and drops
+// the entry from the outbox, in one transaction.
+func (s *session) acknowledge(ctx context.Context, e *outboxEntry) error {
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("ssync client: acknowledge push: %w", err)

@@ -1,0 +1,98 @@
+package client_test
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssync-go/ssync/internal/storetest"
+)
+
+// TestPushPipelined: a push in parts overlaps the device's work with the
+// server's: the second part is saved to the outbox while the server still
+// holds the first. A part the server refuses stops the sync with the parts
+// after it kept in the outbox, in order, and the parts before it
+// acknowledged; the next sync sends what was kept, and every row arrives
+// once.
+func TestPushPipelined(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h := newHarness(t, be)
+	dev := h.device("writer", "alice")
+	insertNotes(t, dev, 15, "note")
+
+	var pushes atomic.Int32
+	var overlapped, refuse atomic.Bool
+	refuse.Store(true)
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if !strings.HasSuffix(r.URL.Path, "/push") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch pushes.Add(1) {
+		case 1:
+			// Hold the first part until the device saved the second (an
+			// upper bound, not a measurement: a device that waits for
+			// the answer never saves it, and the test fails).
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if n, err := dev.PendingPushes(r.Context()); err == nil && n == 2 {
+					overlapped.Store(true)
+					break
+				}
+			}
+		case 2:
+			if refuse.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"error": {"code": "invalid_change_set", "message": "refused by the test"}}`))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}
+	h.wrap.Store(&wrap)
+	opts := h.opts(dev)
+	opts.PushBatchRows = 5
+	if _, err := dev.Synchronize(t.Context(), opts); err == nil {
+		t.Fatal("the sync whose second part was refused succeeded")
+	}
+	if !overlapped.Load() {
+		t.Fatal("the device did not save the second part while the server held the first")
+	}
+	if n, err := dev.PendingPushes(t.Context()); err != nil || n != 2 {
+		t.Fatalf("%d pushes kept (%v), want the refused part and the one after it", n, err)
+	}
+	if n := serverNotes(t, h, "alice"); n != 5 {
+		t.Fatalf("the server holds %d notes, want the first part's 5", n)
+	}
+
+	refuse.Store(false)
+	res, err := dev.Synchronize(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != 10 {
+		t.Fatalf("the next sync pushed %+v, want the 10 kept notes", res.Pushed)
+	}
+	if n, err := dev.PendingPushes(t.Context()); err != nil || n != 0 {
+		t.Fatalf("%d pushes kept (%v) after the next sync", n, err)
+	}
+	if n := serverNotes(t, h, "alice"); n != 15 {
+		t.Fatalf("the server holds %d notes, want 15 (each once)", n)
+	}
+	res, err = dev.Synchronize(t.Context(), opts)
+	if err != nil || len(res.Pushed) != 0 {
+		t.Fatalf("a third sync pushed %+v (%v), want nothing: every row acknowledged", res.Pushed, err)
+	}
+}
+
+// serverNotes counts the notes of user on the harness's server.
+func serverNotes(t *testing.T, h *harness, user string) int {
+	t.Helper()
+	var n int
+	if err := h.st.QueryRow("SELECT COUNT(*) FROM ss_tb_note WHERE ss_sync_id = "+h.ph(1), user).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
