@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -39,11 +40,12 @@ import (
 //     deleted row through a cascade or restrict reference; every delete a
 //     push committed is applied unless its answer reports it restricted,
 //     which only a row with descendants can be;
-//   - every live server row holds what the last write the server applied
-//     wrote, but for setnull references the server cleared because their
-//     row is deleted;
-//   - every acknowledged write reached the server as written, unless its
-//     row is deleted.
+//   - every field of every live server row holds what the last write the
+//     server applied that carried it wrote (half of the devices push the
+//     fields they changed, the others whole rows), but for setnull
+//     references the server cleared because their row is deleted;
+//   - every field an acknowledged write set reached the server, unless
+//     the device set it again or the row is deleted.
 
 const (
 	projColl    = "rm_project"
@@ -56,7 +58,10 @@ func (w *world) relationsApp() *app {
 	return &app{
 		reg:      relmodel.Registry(),
 		prefixes: map[string]string{projColl: "p", rtaskColl: "k", commentColl: "c"},
-		ops:      w.relationsOps,
+		// Half of the devices push the fields they changed, the others
+		// whole rows.
+		newDevice: func(d *device) { d.wholeRows = w.rng.IntN(2) == 0 },
+		ops:       w.relationsOps,
 		afterSync: func(d *device, when string) {
 			w.compareDevice(d, when)
 			w.checkServerRefs(when)
@@ -214,7 +219,7 @@ func (w *world) createProject(d *device, owner string) {
 		w.violate("%s: insert project: %v", d.label, err)
 		return
 	}
-	w.recordWrite(d, projColl, id, "create", p)
+	w.recordRel(d, projColl, id, "create", p, nil)
 	w.logf("%s creates project %s for %s: name=%q", d.label, w.label(projColl, id), owner, p.Name)
 }
 
@@ -248,7 +253,7 @@ func (w *world) createTask(d *device, rows map[string]table, owner string, proje
 		w.violate("%s: insert task under live rows: %v", d.label, err)
 		return false
 	}
-	w.recordWrite(d, rtaskColl, id, "create", t)
+	w.recordRel(d, rtaskColl, id, "create", t, nil)
 	w.logf("%s creates task %s for %s: title=%q project=%s parent=%s blockedBy=%s", d.label, w.label(rtaskColl, id), owner, t.Title,
 		w.label(projColl, t.ProjectID), w.relLabel(rtaskColl, t.ParentID), w.relLabel(rtaskColl, t.BlockedBy))
 	return true
@@ -265,9 +270,22 @@ func (w *world) createComment(d *device, rows map[string]table, owner string, ta
 		w.violate("%s: insert comment on a live task: %v", d.label, err)
 		return false
 	}
-	w.recordWrite(d, commentColl, id, "create", c)
+	w.recordRel(d, commentColl, id, "create", c, nil)
 	w.logf("%s creates comment %s for %s on task %s: body=%q", d.label, w.label(commentColl, id), owner, w.label(rtaskColl, *task), c.Body)
 	return true
+}
+
+// recordRel records a local write setting fields (by wire name; every
+// user field for a create).
+func (w *world) recordRel(d *device, coll string, id uuid.UUID, op string, row any, fields []string) {
+	if op == "create" {
+		c, _ := w.reg.Lookup(coll)
+		for _, col := range c.UserColumns() {
+			fields = append(fields, col.Wire)
+		}
+	}
+	w.recordWrite(d, coll, id, op, row)
+	d.unacked[len(d.unacked)-1].fields = fields
 }
 
 // pickRel picks a live row d holds: a task half of the time.
@@ -304,7 +322,7 @@ func (w *world) opREdit() {
 func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.UUID, tag string, moves bool) bool {
 	lbl := w.label(coll, id)
 	owner := rows[coll][id].owner
-	var changed []string
+	var changed, fields []string
 	var err error
 	var row any
 	switch coll {
@@ -317,6 +335,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		}
 		p.Name = w.vText(words, tag)
 		changed = append(changed, fmt.Sprintf("name=%q", p.Name))
+		fields = append(fields, "name")
 		err, row = repo.Update(w.ctx, p), p
 	case rtaskColl:
 		repo := relmodel.SyncTasks(d.db)
@@ -332,6 +351,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		if mask&1 != 0 {
 			t.Title = w.vText(words, tag)
 			changed = append(changed, fmt.Sprintf("title=%q", t.Title))
+			fields = append(fields, "title")
 		}
 		if mask&2 != 0 {
 			t.ParentID = nil
@@ -339,11 +359,13 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 				t.ParentID = w.pickID(without(without(liveOf(rows, rtaskColl, owner), subtree(rows, id)), w.cycling(rows, id)))
 			}
 			changed = append(changed, "parent="+w.relLabel(rtaskColl, t.ParentID))
+			fields = append(fields, "parentId")
 		}
 		if mask&4 != 0 {
 			if p := w.pickID(liveOf(rows, projColl, owner)); p != nil {
 				t.ProjectID = *p
 				changed = append(changed, "project="+w.label(projColl, *p))
+				fields = append(fields, "projectId")
 			}
 		}
 		if mask&8 != 0 {
@@ -352,6 +374,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 				t.BlockedBy = w.pickID(without(without(liveOf(rows, rtaskColl, owner), map[uuid.UUID]bool{id: true}), w.cycling(rows, id)))
 			}
 			changed = append(changed, "blockedBy="+w.relLabel(rtaskColl, t.BlockedBy))
+			fields = append(fields, "blockedBy")
 		}
 		err, row = repo.Update(w.ctx, t), t
 	default:
@@ -363,10 +386,12 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		}
 		c.Body = w.vText(words, tag)
 		changed = append(changed, fmt.Sprintf("body=%q", c.Body))
+		fields = append(fields, "body")
 		if moves && w.rng.IntN(4) == 0 {
 			if t := w.pickID(liveOf(rows, rtaskColl, owner)); t != nil {
 				c.TaskID = *t
 				changed = append(changed, "task="+w.label(rtaskColl, *t))
+				fields = append(fields, "taskId")
 			}
 		}
 		err, row = repo.Update(w.ctx, c), c
@@ -375,7 +400,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		w.violate("%s: edit %s %s under live rows (%s): %v", d.label, short(coll), lbl, strings.Join(changed, " "), err)
 		return false
 	}
-	w.recordWrite(d, coll, id, "update", row)
+	w.recordRel(d, coll, id, "update", row, fields)
 	w.logf("%s edits %s %s: %s", d.label, short(coll), lbl, strings.Join(changed, " "))
 	return true
 }
@@ -428,10 +453,11 @@ func (w *world) relDelete(d *device, rows map[string]table, coll string, id uuid
 	case len(held) > 0:
 		w.violate("%s deleted %s %s although comments %s hold it (ondelete=restrict)", d.label, short(coll), lbl, w.labelList(commentColl, held))
 	}
-	w.recordWrite(d, coll, id, "delete", nil)
+	w.recordRel(d, coll, id, "delete", nil, nil)
 	w.logf("%s deletes %s %s", d.label, short(coll), lbl)
-	if d.bg == nil {
-		// (A sync in flight is checked when it ends.)
+	if d.bg == nil && d.synced {
+		// (A sync in flight is checked when it ends; after a failed one,
+		// the next successful sync completes its pull.)
 		w.checkDeviceRefs(d, "after "+d.label+" deleted "+lbl)
 	}
 	return true
@@ -547,7 +573,7 @@ func (w *world) moveUnder(d *device, id, parent uuid.UUID) {
 		w.violate("%s: move task %s under live task %s: %v", d.label, w.label(rtaskColl, id), w.label(rtaskColl, parent), err)
 		return
 	}
-	w.recordWrite(d, rtaskColl, id, "update", t)
+	w.recordRel(d, rtaskColl, id, "update", t, []string{"parentId"})
 	w.logf("%s moves task %s under %s", d.label, w.label(rtaskColl, id), w.label(rtaskColl, parent))
 }
 
@@ -655,6 +681,9 @@ type relWrite struct {
 	c       *commit
 	data    any
 	ignored string // the reason the answer gave, if any
+	// carried says which user fields (by wire name) the push carried: a
+	// field push carries those the device changed.
+	carried map[string]bool
 }
 
 // relationsFinal runs the final checks of the relations app.
@@ -667,6 +696,7 @@ func (w *world) relationsFinal() {
 	commits := w.committed()
 	writes := map[string]map[uuid.UUID][]relWrite{}
 	deletedBy := map[string]map[uuid.UUID]bool{} // a push deleted it
+	devDeleted := map[string]bool{}              // device|collection|id: its push deleted it
 	pushed := map[string]bool{}
 	for _, c := range w.reg.Collections() {
 		writes[c.CollectionName()] = map[uuid.UUID][]relWrite{}
@@ -675,7 +705,7 @@ func (w *world) relationsFinal() {
 	srv := w.serverRows()
 	for i := range commits {
 		cm := &commits[i]
-		sets, err := wire.DecodeChangeSets(cm.rec.body, w.reg, ssync.DecodeOptions{Strict: true})
+		sets, err := wire.DecodeChangeSets(cm.rec.body, w.reg, ssync.DecodeOptions{Strict: true, TrackAbsent: true})
 		if err != nil {
 			w.violate("the server applied a push of %s that does not decode: %v", cm.rec.dev, err)
 			continue
@@ -690,8 +720,16 @@ func (w *world) relationsFinal() {
 				for _, data := range rows {
 					rec := c.RecordOf(data)
 					key := cs.Collection + "|" + rec.ID.String()
-					pushed[cm.rec.dev+"|"+key+"|"+relContent(c, data)] = true
-					writes[cs.Collection][rec.ID] = append(writes[cs.Collection][rec.ID], relWrite{c: cm, data: data, ignored: ignored[key]})
+					carried := map[string]bool{}
+					for _, col := range c.UserColumns() {
+						carried[col.Wire] = !slices.Contains(cs.Absent[data], col.Name)
+					}
+					for f, v := range fieldValues(c, data) {
+						if carried[f] {
+							pushed[key+"|"+f+"|"+v] = true
+						}
+					}
+					writes[cs.Collection][rec.ID] = append(writes[cs.Collection][rec.ID], relWrite{c: cm, data: data, ignored: ignored[key], carried: carried})
 					if rec.DeletedAt != nil {
 						deletedBy[cs.Collection][rec.ID] = true
 					}
@@ -699,6 +737,7 @@ func (w *world) relationsFinal() {
 			}
 			for _, id := range cs.Deleted {
 				reason := ignored[cs.Collection+"|"+id.String()]
+				devDeleted[cm.rec.dev+"|"+cs.Collection+"|"+id.String()] = true
 				switch {
 				case reason == wire.ReasonRestricted && cs.Collection == commentColl:
 					w.violate("version %d: the delete of comment %s by %s was reported restricted, but nothing references comments", cm.version, w.label(commentColl, id), cm.rec.dev)
@@ -731,50 +770,55 @@ func (w *world) relationsFinal() {
 	}
 	for _, lw := range w.acked {
 		w.rep.AckedWrites++
-		s := srv[lw.coll][lw.id]
-		found := false
-		c, _ := w.reg.Lookup(lw.coll)
-		for _, later := range w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()] {
-			if later.seq < lw.seq {
-				continue
-			}
-			if later.op == "delete" {
-				found = true
-				continue
-			}
-			data := c.NewRow()
-			if err := decodeInto(c, []byte(later.content), data); err != nil {
-				w.violate("a recorded write of %s does not decode: %v", w.label(lw.coll, lw.id), err)
-				continue
-			}
-			if pushed[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()+"|"+relContent(c, data)] {
-				found = true
-			}
-		}
-		switch {
-		case s == nil:
-			w.violate("the %s of %s %s made on %s at step %d was acknowledged, but the server does not have the row", lw.op, short(lw.coll), w.label(lw.coll, lw.id), lw.dev.label, lw.step)
-		case lw.op == "delete" && !s.deleted && !deletedBy[lw.coll][lw.id]:
-			// A restricted delete: the row came back.
-		case !found && !s.deleted:
-			w.violate("the %s of %s %s made on %s at step %d was acknowledged but never reached the server: %s", lw.op, short(lw.coll), w.label(lw.coll, lw.id), lw.dev.label, lw.step, lw.content)
-		}
+		w.checkAckedRel(lw, srv[lw.coll][lw.id], devDeleted[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()], pushed)
 	}
 }
 
-// relContent is a row's owner and user fields as JSON, its setnull
-// references left out: the device clears them itself when it learns their
-// row is deleted (a local delete, or a pull), changing nothing the user
-// wrote.
-func relContent(c ssync.Collection, data any) string {
+// checkAckedRel checks a write a successful sync acknowledged: the server
+// has the row; every field a create or an edit set reached the server (a
+// push carried its value), unless the device set it again or deleted the
+// row (itself, or by an ondelete rule), or the row is deleted. Setnull
+// references are left out: the device clears them itself when their row
+// goes.
+func (w *world) checkAckedRel(lw *localWrite, s *row, deviceDeleted bool, pushed map[string]bool) {
+	lbl := w.label(lw.coll, lw.id)
+	if s == nil {
+		w.violate("the %s of %s %s made on %s at step %d was acknowledged, but the server does not have the row", lw.op, short(lw.coll), lbl, lw.dev.label, lw.step)
+		return
+	}
+	if lw.op == "delete" || s.deleted || deviceDeleted {
+		// A delete: applied, or restricted (the row came back). The
+		// device deletes rows itself too, by the rules of a row it or a
+		// pull deleted: its push of the delete supersedes its edits.
+		return
+	}
+	c, _ := w.reg.Lookup(lw.coll)
+	data := c.NewRow()
+	if err := decodeInto(c, []byte(lw.content), data); err != nil {
+		w.violate("a recorded write of %s does not decode: %v", lbl, err)
+		return
+	}
 	values := fieldValues(c, data)
+	setnull := map[string]bool{}
 	for _, col := range c.UserColumns() {
-		if col.Ref != "" && col.Rule() == ssync.OnDeleteSetNull {
-			delete(values, col.Wire)
+		setnull[col.Wire] = col.Ref != "" && col.Rule() == ssync.OnDeleteSetNull
+	}
+	for _, f := range lw.fields {
+		w.rep.FieldsChecked++
+		if setnull[f] || pushed[lw.coll+"|"+lw.id.String()+"|"+f+"|"+values[f]] {
+			continue
+		}
+		superseded := false
+		for _, o := range w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()] {
+			if o.seq > lw.seq && (o.op == "delete" || slices.Contains(o.fields, f)) {
+				superseded = true
+			}
+		}
+		if !superseded {
+			w.violate("the %s of %s %s made on %s at step %d was acknowledged, but its %s=%s never reached the server",
+				lw.op, short(lw.coll), lbl, lw.dev.label, lw.step, f, values[f])
 		}
 	}
-	b, _ := json.Marshal(values)
-	return c.RecordOf(data).SyncID + " " + string(b)
 }
 
 // checkServerDelete checks that a deleted server row was deleted by a
@@ -796,28 +840,29 @@ func (w *world) checkServerDelete(c ssync.Collection, s *row, srv map[string]tab
 		short(c.CollectionName()), w.label(c.CollectionName(), s.id))
 }
 
-// checkLiveContent checks a live server row against the last write the
-// server applied to it (in commit order): the same content, but for
-// setnull references cleared because their row is deleted.
+// checkLiveContent checks a live server row, field by field, against the
+// last write the server applied that carried the field (in commit order;
+// a field push carries only the fields its device changed): the same
+// value, but for setnull references cleared because their row is deleted.
 func (w *world) checkLiveContent(c ssync.Collection, s *row, srv map[string]table, ws []relWrite) {
 	name := c.CollectionName()
 	lbl := w.label(name, s.id)
-	var last *relWrite
-	for i := range ws {
-		if r := ws[i].ignored; r == "" || r == wire.ReasonReferenceCleared {
-			if last == nil || ws[i].c.version > last.c.version {
-				last = &ws[i]
+	got := fieldValues(c, s.data)
+	for _, col := range c.UserColumns() {
+		var last *relWrite
+		for i := range ws {
+			if r := ws[i].ignored; (r == "" || r == wire.ReasonReferenceCleared) && ws[i].carried[col.Wire] {
+				if last == nil || ws[i].c.version > last.c.version {
+					last = &ws[i]
+				}
 			}
 		}
-	}
-	if last == nil {
-		w.violate("server row %s %s is live, but no push wrote it", short(name), lbl)
-		return
-	}
-	got, want := fieldValues(c, s.data), fieldValues(c, last.data)
-	for _, col := range c.UserColumns() {
+		if last == nil {
+			w.violate("server row %s %s is live, but no push wrote its %s", short(name), lbl, col.Wire)
+			continue
+		}
 		w.rep.FieldsChecked++
-		g, wv := got[col.Wire], want[col.Wire]
+		g, wv := got[col.Wire], fieldValues(c, last.data)[col.Wire]
 		if g == wv {
 			continue
 		}
@@ -829,7 +874,7 @@ func (w *world) checkLiveContent(c ssync.Collection, s *row, srv map[string]tabl
 				}
 			}
 		}
-		w.violate("server row %s %s field %s is %s; the last write the server applied (%s at version %d) wrote %s",
+		w.violate("server row %s %s field %s is %s; the last write the server applied that carried it (%s at version %d) wrote %s",
 			short(name), lbl, col.Wire, g, last.c.rec.dev, last.c.version, wv)
 	}
 }

@@ -287,8 +287,13 @@ type device struct {
 	// wholeRows makes the device push whole rows (SyncOptions.WholeRows),
 	// as a client that knows nothing of field pushes.
 	wholeRows bool
-	db        *client.DB
-	hc        *http.Client
+	// synced is set once a sync of the device succeeded, and unset when
+	// one fails: a failed sync may have applied part of its pull (each
+	// batch is a transaction of its own), between a parent's delete and
+	// what the server did to its children.
+	synced bool
+	db     *client.DB
+	hc     *http.Client
 	// unacked are local writes no successful sync has acknowledged yet.
 	unacked []*localWrite
 	bg      *bgSync

@@ -469,6 +469,7 @@ func (w *world) finishSync(o outcome, alone bool) {
 	if o.restarts > 0 {
 		tail += fmt.Sprintf("; %d server restart(s) meanwhile", o.restarts)
 	}
+	d.synced = o.err == nil
 	if o.err != nil {
 		w.rep.FailedSyncs++
 		w.logf("%s -> failed: %v%s", head, o.err, tail)
