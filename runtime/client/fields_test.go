@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -28,15 +30,19 @@ import (
 type fieldRig struct {
 	t      *testing.T
 	b      storetest.Backend
+	st     *store.Store
 	sdb    *sql.DB
 	url    string
 	mu     sync.Mutex
 	pushes [][]byte
+	// loseAnswer makes the next push's answer get lost after the server
+	// committed it.
+	loseAnswer atomic.Bool
 }
 
 func newFieldRig(t *testing.T, b storetest.Backend, opts ...store.Option) *fieldRig {
 	st, sdb := b.Store(t, generated.Registry(), opts...)
-	r := &fieldRig{t: t, b: b, sdb: sdb}
+	r := &fieldRig{t: t, b: b, st: st, sdb: sdb}
 	r.url = storetest.Serve(t, st, server.Config{}, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if strings.HasSuffix(req.URL.Path, "/"+wire.PathPush) {
@@ -45,6 +51,13 @@ func newFieldRig(t *testing.T, b storetest.Backend, opts ...store.Option) *field
 				r.pushes = append(r.pushes, body)
 				r.mu.Unlock()
 				req.Body = io.NopCloser(bytes.NewReader(body))
+				if r.loseAnswer.CompareAndSwap(true, false) {
+					next.ServeHTTP(httptest.NewRecorder(), req)
+					w.Header().Set("Content-Type", wire.ContentTypeJSON)
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.Write(wire.EncodeErrorBody(wire.CodeStoreUnavailable, "the answer was lost"))
+					return
+				}
 			}
 			next.ServeHTTP(w, req)
 		})
@@ -284,5 +297,84 @@ func TestWholeRowClient(t *testing.T) {
 		}
 		r.sync(a, false)
 		r.holds(id, "old client's", false, a, old)
+	})
+}
+
+// TestFieldPushReplayed: a field push whose answer was lost is sent again
+// from the outbox with its key and answered from the record, merged row
+// included; a field changed meanwhile is pushed after it, and nothing is
+// lost or applied twice.
+func TestFieldPushReplayed(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		r := newFieldRig(t, b)
+		a, bb := r.device("a"), r.device("b")
+		id := r.shared(a, bb)
+		edit(t, a, id, func(n *models.Note) { n.Message = "A's" })
+		r.sync(a, false)
+		edit(t, bb, id, func(n *models.Note) { n.Completed = true })
+		r.loseAnswer.Store(true)
+		opts := storetest.Sync(r.url, "alice")
+		opts.MaxAttempts = 1
+		if _, err := bb.Synchronize(context.Background(), opts); err == nil {
+			t.Fatal("the sync whose push answer was lost succeeded")
+		}
+		edit(t, bb, id, func(n *models.Note) { n.UserName = "B's" })
+		res := r.sync(bb, false)
+		// The recorded answer reports the merge; the push after it is
+		// merged too (b had not pulled the merged row yet).
+		if len(res.Merged) != 2 || res.Merged[0].ID != id || res.Merged[1].ID != id {
+			t.Errorf("merged %+v, want the note twice", res.Merged)
+		}
+		if body := r.lastPush(); !strings.Contains(body, `"base":{"`+id.String()+`":{"userName":"alice"}}`) {
+			t.Errorf("the push after the replay is %s, want only userName", body)
+		}
+		r.sync(a, false)
+		r.holds(id, "A's", true, a, bb)
+		n, err := generated.SyncNotes(a).Get(context.Background(), id)
+		if err != nil || n.UserName != "B's" {
+			t.Errorf("a holds %+v (%v), want userName B's", n, err)
+		}
+	})
+}
+
+// TestFieldPushDeleteWins: a field push of a row deleted on the server is
+// ignored (delete wins), as is one of a row the server no longer has (its
+// tombstone purged): a field push never creates a row.
+func TestFieldPushDeleteWins(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		r := newFieldRig(t, b)
+		a, bb := r.device("a"), r.device("b")
+		id := r.shared(a, bb)
+		if err := generated.SyncNotes(a).Delete(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		r.sync(a, false)
+		edit(t, bb, id, func(n *models.Note) { n.Message = "too late" })
+		res := r.sync(bb, false)
+		if len(res.Ignored) != 1 || res.Ignored[0].ID != id || res.Ignored[0].Reason != wire.ReasonDeleted {
+			t.Errorf("ignored %+v, want the note, deleted", res.Ignored)
+		}
+		if _, err := generated.SyncNotes(bb).Get(context.Background(), id); err == nil {
+			t.Error("b still holds the deleted note")
+		}
+
+		gone := uuid.New()
+		row := &models.Note{Message: "only this field"}
+		row.ID, row.SyncID = gone, "alice"
+		out, err := r.st.Push(context.Background(), store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "b",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Updated: []any{row},
+				Absent: map[any][]string{row: {"completed", "user_id", "user_name", "file"}},
+				Fields: map[any]*wire.FieldChange{row: {Changed: []string{"message"}, Base: &models.Note{}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Ignored) != 1 || out.Ignored[0].ID != gone || out.Ignored[0].Reason != wire.ReasonDeleted {
+			t.Errorf("ignored %+v, want the row the server lacks", out.Ignored)
+		}
+		var n int
+		d := b.Dialect
+		if err := r.sdb.QueryRow("SELECT COUNT(*) FROM "+d.Quote("ss_tb_note")+" WHERE "+d.Quote("id")+" = "+d.Placeholder(1), gone.String()).Scan(&n); err != nil || n != 0 {
+			t.Errorf("the server holds %d rows with the id (%v), want none", n, err)
+		}
 	})
 }

@@ -66,6 +66,9 @@ type Push struct {
 	// Since is the version of the checkpoint the device had pulled for
 	// the row's collection.
 	Since uint64
+	// Fields is true for a field push: an update that carries only the
+	// fields the device changed (see Fields).
+	Fields bool
 }
 
 // Verdict is what the server does with a pushed row.
@@ -121,6 +124,10 @@ func Decide(r Row, p Push, may func(owner string) bool) Verdict {
 		return Refuse
 	}
 	switch {
+	case !r.Found && p.Fields:
+		// A device pushes fields only of rows the server acknowledged: one
+		// the server lacks was deleted and purged since. Delete wins.
+		return IgnoreDeleted
 	case !r.Found:
 		return Insert
 	case r.Deleted:

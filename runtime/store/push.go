@@ -513,7 +513,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	if err != nil {
 		return err
 	}
-	push := conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version}
+	push := conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version, Fields: fc != nil}
 	verdict := conflict.Decide(ex.row(), push, id.Allowed)
 	switch verdict {
 	case conflict.Refuse:
