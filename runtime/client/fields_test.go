@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -375,6 +376,46 @@ func TestFieldPushDeleteWins(t *testing.T) {
 		d := b.Dialect
 		if err := r.sdb.QueryRow("SELECT COUNT(*) FROM "+d.Quote("ss_tb_note")+" WHERE "+d.Quote("id")+" = "+d.Placeholder(1), gone.String()).Scan(&n); err != nil || n != 0 {
 			t.Errorf("the server holds %d rows with the id (%v), want none", n, err)
+		}
+	})
+}
+
+// TestFieldPushHook: a BeforeWrite hook sees a field-pushed row whole (the
+// fields left out hold the server's values) and may set a field the push
+// left out, which is then written.
+func TestFieldPushHook(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		var absent [][]string
+		hook := func(_ context.Context, w *store.Write) error {
+			if w.Op != store.OpUpdate {
+				return nil
+			}
+			absent = append(absent, w.Absent)
+			n := w.Row.(*models.Note)
+			if !n.Completed {
+				return fmt.Errorf("the row is not whole: %+v", n)
+			}
+			n.UserName = "checked: " + n.Message
+			return nil
+		}
+		r := newFieldRig(t, b, store.WithHooks("ss_tb_note", store.Hooks{BeforeWrite: hook}))
+		a, bb := r.device("a"), r.device("b")
+		id := r.shared(a, bb)
+		edit(t, a, id, func(n *models.Note) { n.Completed = true })
+		r.sync(a, false)
+		r.sync(bb, false)
+		edit(t, bb, id, func(n *models.Note) { n.Message = "renamed" })
+		r.sync(bb, false)
+		r.sync(a, false)
+		r.holds(id, "renamed", true, a, bb)
+		for _, db := range []*client.DB{a, bb} {
+			n, err := generated.SyncNotes(db).Get(context.Background(), id)
+			if err != nil || n.UserName != "checked: renamed" {
+				t.Errorf("a device holds %+v (%v), want the hook's userName", n, err)
+			}
+		}
+		if len(absent) != 2 || !slices.Equal(absent[1], []string{"completed", "user_id", "user_name", "file"}) {
+			t.Errorf("the hook saw absent fields %v", absent)
 		}
 	})
 }

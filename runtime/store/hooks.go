@@ -71,9 +71,10 @@ type Write struct {
 	// Existing is the row as the server has it (nil for OpCreate).
 	Existing any
 	// Absent names the user columns (device names) the pushing app's row
-	// left out: its schema lacks them. In an update Row holds the server's
-	// values of them, and the write leaves them as they are; in a create,
-	// zero values.
+	// left out: its schema lacks them, or it pushed only the fields it
+	// changed (a field push). In an update Row holds the server's values
+	// of them, and the write leaves them as they are unless the hook
+	// changes them; in a create, zero values.
 	Absent []string
 }
 

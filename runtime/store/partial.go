@@ -149,3 +149,34 @@ func (t *serverTable) wireName(name string) string {
 	}
 	return name
 }
+
+// hookFields runs the BeforeWrite hook of w's collection and returns the
+// absent columns (by position) still to leave as the server has them:
+// those the hook did not change (a hook that sets a field the push left
+// out, in a field push or from an older app, has it written), and whether
+// the hook changed any user field: the pushing device then lacks the
+// written row, and pulls it back.
+func (p *pusher) hookFields(ctx context.Context, t *serverTable, w *Write, absent []int) ([]int, bool, error) {
+	if p.s.hooks[w.Collection].BeforeWrite == nil || w.Row == nil {
+		return absent, false, p.hook(ctx, t, w)
+	}
+	before, err := wire.WithFields(t.coll, w.Row, w.Row, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := p.hook(ctx, t, w); err != nil {
+		return nil, false, err
+	}
+	var all []string
+	for _, c := range t.coll.UserColumns() {
+		all = append(all, c.Name)
+	}
+	changed := wire.DiffFields(t.coll, before, w.Row, all)
+	var keep []int
+	for _, a := range absent {
+		if !changed[a] {
+			keep = append(keep, a)
+		}
+	}
+	return keep, slices.Contains(changed, true), nil
+}

@@ -593,8 +593,12 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		op = OpUpdate
 	}
 	w := &Write{Identity: id, Collection: name, Op: op, ID: rec.ID, Row: row, Existing: current, Absent: t.names(absent)}
-	if err := p.hook(ctx, t, w); err != nil {
+	var hooked bool
+	if absent, hooked, err = p.hookFields(ctx, t, w, absent); err != nil {
 		return err
+	}
+	if hooked {
+		writer = "" // the pushing device pulls what the hook wrote
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
 	links := p.backLinks(t, row, absent)
