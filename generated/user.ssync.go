@@ -3,12 +3,14 @@
 package generated
 
 import (
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/example/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // UserTable returns the descriptor of the ss_tb_user collection, which holds models.User rows.
@@ -62,6 +64,42 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (UserRepo) OrderBy(c UserColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// UserFields are the typed columns of ss_tb_user, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. UserRepo.Fields returns them.
+type UserFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+	// Age is the age column (field Age).
+	Age client.Field[int]
+}
+
+// Fields returns the typed columns of ss_tb_user, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (UserRepo) Fields() UserFields {
+	return UserFields{
+		Age:       client.NewField[int]("age"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Name:      client.NewTextField[string]("name"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func userRecord(r *models.User) *ssync.Record {

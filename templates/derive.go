@@ -88,16 +88,19 @@ func RecordField(name string) (RecordColumn, bool) {
 // clientRepoMethods are the methods of client.Repo, which every generated
 // repository embeds. TestClientRepoMethods checks the list against the
 // method set of *client.Repo.
-var clientRepoMethods = []string{"AttachWith", "Count", "Delete", "Get", "Insert", "OpenWith", "Select", "Table", "Update", "Watch"}
+var clientRepoMethods = []string{"After", "AttachWith", "Count", "Delete", "Get", "Insert", "OpenWith", "Select", "Table", "Update", "Watch"}
 
 // orderByMethod is the repository method that takes typed column constants.
 const orderByMethod = "OrderBy"
+
+// fieldsMethod is the repository method that returns the typed columns.
+const fieldsMethod = "Fields"
 
 // RepoMethods returns the methods every generated repository has besides
 // the per-field ones (WhereXxx, ByXxx, Attach, Open): client.Repo's and
 // OrderBy.
 func RepoMethods() []string {
-	return append(append([]string(nil), clientRepoMethods...), orderByMethod)
+	return append(append([]string(nil), clientRepoMethods...), orderByMethod, fieldsMethod)
 }
 
 // onDeleteRules are the values of `ondelete=`, each with the runtime
@@ -160,6 +163,7 @@ func (t *Table) DeriveNames() {
 	t.Encode = "encode" + t.GoName
 	t.Decode = "decode" + t.GoName
 	t.ColumnType = t.GoName + "Column"
+	t.FieldsType = t.GoName + "Fields"
 	t.MetaColumns = nil
 	for _, rc := range RecordColumns {
 		if rc.OrderBy {
@@ -203,7 +207,7 @@ func (t *Table) DeriveNames() {
 // Idents returns the package-level identifiers generated for t: functions,
 // types and constants.
 func (t *Table) Idents() []string {
-	ids := []string{t.TableFunc, t.RepoType, t.Accessor, t.ColumnType,
+	ids := []string{t.TableFunc, t.RepoType, t.Accessor, t.ColumnType, t.FieldsType,
 		t.RecordFunc, t.ValuesFunc, t.TargetsFunc, t.Encode, t.Decode}
 	if t.AttachmentsFunc != "" {
 		ids = append(ids, t.AttachmentsFunc)

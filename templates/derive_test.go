@@ -115,7 +115,7 @@ func TestDeriveNames(t *testing.T) {
 	tbl := &Table{GoName: "Category", Collection: "cats", Fields: []*Field{file, user}}
 	tbl.DeriveNames()
 	tbl.DeriveNames() // idempotent
-	if got, want := tbl.Idents(), []string{"CategoryTable", "CategoryRepo", "SyncCategories", "CategoryColumn",
+	if got, want := tbl.Idents(), []string{"CategoryTable", "CategoryRepo", "SyncCategories", "CategoryColumn", "CategoryFields",
 		"categoryRecord", "categoryValues", "categoryTargets", "encodeCategory", "decodeCategory", "categoryAttachments",
 		"CategoryColumnID", "CategoryColumnCreatedAt", "CategoryColumnUpdatedAt", "CategoryColumnFile", "CategoryColumnUserID"}; !slices.Equal(got, want) {
 		t.Errorf("Idents() = %v\nwant %v", got, want)

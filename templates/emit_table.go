@@ -170,6 +170,89 @@ func emitRepo(f *jen.File, t *Table) {
 			)),
 		)
 	}
+	f.Line()
+	emitFields(f, t)
+}
+
+// emitFields writes the struct of the table's typed columns and the
+// repository's Fields method, for conditions (client.Match) beyond the
+// equality of WhereXxx: comparisons, IN, text matches, NULL tests.
+func emitFields(f *jen.File, t *Table) {
+	type entry struct {
+		name, column, doc string
+		typ               jen.Code // client.Field[V] or client.TextField[V]
+		ctor              jen.Code // its constructor, instantiated
+	}
+	field := func(text bool, v jen.Code) (jen.Code, jen.Code) {
+		name, ctor := "Field", "NewField"
+		if text {
+			name, ctor = "TextField", "NewTextField"
+		}
+		return jen.Qual(PathClient, name).Types(v), jen.Qual(PathClient, ctor).Types(v)
+	}
+	var entries []entry
+	for _, rc := range RecordColumns {
+		var v jen.Code
+		switch rc.Field {
+		case "ID":
+			v = jen.Qual(PathUUID, "UUID")
+		case "SyncID":
+			v = jen.String()
+		default:
+			v = jen.Qual("time", "Time")
+		}
+		typ, ctor := field(rc.Field == "SyncID", v)
+		entries = append(entries, entry{name: rc.Field, column: rc.Column, doc: "the " + rc.Column + " column", typ: typ, ctor: ctor})
+	}
+	for _, fld := range t.Fields {
+		v, ok := fieldValueType(fld)
+		if !ok {
+			continue
+		}
+		typ, ctor := field(fld.Kind == KindString, v)
+		entries = append(entries, entry{name: pathIdent(fld.Path), column: fld.Column,
+			doc: "the " + fld.Column + " column (field " + pathString(fld.Path) + ")", typ: typ, ctor: ctor})
+	}
+	f.Commentf("%s are the typed columns of %s, for conditions in Select and Count", t.FieldsType, t.Collection)
+	f.Commentf("(client.Match): comparisons, IN, text matches and NULL tests, combined with")
+	f.Commentf("client.And, client.Or and client.Not. %s.Fields returns them.", t.RepoType)
+	f.Type().Id(t.FieldsType).StructFunc(func(g *jen.Group) {
+		for _, e := range entries {
+			g.Comment(e.name + " is " + e.doc + ".")
+			g.Id(e.name).Add(e.typ)
+		}
+	})
+	f.Line()
+	f.Commentf("Fields returns the typed columns of %s, e.g.", t.Collection)
+	f.Comment("")
+	f.Comment("\tf := r.Fields()")
+	f.Comment("\trows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))")
+	f.Func().Params(jen.Id(t.RepoType)).Id(fieldsMethod).Params().Id(t.FieldsType).Block(
+		jen.Return(jen.Id(t.FieldsType).Values(jen.DictFunc(func(d jen.Dict) {
+			for _, e := range entries {
+				d[jen.Id(e.name)] = jen.Add(e.ctor).Call(jen.Lit(e.column))
+			}
+		}))),
+	)
+}
+
+// fieldValueType is the type a field's conditions take: the field's own
+// type, its element type for a pointer, the base type of an sql.Null
+// wrapper; ok is false for JSON values, which have no conditions.
+func fieldValueType(fld *Field) (jen.Code, bool) {
+	if fld.Kind == KindJSON {
+		return nil, false
+	}
+	switch fld.Repr {
+	case ReprPointer:
+		if ptr, ok := fld.Type.(*types.Pointer); ok {
+			return typeCode(ptr.Elem())
+		}
+		return nil, false
+	case ReprSQLNull:
+		return baseType(fld.Kind), true
+	}
+	return typeCode(fld.Type)
 }
 
 func emitBinders(f *jen.File, t *Table) {

@@ -88,6 +88,7 @@ type Table struct {
 	Encode      string // encodeNote
 	Decode      string // decodeNote
 	ColumnType  string // NoteColumn: the typed column names of OrderBy
+	FieldsType  string // NoteFields: the typed columns of conditions (client.Match)
 	// AttachmentsFunc is the function listing a row's attachments
 	// (noteAttachments); empty when the model has no attachment field.
 	AttachmentsFunc string

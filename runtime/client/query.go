@@ -46,6 +46,8 @@ type selectQuery struct {
 	offset         int
 	where          []condition
 	order          []ordering
+	conds          []Cond         // Match
+	after          map[string]any // After: the row's values by column
 }
 
 type condition struct {
@@ -102,6 +104,29 @@ func (q *selectQuery) sqlFor(table, selectAll, scope string, known map[string]bo
 		}
 		b.WriteString(" AND " + quote(c.column) + " = ?")
 		args = append(args, v)
+	}
+	conds := q.conds
+	if q.after != nil {
+		for _, o := range q.order {
+			if !known[o.column] {
+				return "", nil, fmt.Errorf("%w %q in OrderBy on %s", ErrUnknownColumn, o.column, table)
+			}
+		}
+		conds = append(conds[:len(conds):len(conds)], afterCond(q.order, q.after))
+	}
+	for _, c := range conds {
+		if c.err != nil {
+			return "", nil, fmt.Errorf("select %s: %w", table, c.err)
+		}
+		for _, col := range c.cols {
+			if !known[col] {
+				return "", nil, fmt.Errorf("%w %q in a condition on %s", ErrUnknownColumn, col, table)
+			}
+		}
+		if c.sql != "" {
+			b.WriteString(" AND " + c.sql)
+			args = append(args, c.args...)
+		}
 	}
 	if count {
 		return b.String(), args, nil

@@ -3,12 +3,14 @@
 package v1
 
 import (
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/internal/evolvetest/v1/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // TaskTable returns the descriptor of the ev_task collection, which holds models.Task rows.
@@ -62,6 +64,42 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (TaskRepo) OrderBy(c TaskColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// TaskFields are the typed columns of ev_task, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. TaskRepo.Fields returns them.
+type TaskFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+	// Done is the done column (field Done).
+	Done client.Field[bool]
+}
+
+// Fields returns the typed columns of ev_task, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (TaskRepo) Fields() TaskFields {
+	return TaskFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		Done:      client.NewField[bool]("done"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func taskRecord(r *models.Task) *ssync.Record {

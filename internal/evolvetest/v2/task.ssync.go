@@ -4,12 +4,14 @@ package v2
 
 import (
 	"context"
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/internal/evolvetest/v2/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // TaskTable returns the descriptor of the ev_task collection, which holds models.Task rows.
@@ -82,6 +84,48 @@ func (TaskRepo) WherePoints(v int) client.SelectOption {
 // ByPoints returns the rows in the active scope whose points is v, with opts applied.
 func (r TaskRepo) ByPoints(ctx context.Context, v int, opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WherePoints(v)}, opts...)...)
+}
+
+// TaskFields are the typed columns of ev_task, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. TaskRepo.Fields returns them.
+type TaskFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+	// Done is the done column (field Done).
+	Done client.Field[bool]
+	// Assignee is the assignee column (field Assignee).
+	Assignee client.TextField[string]
+	// Points is the points column (field Points).
+	Points client.Field[int]
+}
+
+// Fields returns the typed columns of ev_task, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (TaskRepo) Fields() TaskFields {
+	return TaskFields{
+		Assignee:  client.NewTextField[string]("assignee"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		Done:      client.NewField[bool]("done"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Points:    client.NewField[int]("points"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func taskRecord(r *models.Task) *ssync.Record {

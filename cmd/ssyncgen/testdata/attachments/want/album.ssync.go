@@ -12,6 +12,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"io"
+	"time"
 )
 
 // AlbumTable returns the descriptor of the albums collection, which holds models.Album rows.
@@ -72,6 +73,39 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (AlbumRepo) OrderBy(c AlbumColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// AlbumFields are the typed columns of albums, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. AlbumRepo.Fields returns them.
+type AlbumFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+}
+
+// Fields returns the typed columns of albums, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (AlbumRepo) Fields() AlbumFields {
+	return AlbumFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Name:      client.NewTextField[string]("name"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func albumAttachments(r *models.Album) []*ssync.Attachment {

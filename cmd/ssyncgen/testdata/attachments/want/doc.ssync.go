@@ -12,6 +12,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
 	"io"
+	"time"
 )
 
 // DocTable returns the descriptor of the docs collection, which holds models.Doc rows.
@@ -66,6 +67,39 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (DocRepo) OrderBy(c DocColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// DocFields are the typed columns of docs, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. DocRepo.Fields returns them.
+type DocFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+}
+
+// Fields returns the typed columns of docs, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (DocRepo) Fields() DocFields {
+	return DocFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func docAttachments(r *models.Doc) []*ssync.Attachment {

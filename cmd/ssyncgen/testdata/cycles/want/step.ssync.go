@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // StepTable returns the descriptor of the tk_step collection, which holds models.Step rows.
@@ -77,6 +78,42 @@ func (StepRepo) WhereTaskID(v uuid.UUID) client.SelectOption {
 // ByTaskID returns the rows in the active scope whose task_id is v, with opts applied.
 func (r StepRepo) ByTaskID(ctx context.Context, v uuid.UUID, opts ...client.SelectOption) ([]*models.Step, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereTaskID(v)}, opts...)...)
+}
+
+// StepFields are the typed columns of tk_step, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. StepRepo.Fields returns them.
+type StepFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Text is the text column (field Text).
+	Text client.TextField[string]
+	// TaskID is the task_id column (field TaskID).
+	TaskID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of tk_step, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (StepRepo) Fields() StepFields {
+	return StepFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		TaskID:    client.NewField[uuid.UUID]("task_id"),
+		Text:      client.NewTextField[string]("text"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func stepRecord(r *models.Step) *ssync.Record {

@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // TaskTable returns the descriptor of the tk_task collection, which holds models.Task rows.
@@ -77,6 +78,42 @@ func (TaskRepo) WhereOwnerID(v uuid.UUID) client.SelectOption {
 // ByOwnerID returns the rows in the active scope whose owner_id is v, with opts applied.
 func (r TaskRepo) ByOwnerID(ctx context.Context, v uuid.UUID, opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereOwnerID(v)}, opts...)...)
+}
+
+// TaskFields are the typed columns of tk_task, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. TaskRepo.Fields returns them.
+type TaskFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+	// OwnerID is the owner_id column (field OwnerID).
+	OwnerID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of tk_task, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (TaskRepo) Fields() TaskFields {
+	return TaskFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		OwnerID:   client.NewField[uuid.UUID]("owner_id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func taskRecord(r *models.Task) *ssync.Record {

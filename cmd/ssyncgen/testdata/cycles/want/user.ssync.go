@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // UserTable returns the descriptor of the users collection, which holds models.User rows.
@@ -91,6 +92,45 @@ func (UserRepo) WherePinnedStepID(v *uuid.UUID) client.SelectOption {
 // ByPinnedStepID returns the rows in the active scope whose pinned_step_id is v (NULL when v is nil), with opts applied.
 func (r UserRepo) ByPinnedStepID(ctx context.Context, v *uuid.UUID, opts ...client.SelectOption) ([]*models.User, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WherePinnedStepID(v)}, opts...)...)
+}
+
+// UserFields are the typed columns of users, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. UserRepo.Fields returns them.
+type UserFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+	// FavoriteTaskID is the favorite_task_id column (field FavoriteTaskID).
+	FavoriteTaskID client.Field[uuid.UUID]
+	// PinnedStepID is the pinned_step_id column (field PinnedStepID).
+	PinnedStepID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of users, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (UserRepo) Fields() UserFields {
+	return UserFields{
+		CreatedAt:      client.NewField[time.Time]("created_at"),
+		DeletedAt:      client.NewField[time.Time]("deleted_at"),
+		FavoriteTaskID: client.NewField[uuid.UUID]("favorite_task_id"),
+		ID:             client.NewField[uuid.UUID]("id"),
+		Name:           client.NewTextField[string]("name"),
+		PinnedStepID:   client.NewField[uuid.UUID]("pinned_step_id"),
+		SyncID:         client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt:      client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func userRecord(r *models.User) *ssync.Record {

@@ -12,6 +12,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // InvoiceTable returns the descriptor of the invoices collection, which holds billing.Invoice rows.
@@ -92,6 +93,45 @@ func (InvoiceRepo) WhereStatus(v models.Status) client.SelectOption {
 // ByStatus returns the rows in the active scope whose status is v, with opts applied.
 func (r InvoiceRepo) ByStatus(ctx context.Context, v models.Status, opts ...client.SelectOption) ([]*billing.Invoice, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereStatus(v)}, opts...)...)
+}
+
+// InvoiceFields are the typed columns of invoices, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. InvoiceRepo.Fields returns them.
+type InvoiceFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// ProjectID is the project_id column (field ProjectID).
+	ProjectID client.Field[uuid.UUID]
+	// Amount is the amount column (field Amount).
+	Amount client.Field[int64]
+	// Status is the status column (field Status).
+	Status client.TextField[models.Status]
+}
+
+// Fields returns the typed columns of invoices, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (InvoiceRepo) Fields() InvoiceFields {
+	return InvoiceFields{
+		Amount:    client.NewField[int64]("amount"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		ProjectID: client.NewField[uuid.UUID]("project_id"),
+		Status:    client.NewTextField[models.Status]("status"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func invoiceRecord(r *billing.Invoice) *ssync.Record {

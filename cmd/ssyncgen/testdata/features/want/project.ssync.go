@@ -4,6 +4,7 @@ package generated
 
 import (
 	"context"
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/features/models"
@@ -11,6 +12,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // ProjectTable returns the descriptor of the projects collection, which holds models.Project rows.
@@ -108,6 +110,51 @@ func (ProjectRepo) WhereCreatedBy(v string) client.SelectOption {
 // ByCreatedBy returns the rows in the active scope whose created_by is v, with opts applied.
 func (r ProjectRepo) ByCreatedBy(ctx context.Context, v string, opts ...client.SelectOption) ([]*models.Project, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereCreatedBy(v)}, opts...)...)
+}
+
+// ProjectFields are the typed columns of projects, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. ProjectRepo.Fields returns them.
+type ProjectFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+	// Status is the status column (field Status).
+	Status client.TextField[models.Status]
+	// AuditCreatedBy is the created_by column (field Audit.CreatedBy).
+	AuditCreatedBy client.TextField[string]
+	// AuditStampRevision is the revision column (field Audit.Stamp.Revision).
+	AuditStampRevision client.Field[int]
+	// AuditStampComment is the comment column (field Audit.Stamp.Comment).
+	AuditStampComment client.TextField[string]
+}
+
+// Fields returns the typed columns of projects, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (ProjectRepo) Fields() ProjectFields {
+	return ProjectFields{
+		AuditCreatedBy:     client.NewTextField[string]("created_by"),
+		AuditStampComment:  client.NewTextField[string]("comment"),
+		AuditStampRevision: client.NewField[int]("revision"),
+		CreatedAt:          client.NewField[time.Time]("created_at"),
+		DeletedAt:          client.NewField[time.Time]("deleted_at"),
+		ID:                 client.NewField[uuid.UUID]("id"),
+		Name:               client.NewTextField[string]("name"),
+		Status:             client.NewTextField[models.Status]("status"),
+		SyncID:             client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt:          client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func projectRecord(r *models.Project) *ssync.Record {

@@ -13,6 +13,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // TaskTable returns the descriptor of the tasks collection, which holds models.Task rows.
@@ -192,6 +193,99 @@ func (TaskRepo) WhereCreatedBy(v string) client.SelectOption {
 // ByCreatedBy returns the rows in the active scope whose created_by is v, with opts applied.
 func (r TaskRepo) ByCreatedBy(ctx context.Context, v string, opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereCreatedBy(v)}, opts...)...)
+}
+
+// TaskFields are the typed columns of tasks, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. TaskRepo.Fields returns them.
+type TaskFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// ProjectID is the project_id column (field ProjectID).
+	ProjectID client.Field[uuid.UUID]
+	// ParentProjectID is the parent_project_id column (field ParentProjectID).
+	ParentProjectID client.Field[uuid.UUID]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+	// Label is the label_text column (field Label).
+	Label client.TextField[string]
+	// Level is the level column (field Level).
+	Level client.Field[models.Level]
+	// LevelPtr is the level_ptr column (field LevelPtr).
+	LevelPtr client.Field[models.Level]
+	// StatusPtr is the status_ptr column (field StatusPtr).
+	StatusPtr client.TextField[models.Status]
+	// Blob is the blob column (field Blob).
+	Blob client.Field[models.Blob]
+	// Note is the note column (field Note).
+	Note client.TextField[string]
+	// Count is the count column (field Count).
+	Count client.Field[int64]
+	// Small is the small column (field Small).
+	Small client.Field[int32]
+	// Tiny is the tiny column (field Tiny).
+	Tiny client.Field[int16]
+	// Octet is the octet column (field Octet).
+	Octet client.Field[uint8]
+	// Ratio is the ratio column (field Ratio).
+	Ratio client.Field[float64]
+	// Done is the done column (field Done).
+	Done client.Field[bool]
+	// Due is the due column (field Due).
+	Due client.Field[time.Time]
+	// Owner is the owner column (field Owner).
+	Owner client.Field[uuid.UUID]
+	// Phase is the phase column (field Phase).
+	Phase client.TextField[string]
+	// AuditCreatedBy is the created_by column (field Audit.CreatedBy).
+	AuditCreatedBy client.TextField[string]
+	// AuditStampRevision is the revision column (field Audit.Stamp.Revision).
+	AuditStampRevision client.Field[int]
+	// AuditStampComment is the comment column (field Audit.Stamp.Comment).
+	AuditStampComment client.TextField[string]
+}
+
+// Fields returns the typed columns of tasks, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (TaskRepo) Fields() TaskFields {
+	return TaskFields{
+		AuditCreatedBy:     client.NewTextField[string]("created_by"),
+		AuditStampComment:  client.NewTextField[string]("comment"),
+		AuditStampRevision: client.NewField[int]("revision"),
+		Blob:               client.NewField[models.Blob]("blob"),
+		Count:              client.NewField[int64]("count"),
+		CreatedAt:          client.NewField[time.Time]("created_at"),
+		DeletedAt:          client.NewField[time.Time]("deleted_at"),
+		Done:               client.NewField[bool]("done"),
+		Due:                client.NewField[time.Time]("due"),
+		ID:                 client.NewField[uuid.UUID]("id"),
+		Label:              client.NewTextField[string]("label_text"),
+		Level:              client.NewField[models.Level]("level"),
+		LevelPtr:           client.NewField[models.Level]("level_ptr"),
+		Note:               client.NewTextField[string]("note"),
+		Octet:              client.NewField[uint8]("octet"),
+		Owner:              client.NewField[uuid.UUID]("owner"),
+		ParentProjectID:    client.NewField[uuid.UUID]("parent_project_id"),
+		Phase:              client.NewTextField[string]("phase"),
+		ProjectID:          client.NewField[uuid.UUID]("project_id"),
+		Ratio:              client.NewField[float64]("ratio"),
+		Small:              client.NewField[int32]("small"),
+		StatusPtr:          client.NewTextField[models.Status]("status_ptr"),
+		SyncID:             client.NewTextField[string]("ss_sync_id"),
+		Tiny:               client.NewField[int16]("tiny"),
+		Title:              client.NewTextField[string]("title"),
+		UpdatedAt:          client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func taskRecord(r *models.Task) *ssync.Record {

@@ -138,6 +138,114 @@ func (KindRepo) OrderBy(c KindColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
 }
 
+// KindFields are the typed columns of kinds, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. KindRepo.Fields returns them.
+type KindFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Str is the str column (field Str).
+	Str client.TextField[string]
+	// Bool is the bool column (field Bool).
+	Bool client.Field[bool]
+	// Int is the int column (field Int).
+	Int client.Field[int]
+	// Int8 is the int8 column (field Int8).
+	Int8 client.Field[int8]
+	// Int16 is the int16 column (field Int16).
+	Int16 client.Field[int16]
+	// Int32 is the int32 column (field Int32).
+	Int32 client.Field[int32]
+	// Int64 is the int64 column (field Int64).
+	Int64 client.Field[int64]
+	// Uint is the uint column (field Uint).
+	Uint client.Field[uint]
+	// Uint8 is the uint8 column (field Uint8).
+	Uint8 client.Field[uint8]
+	// Uint16 is the uint16 column (field Uint16).
+	Uint16 client.Field[uint16]
+	// Uint32 is the uint32 column (field Uint32).
+	Uint32 client.Field[uint32]
+	// Uint64 is the uint64 column (field Uint64).
+	Uint64 client.Field[uint64]
+	// Float32 is the float32 column (field Float32).
+	Float32 client.Field[float32]
+	// Float64 is the float64 column (field Float64).
+	Float64 client.Field[float64]
+	// Time is the time column (field Time).
+	Time client.Field[time.Time]
+	// Bytes is the bytes column (field Bytes).
+	Bytes client.Field[[]byte]
+	// UUID is the uuid column (field UUID).
+	UUID client.Field[uuid.UUID]
+	// StrPtr is the str_ptr column (field StrPtr).
+	StrPtr client.TextField[string]
+	// Int64Ptr is the int64_ptr column (field Int64Ptr).
+	Int64Ptr client.Field[int64]
+	// Float64Ptr is the float64_ptr column (field Float64Ptr).
+	Float64Ptr client.Field[float64]
+	// BoolPtr is the bool_ptr column (field BoolPtr).
+	BoolPtr client.Field[bool]
+	// TimePtr is the time_ptr column (field TimePtr).
+	TimePtr client.Field[time.Time]
+	// UUIDPtr is the uuid_ptr column (field UUIDPtr).
+	UUIDPtr client.Field[uuid.UUID]
+	// Renamed is the label_text column (field Renamed).
+	Renamed client.TextField[string]
+	// WireRenamed is the wire_renamed column (field WireRenamed).
+	WireRenamed client.Field[int32]
+	// HTTPServerURL is the http_server_url column (field HTTPServerURL).
+	HTTPServerURL client.TextField[string]
+}
+
+// Fields returns the typed columns of kinds, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (KindRepo) Fields() KindFields {
+	return KindFields{
+		Bool:          client.NewField[bool]("bool"),
+		BoolPtr:       client.NewField[bool]("bool_ptr"),
+		Bytes:         client.NewField[[]byte]("bytes"),
+		CreatedAt:     client.NewField[time.Time]("created_at"),
+		DeletedAt:     client.NewField[time.Time]("deleted_at"),
+		Float32:       client.NewField[float32]("float32"),
+		Float64:       client.NewField[float64]("float64"),
+		Float64Ptr:    client.NewField[float64]("float64_ptr"),
+		HTTPServerURL: client.NewTextField[string]("http_server_url"),
+		ID:            client.NewField[uuid.UUID]("id"),
+		Int:           client.NewField[int]("int"),
+		Int16:         client.NewField[int16]("int16"),
+		Int32:         client.NewField[int32]("int32"),
+		Int64:         client.NewField[int64]("int64"),
+		Int64Ptr:      client.NewField[int64]("int64_ptr"),
+		Int8:          client.NewField[int8]("int8"),
+		Renamed:       client.NewTextField[string]("label_text"),
+		Str:           client.NewTextField[string]("str"),
+		StrPtr:        client.NewTextField[string]("str_ptr"),
+		SyncID:        client.NewTextField[string]("ss_sync_id"),
+		Time:          client.NewField[time.Time]("time"),
+		TimePtr:       client.NewField[time.Time]("time_ptr"),
+		UUID:          client.NewField[uuid.UUID]("uuid"),
+		UUIDPtr:       client.NewField[uuid.UUID]("uuid_ptr"),
+		Uint:          client.NewField[uint]("uint"),
+		Uint16:        client.NewField[uint16]("uint16"),
+		Uint32:        client.NewField[uint32]("uint32"),
+		Uint64:        client.NewField[uint64]("uint64"),
+		Uint8:         client.NewField[uint8]("uint8"),
+		UpdatedAt:     client.NewField[time.Time]("updated_at"),
+		WireRenamed:   client.NewField[int32]("wire_renamed"),
+	}
+}
+
 func kindRecord(r *models.Kind) *ssync.Record {
 	return &r.Record
 }

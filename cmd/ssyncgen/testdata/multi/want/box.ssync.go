@@ -10,6 +10,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // BoxTable returns the descriptor of the boxes collection, which holds models.Box rows.
@@ -69,6 +70,48 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (BoxRepo) OrderBy(c BoxColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// BoxFields are the typed columns of boxes, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. BoxRepo.Fields returns them.
+type BoxFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Label is the label column (field Label).
+	Label client.TextField[string]
+	// CategoryID is the category_id column (field CategoryID).
+	CategoryID client.Field[uuid.UUID]
+	// Weight is the weight column (field Weight).
+	Weight client.Field[float64]
+	// Shelf is the order_shelf column (field Shelf).
+	Shelf client.Field[int]
+}
+
+// Fields returns the typed columns of boxes, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (BoxRepo) Fields() BoxFields {
+	return BoxFields{
+		CategoryID: client.NewField[uuid.UUID]("category_id"),
+		CreatedAt:  client.NewField[time.Time]("created_at"),
+		DeletedAt:  client.NewField[time.Time]("deleted_at"),
+		ID:         client.NewField[uuid.UUID]("id"),
+		Label:      client.NewTextField[string]("label"),
+		Shelf:      client.NewField[int]("order_shelf"),
+		SyncID:     client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt:  client.NewField[time.Time]("updated_at"),
+		Weight:     client.NewField[float64]("weight"),
+	}
 }
 
 func boxRecord(r *models.Box) *ssync.Record {

@@ -3,12 +3,14 @@
 package generated
 
 import (
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/cmd/ssyncgen/testdata/multi/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // CategoryTable returns the descriptor of the categories collection, which holds models.Category rows.
@@ -59,6 +61,39 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (CategoryRepo) OrderBy(c CategoryColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// CategoryFields are the typed columns of categories, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. CategoryRepo.Fields returns them.
+type CategoryFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+}
+
+// Fields returns the typed columns of categories, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (CategoryRepo) Fields() CategoryFields {
+	return CategoryFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func categoryRecord(r *models.Category) *ssync.Record {

@@ -10,6 +10,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // ItemTable returns the descriptor of the items collection, which holds models.Item rows.
@@ -63,6 +64,42 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (ItemRepo) OrderBy(c ItemColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// ItemFields are the typed columns of items, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. ItemRepo.Fields returns them.
+type ItemFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+	// BoxID is the box_id column (field BoxID).
+	BoxID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of items, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (ItemRepo) Fields() ItemFields {
+	return ItemFields{
+		BoxID:     client.NewField[uuid.UUID]("box_id"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Name:      client.NewTextField[string]("name"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func itemRecord(r *models.Item) *ssync.Record {

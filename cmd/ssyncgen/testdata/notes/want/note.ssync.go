@@ -10,6 +10,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // NoteTable returns the descriptor of the ss_tb_note collection, which holds models.Note rows.
@@ -69,6 +70,48 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (NoteRepo) OrderBy(c NoteColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// NoteFields are the typed columns of ss_tb_note, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. NoteRepo.Fields returns them.
+type NoteFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Message is the message column (field Message).
+	Message client.TextField[string]
+	// Completed is the completed column (field Completed).
+	Completed client.Field[bool]
+	// UserID is the user_id column (field UserID).
+	UserID client.Field[uuid.UUID]
+	// UserName is the user_name column (field UserName).
+	UserName client.TextField[string]
+}
+
+// Fields returns the typed columns of ss_tb_note, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (NoteRepo) Fields() NoteFields {
+	return NoteFields{
+		Completed: client.NewField[bool]("completed"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Message:   client.NewTextField[string]("message"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+		UserID:    client.NewField[uuid.UUID]("user_id"),
+		UserName:  client.NewTextField[string]("user_name"),
+	}
 }
 
 func noteRecord(r *models.Note) *ssync.Record {

@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // ProjectTable returns the descriptor of the projects collection, which holds models.Project rows.
@@ -77,6 +78,42 @@ func (ProjectRepo) WhereOwnerID(v uuid.UUID) client.SelectOption {
 // ByOwnerID returns the rows in the active scope whose owner_id is v, with opts applied.
 func (r ProjectRepo) ByOwnerID(ctx context.Context, v uuid.UUID, opts ...client.SelectOption) ([]*models.Project, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereOwnerID(v)}, opts...)...)
+}
+
+// ProjectFields are the typed columns of projects, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. ProjectRepo.Fields returns them.
+type ProjectFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+	// OwnerID is the owner_id column (field OwnerID).
+	OwnerID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of projects, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (ProjectRepo) Fields() ProjectFields {
+	return ProjectFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Name:      client.NewTextField[string]("name"),
+		OwnerID:   client.NewField[uuid.UUID]("owner_id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func projectRecord(r *models.Project) *ssync.Record {
