@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // CommentTable returns the descriptor of the rm_comment collection, which holds models.Comment rows.
@@ -77,6 +78,42 @@ func (CommentRepo) WhereTaskID(v uuid.UUID) client.SelectOption {
 // ByTaskID returns the rows in the active scope whose task_id is v, with opts applied.
 func (r CommentRepo) ByTaskID(ctx context.Context, v uuid.UUID, opts ...client.SelectOption) ([]*models.Comment, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereTaskID(v)}, opts...)...)
+}
+
+// CommentFields are the typed columns of rm_comment, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. CommentRepo.Fields returns them.
+type CommentFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Body is the body column (field Body).
+	Body client.TextField[string]
+	// TaskID is the task_id column (field TaskID).
+	TaskID client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of rm_comment, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (CommentRepo) Fields() CommentFields {
+	return CommentFields{
+		Body:      client.NewTextField[string]("body"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		TaskID:    client.NewField[uuid.UUID]("task_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func commentRecord(r *models.Comment) *ssync.Record {

@@ -3,12 +3,14 @@
 package relmodel
 
 import (
+	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 	models "github.com/ssync-go/ssync/internal/sim/relmodel/models"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // ProjectTable returns the descriptor of the rm_project collection, which holds models.Project rows.
@@ -59,6 +61,39 @@ const (
 // desc. Several OrderBy options sort by each in turn.
 func (ProjectRepo) OrderBy(c ProjectColumn, desc bool) client.SelectOption {
 	return client.OrderBy(string(c), desc)
+}
+
+// ProjectFields are the typed columns of rm_project, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. ProjectRepo.Fields returns them.
+type ProjectFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Name is the name column (field Name).
+	Name client.TextField[string]
+}
+
+// Fields returns the typed columns of rm_project, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (ProjectRepo) Fields() ProjectFields {
+	return ProjectFields{
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		Name:      client.NewTextField[string]("name"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func projectRecord(r *models.Project) *ssync.Record {

@@ -11,6 +11,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/ssyncimpl"
+	"time"
 )
 
 // TaskTable returns the descriptor of the rm_task collection, which holds models.Task rows.
@@ -105,6 +106,48 @@ func (TaskRepo) WhereBlockedBy(v *uuid.UUID) client.SelectOption {
 // ByBlockedBy returns the rows in the active scope whose blocked_by is v (NULL when v is nil), with opts applied.
 func (r TaskRepo) ByBlockedBy(ctx context.Context, v *uuid.UUID, opts ...client.SelectOption) ([]*models.Task, error) {
 	return r.Select(ctx, append([]client.SelectOption{r.WhereBlockedBy(v)}, opts...)...)
+}
+
+// TaskFields are the typed columns of rm_task, for conditions in Select and Count
+// (client.Match): comparisons, IN, text matches and NULL tests, combined with
+// client.And, client.Or and client.Not. TaskRepo.Fields returns them.
+type TaskFields struct {
+	// ID is the id column.
+	ID client.Field[uuid.UUID]
+	// CreatedAt is the created_at column.
+	CreatedAt client.Field[time.Time]
+	// UpdatedAt is the updated_at column.
+	UpdatedAt client.Field[time.Time]
+	// DeletedAt is the deleted_at column.
+	DeletedAt client.Field[time.Time]
+	// SyncID is the ss_sync_id column.
+	SyncID client.TextField[string]
+	// Title is the title column (field Title).
+	Title client.TextField[string]
+	// ProjectID is the project_id column (field ProjectID).
+	ProjectID client.Field[uuid.UUID]
+	// ParentID is the parent_id column (field ParentID).
+	ParentID client.Field[uuid.UUID]
+	// BlockedBy is the blocked_by column (field BlockedBy).
+	BlockedBy client.Field[uuid.UUID]
+}
+
+// Fields returns the typed columns of rm_task, e.g.
+//
+//	f := r.Fields()
+//	rows, err := r.Select(ctx, client.Match(f.UpdatedAt.Gt(since)), client.Limit(50))
+func (TaskRepo) Fields() TaskFields {
+	return TaskFields{
+		BlockedBy: client.NewField[uuid.UUID]("blocked_by"),
+		CreatedAt: client.NewField[time.Time]("created_at"),
+		DeletedAt: client.NewField[time.Time]("deleted_at"),
+		ID:        client.NewField[uuid.UUID]("id"),
+		ParentID:  client.NewField[uuid.UUID]("parent_id"),
+		ProjectID: client.NewField[uuid.UUID]("project_id"),
+		SyncID:    client.NewTextField[string]("ss_sync_id"),
+		Title:     client.NewTextField[string]("title"),
+		UpdatedAt: client.NewField[time.Time]("updated_at"),
+	}
 }
 
 func taskRecord(r *models.Task) *ssync.Record {
