@@ -176,9 +176,12 @@ func TestLive(t *testing.T) {
 		first.start()
 		waitTitles(t, bDev, "rel_project", "from a", "while down 1", "while down 2")
 
-		// Ben's device ran all along and holds nothing of ann's.
+		// Ben's device ran all along; once it has pushed a row of its own
+		// (a sync after all of ann's writes), it holds nothing of ann's.
 		insertNode(t, ben, "rel_project", "ben's", nil)
+		waitSynced(t, ben)
 		waitTitles(t, ben, "rel_project", "ben's")
+		waitTitles(t, ben, "rel_task")
 		benRun.mu.Lock()
 		defer benRun.mu.Unlock()
 		if benRun.syncs == 0 {
