@@ -1,8 +1,14 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +20,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // clockDevice opens a device of the example app as alice whose clock is
@@ -155,4 +162,71 @@ func TestDeletedAtEverywhere(t *testing.T) {
 			}
 		}
 	})
+}
+
+// recordPushes records the push bodies a server receives; with older, it
+// also makes the server's handshake answer as a server from before
+// deletion times would (no deletedAt feature).
+func recordPushes(t *testing.T, older bool, bodies *[]string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case older && strings.HasSuffix(r.URL.Path, "/"+wire.PathHandshake):
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				var hs map[string]any
+				if err := json.Unmarshal(rec.Body.Bytes(), &hs); err != nil {
+					t.Errorf("handshake answer: %v", err)
+				}
+				hs["features"] = []string{wire.FeatureFields}
+				w.Header().Set("Content-Type", wire.ContentTypeJSON)
+				json.NewEncoder(w).Encode(hs)
+				return
+			case strings.HasSuffix(r.URL.Path, "/"+wire.PathPush):
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Error(err)
+				}
+				*bodies = append(*bodies, string(body))
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// TestDeletedAtOnlyToServersThatTakeIt: a device sends the deletion times
+// of its deletes only to a server whose handshake lists the deletedAt
+// feature; an older server (which would refuse the key) gets the deletes
+// as ids alone, and applies them.
+func TestDeletedAtOnlyToServersThatTakeIt(t *testing.T) {
+	ctx := context.Background()
+	for _, older := range []bool{false, true} {
+		st, _ := storetest.SQLite().Store(t, generated.Registry())
+		var bodies []string
+		// Without compression, the recorded bodies are the JSON itself.
+		url := storetest.Serve(t, st, server.Config{DisableCompression: true}, recordPushes(t, older, &bodies))
+		d := clockDevice(t, 0)
+		n := &models.Note{Message: "gone"}
+		if err := generated.SyncNotes(d).Insert(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Synchronize(ctx, storetest.Sync(url, "alice")); err != nil {
+			t.Fatal(err)
+		}
+		if err := generated.SyncNotes(d).Delete(ctx, n.ID); err != nil {
+			t.Fatal(err)
+		}
+		bodies = nil
+		res, err := d.Synchronize(ctx, storetest.Sync(url, "alice"))
+		if err != nil {
+			t.Fatalf("older server %v: %v", older, err)
+		}
+		if len(res.Pushed) != 1 || res.Pushed[0].Deleted != 1 || len(bodies) != 1 {
+			t.Fatalf("older server %v: pushed %+v in %d pushes, want one delete in one", older, res.Pushed, len(bodies))
+		}
+		if sent := strings.Contains(bodies[0], `"deletedAt":{`); sent == older {
+			t.Errorf("older server %v: deletion times sent %v: %s", older, sent, bodies[0])
+		}
+	}
 }

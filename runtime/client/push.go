@@ -299,7 +299,9 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 			}
 		case "deleted":
 			cs.Deleted = append(cs.Deleted, r.id)
-			cs.DeletedAt = append(cs.DeletedAt, r.deletedAt)
+			if s.deletedAt {
+				cs.DeletedAt = append(cs.DeletedAt, r.deletedAt)
+			}
 			tc.Deleted++
 		}
 		coll, _ := s.db.reg.Lookup(r.coll)

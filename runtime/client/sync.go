@@ -254,6 +254,9 @@ type session struct {
 	// fields is true when the server takes field pushes
 	// (wire.FeatureFields), whatever SyncOptions.WholeRows says.
 	fields bool
+	// deletedAt is true when the server takes the deletion times of
+	// pushed deletes (wire.FeatureDeletedAt).
+	deletedAt bool
 	// uploadEncoding is the content coding attachment content that
 	// compresses is uploaded in, chosen the same way from the handshake's
 	// uploadEncodings, or none.
@@ -387,6 +390,7 @@ type hello struct {
 	pushEncoding   string
 	uploadEncoding string
 	fields         bool
+	deletedAt      bool
 }
 
 // helloKey names what a handshake said hello with: the server, the schema
@@ -408,7 +412,7 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 	last := db.hello
 	db.helloMu.Unlock()
 	if every > 0 && last.key == key && time.Since(last.at) < every {
-		s.pushEncoding, s.uploadEncoding, s.fields = last.pushEncoding, last.uploadEncoding, last.fields
+		s.pushEncoding, s.uploadEncoding, s.fields, s.deletedAt = last.pushEncoding, last.uploadEncoding, last.fields, last.deletedAt
 		return nil
 	}
 	if err := s.handshake(ctx); err != nil {
@@ -416,7 +420,8 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 		return err
 	}
 	db.helloMu.Lock()
-	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding, uploadEncoding: s.uploadEncoding, fields: s.fields}
+	db.hello = hello{key: key, at: time.Now(), pushEncoding: s.pushEncoding, uploadEncoding: s.uploadEncoding, fields: s.fields,
+		deletedAt: s.deletedAt}
 	db.helloMu.Unlock()
 	return nil
 }
@@ -474,6 +479,7 @@ func (s *session) handshake(ctx context.Context) error {
 		return &TransportError{Op: wire.PathHandshake, StatusCode: http.StatusOK, Message: "answer is not a handshake response", Err: err}
 	}
 	s.fields = slices.Contains(hs.Features, wire.FeatureFields)
+	s.deletedAt = slices.Contains(hs.Features, wire.FeatureDeletedAt)
 	s.pushEncoding, s.uploadEncoding = "", ""
 	if s.ex.compress {
 		s.pushEncoding = firstKnown(hs.Encodings)

@@ -468,7 +468,7 @@ func (s *Server) handleHandshake(w http.ResponseWriter, r *http.Request) {
 		Checkpoint:      cp.String(),
 		Encodings:       s.encodings(),
 		UploadEncodings: s.encodings(),
-		Features:        []string{wire.FeatureFields},
+		Features:        []string{wire.FeatureFields, wire.FeatureDeletedAt},
 	})
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
 	w.Write(out)

@@ -301,7 +301,7 @@ type HandshakeResponse struct {
 	// content as it is (servers from before compressed uploads).
 	UploadEncodings []string `json:"uploadEncodings,omitempty"`
 	// Features lists the protocol extensions the server understands
-	// (FeatureFields). A client uses an extension only when the server
+	// (FeatureFields, FeatureDeletedAt). A client uses an extension only when the server
 	// announces it.
 	Features []string `json:"features,omitempty"`
 }
@@ -310,6 +310,12 @@ type HandshakeResponse struct {
 // pushes: updated rows that carry only their changed fields, with the
 // change set's "base" object (ChangeSet.Fields).
 const FeatureFields = "fields"
+
+// FeatureDeletedAt is the handshake feature of servers that take the
+// "deletedAt" object of a change set's changes (ChangeSet.DeletedAt): a
+// client sends it only to such a server, since older servers refuse the
+// key. Pull answers carry it whatever the client.
+const FeatureDeletedAt = "deletedAt"
 
 // StreamEnd is the last line of a streamed pull: {"done": true,
 // "timestamp": "<checkpoint>"} once every line was sent, or an ErrorBody
