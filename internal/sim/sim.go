@@ -128,6 +128,12 @@ var KnownBugs = []string{
 	"ModelRelations: a row deleted on a device while a sync of that device runs, after its push: the rows that sync " +
 		"then pulls under it (new to the device, live on the server) stay live on the device under the deleted row " +
 		"until the next sync pushes the delete and pulls the server's cascade",
+	// Open and not steered around: the soak finds it now and then.
+	"ModelVersions, MariaDB: a field push that commits just after another device's push of other fields of the row " +
+		"reads the row in its transaction's REPEATABLE READ snapshot (the store's lookup is a plain SELECT), from before " +
+		"that commit: it sees no change by another device, so nothing is merged, the row keeps the pusher as its writer, " +
+		"and the pusher's pulls leave it out: that device never gets the other device's fields (soak seed 730664, 400 " +
+		"steps, bursts, store mysql, model versions, task t22 at step 363; it does not replay every time)",
 	"ModelRelations: on MariaDB, a push that creates rows of a self-referencing table whose references form a cycle " +
 		"among them (a task blocked by its own new subtask) is refused (422 dangling_reference) on every retry: the " +
 		"store inserts new rows in order and MariaDB checks keys at each statement (tables in a cycle write such a " +
