@@ -160,6 +160,9 @@ type Table[T any] struct {
 	// Name is the collection (and table) name from the `table=` tag.
 	Name string
 	// Order is the foreign-key order from the `order=` tag: parents first.
+	// Only a nullable reference inside a cycle of tables (a back
+	// reference) names a table of greater order; the runtimes write it
+	// once the row it names is written.
 	Order int
 	// Columns lists the user columns in declaration order.
 	Columns []Column
