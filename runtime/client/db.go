@@ -252,6 +252,11 @@ func (db *DB) init(ctx context.Context, migrations []Migration) error {
 	if err != nil {
 		return err
 	}
+	if meta[storedTimesKey] == "" {
+		if err := db.normalizeStoredTimes(ctx, tx); err != nil {
+			return err
+		}
+	}
 	db.deviceID = meta["device_id"]
 	if db.deviceID == "" {
 		db.deviceID = uuid.NewString()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -255,4 +256,73 @@ func TestPushedValuesNormalized(t *testing.T) {
 		}
 		checkServerKinds(t, b, sdb, []uuid.UUID{id}, []valueCase{{f64: 0, f32: 0, i64: math.MaxInt64, storedT: "2026-03-01T05:00:00.123456Z"}})
 	})
+}
+
+// TestOlderTimesStoredAtOpen: a device database holding times as an older
+// version stored them (in the app's zone, with nanoseconds, which SQLite
+// sorts as text) has them rewritten once at Open, as the same instants in
+// their stored form, without making them changes to push.
+func TestOlderTimesStoredAtOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "device.db")
+	reg := kinds.Registry()
+	db, err := client.Open(ctx, path, reg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	cases := valueCases()
+	ids := make([]uuid.UUID, len(cases))
+	for i, c := range cases {
+		f64, i64 := c.f64, c.i64
+		k := &kindmodels.Kind{Float64: c.f64, Float64Ptr: &f64, Float32: c.f32, Int64: c.i64, Int64Ptr: &i64, Bytes: []byte{}}
+		if err := kinds.SyncKinds(db).Insert(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = k.ID
+	}
+	db.Close()
+
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const older = "2006-01-02 15:04:05.999999999-07:00" // as an older version stored them
+	for i, c := range cases {
+		text := c.at.Format(older)
+		if _, err := raw.Exec("UPDATE kinds SET `time` = ?, `time_ptr` = ?, `created_at` = ? WHERE id = ?", text, text, text, ids[i].String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec("DELETE FROM ss_meta WHERE key = 'stored_times'"); err != nil {
+		t.Fatal(err)
+	}
+	dirty := func() string {
+		var s string
+		if err := raw.QueryRow("SELECT group_concat(ss_dirty) FROM kinds").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := dirty()
+
+	db, err = client.Open(ctx, path, reg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkKinds(t, "reopened device", db, ids, cases)
+	if after := dirty(); after != before {
+		t.Errorf("change counters %s after Open, %s before: the rewrite made changes to push", after, before)
+	}
+	var text string
+	if err := raw.QueryRow("SELECT CAST(`created_at` AS TEXT) FROM kinds WHERE id = ?", ids[0].String()).Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2026-03-01 05:00:00.123456+00:00"; text != want {
+		t.Errorf("created_at stored as %q, want %q", text, want)
+	}
+	raw.Close()
 }
