@@ -41,6 +41,14 @@ var (
 	gzipLevel = gzip.BestSpeed
 )
 
+// zstdWindow is the window zstd writers use (the default is 8 MiB). The
+// pools lose their coders at every garbage collection, and a busy process
+// collects often: a new writer allocates about twice its window, and the
+// reader of its frames a window too. Measured on the JSON of 20,000 notes,
+// 1 MiB compresses as well as 8 MiB (ratio 0.0872 against 0.0875) and a
+// new writer and reader allocate 3.3 MB instead of 9.6 MB.
+const zstdWindow = 1 << 20
+
 // Known reports whether enc names a supported coding.
 func Known(enc string) bool { return enc == Zstd || enc == Gzip }
 
@@ -82,7 +90,7 @@ type Writer interface {
 var (
 	zstdWriters = sync.Pool{New: func() any {
 		w, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderConcurrency(1),
-			zstd.WithLowerEncoderMem(true))
+			zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
 		return w
 	}}
 	gzipWriters = sync.Pool{New: func() any {
