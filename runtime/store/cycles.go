@@ -31,6 +31,29 @@ type backLink struct {
 	r      *relation
 	id     uuid.UUID
 	parent uuid.UUID
+	// before is the server's row as it was before the push wrote it, for
+	// an existing row under a restrict rule: a row refused for its
+	// reference keeps the server's version.
+	before any
+}
+
+// keepBefore sets the server's row, before the push writes it, on the
+// restrict links of an existing row, loading it unless current holds it
+// already; it returns the row loaded (or current).
+func (p *pusher) keepBefore(ctx context.Context, t *serverTable, id uuid.UUID, links []backLink, current any) (any, error) {
+	for i := range links {
+		if links[i].r.rule != ssync.OnDeleteRestrict {
+			continue
+		}
+		if current == nil {
+			var err error
+			if current, err = p.load(ctx, t, id); err != nil {
+				return nil, err
+			}
+		}
+		links[i].before = current
+	}
+	return current, nil
 }
 
 // incoming returns, for each table some back reference points to, the ids
@@ -102,9 +125,10 @@ func clearLinks(values []any, links []backLink) {
 // linkBack writes the back references the rows were written without, now
 // that the push has written every row it creates or updates. A reference
 // to a row that ended up deleted follows its rule, as for a row pushed
-// under a deleted row: setnull leaves the reference cleared; cascade, and
-// restrict too (the referenced row went in this very push), delete the
-// referencing row and what its deletion reaches. Either is reported, and
+// under a deleted row: setnull leaves the reference cleared; cascade
+// deletes the referencing row and what its deletion reaches; restrict
+// refuses it: an existing row gets the server's version back, a new one is
+// deleted (the row it needed went in this very push). Each is reported, and
 // the row carries no writer, so that its device pulls what became of it.
 //
 // The references to rows left live (and those of rows left deleted, which
@@ -195,9 +219,18 @@ func (p *pusher) parentGone(ctx context.Context, l backLink) error {
 		msg = fmt.Sprintf("the %s row it references through %s is deleted in the same push: the row is deleted too (ondelete=restrict)",
 			l.r.parent.coll.CollectionName(), l.r.column)
 	}
+	if l.before != nil {
+		msg = fmt.Sprintf("the %s row it references through %s is deleted in the same push: the row keeps the server's version (ondelete=restrict)",
+			l.r.parent.coll.CollectionName(), l.r.column)
+	}
 	p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: l.id, Reason: reason, Message: msg})
 	if l.r.rule == ssync.OnDeleteSetNull {
 		return p.restamp(ctx, t, l.id)
+	}
+	if l.before != nil {
+		if kept, err := p.restore(ctx, t, l.before); kept || err != nil {
+			return err
+		}
 	}
 	if _, err := p.tx.ExecContext(ctx, t.delete, p.now, p.now, p.version, "", l.id.String()); err != nil {
 		return &RowError{Collection: name, ID: l.id, Err: p.s.refused(err)}
@@ -209,6 +242,31 @@ func (p *pusher) parentGone(ctx context.Context, l backLink) error {
 	p.noteWritten(t, l.id)
 	_, err := p.cascadeFrom(ctx, t, l.id, true)
 	return err
+}
+
+// restore writes back the server's row before (as it was before this
+// push wrote it), with no writer, so that the pushing device pulls it
+// again. It reports false, having written nothing, when a row that before
+// references is deleted by now (this push deleted it before it could see
+// the reference): the row then cannot keep that version.
+func (p *pusher) restore(ctx context.Context, t *serverTable, before any) (bool, error) {
+	u, err := p.parentsOf(ctx, t, before, nil)
+	if err != nil || u.relation != nil {
+		return false, err
+	}
+	rec := t.coll.RecordOf(before)
+	args := make([]any, 0, 6+t.nUser)
+	args = append(args, ssync.StoredTime(rec.CreatedAt), ssync.StoredTime(rec.UpdatedAt), timeOrNil(rec.DeletedAt))
+	args = t.coll.AppendValues(before, args)
+	args = append(args, p.version, "", rec.ID.String())
+	if _, err := p.tx.ExecContext(ctx, t.updateWithout(nil), args...); err != nil {
+		return false, &RowError{Collection: t.coll.CollectionName(), ID: rec.ID, Err: p.s.refused(err)}
+	}
+	if err := p.blobRefs(ctx, t, before, existing{found: true, owner: rec.SyncID}); err != nil {
+		return false, err
+	}
+	p.noteWritten(t, rec.ID)
+	return true, nil
 }
 
 // linkMany returns the statement that sets column of table (both quoted)

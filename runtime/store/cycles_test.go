@@ -176,18 +176,28 @@ func TestCycleCreate(t *testing.T) {
 
 // TestCycleLateParent: while A deletes a user, B, offline, creates in one
 // push a task of that user, a step of the task, and users that reference
-// the task (setnull) and the step (restrict) through back references. The
-// task and step go with the deleted user; the reference to the task is
-// cleared and the user that pinned the step goes too (its parent is gone
-// in the same push), each reported; every device and the store keep the
-// invariant.
+// the task (setnull) and the step (restrict) through back references, and
+// makes an existing user pin the step. The task and step go with the
+// deleted user; the reference to the task is cleared, the new user that
+// pinned the step goes too (its parent is gone in the same push), and the
+// existing one keeps the server's version, each reported; every device and
+// the store keep the invariant.
 func TestCycleLateParent(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		w := newCycWorld(t, b)
 		a, bd := w.device(), w.device()
-		gone := uuid.New()
+		gone, keeper, t0, s0 := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 		w.insert(ctx, a, "cyc_user", gone, "leaving", nil, nil)
+		err := a.Transaction(ctx, func(ctx context.Context) error {
+			w.insert(ctx, a, "cyc_user", keeper, "keeper", nil, &s0)
+			w.insert(ctx, a, "cyc_task", t0, "kept task", &keeper, nil)
+			w.insert(ctx, a, "cyc_step", s0, "kept step", &t0, nil)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		w.sync(a)
 		w.sync(bd)
 		if err := cyc(a, "cyc_user").Delete(ctx, gone); err != nil {
@@ -196,9 +206,16 @@ func TestCycleLateParent(t *testing.T) {
 		w.sync(a)
 
 		task, step, fan, pinner := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-		err := bd.Transaction(ctx, func(ctx context.Context) error {
+		err = bd.Transaction(ctx, func(ctx context.Context) error {
 			w.insert(ctx, bd, "cyc_user", fan, "fan", &task, nil)
 			w.insert(ctx, bd, "cyc_user", pinner, "pinner", nil, &step)
+			// An existing user pins the late step too: refused, the user
+			// keeps the server's version.
+			k := w.get(bd, "cyc_user", keeper)
+			k.Title, k.B = "keeper (b)", &step
+			if err := cyc(bd, "cyc_user").Update(ctx, k); err != nil {
+				return err
+			}
 			w.insert(ctx, bd, "cyc_task", task, "late task", &gone, nil)
 			w.insert(ctx, bd, "cyc_step", step, "late step", &task, nil)
 			return nil
@@ -210,7 +227,8 @@ func TestCycleLateParent(t *testing.T) {
 		for _, want := range []struct {
 			id     uuid.UUID
 			reason string
-		}{{task, wire.ReasonParentDeleted}, {step, wire.ReasonParentDeleted}, {fan, wire.ReasonReferenceCleared}, {pinner, wire.ReasonParentDeleted}} {
+		}{{task, wire.ReasonParentDeleted}, {step, wire.ReasonParentDeleted}, {fan, wire.ReasonReferenceCleared}, {pinner, wire.ReasonParentDeleted},
+			{keeper, wire.ReasonParentDeleted}} {
 			if !ignored(res, want.id, want.reason) {
 				t.Fatalf("row %s is not reported as %s: %+v", want.id, want.reason, res.Ignored)
 			}
@@ -221,6 +239,9 @@ func TestCycleLateParent(t *testing.T) {
 		for _, d := range []*client.DB{a, bd} {
 			if n := w.get(d, "cyc_user", fan); n == nil || n.A != nil {
 				t.Fatalf("the fan is %+v on a device, want it live with no favorite", n)
+			}
+			if n := w.get(d, "cyc_user", keeper); n == nil || n.Title != "keeper" || n.B == nil || *n.B != s0 {
+				t.Fatalf("the keeper is %+v on a device, want the server's version (pinning %s)", n, s0)
 			}
 			for _, x := range []struct {
 				table string

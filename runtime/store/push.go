@@ -602,6 +602,11 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	row, rec = w.Row, t.coll.RecordOf(w.Row)
 	links := p.backLinks(t, row, absent)
+	if ex.found {
+		if current, err = p.keepBefore(ctx, t, rec.ID, links, current); err != nil {
+			return err
+		}
+	}
 	var u underDeleted
 	if rec.DeletedAt == nil {
 		// A row that arrives deleted may reference deleted rows.
