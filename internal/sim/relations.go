@@ -338,45 +338,10 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		fields = append(fields, "name")
 		err, row = repo.Update(w.ctx, p), p
 	case rtaskColl:
-		repo := relmodel.SyncTasks(d.db)
-		t, gerr := repo.Get(w.ctx, id)
-		if gerr != nil {
-			w.violate("%s: get live task %s: %v", d.label, lbl, gerr)
+		var ok bool
+		if row, changed, fields, ok, err = w.editTask(d, rows, id, tag, moves); !ok {
 			return false
 		}
-		mask := 1
-		if moves {
-			mask = 1 + w.rng.IntN(15)
-		}
-		if mask&1 != 0 {
-			t.Title = w.vText(words, tag)
-			changed = append(changed, fmt.Sprintf("title=%q", t.Title))
-			fields = append(fields, "title")
-		}
-		if mask&2 != 0 {
-			t.ParentID = nil
-			if w.rng.IntN(3) > 0 {
-				t.ParentID = w.pickID(without(without(liveOf(rows, rtaskColl, owner), subtree(rows, id)), w.cycling(rows, id)))
-			}
-			changed = append(changed, "parent="+w.relLabel(rtaskColl, t.ParentID))
-			fields = append(fields, "parentId")
-		}
-		if mask&4 != 0 {
-			if p := w.pickID(liveOf(rows, projColl, owner)); p != nil {
-				t.ProjectID = *p
-				changed = append(changed, "project="+w.label(projColl, *p))
-				fields = append(fields, "projectId")
-			}
-		}
-		if mask&8 != 0 {
-			t.BlockedBy = nil
-			if w.rng.IntN(3) > 0 {
-				t.BlockedBy = w.pickID(without(without(liveOf(rows, rtaskColl, owner), map[uuid.UUID]bool{id: true}), w.cycling(rows, id)))
-			}
-			changed = append(changed, "blockedBy="+w.relLabel(rtaskColl, t.BlockedBy))
-			fields = append(fields, "blockedBy")
-		}
-		err, row = repo.Update(w.ctx, t), t
 	default:
 		repo := relmodel.SyncComments(d.db)
 		c, gerr := repo.Get(w.ctx, id)
@@ -414,6 +379,54 @@ func (w *world) opRDelete() {
 		return
 	}
 	w.relDelete(d, rows, coll, id)
+}
+
+// editTask changes a live task of d: its title, and with moves set,
+// maybe its parent, project and blocker (rows of its owner; never under
+// its own subtree, nor, for a task the server does not have, in a cycle of
+// new tasks). It returns the row, what changed for the log, the changed
+// fields, false when the task could not be read, and the update's error.
+func (w *world) editTask(d *device, rows map[string]table, id uuid.UUID, tag string, moves bool) (row any, changed, fields []string, ok bool, err error) {
+	owner := rows[rtaskColl][id].owner
+	repo := relmodel.SyncTasks(d.db)
+	t, gerr := repo.Get(w.ctx, id)
+	if gerr != nil {
+		w.violate("%s: get live task %s: %v", d.label, w.label(rtaskColl, id), gerr)
+		return nil, nil, nil, false, nil
+	}
+	mask := 1
+	if moves {
+		mask = 1 + w.rng.IntN(15)
+	}
+	if mask&1 != 0 {
+		t.Title = w.vText(words, tag)
+		changed = append(changed, fmt.Sprintf("title=%q", t.Title))
+		fields = append(fields, "title")
+	}
+	if mask&2 != 0 {
+		t.ParentID = nil
+		if w.rng.IntN(3) > 0 {
+			t.ParentID = w.pickID(without(without(liveOf(rows, rtaskColl, owner), subtree(rows, id)), w.cycling(rows, id)))
+		}
+		changed = append(changed, "parent="+w.relLabel(rtaskColl, t.ParentID))
+		fields = append(fields, "parentId")
+	}
+	if mask&4 != 0 {
+		if p := w.pickID(liveOf(rows, projColl, owner)); p != nil {
+			t.ProjectID = *p
+			changed = append(changed, "project="+w.label(projColl, *p))
+			fields = append(fields, "projectId")
+		}
+	}
+	if mask&8 != 0 {
+		t.BlockedBy = nil
+		if w.rng.IntN(3) > 0 {
+			t.BlockedBy = w.pickID(without(without(liveOf(rows, rtaskColl, owner), map[uuid.UUID]bool{id: true}), w.cycling(rows, id)))
+		}
+		changed = append(changed, "blockedBy="+w.relLabel(rtaskColl, t.BlockedBy))
+		fields = append(fields, "blockedBy")
+	}
+	return t, changed, fields, true, repo.Update(w.ctx, t)
 }
 
 // relDelete deletes a live row on d; the device applies the ondelete rules
@@ -687,22 +700,33 @@ type relWrite struct {
 }
 
 // relationsFinal runs the final checks of the relations app.
-func (w *world) relationsFinal() {
-	for _, d := range w.devices {
-		w.compareDevice(d, "at the end")
-		w.checkDeviceRefs(d, "at the end")
-	}
-	w.checkServerRefs("at the end")
-	commits := w.committed()
+// relHistory is what the committed pushes did, read from their bodies and
+// answers.
+type relHistory struct {
+	// writes are the rows each push wrote, or tried to, by collection
+	// and id.
+	writes map[string]map[uuid.UUID][]relWrite
+	// deletedBy marks the rows a push deleted, by collection and id;
+	// devDeleted the same by device|collection|id.
+	deletedBy  map[string]map[uuid.UUID]bool
+	devDeleted map[string]bool
+	// pushed holds collection|id|field|value of every field value a push
+	// carried.
+	pushed map[string]bool
+}
+
+// relHistory reads the committed pushes, and checks each delete's answer:
+// a delete is applied unless reported restricted, which only a row with
+// descendants can be.
+func (w *world) relHistory(commits []commit, srv map[string]table) relHistory {
 	writes := map[string]map[uuid.UUID][]relWrite{}
-	deletedBy := map[string]map[uuid.UUID]bool{} // a push deleted it
-	devDeleted := map[string]bool{}              // device|collection|id: its push deleted it
+	deletedBy := map[string]map[uuid.UUID]bool{}
+	devDeleted := map[string]bool{}
 	pushed := map[string]bool{}
 	for _, c := range w.reg.Collections() {
 		writes[c.CollectionName()] = map[uuid.UUID][]relWrite{}
 		deletedBy[c.CollectionName()] = map[uuid.UUID]bool{}
 	}
-	srv := w.serverRows()
 	for i := range commits {
 		cm := &commits[i]
 		sets, err := wire.DecodeChangeSets(cm.rec.body, w.reg, ssync.DecodeOptions{Strict: true, TrackAbsent: true})
@@ -754,6 +778,18 @@ func (w *world) relationsFinal() {
 			}
 		}
 	}
+	return relHistory{writes: writes, deletedBy: deletedBy, devDeleted: devDeleted, pushed: pushed}
+}
+
+func (w *world) relationsFinal() {
+	for _, d := range w.devices {
+		w.compareDevice(d, "at the end")
+		w.checkDeviceRefs(d, "at the end")
+	}
+	w.checkServerRefs("at the end")
+	srv := w.serverRows()
+	h := w.relHistory(w.committed(), srv)
+	writes, deletedBy, devDeleted, pushed := h.writes, h.deletedBy, h.devDeleted, h.pushed
 	for _, c := range w.reg.Collections() {
 		name := c.CollectionName()
 		for _, id := range sortedIDs(srv[name]) {

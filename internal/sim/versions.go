@@ -618,8 +618,62 @@ func (w *world) writeValues(lw *localWrite) map[string]string {
 // versionsFinal checks the server against the per-field model, every
 // acknowledged write, and every device against the server.
 func (w *world) versionsFinal() {
-	commits := w.committed()
-	states, pushed := w.fieldModel(commits)
+	states, pushed := w.fieldModel(w.committed())
+	w.compareFields(states)
+	for _, lw := range w.acked {
+		w.rep.AckedWrites++
+		w.checkAckedFields(lw, states[lw.coll][lw.id], pushed)
+	}
+	for _, d := range w.devices {
+		before := w.violationCount()
+		w.compareDevice(d, "at the end")
+		w.rep.LostFields += w.violationCount() - before
+	}
+	w.logf("final: devices %s", w.deviceVersions())
+}
+
+// checkAckedFields checks a write a successful sync acknowledged: a delete
+// must be on the server; every field a create or an edit set must have
+// been pushed with its value, unless a later write of the device set the
+// field again or the row is deleted (a delete wins). A field push leaves
+// out a field whose value is back to the one the device last saw from the
+// server, which a push had then carried: texts and points are never
+// written twice, so only a push of that write (or of a device that pulled
+// it) carries them.
+func (w *world) checkAckedFields(lw *localWrite, m *fieldState, pushed map[string]bool) {
+	lbl := w.label(lw.coll, lw.id)
+	if lw.op == "delete" {
+		if m != nil && !m.deleted {
+			w.violate("the delete of %s %s made on %s after step %d was acknowledged, but the row is live on the server", short(lw.coll), lbl, lw.dev.label, lw.step)
+		}
+		return
+	}
+	if m != nil && m.deleted {
+		return
+	}
+	later := w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()]
+	values := w.writeValues(lw)
+	for _, f := range lw.fields {
+		if pushed[lw.coll+"|"+lw.id.String()+"|"+f+"|"+values[f]] {
+			continue
+		}
+		superseded := false
+		for _, o := range later {
+			if o.seq > lw.seq && (o.op == "delete" || slices.Contains(o.fields, f)) {
+				superseded = true
+			}
+		}
+		if !superseded {
+			w.rep.LostFields++
+			w.violate("the %s of %s %s made on %s by version %d at step %d was acknowledged, but its %s=%s never reached the server",
+				lw.op, short(lw.coll), lbl, lw.dev.label, lw.version, lw.step, f, values[f])
+		}
+	}
+}
+
+// compareFields checks every server row, field by field, against the
+// model of the committed pushes.
+func (w *world) compareFields(states map[string]map[uuid.UUID]*fieldState) {
 	srv := w.serverRows()
 	bad := 0
 	report := func(format string, args ...any) {
@@ -678,55 +732,6 @@ func (w *world) versionsFinal() {
 	}
 	if bad > 8 {
 		w.violate("... and %d more server rows differ from the model", bad-8)
-	}
-	for _, lw := range w.acked {
-		w.rep.AckedWrites++
-		w.checkAckedFields(lw, states[lw.coll][lw.id], pushed)
-	}
-	for _, d := range w.devices {
-		before := w.violationCount()
-		w.compareDevice(d, "at the end")
-		w.rep.LostFields += w.violationCount() - before
-	}
-	w.logf("final: devices %s", w.deviceVersions())
-}
-
-// checkAckedFields checks a write a successful sync acknowledged: a delete
-// must be on the server; every field a create or an edit set must have
-// been pushed with its value, unless a later write of the device set the
-// field again or the row is deleted (a delete wins). A field push leaves
-// out a field whose value is back to the one the device last saw from the
-// server, which a push had then carried: texts and points are never
-// written twice, so only a push of that write (or of a device that pulled
-// it) carries them.
-func (w *world) checkAckedFields(lw *localWrite, m *fieldState, pushed map[string]bool) {
-	lbl := w.label(lw.coll, lw.id)
-	if lw.op == "delete" {
-		if m != nil && !m.deleted {
-			w.violate("the delete of %s %s made on %s after step %d was acknowledged, but the row is live on the server", short(lw.coll), lbl, lw.dev.label, lw.step)
-		}
-		return
-	}
-	if m != nil && m.deleted {
-		return
-	}
-	later := w.writes[lw.dev.label+"|"+lw.coll+"|"+lw.id.String()]
-	values := w.writeValues(lw)
-	for _, f := range lw.fields {
-		if pushed[lw.coll+"|"+lw.id.String()+"|"+f+"|"+values[f]] {
-			continue
-		}
-		superseded := false
-		for _, o := range later {
-			if o.seq > lw.seq && (o.op == "delete" || slices.Contains(o.fields, f)) {
-				superseded = true
-			}
-		}
-		if !superseded {
-			w.rep.LostFields++
-			w.violate("the %s of %s %s made on %s by version %d at step %d was acknowledged, but its %s=%s never reached the server",
-				lw.op, short(lw.coll), lbl, lw.dev.label, lw.version, lw.step, f, values[f])
-		}
 	}
 }
 
