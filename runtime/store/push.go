@@ -648,7 +648,9 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		}
 		if n, err := r.RowsAffected(); err == nil && n == 0 {
 			// Deleted by a push that committed after the lookup: the
-			// delete wins, and the row is not stamped.
+			// delete wins, and the row is not stamped. The rows this push
+			// writes under it follow their rule under a deleted row.
+			p.wrote[rec.ID] = true
 			p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 				Message: "the row is deleted on the server; a delete wins over later edits"})
 			return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -320,5 +321,61 @@ func TestUpdateReferencesRowCreatedInSamePush(t *testing.T) {
 			t.Fatalf("a fresh device holds the task as %+v, want it referencing the subtask", got)
 		}
 		w.checkInvariant(fresh, "a fresh device")
+	})
+}
+
+// TestChildUnderParentDeletedDuringPush: a push updates a project and
+// adds a task under it, and another device's delete of the project commits
+// after the push read the project and before it wrote it. The update then
+// finds the project deleted (a delete wins), and the task, written after
+// it in the same push, must follow its rule under a deleted project
+// (cascade: deleted) instead of staying live under it.
+func TestChildUnderParentDeletedDuringPush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		if b.Name == "sqlite" {
+			t.Skip("SQLite applies one push at a time: no delete commits inside another push")
+		}
+		ctx := context.Background()
+		var deleter *client.DB
+		var url string
+		armed := false
+		hooks := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
+			if armed && w.Op == store.OpUpdate {
+				armed = false
+				if _, err := deleter.Synchronize(context.Background(), storetest.Sync(url, "ann")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+		st, _ := b.Store(t, storetest.Relations(t), store.WithHooks("rel_project", hooks))
+		url = storetest.Serve(t, st, server.Config{})
+		w := &relWorld{t: t, url: url}
+		a := w.device()
+		deleter = w.device()
+		p := w.add(a, "rel_project", "p", nil, nil)
+		w.sync(a)
+		w.sync(deleter)
+		if err := repo(deleter, "rel_project").Delete(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		project := w.get(a, "rel_project", p)
+		project.Title = "p, renamed"
+		if err := repo(a, "rel_project").Update(ctx, project); err != nil {
+			t.Fatal(err)
+		}
+		task := w.add(a, "rel_task", "task", &p, nil)
+		armed = true
+		w.sync(a)
+		if armed {
+			t.Fatal("the delete did not run inside the push")
+		}
+		for _, d := range []*client.DB{a, deleter, w.device()} {
+			w.sync(d)
+			if w.get(d, "rel_task", task) != nil {
+				t.Error("the task added under a project deleted during its push is live")
+			}
+			w.checkInvariant(d, "after the push")
+		}
 	})
 }
