@@ -275,7 +275,7 @@ func (w *world) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	case faultSlow:
 		time.Sleep(time.Duration(f.param) * time.Millisecond)
 	}
-	if path.Base(r.URL.Path) == "push" && !w.cfg.KnownBugs {
+	if path.Base(r.URL.Path) == "push" && w.serialPushes() {
 		w.pushMu.Lock()
 		defer w.pushMu.Unlock()
 	}
