@@ -169,6 +169,39 @@ func (s *Server) handleBlobGet(w http.ResponseWriter, r *http.Request) {
 // sample).
 func codedLimit(n int64) int64 { return n + n/8 + 4096 }
 
+// uploadCoding returns the Content-Encoding of an upload's body ("" for
+// none); ok false (the answer written: 415) when the server does not take
+// it.
+func (s *Server) uploadCoding(w http.ResponseWriter, r *http.Request) (enc string, ok bool) {
+	enc = r.Header.Get("Content-Encoding")
+	if enc == "" || enc == "identity" {
+		return "", true
+	}
+	if s.cfg.DisableCompression || !contentenc.Known(enc) {
+		w.Header().Set("Connection", "close")
+		s.fail(w, r, apiError{wire.CodeUnsupportedEncoding, "this server takes attachment content as it is" + takes(s.encodings()) +
+			", not in Content-Encoding " + echo.Clip(enc)})
+		return "", false
+	}
+	return enc, true
+}
+
+// uploadBody reads the n bytes of content an upload's body carries, in
+// coding enc ("": as it is). The decoded content may not pass n, however
+// small the body: reading past it fails with contentenc.ErrTooLarge.
+func uploadBody(w http.ResponseWriter, r *http.Request, enc string, n int64) io.ReadCloser {
+	if enc == "" {
+		return http.MaxBytesReader(w, r.Body, n)
+	}
+	decoded, err := contentenc.NewReader(enc, http.MaxBytesReader(w, r.Body, codedLimit(n)), n)
+	if err != nil {
+		// A body whose coding header is malformed: read as a body that
+		// cannot be read.
+		return io.NopCloser(errReader{err})
+	}
+	return decoded
+}
+
 // dropUpload discards the user's upload, logging a failure: the answer
 // already says what went wrong.
 func (s *Server) dropUpload(ctx context.Context, id store.Identity, upload string) {
@@ -212,15 +245,11 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	enc := r.Header.Get("Content-Encoding")
-	coded := enc != "" && enc != "identity"
-	if coded && (s.cfg.DisableCompression || !contentenc.Known(enc)) {
-		w.Header().Set("Connection", "close")
-		s.fail(w, r, apiError{wire.CodeUnsupportedEncoding, "this server takes attachment content as it is" + takes(s.encodings()) +
-			", not in Content-Encoding " + echo.Clip(enc)})
+	enc, ok := s.uploadCoding(w, r)
+	if !ok {
 		return
 	}
-	if limit := codedLimit(length - offset); r.ContentLength > length-offset && (!coded || r.ContentLength > limit) {
+	if limit := codedLimit(length - offset); r.ContentLength > length-offset && (enc == "" || r.ContentLength > limit) {
 		s.fail(w, r, apiError{wire.CodeInvalidUpload,
 			fmt.Sprintf("the body holds %d bytes, more than the %d from Upload-Offset to Upload-Length", r.ContentLength, length-offset)})
 		return
@@ -260,19 +289,8 @@ func (s *Server) handleBlobPut(w http.ResponseWriter, r *http.Request) {
 	if !s.reserveUpload(w, r, id, upload, length) {
 		return
 	}
-	var body io.Reader
-	if !coded {
-		body = http.MaxBytesReader(w, r.Body, length-offset)
-	} else {
-		// The decoded content may not pass Upload-Length, however small
-		// the body: a body that would is refused and its upload dropped.
-		decoded, err := contentenc.NewReader(enc, http.MaxBytesReader(w, r.Body, codedLimit(length-offset)), length-offset)
-		if err != nil {
-			decoded = io.NopCloser(errReader{err})
-		}
-		defer decoded.Close()
-		body = decoded
-	}
+	body := uploadBody(w, r, enc, length-offset)
+	defer body.Close()
 	n, err := bs.Append(ctx, upload, offset, body)
 	w.Header().Set(wire.HeaderUploadOffset, strconv.FormatInt(n, 10))
 	if errors.Is(err, contentenc.ErrTooLarge) {
