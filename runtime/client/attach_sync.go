@@ -430,13 +430,15 @@ func (t *transfer) put(ctx context.Context, f *os.File, a ssync.Attachment, offs
 		hdr.Set("Expect", "100-continue")
 	}
 	var coded io.Reader
+	stop := func() {}
 	if enc := t.codingFor(f, offset, a.Size); enc != "" {
 		hdr.Set("Content-Encoding", enc)
-		r, stop := compressing(enc, body)
+		c := compressing(enc, body)
+		coded, stop = c, c.stop
 		defer stop()
-		coded = r
 	}
 	resp, err := t.send(ctx, http.MethodPut, a.Hash, hdr, body, a.Size-offset, coded)
+	stop() // the content read is counted once the compression ended
 	if err != nil {
 		return body.n, -1, err
 	}
@@ -474,30 +476,57 @@ func (t *transfer) codingFor(f *os.File, offset, size int64) string {
 	return t.encoding
 }
 
-// compressing returns a reader of content compressed in enc, as it is read;
-// stop ends the compression (and releases its encoder) once the request is
-// done, whether or not it read everything.
-func compressing(enc string, content io.Reader) (coded io.Reader, stop func()) {
+// codedBody is an upload's body: content compressed in enc as the request
+// reads it. The compression starts at the first read (after the request
+// set up its stall guard on the content's reader); stop ends it and
+// releases the encoder, whether or not the request read everything.
+type codedBody struct {
+	enc     string
+	content io.Reader
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	once    sync.Once
+	done    chan struct{} // closed when the compression ended; nil if it never started
+}
+
+func compressing(enc string, content io.Reader) *codedBody {
 	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		zw, err := contentenc.NewWriter(enc, pw)
-		if err != nil {
-			pw.CloseWithError(err)
-			return
-		}
-		_, err = io.Copy(zw, content)
-		if cerr := zw.Close(); err == nil {
-			err = cerr
-		}
-		pw.CloseWithError(err) // nil: the end of the body
-	}()
-	return pr, func() {
-		pr.CloseWithError(errors.New("upload ended"))
-		<-done
+	return &codedBody{enc: enc, content: content, pr: pr, pw: pw}
+}
+
+func (c *codedBody) Read(p []byte) (int, error) {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		go c.compress()
+	})
+	return c.pr.Read(p)
+}
+
+func (c *codedBody) compress() {
+	defer close(c.done)
+	zw, err := contentenc.NewWriter(c.enc, c.pw)
+	if err != nil {
+		c.pw.CloseWithError(err)
+		return
+	}
+	_, err = io.Copy(zw, c.content)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	c.pw.CloseWithError(err) // nil: the end of the body
+}
+
+// stop ends the compression and waits for it; it may be called again.
+func (c *codedBody) stop() {
+	c.pr.CloseWithError(errUploadEnded)
+	c.once.Do(func() {}) // not started: it never will
+	if c.done != nil {
+		<-c.done
 	}
 }
+
+// errUploadEnded ends the compression of an upload whose request is over.
+var errUploadEnded = errors.New("upload ended")
 
 // download fetches the content of a into the device's folder, resuming a
 // partial download with a range request, and verifies it before it is

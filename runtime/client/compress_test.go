@@ -79,17 +79,19 @@ func TestAttachmentCompression(t *testing.T) {
 	down := map[string]string{} // hash → Content-Encoding of its GET answer
 	up := map[string]string{}   // hash → Content-Encoding of its PUT
 	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		next.ServeHTTP(w, r)
-		if strings.Contains(r.URL.Path, "/blobs/") {
+		next.ServeHTTP(&answerHook{ResponseWriter: w, on: func(_ int, h http.Header) {
+			if !strings.Contains(r.URL.Path, "/blobs/") {
+				return
+			}
 			mu.Lock()
+			defer mu.Unlock()
 			switch r.Method {
 			case http.MethodGet:
-				down[path.Base(r.URL.Path)] = w.Header().Get("Content-Encoding")
+				down[path.Base(r.URL.Path)] = h.Get("Content-Encoding")
 			case http.MethodPut:
 				up[path.Base(r.URL.Path)] = r.Header.Get("Content-Encoding")
 			}
-			mu.Unlock()
-		}
+		}}, r)
 	}
 	h.wrap.Store(&wrap)
 	a := h.device("a", "alice")
@@ -111,6 +113,8 @@ func TestAttachmentCompression(t *testing.T) {
 	if res.Downloaded != 2 || res.DownloadedBytes != int64(len(text)+len(random)) {
 		t.Fatalf("downloaded %d attachments, %d bytes", res.Downloaded, res.DownloadedBytes)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for name, c := range map[string]map[string]string{"uploaded": up, "downloaded": down} {
 		if got := c[tn.File.Hash]; got != "zstd" {
 			t.Errorf("text attachment %s in Content-Encoding %q, want zstd", name, got)
@@ -147,13 +151,13 @@ func TestUploadFallsBackToPlain(t *testing.T) {
 		if toPlain.Load() {
 			next = plain
 		}
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		if r.Method == http.MethodPut {
-			mu.Lock()
-			puts = append(puts, fmt.Sprintf("%s %d", r.Header.Get("Content-Encoding"), rec.status))
-			mu.Unlock()
-		}
+		next.ServeHTTP(&answerHook{ResponseWriter: w, on: func(status int, _ http.Header) {
+			if r.Method == http.MethodPut {
+				mu.Lock()
+				puts = append(puts, fmt.Sprintf("%s %d", r.Header.Get("Content-Encoding"), status))
+				mu.Unlock()
+			}
+		}}, r)
 	}
 	h.wrap.Store(&wrap)
 	a := h.device("a", "alice")
@@ -204,13 +208,13 @@ func TestPushFallsBackToPlain(t *testing.T) {
 		if toPlain.Load() {
 			next = plain
 		}
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		if strings.HasSuffix(r.URL.Path, "/push") {
-			mu.Lock()
-			pushes = append(pushes, push{r.Header.Get("Content-Encoding"), r.Header.Get(wire.HeaderIdempotencyKey), rec.status})
-			mu.Unlock()
-		}
+		next.ServeHTTP(&answerHook{ResponseWriter: w, on: func(status int, _ http.Header) {
+			if strings.HasSuffix(r.URL.Path, "/push") {
+				mu.Lock()
+				pushes = append(pushes, push{r.Header.Get("Content-Encoding"), r.Header.Get(wire.HeaderIdempotencyKey), status})
+				mu.Unlock()
+			}
+		}}, r)
 	}
 	h.wrap.Store(&wrap)
 	taken := func() []push {
@@ -269,19 +273,35 @@ func TestPushFallsBackToPlain(t *testing.T) {
 	}
 }
 
-// statusRecorder remembers the status a handler answered with.
-type statusRecorder struct {
+// answerHook calls on with the status and headers of the answer as the
+// handler writes its header, before any of the answer reaches the client:
+// what it records is there once the client has the answer.
+type answerHook struct {
 	http.ResponseWriter
-	status int
+	on    func(status int, h http.Header)
+	wrote bool
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
+func (a *answerHook) WriteHeader(code int) {
+	if !a.wrote {
+		a.wrote = true
+		a.on(code, a.Header())
+	}
+	a.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+func (a *answerHook) Write(p []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	return a.ResponseWriter.Write(p)
+}
+
+func (a *answerHook) Flush() {
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (a *answerHook) Unwrap() http.ResponseWriter { return a.ResponseWriter }
