@@ -29,9 +29,9 @@ type row struct {
 	known bool
 }
 
-// canon is a row's content as canonical JSON, deletedAt left out (the
-// server and each device stamp their own), updatedAt too when mask is set
-// (a server delete stamps it).
+// canon is a row's content as canonical JSON, deletedAt left out (compared
+// on its own, by instant: see compareDevice), updatedAt too when mask is
+// set (a server delete stamps it).
 func canon(c ssync.Collection, data any, mask bool) string {
 	cp := c.NewRow()
 	w := &jwriter.Writer{}
@@ -182,6 +182,13 @@ func (w *world) compareDevice(d *device, when string) {
 				}
 			case l != nil && !l.deleted:
 				report("%s %s is deleted on the server but live on the device (it came back)", short(name), lbl)
+			case l != nil:
+				// A delete carries its deletedAt: every device stores the
+				// server's.
+				if got, want := *c.RecordOf(l.data).DeletedAt, *sc.RecordOf(s.data).DeletedAt; !got.Equal(want) {
+					report("%s %s is deleted at %s on the device, at %s on the server", short(name), lbl,
+						got.UTC().Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano))
+				}
 			}
 		}
 		for _, id := range sortedIDs(loc[name]) {
