@@ -529,64 +529,18 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			return err
 		}
 	}
-	writer := p.req.Device
 	var current any
 	if ex.found && (p.s.resolver != nil || p.s.hooks[name].BeforeWrite != nil || fc != nil) {
 		if current, err = p.load(ctx, t, rec.ID); err != nil {
 			return err
 		}
 	}
-	var merged *wire.MergedRow
-	var serverChanged []string
-	if fc != nil && ex.found {
-		var f conflict.Fields
-		f, serverChanged = fieldMerge(t, ex, push, verdict, current, fc)
-		if f.Merged || len(f.Overwritten) > 0 {
-			merged = &wire.MergedRow{Collection: name, ID: rec.ID}
-			for _, i := range f.Overwritten {
-				merged.Overwritten = append(merged.Overwritten, t.wireName(fc.Changed[i]))
-			}
-		}
-		if f.Merged {
-			writer = "" // the pushing device lacks the other device's fields
-		}
+	o, err := p.settle(ctx, t, settling{ex: ex, push: push, verdict: verdict, since: since, current: current, fc: fc,
+		row: row, absent: absent, writer: p.req.Device})
+	if err != nil || o.done {
+		return err
 	}
-	if verdict == conflict.Conflict && p.s.resolver != nil {
-		c := Conflict{Identity: id, Collection: name, Server: current, Incoming: row,
-			ClientCheckpoint: since, ServerVersion: ex.version}
-		if fc != nil {
-			if c.Base, err = wire.WithFields(t.coll, current, fc.Base, fc.Changed); err != nil {
-				return fmt.Errorf("ssync store: push %s %s: %w", name, rec.ID, err)
-			}
-			c.Changed, c.ServerChanged = fc.Changed, serverChanged
-		}
-		r, err := p.s.resolver(ctx, c)
-		if err != nil {
-			return fmt.Errorf("ssync store: resolver for %s %s: %w", name, rec.ID, err)
-		}
-		switch r.Action {
-		case TakeIncoming:
-		case KeepServer:
-			p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonConflict, Message: r.Reason})
-			return nil
-		case Merge:
-			if r.Row == nil || t.coll.RecordOf(r.Row).ID != rec.ID {
-				return &RowError{Collection: name, ID: rec.ID, Err: errors.New("resolver merged into a row with another id")}
-			}
-			row, rec = r.Row, t.coll.RecordOf(r.Row)
-			writer = "" // the pushing device does not have the merged row yet
-			if fc != nil {
-				absent = nil // the merged row is whole: every field is written
-			}
-			if merged == nil {
-				merged = &wire.MergedRow{Collection: name, ID: rec.ID}
-			}
-		case Refuse:
-			return &RowError{Collection: name, ID: rec.ID, Err: fmt.Errorf("%w: %s", ErrConflict, r.Reason)}
-		default:
-			return fmt.Errorf("ssync store: resolver for %s %s: unknown action %d", name, rec.ID, r.Action)
-		}
-	}
+	row, rec, absent, writer, merged := o.row, t.coll.RecordOf(o.row), o.absent, o.writer, o.merged
 	op := OpCreate
 
 	if ex.found {
@@ -714,6 +668,81 @@ func (p *pusher) deleteStamp(at time.Time) (time.Time, bool) {
 // (see deleteStamp). A delete stamped by the server's clock in place of the
 // device's absurd stamp is written with no writer, so that the device pulls
 // the stamp every other device holds.
+// settling is a pushed row as the conflict policy and the resolver see
+// it, and what they make of it (settle).
+type settling struct {
+	ex      existing
+	push    conflict.Push
+	verdict conflict.Verdict
+	since   Checkpoint
+	current any               // the server's row, when found and needed
+	fc      *wire.FieldChange // set for a field push
+	row     any               // the row to write
+	absent  []int             // the user columns (by position) not to write
+	writer  string            // the writer the row is stamped with
+	merged  *wire.MergedRow   // the row reported merged, if it is
+	done    bool              // nothing to write: the resolver kept the server's row
+}
+
+// settle applies the per-field rule to a field push of a row the server
+// has, and the resolver to a conflict.
+func (p *pusher) settle(ctx context.Context, t *serverTable, s settling) (settling, error) {
+	name, id := t.coll.CollectionName(), t.coll.RecordOf(s.row).ID
+	var serverChanged []string
+	if s.fc != nil && s.ex.found {
+		var f conflict.Fields
+		f, serverChanged = fieldMerge(t, s.ex, s.push, s.verdict, s.current, s.fc)
+		if f.Merged || len(f.Overwritten) > 0 {
+			s.merged = &wire.MergedRow{Collection: name, ID: id}
+			for _, i := range f.Overwritten {
+				s.merged.Overwritten = append(s.merged.Overwritten, t.wireName(s.fc.Changed[i]))
+			}
+		}
+		if f.Merged {
+			s.writer = "" // the pushing device lacks the other device's fields
+		}
+	}
+	if s.verdict != conflict.Conflict || p.s.resolver == nil {
+		return s, nil
+	}
+	c := Conflict{Identity: p.req.Identity, Collection: name, Server: s.current, Incoming: s.row,
+		ClientCheckpoint: s.since, ServerVersion: s.ex.version}
+	if s.fc != nil {
+		var err error
+		if c.Base, err = wire.WithFields(t.coll, s.current, s.fc.Base, s.fc.Changed); err != nil {
+			return s, fmt.Errorf("ssync store: push %s %s: %w", name, id, err)
+		}
+		c.Changed, c.ServerChanged = s.fc.Changed, serverChanged
+	}
+	r, err := p.s.resolver(ctx, c)
+	if err != nil {
+		return s, fmt.Errorf("ssync store: resolver for %s %s: %w", name, id, err)
+	}
+	switch r.Action {
+	case TakeIncoming:
+	case KeepServer:
+		p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: id, Reason: wire.ReasonConflict, Message: r.Reason})
+		s.done = true
+	case Merge:
+		if r.Row == nil || t.coll.RecordOf(r.Row).ID != id {
+			return s, &RowError{Collection: name, ID: id, Err: errors.New("resolver merged into a row with another id")}
+		}
+		s.row = r.Row
+		s.writer = "" // the pushing device does not have the merged row yet
+		if s.fc != nil {
+			s.absent = nil // the merged row is whole: every field is written
+		}
+		if s.merged == nil {
+			s.merged = &wire.MergedRow{Collection: name, ID: id}
+		}
+	case Refuse:
+		return s, &RowError{Collection: name, ID: id, Err: fmt.Errorf("%w: %s", ErrConflict, r.Reason)}
+	default:
+		return s, fmt.Errorf("ssync store: resolver for %s %s: unknown action %d", name, id, r.Action)
+	}
+	return s, nil
+}
+
 func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, at time.Time) error {
 	name := t.coll.CollectionName()
 	ex, err := p.lookup(ctx, t, rowID)
