@@ -71,9 +71,8 @@ func wideTable() *ssync.Table[wide] {
 			for l.Ok() && !l.IsDelim('}') {
 				key := l.UnsafeFieldName(false)
 				l.WantColon()
-				var i int
-				if n, err := fmt.Sscanf(key, "f%02d", &i); err == nil && n == 1 && i >= 1 && i <= wideColumns && len(key) == 3 {
-					r.F[i-1] = l.String()
+				if i := wideIndex(key); i >= 0 {
+					r.F[i] = l.String()
 				} else if !ssyncimpl.ReadRecordField(l, &r.Record, key) {
 					ssyncimpl.UnknownField(l, key, opts)
 				}
@@ -88,9 +87,23 @@ func wideTable() *ssync.Table[wide] {
 	}
 }
 
+// wideIndex returns the index of the field named key ("f01".."f20"), or -1.
+func wideIndex(key string) int {
+	if len(key) != 3 || key[0] != 'f' || key[1] < '0' || key[1] > '9' || key[2] < '0' || key[2] > '9' {
+		return -1
+	}
+	if i := int(key[1]-'0')*10 + int(key[2]-'0'); i >= 1 && i <= wideColumns {
+		return i - 1
+	}
+	return -1
+}
+
 // pushBytes counts the bytes of the push bodies a server received, as they
 // travelled (compressed when sent compressed).
-type pushBytes struct{ n atomic.Int64 }
+type pushBytes struct {
+	n    atomic.Int64
+	busy atomic.Int64 // nanoseconds spent serving pushes
+}
 
 type countingBody struct {
 	io.ReadCloser
@@ -135,6 +148,8 @@ func fieldsScenario(ctx context.Context, cfg config) (result, error) {
 	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/"+wire.PathPush) {
 			r.Body = countingBody{ReadCloser: r.Body, n: &pushed.n}
+			start := time.Now()
+			defer func() { pushed.busy.Add(int64(time.Since(start))) }()
 		}
 		mux.ServeHTTP(w, r)
 	})}
@@ -192,11 +207,13 @@ func fieldsScenario(ctx context.Context, cfg config) (result, error) {
 		o := opts
 		o.WholeRows, o.DisableCompression = c.whole, c.plain
 		o.HandshakeInterval = -1 // a handshake each time: the compression setting changes
-		before := pushed.n.Load()
+		before, busy, start := pushed.n.Load(), pushed.busy.Load(), time.Now()
 		res, err := dev.Synchronize(ctx, o)
 		if err != nil {
 			return result{}, err
 		}
+		figures[c.name+"_sync_s"] = time.Since(start).Seconds()
+		figures[c.name+"_server_push_s"] = time.Duration(pushed.busy.Load() - busy).Seconds()
 		if len(res.Pushed) != 1 || res.Pushed[0].Updated != n {
 			return result{}, fmt.Errorf("fields %s: pushed %+v, want %d updates", c.name, res.Pushed, n)
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/ssync-go/ssync/runtime/conflict"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -95,10 +97,19 @@ func withoutUser(args []any, from int, absent []int) []any {
 	return out
 }
 
-// fill reads the server's values of the user columns at absent into row.
-func (p *pusher) fill(ctx context.Context, t *serverTable, row any, absent []int) error {
+// fill reads the server's values of the user columns at absent into row,
+// from current (the server's whole row) when the push read it, and
+// returns the row.
+func (p *pusher) fill(ctx context.Context, t *serverTable, row any, absent []int, current any) (any, error) {
 	if len(absent) == 0 {
-		return nil
+		return row, nil
+	}
+	if current != nil {
+		filled, err := wire.WithFields(t.coll, row, current, t.names(absent))
+		if err != nil {
+			return nil, fmt.Errorf("ssync store: push %s: %w", t.coll.CollectionName(), err)
+		}
+		return filled, nil
 	}
 	targets := t.coll.AppendTargets(row, nil)
 	cols := t.coll.UserColumns()
@@ -111,7 +122,51 @@ func (p *pusher) fill(ctx context.Context, t *serverTable, row any, absent []int
 	q := "SELECT " + strings.Join(names, ", ") + " FROM " + t.d.Quote(t.coll.CollectionName()) +
 		" WHERE " + t.d.Quote(ssync.ColumnID) + " = " + t.d.Placeholder(1)
 	if err := p.tx.QueryRowContext(ctx, q, rec.ID.String()).Scan(dst...); err != nil {
-		return fmt.Errorf("ssync store: push %s %s: read the fields the pushing app lacks: %w", t.coll.CollectionName(), rec.ID, err)
+		return nil, fmt.Errorf("ssync store: push %s %s: read the fields the pushing app lacks: %w", t.coll.CollectionName(), rec.ID, err)
+	}
+	return row, nil
+}
+
+// prefetchFields reads in bulk the whole server rows of the field-pushed
+// rows of cs, which the per-field rule compares with their base (load
+// hands each out once).
+func (p *pusher) prefetchFields(ctx context.Context, t *serverTable, cs *wire.ChangeSet) error {
+	p.loaded = nil
+	var ids []any
+	for _, row := range cs.Updated {
+		if cs.Fields[row] != nil {
+			if id := t.coll.RecordOf(row).ID; p.known[id].found {
+				ids = append(ids, id.String())
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	p.loaded = make(map[uuid.UUID]any, len(ids))
+	for start := 0; start < len(ids); start += lookupChunk {
+		chunk := ids[start:min(start+lookupChunk, len(ids))]
+		in := make([]string, len(chunk))
+		for i := range chunk {
+			in[i] = t.d.Placeholder(i + 1)
+		}
+		q := strings.Replace(t.load, " = "+t.d.Placeholder(1), " IN ("+strings.Join(in, ", ")+")", 1)
+		rows, err := p.tx.QueryContext(ctx, q, chunk...)
+		if err != nil {
+			return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
+		}
+		for rows.Next() {
+			row := t.coll.NewRow()
+			if err := rows.Scan(t.coll.AppendTargets(row, metaTargets(t.coll.RecordOf(row), nil))...); err != nil {
+				rows.Close()
+				return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
+			}
+			p.loaded[t.coll.RecordOf(row).ID] = row
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
+		}
 	}
 	return nil
 }

@@ -244,6 +244,7 @@ type pusher struct {
 
 	refs    []reference            // rows the written rows reference, checked by checkRefs
 	known   map[uuid.UUID]existing // rows of the current table looked up in bulk
+	loaded  map[uuid.UUID]any      // whole rows of the current table read in bulk, each for one use
 	inserts []any                  // arguments of rows waiting for a multi-row INSERT
 	pending map[uuid.UUID]bool     // ids in inserts
 	nIns    int
@@ -377,7 +378,7 @@ func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSe
 			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
 		}
 	}
-	return nil
+	return p.prefetchFields(ctx, t, cs)
 }
 
 // queueInsert adds a new row to the pending multi-row INSERT.
@@ -461,6 +462,12 @@ func (p *pusher) lookup(ctx context.Context, t *serverTable, rowID uuid.UUID) (e
 
 // load reads the server's whole row.
 func (p *pusher) load(ctx context.Context, t *serverTable, rowID uuid.UUID) (any, error) {
+	if row, ok := p.loaded[rowID]; ok {
+		// Read in bulk before any write of this push to it: used once, so
+		// that a second write of the row in the push reads the first's.
+		delete(p.loaded, rowID)
+		return row, nil
+	}
 	row := t.coll.NewRow()
 	targets := t.coll.AppendTargets(row, metaTargets(t.coll.RecordOf(row), nil))
 	if err := p.tx.QueryRowContext(ctx, t.load, rowID.String()).Scan(targets...); err != nil {
@@ -524,15 +531,19 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 			Message: "the row is deleted on the server; a delete wins over later edits"})
 		return nil
 	}
-	if ex.found {
-		if err := p.fill(ctx, t, row, absent); err != nil {
-			return err
-		}
-	}
 	var current any
 	if ex.found && (p.s.resolver != nil || p.s.hooks[name].BeforeWrite != nil || fc != nil) {
 		if current, err = p.load(ctx, t, rec.ID); err != nil {
 			return err
+		}
+	}
+	if ex.found {
+		if row, err = p.fill(ctx, t, row, absent, current); err != nil {
+			return err
+		}
+		rec = t.coll.RecordOf(row)
+		if rec.SyncID == "" {
+			rec.SyncID = id.SyncID
 		}
 	}
 	o, err := p.settle(ctx, t, settling{ex: ex, push: push, verdict: verdict, since: since, current: current, fc: fc,
