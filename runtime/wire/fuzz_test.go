@@ -26,6 +26,7 @@ func FuzzDecodeChangeSets(f *testing.F) {
 		`[{"collection":"ss_tb_user","timestamp":"","changes":{"created":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","createdAt":"2024-12-21T17:25:53.961871Z","updatedAt":"2024-12-21T17:25:53.961871Z","deletedAt":null,"syncId":"alice","name":"Alice","age":31}]}}]`,
 		`[{"collection":"ss_tb_note","changes":{"updated":[{"id":"66c2eb1e-14f3-4ec7-8afd-84f54a42287b","message":"x","completed":true,"userId":null,"userName":"A","extra":1}]}}]`,
 		`[{"collection":"ss_tb_note","changes":null,"timestamp":null}]`,
+		`[{"collection":"ss_tb_note","timestamp":"2","changes":{"updated":[{"id":"66c2eb1e-14f3-4ec7-8afd-84f54a42287b","createdAt":"2024-12-21T17:26:11.350763Z","updatedAt":"2024-12-22T09:30:00Z","deletedAt":null,"syncId":"alice","message":"buy oat milk"}]},"base":{"66c2eb1e-14f3-4ec7-8afd-84f54a42287b":{"message":"buy milk"}}}]`,
 		`[{"collection":"nope"}]`,
 		`{"collection":"ss_tb_note"}`,
 	} {
