@@ -539,6 +539,10 @@ type serverTable struct {
 	update       string
 	delete       string
 	partial      sync.Map // updateWithout's statements, by set of absent columns
+
+	// The bulk statements of a whole batch, built once: a push runs them
+	// for every insertBatch rows or lookupChunk ids.
+	insertFull, lookupFull, stampFull string
 }
 
 func newServerTable(d Dialect, c ssync.Collection) *serverTable {
@@ -579,7 +583,7 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 	deletedAt := "SELECT " + q(ssync.ColumnDeletedAt) + " FROM " + t + " WHERE " + id + " = " + d.Placeholder(1)
 
 	nInsert := len(all) + 4
-	return &serverTable{coll: c, d: d, nUser: len(user), columns: cols,
+	st := &serverTable{coll: c, d: d, nUser: len(user), columns: cols,
 		lookup: lookup, load: load, lookupLock: deletedAt + d.ForUpdate, lookupShared: deletedAt + d.ForShare,
 		restamp: "UPDATE " + t + " SET " + q(columnVersion) + " = " + d.Placeholder(1) + ", " + q(columnWriter) +
 			" = '' WHERE " + id + " = " + d.Placeholder(2), insert: insert, update: update, delete: del,
@@ -594,10 +598,15 @@ func newServerTable(d Dialect, c ssync.Collection) *serverTable {
 		lookupHead: "SELECT " + id + ", " + q(ssync.ColumnSyncID) + ", " + q(ssync.ColumnDeletedAt) + ", " +
 			q(columnVersion) + ", " + q(columnWriter) + " FROM " + t + " WHERE " + id + " IN (",
 	}
+	st.insertFull, st.lookupFull, st.stampFull = st.insertMany(st.insertBatch), st.lookupMany(lookupChunk), st.stampMany(lookupChunk)
+	return st
 }
 
 // insertMany returns an INSERT of n rows.
 func (t *serverTable) insertMany(n int) string {
+	if n == t.insertBatch && t.insertFull != "" {
+		return t.insertFull
+	}
 	var b strings.Builder
 	b.WriteString(t.insertHead)
 	for i := range n {
@@ -613,6 +622,9 @@ func (t *serverTable) insertMany(n int) string {
 
 // stampMany returns the stamp of n ids: args version, version, the ids.
 func (t *serverTable) stampMany(n int) string {
+	if n == lookupChunk && t.stampFull != "" {
+		return t.stampFull
+	}
 	var b strings.Builder
 	b.WriteString(t.stampHead)
 	t.placeholders(&b, 3, n)
@@ -622,6 +634,9 @@ func (t *serverTable) stampMany(n int) string {
 
 // lookupMany returns the bulk lookup of n ids.
 func (t *serverTable) lookupMany(n int) string {
+	if n == lookupChunk && t.lookupFull != "" {
+		return t.lookupFull
+	}
 	var b strings.Builder
 	b.WriteString(t.lookupHead)
 	t.placeholders(&b, 1, n)
