@@ -114,7 +114,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "how often each device of the many-clients scenario syncs (0: back to back)")
 	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
-	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,fields,clients,memory,concurrent", "scenarios to run")
+	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,fields,clients,memory,concurrent,live", "scenarios to run")
 	flag.IntVar(&cfg.pushers, "pushers", 32, "concurrent pushers in the concurrent scenario")
 	flag.DurationVar(&cfg.concDuration, "concurrent-duration", 20*time.Second, "length of the concurrent scenario, per store")
 	flag.StringVar(&concStores, "concurrent-stores", "sqlite,postgres,mysql", "server stores for the concurrent scenario")
@@ -295,6 +295,25 @@ func run(ctx context.Context, cfg config) error {
 			}
 			r.print(cfg.json)
 		}
+	}
+	if want("live") {
+		for _, st := range cfg.stores {
+			for _, instances := range []int{1, 2} {
+				if instances == 2 && st == "sqlite" {
+					continue // two instances over one SQLite file: shown on PostgreSQL
+				}
+				r, err := liveScenario(ctx, cfg, st, instances)
+				if err != nil {
+					return fmt.Errorf("live %s: %w", st, err)
+				}
+				r.print(cfg.json)
+			}
+		}
+		r, err := liveMemory(ctx, cfg, 5*cfg.clients)
+		if err != nil {
+			return fmt.Errorf("live memory: %w", err)
+		}
+		r.print(cfg.json)
 	}
 	if want("concurrent") {
 		for _, st := range cfg.concurrentStores {
