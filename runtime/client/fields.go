@@ -124,6 +124,8 @@ type fieldStatements struct {
 	dropPushed string
 	// dropClean drops the rows of rows no longer pending.
 	dropClean string
+	// left selects the ids among ids (%s) still in the side table.
+	left string
 }
 
 func newFieldStatements(c ssync.Collection) fieldStatements {
@@ -142,6 +144,7 @@ func newFieldStatements(c ssync.Collection) fieldStatements {
 		wholeMoved: "INSERT INTO " + ct + " (" + id + ", " + quote(changedDirty) + ", " + quote(changedWhole) + ") SELECT " + id + ", {dirty}, 1 FROM " + t +
 			" WHERE {known} = 0 AND {dirty} <> ? AND " + id + " IN (%s) ON CONFLICT (" + id + ") DO UPDATE SET " + quote(changedWhole) + " = 1",
 		dropPushed: "DELETE FROM " + ct + " WHERE " + id + " IN (%s) AND " + quote(changedDirty) + " <= ?",
+		left:       "SELECT " + id + " FROM " + ct + " WHERE " + id + " IN (%s)",
 		dropClean: "DELETE FROM " + ct + " WHERE NOT EXISTS (SELECT 1 FROM " + t + " WHERE " + t + "." + id + " = " + ct + "." + id +
 			" AND " + t + ".{dirty} > 0)",
 	}
@@ -150,7 +153,7 @@ func newFieldStatements(c ssync.Collection) fieldStatements {
 			" AND s." + quote(changedWhole) + " = 0 AND " + t + ".`deleted_at` IS NULL AND " + t + ".{dirty} > 0"
 		fs.clearPushed = "UPDATE " + ct + " SET " + strings.Join(clear, ", ") + " WHERE " + id + " IN (%s) AND " + quote(changedDirty) + " > ?1"
 	}
-	for _, stmt := range []*string{&fs.read, &fs.merge, &fs.wholeMoved, &fs.clearPushed, &fs.dropPushed, &fs.dropClean} {
+	for _, stmt := range []*string{&fs.read, &fs.merge, &fs.wholeMoved, &fs.clearPushed, &fs.dropPushed, &fs.dropClean, &fs.left} {
 		*stmt = withColumns(*stmt)
 	}
 	return fs
@@ -221,8 +224,9 @@ func (db *DB) dropCleanFields(ctx context.Context) error {
 // rows themselves are acknowledged: created rows that changed since they
 // were read become whole (their changes were not tracked), the fields the
 // push carried are no longer pending, and rows with nothing newer are
-// dropped.
-func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty int64, ids []any) error {
+// dropped. It returns the ids of the rows left: those that changed again
+// since they were read.
+func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty int64, ids []any) ([]string, error) {
 	fs := lt.fields
 	stmts := []struct {
 		q    string
@@ -232,12 +236,66 @@ func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty
 		{fs.clearPushed, append([]any{dirty}, ids...)},
 		{fs.dropPushed, append(append([]any{}, ids...), dirty)},
 	}
+	fail := func(err error) error {
+		return fmt.Errorf("ssync client: acknowledge push: changed fields of %s: %w", lt.coll.CollectionName(), err)
+	}
 	for _, st := range stmts {
 		if st.q == "" {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(st.q, in), st.args...); err != nil {
-			return fmt.Errorf("ssync client: acknowledge push: changed fields of %s: %w", lt.coll.CollectionName(), err)
+			return nil, fail(err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(fs.left, in), ids...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer rows.Close()
+	var left []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fail(err)
+		}
+		left = append(left, id)
+	}
+	return left, rows.Err()
+}
+
+// rebase sets, for the field-pushed rows of an acknowledged push (body)
+// that changed again while it was on the way (moved: by collection and
+// id, the counter pushed), the base of each field the push carried and
+// that changed again since to the value pushed: the server holds it now,
+// so the next push does not take it for another device's change.
+func rebase(ctx context.Context, tx *sql.Tx, db *DB, body []byte, moved map[string]map[string]int64) error {
+	sets, err := wire.DecodeChangeSets(body, db.reg, ssync.DecodeOptions{})
+	if err != nil {
+		return fmt.Errorf("ssync client: acknowledge push: read the push: %w", err)
+	}
+	for _, cs := range sets {
+		ids, lt := moved[cs.Collection], db.tables[cs.Collection]
+		if len(ids) == 0 || len(cs.Fields) == 0 || lt == nil {
+			continue
+		}
+		cols := lt.coll.UserColumns()
+		for _, row := range cs.Updated {
+			f, id := cs.Fields[row], lt.coll.RecordOf(row).ID.String()
+			dirty, ok := ids[id]
+			if f == nil || !ok {
+				continue
+			}
+			values := lt.coll.AppendValues(row, nil)
+			for i, c := range cols {
+				if !slices.Contains(f.Changed, c.Name) {
+					continue
+				}
+				q := "UPDATE " + quote(changedName(cs.Collection)) + " SET " + quote(c.Name) + " = ? WHERE " +
+					quote(ssync.ColumnID) + " = ? AND " + quote(fieldDirty(c.Name)) + " > ?"
+				if _, err := tx.ExecContext(ctx, q, values[i], id, dirty); err != nil {
+					return fmt.Errorf("ssync client: acknowledge push: rebase %s.%s: %w", cs.Collection, c.Name, err)
+				}
+			}
 		}
 	}
 	return nil

@@ -419,3 +419,36 @@ func TestFieldPushHook(t *testing.T) {
 		}
 	})
 }
+
+// TestFieldChangedInFlight: a field changed again while its push was on
+// the way (its answer lost, the push resent later) is pushed next with the
+// value the server got as its base, so that the server does not take the
+// device's own earlier value for another device's change.
+func TestFieldChangedInFlight(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		r := newFieldRig(t, b)
+		a, bb := r.device("a"), r.device("b")
+		id := r.shared(a, bb)
+		edit(t, bb, id, func(n *models.Note) { n.Message = "B1" })
+		r.loseAnswer.Store(true)
+		opts := storetest.Sync(r.url, "alice")
+		opts.MaxAttempts = 1
+		if _, err := bb.Synchronize(context.Background(), opts); err == nil {
+			t.Fatal("the sync whose push answer was lost succeeded")
+		}
+		edit(t, bb, id, func(n *models.Note) { n.Message = "B2" })
+		edit(t, a, id, func(n *models.Note) { n.Completed = true })
+		r.sync(a, false)
+		res := r.sync(bb, false)
+		if body := r.lastPush(); !strings.Contains(body, `"base":{"`+id.String()+`":{"message":"B1"}}`) {
+			t.Errorf("the push after the resent one is %s, want message with base B1", body)
+		}
+		for _, m := range res.Merged {
+			if len(m.Overwritten) > 0 {
+				t.Errorf("merged %+v: the device's own earlier value taken for another device's change", m)
+			}
+		}
+		r.sync(a, false)
+		r.holds(id, "B2", true, a, bb)
+	})
+}

@@ -398,7 +398,7 @@ func (s *session) acknowledge(ctx context.Context, e *outboxEntry) error {
 		return fmt.Errorf("ssync client: acknowledge push: %w", err)
 	}
 	defer tx.Rollback()
-	if err := ackRows(ctx, tx, s.db, e.pending); err != nil {
+	if err := ackRows(ctx, tx, s.db, e.pending, e.body); err != nil {
 		return err
 	}
 	if e.seq != 0 {
@@ -545,7 +545,10 @@ const ackChunk = 500
 // changed since they were read (their change counter moved): those stay
 // dirty. Rows are grouped by table and counter so that a few statements
 // acknowledge thousands of rows.
-func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) error {
+//
+// body is the push's body: the fields it carried of rows that changed
+// again since get the pushed values as their base (rebase).
+func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow, body []byte) error {
 	type group struct {
 		collection string
 		sent       bool
@@ -563,6 +566,7 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 		}
 		groups[g] = append(groups[g], p.ID)
 	}
+	var moved map[string]map[string]int64 // collection, id: counter pushed
 	for _, g := range order {
 		ids := groups[g]
 		t := quote(g.collection)
@@ -570,8 +574,18 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 			chunk := ids[start:min(start+ackChunk, len(ids))]
 			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
 			if g.sent {
-				if err := ackFields(ctx, tx, db.tables[g.collection], in, g.dirty, chunk); err != nil {
+				left, err := ackFields(ctx, tx, db.tables[g.collection], in, g.dirty, chunk)
+				if err != nil {
 					return err
+				}
+				for _, id := range left {
+					if moved == nil {
+						moved = map[string]map[string]int64{}
+					}
+					if moved[g.collection] == nil {
+						moved[g.collection] = map[string]int64{}
+					}
+					moved[g.collection][id] = g.dirty
 				}
 			}
 			var q string
@@ -585,6 +599,9 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow) erro
 				return fmt.Errorf("ssync client: acknowledge push: %w", err)
 			}
 		}
+	}
+	if len(moved) > 0 {
+		return rebase(ctx, tx, db, body, moved)
 	}
 	return nil
 }
