@@ -62,6 +62,11 @@ func (p *pusher) recordActivity(ctx context.Context, v uint64) error {
 			return fmt.Errorf("ssync store: push: record activity: %w", err)
 		}
 	}
+	if len(owners) > 0 && p.s.dialect.Notify != "" {
+		if _, err := p.tx.ExecContext(ctx, p.s.dialect.Notify); err != nil {
+			return fmt.Errorf("ssync store: push: notify: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -132,6 +132,18 @@ type Dialect struct {
 	// ZeroTime is the literal default of a time column added NOT NULL
 	// without one: the zero time.Time as the database reads it.
 	ZeroTime string
+	// Notify, when set, is run in every push transaction that wrote rows,
+	// after it recorded its activity: a notification the database delivers
+	// at commit to the Listen of every store over it (PostgreSQL: NOTIFY).
+	Notify string
+	// Listen, when set, waits for the notifications of Notify on a
+	// connection of its own and calls wake for each, until ctx ends or
+	// the connection fails (it returns then, and is called again after the
+	// watch interval). Without it, a store learns of other instances'
+	// pushes by its poll alone (Store.Watch).
+	// A Listen that returns an error wrapping ErrListenUnsupported is not
+	// called again.
+	Listen func(ctx context.Context, db *sql.DB, wake func()) error
 	// BumpFirst takes the push's version when the push begins and writes
 	// rows with it. Right for a store with one writer at a time (SQLite);
 	// elsewhere the version is taken last and stamped on the rows, so that

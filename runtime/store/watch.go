@@ -16,6 +16,11 @@ import (
 // seen at once.
 const DefaultWatchInterval = 50 * time.Millisecond
 
+// ErrListenUnsupported is wrapped by a Dialect.Listen that cannot listen
+// on this database handle (its driver has no notifications): the store
+// then learns of other instances' pushes by polling alone.
+var ErrListenUnsupported = errors.New("the database driver cannot listen for notifications")
+
 // WithWatchInterval sets how often a store with watchers (Watch) looks for
 // pushes committed by other server instances over the same database (one
 // small indexed query per interval, whatever the number of watchers; none
@@ -204,6 +209,11 @@ func (f *feed) run(s *Store, last uint64) {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	if s.dialect.Listen != nil {
+		lctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go s.listen(lctx, f, interval)
+	}
 	for f.waitOrStop(tick) {
 		next, err := s.readActivity(ctx, last, f)
 		if err != nil {
@@ -212,6 +222,31 @@ func (f *feed) run(s *Store, last uint64) {
 			continue
 		}
 		last = next
+	}
+}
+
+// listen runs the dialect's Listen while the feed runs, again after each
+// failure: its notifications wake the feed at once.
+func (s *Store) listen(ctx context.Context, f *feed, retry time.Duration) {
+	for ctx.Err() == nil {
+		err := s.dialect.Listen(ctx, s.db, func() {
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrListenUnsupported) {
+			s.logger.Info("ssync store: watch: no notifications from the database; polling", "error", err)
+			return
+		}
+		s.logger.Warn("ssync store: watch: listen", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(retry):
+		}
 	}
 }
 

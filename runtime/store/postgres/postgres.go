@@ -7,10 +7,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
 	"github.com/ssync-go/ssync/runtime/ssync"
@@ -56,6 +60,9 @@ func Dialect() store.Dialect {
 		SameType:    sameType,
 		DropNotNull: dropNotNull,
 		ZeroTime:    "0001-01-01 00:00:00+00",
+		// Change notifications reach the other instances at commit.
+		Notify: `NOTIFY ` + channel,
+		Listen: listen,
 		// Releases before the counter stamped rows with transaction ids.
 		VersionFloor: `pg_current_xact_id()::text::bigint`,
 	}
@@ -125,4 +132,35 @@ func dropNotNull(ctx context.Context, tx store.Execer, table string, columns []s
 		}
 	}
 	return nil
+}
+
+// channel is the NOTIFY channel of pushes (store.Dialect.Notify).
+const channel = "ssync_activity"
+
+
+// listen holds a connection that LISTENs on the channel and calls wake for
+// each notification, until ctx ends or the connection fails. The
+// connection is then dropped, not returned to the pool (a wait cut by ctx
+// leaves it unusable).
+func listen(ctx context.Context, db *sql.DB, wake func()) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(interface{ Conn() *pgx.Conn })
+		if !ok {
+			return fmt.Errorf("%w: the database/sql driver is not pgx's (LISTEN needs it)", store.ErrListenUnsupported)
+		}
+		if _, err := pc.Conn().Exec(ctx, "LISTEN "+channel); err != nil {
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		for {
+			if _, err := pc.Conn().WaitForNotification(ctx); err != nil {
+				return errors.Join(err, driver.ErrBadConn)
+			}
+			wake()
+		}
+	})
 }
