@@ -137,7 +137,6 @@ func dropNotNull(ctx context.Context, tx store.Execer, table string, columns []s
 // channel is the NOTIFY channel of pushes (store.Dialect.Notify).
 const channel = "ssync_activity"
 
-
 // listen holds a connection that LISTENs on the channel and calls wake for
 // each notification, until ctx ends or the connection fails. The
 // connection is then dropped, not returned to the pool (a wait cut by ctx
