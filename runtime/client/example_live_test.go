@@ -30,24 +30,9 @@ func ExampleDB_Run() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	sdb, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(dir, "server.db")))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sdb.Close()
-	st, err := store.Open(ctx, sdb, ssqlite.Dialect(), generated.Registry())
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux, "")
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	opts := client.SyncOptions{ServerURL: hs.URL, Decorate: func(r *http.Request) error {
+	url, stopServer := exampleServer(ctx, dir) // as in ExampleDB_Synchronize
+	defer stopServer()
+	opts := client.SyncOptions{ServerURL: url, Decorate: func(r *http.Request) error {
 		r.Header.Set(wire.HeaderUser, "alice") // development-only authentication
 		return nil
 	}}
@@ -95,4 +80,28 @@ func ExampleDB_Run() {
 	}
 	// Output:
 	// laptop shows: buy milk
+}
+
+// exampleServer serves the sync API on 127.0.0.1 over a SQLite store in
+// dir, and returns its URL and what stops it.
+func exampleServer(ctx context.Context, dir string) (string, func()) {
+	sdb, err := sql.Open("sqlite3", ssqlite.DSN(filepath.Join(dir, "server.db")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := store.Open(ctx, sdb, ssqlite.Dialect(), generated.Registry())
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux, "")
+	hs := httptest.NewServer(mux)
+	return hs.URL, func() {
+		hs.Close()
+		sdb.Close()
+	}
 }
