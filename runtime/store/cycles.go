@@ -94,11 +94,11 @@ func (s *Store) incoming(sets []wire.ChangeSet) map[*serverTable]map[uuid.UUID]b
 // linkBack writes them (or applies their rule). absent are the user
 // columns (by position) the pushed row leaves out, which are not written.
 func (p *pusher) backLinks(t *serverTable, row any, absent []int) []backLink {
+	out := p.cycleLinks(t, row, absent)
 	rels := p.s.backRefs[t]
 	if len(rels) == 0 || p.incoming == nil {
-		return nil
+		return out
 	}
-	var out []backLink
 	var values []any
 	for _, r := range rels {
 		if slices.Contains(absent, r.index) {
@@ -110,6 +110,25 @@ func (p *pusher) backLinks(t *serverTable, row any, absent []int) []backLink {
 		id, ok := refval.ID(values[r.index])
 		if ok && p.incoming[r.parent][id] {
 			out = append(out, backLink{r: r, id: t.coll.RecordOf(row).ID, parent: id})
+		}
+	}
+	return out
+}
+
+// cycleLinks returns the self-references of a new row that close a cycle
+// among the rows the push creates (orderByParents): they are written as
+// back references.
+func (p *pusher) cycleLinks(t *serverTable, row any, absent []int) []backLink {
+	id := t.coll.RecordOf(row).ID
+	rels := p.cycle[id]
+	if len(rels) == 0 {
+		return nil
+	}
+	values := t.coll.AppendValues(row, nil)
+	var out []backLink
+	for _, r := range rels {
+		if parent, ok := refval.ID(values[r.index]); ok && !slices.Contains(absent, r.index) {
+			out = append(out, backLink{r: r, id: id, parent: parent})
 		}
 	}
 	return out

@@ -161,7 +161,9 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 		if err := p.prefetch(ctx, t, cs); err != nil {
 			return nil, err
 		}
-		for _, rows := range [][]any{orderByParents(t, s.relations, cs.Created), cs.Updated} {
+		created, cycle := orderByParents(t, s.relations, cs.Created)
+		p.cycle = cycle
+		for _, rows := range [][]any{created, cs.Updated} {
 			for _, row := range rows {
 				if err := p.write(ctx, t, row, since, t.userIndexes(cs.Absent[row]), cs.Fields[row]); err != nil {
 					return nil, err
@@ -257,6 +259,7 @@ type pusher struct {
 
 	incoming map[*serverTable]map[uuid.UUID]bool // rows the push writes, of tables back references point to
 	links    []backLink                          // back references to write once every row is written
+	cycle    map[uuid.UUID][]*relation           // self-references closing a cycle among the current table's new rows
 }
 
 // version returns the version this push's rows get. It bumps the counter

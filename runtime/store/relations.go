@@ -298,35 +298,46 @@ func (s *Store) selfReferencing(t *serverTable) bool {
 // orderByParents orders the rows created in one change set of a table that
 // references itself so that each comes after the row it references when
 // both are in the set: stores that check keys at each statement (MariaDB)
-// then accept a tree created offline.
-func orderByParents(t *serverTable, rels []*relation, rows []any) []any {
+// then accept a tree created offline. A reference that closes a cycle
+// inside the set (a row that references itself, or rows that reference
+// each other) cannot be ordered: it is returned in cycle, by row id, and
+// written once every row is (as a back reference, linkBack).
+func orderByParents(t *serverTable, rels []*relation, rows []any) (out []any, cycle map[uuid.UUID][]*relation) {
 	var self []*relation
 	for _, r := range rels {
 		if r.child == t && r.parent == t {
 			self = append(self, r)
 		}
 	}
-	if len(self) == 0 || len(rows) < 2 {
-		return rows
+	if len(self) == 0 {
+		return rows, nil
 	}
 	index := make(map[uuid.UUID]int, len(rows))
 	for i, row := range rows {
 		index[t.coll.RecordOf(row).ID] = i
 	}
-	out := make([]any, 0, len(rows))
+	out = make([]any, 0, len(rows))
 	state := make([]byte, len(rows)) // 0 new, 1 visiting, 2 placed
 	var place func(i int)
 	place = func(i int) {
 		if state[i] != 0 {
-			return // placed, or a cycle inside the set: keep the order given
+			return
 		}
 		state[i] = 1
 		values := t.coll.AppendValues(rows[i], nil)
 		for _, r := range self {
-			if id, ok := refval.ID(values[r.index]); ok {
-				if j, in := index[id]; in {
-					place(j)
+			id, ok := refval.ID(values[r.index])
+			j, in := index[id]
+			switch {
+			case !ok || !in:
+			case state[j] == 1: // on the path to here: a cycle
+				if cycle == nil {
+					cycle = map[uuid.UUID][]*relation{}
 				}
+				rid := t.coll.RecordOf(rows[i]).ID
+				cycle[rid] = append(cycle[rid], r)
+			default:
+				place(j)
 			}
 		}
 		state[i] = 2
@@ -335,7 +346,7 @@ func orderByParents(t *serverTable, rels []*relation, rows []any) []any {
 	for i := range rows {
 		place(i)
 	}
-	return out
+	return out, cycle
 }
 
 // underDeletedParent applies the rule of the reference u found to a
