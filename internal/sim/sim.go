@@ -140,10 +140,6 @@ var KnownBugs = []string{
 		"to that stale base, the push leaves it out (a field changed back to its base is not sent), so the user's last " +
 		"write is lost and the device keeps a value the server does not have (seed 529926, 400 steps, versions, any " +
 		"store: task t3's done at step 47 on bob/1)",
-	"ModelRelations: on MariaDB, a push that creates rows of a self-referencing table whose references form a cycle " +
-		"among them (a task blocked by its own new subtask) is refused (422 dangling_reference) on every retry: the " +
-		"store inserts new rows in order and MariaDB checks keys at each statement (tables in a cycle write such a " +
-		"reference after the rows; a table referencing itself does not yet)",
 	// Found by this simulation and fixed: a parent deleted
 	// before its first push while a child referenced it; rows referencing
 	// rows out of a device's scope or created and deleted since its
@@ -156,7 +152,9 @@ var KnownBugs = []string{
 	// written during a sync left live under a row its pull deleted; a row
 	// created in a push left live under a row the same push deleted, or
 	// (MariaDB) refused when an update of the push referenced it; a row
-	// added live under a row deleted while its push ran.
+	// added live under a row deleted while its push ran; (MariaDB) new rows
+	// of a self-referencing table referencing each other in a cycle,
+	// refused on every retry (TestSelfCycle).
 }
 
 // referenceable reports whether notes may reference user row id. Unless
