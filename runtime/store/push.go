@@ -32,6 +32,11 @@ type PushRequest struct {
 	Since Checkpoint
 	// Sets are the changes, at most one per collection.
 	Sets []wire.ChangeSet
+	// RefuseChanged makes a write or delete of a row that changed on the
+	// server after the checkpoint (by any device, including a delete)
+	// refuse the whole push with ErrConflict instead of going to the
+	// resolver: the rule of protocols whose clients pull and retry.
+	RefuseChanged bool
 }
 
 // Push applies the request's change sets in one transaction: creates and
@@ -188,7 +193,7 @@ func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 			if i < len(cs.DeletedAt) {
 				at = cs.DeletedAt[i]
 			}
-			if err := p.delete(ctx, t, rowID, at); err != nil {
+			if err := p.delete(ctx, t, rowID, p.since(cs), at); err != nil {
 				return nil, err
 			}
 		}
@@ -525,6 +530,9 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	push := conflict.Push{Owner: rec.SyncID, Device: p.req.Device, Since: since.Version, Fields: fc != nil}
 	verdict := conflict.Decide(ex.row(), push, id.Allowed)
+	if err := p.refuseChanged(t, rec.ID, ex, since.Version, verdict); err != nil {
+		return err
+	}
 	switch verdict {
 	case conflict.Refuse:
 		// The same answer whether or not the row exists.
@@ -757,13 +765,17 @@ func (p *pusher) settle(ctx context.Context, t *serverTable, s settling) (settli
 	return s, nil
 }
 
-func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, at time.Time) error {
+func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, since uint64, at time.Time) error {
 	name := t.coll.CollectionName()
 	ex, err := p.lookup(ctx, t, rowID)
 	if err != nil {
 		return err
 	}
-	if conflict.Decide(ex.row(), conflict.Push{Delete: true, Device: p.req.Device}, p.req.Identity.Allowed) == conflict.Nothing {
+	verdict := conflict.Decide(ex.row(), conflict.Push{Delete: true, Device: p.req.Device}, p.req.Identity.Allowed)
+	if err := p.refuseChanged(t, rowID, ex, since, verdict); err != nil {
+		return err
+	}
+	if verdict == conflict.Nothing {
 		// Also a stranger's row: answered as an id the server lacks.
 		return nil
 	}
@@ -809,4 +821,25 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, at
 	p.noteWritten(t, rowID)
 	p.noteOwner(ex.owner)
 	return nil
+}
+
+// refuseChanged refuses, under PushRequest.RefuseChanged, a write or
+// delete of a row the pusher may see that changed on the server after
+// since.
+func (p *pusher) refuseChanged(t *serverTable, id uuid.UUID, ex existing, since uint64, v conflict.Verdict) error {
+	if !p.req.RefuseChanged || !ex.found || ex.version <= since || v == conflict.Refuse || !p.req.Identity.Allowed(ex.owner) {
+		return nil
+	}
+	return &RowError{Collection: t.coll.CollectionName(), ID: id,
+		Err: fmt.Errorf("%w: the row changed on the server since the last pull; pull, then push again", ErrConflict)}
+}
+
+// since is the checkpoint version a change set was pushed against.
+func (p *pusher) since(cs *wire.ChangeSet) uint64 {
+	if cs.Checkpoint != "" {
+		if c, err := ParseCheckpoint(cs.Checkpoint); err == nil {
+			return c.Version
+		}
+	}
+	return p.req.Since.Version
 }

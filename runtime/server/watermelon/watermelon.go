@@ -1,0 +1,468 @@
+// Package watermelon serves WatermelonDB's sync protocol (the pullChanges
+// and pushChanges of @nozbe/watermelondb/sync) over an ssync store, beside
+// the ssync API and with the same Authenticator: WatermelonDB apps and
+// ssync devices of one user share the same rows, scopes, limits, hooks and
+// resolver.
+//
+// Endpoints, relative to where the Handler is mounted:
+//
+//	GET  pull?last_pulled_at=<n>&schema_version=<n>&migration=<json>
+//	     → {"changes": {table: {"created": [...], "updated": [...], "deleted": [ids]}}, "timestamp": <n>}
+//	POST push?last_pulled_at=<n>   body {table: {"created": [...], "updated": [...], "deleted": [ids]}}
+//	     → {} , or 409 {"code":"conflict",...} when a pushed record changed on
+//	     the server since last_pulled_at: nothing is written, and the client
+//	     pulls and pushes again (synchronize() does this when retried).
+//
+// Tables are the registry's collection names; a record's columns are the
+// collections' column names (Column.Name, as on ssync devices), its id the
+// row's UUID as a string (apps configure WatermelonDB's id generator to
+// make UUIDs), created_at and updated_at the record times in milliseconds.
+// Time columns are milliseconds since the epoch, JSON columns their JSON
+// text in a string column; the other kinds are as on the ssync wire.
+//
+// The timestamp is not a clock: it is the store's checkpoint version plus
+// one (WatermelonDB wants a non-zero number). A pull answers everything up
+// to the proven horizon of one snapshot, never cut short, so pulling again
+// from its timestamp never skips a row; rows may come again (a client's own
+// pushes come back on its next pull, which WatermelonDB applies as the same
+// values).
+package watermelon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/runtime/internal/echo"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// Query parameters of the two endpoints.
+const (
+	ParamLastPulledAt  = "last_pulled_at"
+	ParamSchemaVersion = "schema_version"
+	ParamMigration     = "migration"
+)
+
+// maxTimestamp is the largest integer a JavaScript number holds exactly.
+const maxTimestamp = 1<<53 - 1
+
+// Config configures a Handler.
+type Config struct {
+	// Store keeps the data. Required.
+	Store *store.Store
+	// Authenticator says who each request acts for, as for the ssync API.
+	// Required.
+	Authenticator server.Authenticator
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// MaxBodyBytes caps a push body; larger ones get 413. 0 means 32 MiB.
+	MaxBodyBytes int64
+	// MaxPushRows caps the records and ids of one push; more get 413. 0
+	// means 100,000.
+	MaxPushRows int
+	// Now is the clock for records pushed without created_at or
+	// updated_at; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves WatermelonDB's pull and push.
+type Handler struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns the handler of cfg. Mount it under a prefix with
+// http.StripPrefix, e.g. mux.Handle("/watermelon/", http.StripPrefix("/watermelon", h)).
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil || cfg.Authenticator == nil {
+		return nil, errors.New("watermelon: Config.Store and Config.Authenticator are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.MaxPushRows <= 0 {
+		cfg.MaxPushRows = 100_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /pull", h.pull)
+	h.mux.HandleFunc("POST /push", h.push)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// tableChanges is one table's changes, as WatermelonDB sends and takes them.
+type tableChanges struct {
+	Created []json.RawMessage `json:"created"`
+	Updated []json.RawMessage `json:"updated"`
+	Deleted []string          `json:"deleted"`
+}
+
+// Migration is WatermelonDB's migration parameter: what was added to the
+// app's schema since the version it last synced with.
+type Migration struct {
+	From    int      `json:"from"`
+	Tables  []string `json:"tables"`
+	Columns []struct {
+		Table   string   `json:"table"`
+		Columns []string `json:"columns"`
+	} `json:"columns"`
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code wire.Code, msg string) {
+	h.cfg.Logger.InfoContext(r.Context(), "watermelon: request refused", "path", r.URL.Path, "code", code, "error", msg)
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
+	w.WriteHeader(code.Status())
+	w.Write(wire.EncodeErrorBody(code, msg))
+}
+
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	h.cfg.Logger.ErrorContext(r.Context(), "watermelon: "+op, "error", err)
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
+	w.WriteHeader(http.StatusInternalServerError)
+	w.Write(wire.EncodeErrorBody(wire.CodeInternal, op+" failed"))
+}
+
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (store.Identity, bool) {
+	id, err := h.cfg.Authenticator.Authenticate(r)
+	switch {
+	case errors.Is(err, server.ErrUnauthenticated):
+		h.fail(w, r, wire.CodeUnauthenticated, err.Error())
+		return id, false
+	case err != nil:
+		h.internal(w, r, "authenticate", err)
+		return id, false
+	case id.SyncID == "":
+		h.fail(w, r, wire.CodeUnauthenticated, "no user")
+		return id, false
+	}
+	return id, true
+}
+
+// since reads last_pulled_at: absent, empty or null is the first sync;
+// otherwise a timestamp this handler answered.
+func since(r *http.Request, required bool) (store.Checkpoint, error) {
+	s := r.URL.Query().Get(ParamLastPulledAt)
+	if s == "" || s == "null" || s == "undefined" {
+		if required {
+			return store.Checkpoint{}, fmt.Errorf("%s is required: the timestamp of the last pull", ParamLastPulledAt)
+		}
+		return store.Checkpoint{}, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || n > maxTimestamp {
+		return store.Checkpoint{}, fmt.Errorf("%s %q is not a timestamp this server answered", ParamLastPulledAt, echo.Clip(s))
+	}
+	return store.Checkpoint{Version: n - 1}, nil
+}
+
+// timestamp is the WatermelonDB timestamp of a whole-snapshot checkpoint.
+func timestamp(cp string) (uint64, error) {
+	c, err := store.ParseCheckpoint(cp)
+	if err != nil {
+		return 0, err
+	}
+	if c.After != uuid.Nil {
+		return 0, fmt.Errorf("checkpoint %s inside a version", cp)
+	}
+	if c.Version+1 > maxTimestamp {
+		return 0, fmt.Errorf("checkpoint %s beyond a JavaScript number", cp)
+	}
+	return c.Version + 1, nil
+}
+
+func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	from, err := since(r, false)
+	if err != nil {
+		h.fail(w, r, wire.CodeInvalidCheckpoint, err.Error())
+		return
+	}
+	if v := r.URL.Query().Get(ParamSchemaVersion); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			h.fail(w, r, wire.CodeInvalidParameters, fmt.Sprintf("%s %q is not a positive integer", ParamSchemaVersion, echo.Clip(v)))
+			return
+		}
+	}
+	reg := h.cfg.Store.Registry()
+	full, err := migrated(reg, r.URL.Query().Get(ParamMigration), from)
+	if err != nil {
+		h.fail(w, r, wire.CodeInvalidParameters, err.Error())
+		return
+	}
+	changes := make(map[string]*tableChanges, len(reg.Names()))
+	var ts uint64
+	// Tables added or widened since the app's schema version come whole (a
+	// pull from the start); the rest from last_pulled_at. The answer's
+	// timestamp is the lower of the two pulls', so that neither skips a row.
+	for i, part := range [][]string{full, rest(reg.Names(), full)} {
+		if len(part) == 0 {
+			continue
+		}
+		c := from
+		if i == 0 {
+			c = store.Checkpoint{}
+		}
+		t, err := h.pullPart(r.Context(), id, part, c, changes)
+		if errors.Is(err, store.ErrResyncRequired) {
+			h.fail(w, r, wire.CodeResyncRequired, err.Error())
+			return
+		} else if err != nil {
+			h.internal(w, r, "pull", err)
+			return
+		}
+		if ts == 0 || t < ts {
+			ts = t
+		}
+	}
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
+	json.NewEncoder(w).Encode(struct {
+		Changes   map[string]*tableChanges `json:"changes"`
+		Timestamp uint64                   `json:"timestamp"`
+	}{changes, ts})
+}
+
+// pullPart pulls collections names from c into changes and returns the
+// timestamp reached.
+func (h *Handler) pullPart(ctx context.Context, id store.Identity, names []string, c store.Checkpoint, changes map[string]*tableChanges) (uint64, error) {
+	reg := h.cfg.Store.Registry()
+	sets, err := h.cfg.Store.Pull(ctx, store.PullRequest{Identity: id, Collections: names, Since: c})
+	if err != nil {
+		return 0, err
+	}
+	var ts uint64
+	for i := range sets {
+		cs := &sets[i]
+		coll, err := reg.Lookup(cs.Collection)
+		if err != nil {
+			return 0, err
+		}
+		tc := &tableChanges{Created: []json.RawMessage{}, Updated: []json.RawMessage{}, Deleted: []string{}}
+		for _, part := range []struct {
+			rows []any
+			dst  *[]json.RawMessage
+		}{{cs.Created, &tc.Created}, {cs.Updated, &tc.Updated}} {
+			for _, row := range part.rows {
+				raw, err := toRaw(coll, row)
+				if err != nil {
+					return 0, fmt.Errorf("%s: %w", cs.Collection, err)
+				}
+				b, err := json.Marshal(raw)
+				if err != nil {
+					return 0, err
+				}
+				*part.dst = append(*part.dst, b)
+			}
+		}
+		for _, d := range cs.Deleted {
+			tc.Deleted = append(tc.Deleted, d.String())
+		}
+		changes[cs.Collection] = tc
+		if t, err := timestamp(cs.Checkpoint); err != nil {
+			return 0, err
+		} else if ts == 0 || t < ts {
+			ts = t
+		}
+	}
+	if ts == 0 {
+		cur, err := h.cfg.Store.Current(ctx)
+		if err != nil {
+			return 0, err
+		}
+		ts = cur.Version + 1
+	}
+	return ts, nil
+}
+
+// migrated returns the collections a migration sync pulls whole: the
+// tables and the tables with columns added since the app's last synced
+// schema version. A migration is only meaningful with last_pulled_at.
+func migrated(reg *ssync.Registry, param string, from store.Checkpoint) ([]string, error) {
+	if param == "" || param == "null" || from.Version == 0 {
+		return nil, nil
+	}
+	var m Migration
+	if err := json.Unmarshal([]byte(param), &m); err != nil {
+		return nil, fmt.Errorf("%s is not WatermelonDB's migration object: %v", ParamMigration, err)
+	}
+	want := map[string]bool{}
+	for _, t := range m.Tables {
+		want[t] = true
+	}
+	for _, c := range m.Columns {
+		want[c.Table] = true
+	}
+	var out []string
+	for t := range want {
+		if _, err := reg.Lookup(t); err != nil {
+			return nil, fmt.Errorf("%s names table %q, which the server does not have", ParamMigration, echo.Clip(t))
+		}
+	}
+	for _, name := range reg.Names() {
+		if want[name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func rest(all, without []string) []string {
+	skip := make(map[string]bool, len(without))
+	for _, n := range without {
+		skip[n] = true
+	}
+	var out []string
+	for _, n := range all {
+		if !skip[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	from, err := since(r, true)
+	if err != nil {
+		h.fail(w, r, wire.CodeInvalidCheckpoint, err.Error())
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.fail(w, r, wire.CodeBodyTooLarge, fmt.Sprintf("request body exceeds %d bytes", h.cfg.MaxBodyBytes))
+		} else {
+			h.fail(w, r, wire.CodeUnreadableBody, "could not read the whole request body")
+		}
+		return
+	}
+	sets, n, err := h.changeSets(body, from)
+	if err != nil {
+		code := wire.CodeInvalidChangeSet
+		if errors.Is(err, ssync.ErrUnknownCollection) {
+			code = wire.CodeUnknownCollection
+		}
+		h.fail(w, r, code, err.Error())
+		return
+	}
+	if n > h.cfg.MaxPushRows {
+		h.fail(w, r, wire.CodeTooManyRows, fmt.Sprintf("push holds %d records, more than the limit of %d", n, h.cfg.MaxPushRows))
+		return
+	}
+	_, err = h.cfg.Store.Push(r.Context(), store.PushRequest{Identity: id, Since: from, Sets: sets, RefuseChanged: true,
+		Key: r.Header.Get(wire.HeaderIdempotencyKey)})
+	if err != nil {
+		h.pushFailed(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", wire.ContentTypeJSON)
+	w.Write([]byte("{}\n"))
+	h.cfg.Logger.InfoContext(r.Context(), "watermelon: push", "user", id.SyncID, "records", n)
+}
+
+func (h *Handler) pushFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var rowErr *store.RowError
+	switch {
+	case errors.Is(err, store.ErrIdempotencyMismatch):
+		h.fail(w, r, wire.CodeIdempotencyKeyReused, err.Error())
+	case errors.Is(err, store.ErrForbidden) && errors.As(err, &rowErr):
+		h.fail(w, r, wire.CodeForbidden, rowErr.Error())
+	case errors.Is(err, store.ErrConflict) && errors.As(err, &rowErr):
+		h.fail(w, r, wire.CodeConflict, rowErr.Error())
+	case errors.Is(err, store.ErrDanglingReference):
+		h.fail(w, r, wire.CodeDanglingReference, err.Error())
+	case errors.As(err, &rowErr):
+		if cause := store.RefusalCause(err); cause != nil {
+			h.cfg.Logger.WarnContext(r.Context(), "watermelon: the store refused a pushed record",
+				"collection", rowErr.Collection, "id", rowErr.ID, "error", cause)
+		}
+		h.fail(w, r, wire.CodeRowRefused, rowErr.Error())
+	default:
+		h.internal(w, r, "push", err)
+	}
+}
+
+// changeSets maps a push body onto ssync change sets, decoded by the
+// collections' strict decoders, and returns them with their record count.
+func (h *Handler) changeSets(body []byte, from store.Checkpoint) ([]wire.ChangeSet, int, error) {
+	var tables map[string]tableChanges
+	if err := json.Unmarshal(body, &tables); err != nil {
+		return nil, 0, fmt.Errorf("body is not {table: {created, updated, deleted}}: %v", err)
+	}
+	reg := h.cfg.Store.Registry()
+	now := h.cfg.Now()
+	type set struct {
+		Collection string `json:"collection"`
+		Timestamp  string `json:"timestamp"`
+		Changes    struct {
+			Created []json.RawMessage `json:"created"`
+			Updated []json.RawMessage `json:"updated"`
+			Deleted []string          `json:"deleted"`
+		} `json:"changes"`
+	}
+	out := []set{}
+	n := 0
+	for _, name := range reg.Names() {
+		tc, ok := tables[name]
+		if !ok {
+			continue
+		}
+		delete(tables, name)
+		coll, _ := reg.Lookup(name)
+		s := set{Collection: name, Timestamp: from.String()}
+		s.Changes.Created, s.Changes.Updated, s.Changes.Deleted = []json.RawMessage{}, []json.RawMessage{}, []string{}
+		for _, part := range []struct {
+			in  []json.RawMessage
+			dst *[]json.RawMessage
+		}{{tc.Created, &s.Changes.Created}, {tc.Updated, &s.Changes.Updated}} {
+			for i, raw := range part.in {
+				obj, err := fromRaw(coll, raw, now)
+				if err != nil {
+					return nil, 0, fmt.Errorf("table %q, record %d: %w", name, i, err)
+				}
+				*part.dst = append(*part.dst, obj)
+			}
+		}
+		s.Changes.Deleted = append(s.Changes.Deleted, tc.Deleted...)
+		n += len(tc.Created) + len(tc.Updated) + len(tc.Deleted)
+		out = append(out, s)
+	}
+	for name := range tables {
+		return nil, 0, fmt.Errorf("%w %q", ssync.ErrUnknownCollection, echo.Clip(name))
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return nil, 0, err
+	}
+	sets, err := wire.DecodeChangeSets(data, reg, ssync.DecodeOptions{TrackAbsent: true, Strict: true, RefuseNUL: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	return sets, n, nil
+}
