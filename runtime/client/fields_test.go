@@ -452,3 +452,68 @@ func TestFieldChangedInFlight(t *testing.T) {
 		r.holds(id, "B2", true, a, bb)
 	})
 }
+
+// TestFieldPushSeesConcurrentCommit: a field push that reaches a row after
+// another device's push of other fields of it committed, within the push's
+// own transaction, sees that commit (on MariaDB a plain read would see the
+// transaction's older snapshot): the row is merged and the pushing device
+// pulls the other device's field. The other push commits from a hook of
+// the table written before the notes. SQLite runs one push at a time, so it
+// runs on PostgreSQL and MariaDB.
+func TestFieldPushSeesConcurrentCommit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		if b.Name == "sqlite" {
+			t.Skip("SQLite runs one push at a time: no push commits inside another")
+		}
+		ctx := context.Background()
+		var r *fieldRig
+		var inner func() error
+		hook := func(_ context.Context, w *store.Write) error {
+			if w.Op != store.OpUpdate || inner == nil {
+				return nil
+			}
+			f := inner
+			inner = nil
+			return f()
+		}
+		r = newFieldRig(t, b, store.WithHooks("ss_tb_user", store.Hooks{BeforeWrite: hook}))
+		a, bb := r.device("a"), r.device("b")
+		u := &models.User{Name: "Ann"}
+		if err := generated.SyncUsers(a).Insert(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		id := r.shared(a, bb)
+		edit(t, bb, id, func(n *models.Note) { n.Message = "B's" })
+		bu, err := generated.SyncUsers(bb).Get(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bu.Name = "Ann B."
+		if err := generated.SyncUsers(bb).Update(ctx, bu); err != nil {
+			t.Fatal(err)
+		}
+		// While b's push runs, after it read the users: another device
+		// completes the note, and commits.
+		inner = func() error {
+			n, err := generated.SyncNotes(a).Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			n.Completed = true
+			_, err = r.st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "alice"}, Device: "other",
+				Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Updated: []any{n},
+					Absent: map[any][]string{n: {"message", "user_id", "user_name", "file"}},
+					Fields: map[any]*wire.FieldChange{n: {Changed: []string{"completed"}, Base: &models.Note{}}}}}})
+			return err
+		}
+		res := r.sync(bb, false)
+		if inner != nil {
+			t.Fatal("the other push did not run")
+		}
+		if len(res.Merged) != 1 || res.Merged[0].ID != id {
+			t.Errorf("merged %+v, want the note", res.Merged)
+		}
+		r.sync(a, false)
+		r.holds(id, "B's", true, a, bb)
+	})
+}

@@ -127,46 +127,68 @@ func (p *pusher) fill(ctx context.Context, t *serverTable, row any, absent []int
 	return row, nil
 }
 
-// prefetchFields reads in bulk the whole server rows of the field-pushed
-// rows of cs, which the per-field rule compares with their base (load
-// hands each out once).
+// prefetchFields reads in bulk, locked, the server rows of the
+// field-pushed rows of cs: what the store has of them (p.known) and, when
+// it has them, their whole rows, which the per-field rule compares with
+// their bases (load hands each out once). A locking read sees the latest
+// committed rows, also where a transaction's plain reads see its snapshot
+// (REPEATABLE READ on MariaDB): a push of other fields by another device
+// that committed meanwhile is seen, and the row is merged.
 func (p *pusher) prefetchFields(ctx context.Context, t *serverTable, cs *wire.ChangeSet) error {
 	p.loaded = nil
 	var ids []any
 	for _, row := range cs.Updated {
 		if cs.Fields[row] != nil {
-			if id := t.coll.RecordOf(row).ID; p.known[id].found {
-				ids = append(ids, id.String())
-			}
+			ids = append(ids, t.coll.RecordOf(row).ID.String())
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	p.loaded = make(map[uuid.UUID]any, len(ids))
 	for start := 0; start < len(ids); start += lookupChunk {
 		chunk := ids[start:min(start+lookupChunk, len(ids))]
+		if err := p.lookupMany(ctx, t, t.lookupMany(len(chunk))+t.d.ForUpdate, chunk); err != nil {
+			return err
+		}
+	}
+	var found []any
+	for _, id := range ids {
+		if u, err := uuid.Parse(id.(string)); err == nil && p.known[u].found {
+			found = append(found, id)
+		}
+	}
+	p.loaded = make(map[uuid.UUID]any, len(found))
+	for start := 0; start < len(found); start += lookupChunk {
+		chunk := found[start:min(start+lookupChunk, len(found))]
 		in := make([]string, len(chunk))
 		for i := range chunk {
 			in[i] = t.d.Placeholder(i + 1)
 		}
-		q := strings.Replace(t.load, " = "+t.d.Placeholder(1), " IN ("+strings.Join(in, ", ")+")", 1)
-		rows, err := p.tx.QueryContext(ctx, q, chunk...)
-		if err != nil {
+		q := strings.Replace(t.load, " = "+t.d.Placeholder(1), " IN ("+strings.Join(in, ", ")+")", 1) + t.d.ForUpdate
+		if err := p.loadMany(ctx, t, q, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadMany runs q, a bulk read of the whole rows of the ids of chunk, into
+// p.loaded.
+func (p *pusher) loadMany(ctx context.Context, t *serverTable, q string, chunk []any) error {
+	rows, err := p.tx.QueryContext(ctx, q, chunk...)
+	if err != nil {
+		return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		row := t.coll.NewRow()
+		if err := rows.Scan(t.coll.AppendTargets(row, metaTargets(t.coll.RecordOf(row), nil))...); err != nil {
 			return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
 		}
-		for rows.Next() {
-			row := t.coll.NewRow()
-			if err := rows.Scan(t.coll.AppendTargets(row, metaTargets(t.coll.RecordOf(row), nil))...); err != nil {
-				rows.Close()
-				return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
-			}
-			p.loaded[t.coll.RecordOf(row).ID] = row
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
-		}
+		p.loaded[t.coll.RecordOf(row).ID] = row
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ssync store: push %s: read the rows pushed by field: %w", t.coll.CollectionName(), err)
 	}
 	return nil
 }

@@ -365,28 +365,35 @@ func (p *pusher) prefetch(ctx context.Context, t *serverTable, cs *wire.ChangeSe
 	}
 	for start := 0; start < len(ids); start += lookupChunk {
 		chunk := ids[start:min(start+lookupChunk, len(ids))]
-		rows, err := p.tx.QueryContext(ctx, t.lookupMany(len(chunk)), chunk...)
-		if err != nil {
-			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
-		}
-		for rows.Next() {
-			var e existing
-			var id uuid.UUID
-			var deletedAt *time.Time
-			var v int64
-			if err := rows.Scan(&id, &e.owner, &deletedAt, &v, &e.writer); err != nil {
-				rows.Close()
-				return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
-			}
-			e.found, e.deleted, e.version = true, deletedAt != nil, uint64(v)
-			p.known[id] = e
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
+		if err := p.lookupMany(ctx, t, t.lookupMany(len(chunk)), chunk); err != nil {
+			return err
 		}
 	}
 	return p.prefetchFields(ctx, t, cs)
+}
+
+// lookupMany runs q, a bulk lookup of the ids of chunk, into p.known.
+func (p *pusher) lookupMany(ctx context.Context, t *serverTable, q string, chunk []any) error {
+	rows, err := p.tx.QueryContext(ctx, q, chunk...)
+	if err != nil {
+		return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e existing
+		var id uuid.UUID
+		var deletedAt *time.Time
+		var v int64
+		if err := rows.Scan(&id, &e.owner, &deletedAt, &v, &e.writer); err != nil {
+			return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
+		}
+		e.found, e.deleted, e.version = true, deletedAt != nil, uint64(v)
+		p.known[id] = e
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ssync store: push %s: lookup: %w", t.coll.CollectionName(), err)
+	}
+	return nil
 }
 
 // queueInsert adds a new row to the pending multi-row INSERT.
