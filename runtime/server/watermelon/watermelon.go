@@ -25,7 +25,8 @@
 // to the proven horizon of one snapshot, never cut short, so pulling again
 // from its timestamp never skips a row; rows may come again (a client's own
 // pushes come back on its next pull, which WatermelonDB applies as the same
-// values).
+// values, unless the app sends a per-install id in the X-Ssync-Device
+// header, as ssync devices do).
 package watermelon
 
 import (
@@ -175,6 +176,15 @@ func since(r *http.Request, required bool) (store.Checkpoint, error) {
 	return store.Checkpoint{Version: n - 1}, nil
 }
 
+// device is the optional X-Ssync-Device header: an app that sends a
+// per-install id does not get its own writes back on its next pull.
+func device(r *http.Request) string {
+	if d := r.Header.Get(wire.HeaderDevice); len(d) <= wire.MaxDeviceID {
+		return d
+	}
+	return ""
+}
+
 // timestamp is the WatermelonDB timestamp of a whole-snapshot checkpoint.
 func timestamp(cp string) (uint64, error) {
 	c, err := store.ParseCheckpoint(cp)
@@ -225,7 +235,7 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
 		if i == 0 {
 			c = store.Checkpoint{}
 		}
-		t, err := h.pullPart(r.Context(), id, part, c, changes)
+		t, err := h.pullPart(r.Context(), id, device(r), part, c, changes)
 		if errors.Is(err, store.ErrResyncRequired) {
 			h.fail(w, r, wire.CodeResyncRequired, err.Error())
 			return
@@ -246,9 +256,9 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
 
 // pullPart pulls collections names from c into changes and returns the
 // timestamp reached.
-func (h *Handler) pullPart(ctx context.Context, id store.Identity, names []string, c store.Checkpoint, changes map[string]*tableChanges) (uint64, error) {
+func (h *Handler) pullPart(ctx context.Context, id store.Identity, device string, names []string, c store.Checkpoint, changes map[string]*tableChanges) (uint64, error) {
 	reg := h.cfg.Store.Registry()
-	sets, err := h.cfg.Store.Pull(ctx, store.PullRequest{Identity: id, Collections: names, Since: c})
+	sets, err := h.cfg.Store.Pull(ctx, store.PullRequest{Identity: id, Device: device, Collections: names, Since: c})
 	if err != nil {
 		return 0, err
 	}
@@ -375,7 +385,7 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, wire.CodeTooManyRows, fmt.Sprintf("push holds %d records, more than the limit of %d", n, h.cfg.MaxPushRows))
 		return
 	}
-	_, err = h.cfg.Store.Push(r.Context(), store.PushRequest{Identity: id, Since: from, Sets: sets, RefuseChanged: true,
+	_, err = h.cfg.Store.Push(r.Context(), store.PushRequest{Identity: id, Device: device(r), Since: from, Sets: sets, RefuseChanged: true,
 		Key: r.Header.Get(wire.HeaderIdempotencyKey)})
 	if err != nil {
 		h.pushFailed(w, r, err)
