@@ -334,3 +334,41 @@ func contains(ids []string, id string) bool {
 	}
 	return false
 }
+
+// TestWatermelonMigration: a migration sync gets the tables its schema
+// gained whole, the others from last_pulled_at.
+func TestWatermelonMigration(t *testing.T) {
+	base := serve(t, storetest.SQLite())
+	wm := &app{t: t, url: base, user: "alice"}
+	wm.pull()
+	uid := uuid.New()
+	wm.mustPush(map[string]any{
+		users: tableChanges([]map[string]any{{"id": uid.String(), "name": "Ann", "age": 41}}, nil, nil),
+		notes: tableChanges([]map[string]any{note(uuid.New(), "old")}, nil, nil),
+	})
+	wm.pull()
+	last := wm.last
+	q := url.Values{watermelon.ParamLastPulledAt: {strconv.FormatUint(last, 10)}, watermelon.ParamSchemaVersion: {"2"},
+		watermelon.ParamMigration: {`{"from":1,"tables":[],"columns":[{"table":"ss_tb_user","columns":["age"]}]}`}}
+	status, body := wm.do("GET", "pull?"+q.Encode(), nil)
+	var res struct {
+		Changes   changes `json:"changes"`
+		Timestamp uint64  `json:"timestamp"`
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("migration pull: %d %s", status, body)
+	}
+	if r := find(res.Changes[users].Created, uid); r == nil || r["age"] != float64(41) {
+		t.Fatalf("migration pull of the widened table: %v, want the user whole", res.Changes[users])
+	}
+	if n := len(res.Changes[notes].Created) + len(res.Changes[notes].Updated); n != 0 {
+		t.Fatalf("migration pull sent %d notes of an unchanged table", n)
+	}
+	if res.Timestamp != last {
+		t.Fatalf("migration pull timestamp %d, want %d", res.Timestamp, last)
+	}
+	q.Set(watermelon.ParamMigration, `{"from":1,"tables":["posts"],"columns":[]}`)
+	if status, body := wm.do("GET", "pull?"+q.Encode(), nil); status != 400 || !strings.Contains(string(body), "posts") {
+		t.Fatalf("migration naming an unknown table: %d %s", status, body)
+	}
+}
