@@ -251,6 +251,17 @@ func TestWatermelonSync(t *testing.T) {
 			t.Fatalf("device after the retried push: %+v %v", got, err)
 		}
 
+		// A delete of a record changed since the pull is refused the same way.
+		wm.pull()
+		got.Completed = true
+		if err := generated.SyncNotes(dev).Update(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		sync()
+		if status, body := wm.push(map[string]any{notes: tableChanges(nil, nil, []string{nid.String()})}); status != http.StatusConflict {
+			t.Fatalf("delete of a record changed since the pull: %d %s, want 409", status, body)
+		}
+
 		// Deletes both ways.
 		wm.pull()
 		wm.mustPush(map[string]any{notes: tableChanges(nil, nil, []string{nid.String()})})
