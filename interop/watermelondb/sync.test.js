@@ -66,6 +66,7 @@ class HTTPError extends Error {
 }
 
 const deviceIds = new WeakMap()
+let lastPushRequestMs = 0
 async function sync(database, user, opts = {}) {
   if (!deviceIds.has(database)) deviceIds.set(database, crypto.randomUUID())
   const headers = { 'X-Ssync-User': user, 'X-Ssync-Device': deviceIds.get(database) }
@@ -84,12 +85,14 @@ async function sync(database, user, opts = {}) {
     },
     pushChanges: async ({ changes, lastPulledAt }) => {
       if (beforePush) await beforePush()
+      const p0 = Date.now()
       const res = await fetch(`${base}/push?last_pulled_at=${lastPulledAt}`, {
         method: 'POST',
         headers: { ...headers, 'Content-Type': 'application/json' },
         body: JSON.stringify(changes),
       })
       if (!res.ok) throw new HTTPError(res.status, await res.text())
+      lastPushRequestMs = Date.now() - p0
     },
   })
   return Date.now() - t0
@@ -182,6 +185,7 @@ async function main() {
       await loader.batch(batch)
     })
     timings.pushMs = await sync(loader, 'carol')
+    timings.pushRequestMs = lastPushRequestMs
     const fresh1 = open('fresh1')
     const fresh2 = open('fresh2')
     timings.firstSyncMs = await sync(fresh1, 'carol')
