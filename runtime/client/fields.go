@@ -113,6 +113,12 @@ type fieldStatements struct {
 	// locally into a row with pending field changes. Args: the user
 	// values, id.
 	merge string
+	// rebase sets, after merge, the base of each field changed locally to
+	// the pulled value: the value the device last saw from the server.
+	// Without it a field changed back to a base the server has left
+	// behind would look unchanged and not be pushed. Args: the user
+	// values, id.
+	rebase string
 	// wholeMoved marks as whole the created rows of a push that changed
 	// again while it was sent. Args: counter, ids.
 	wholeMoved string
@@ -132,11 +138,12 @@ func newFieldStatements(c ssync.Collection) fieldStatements {
 	t, ct := quote(c.CollectionName()), quote(changedName(c.CollectionName()))
 	id := quote(ssync.ColumnID)
 	read := []string{id}
-	var merge, clear []string
+	var merge, rebase, clear []string
 	for _, col := range c.UserColumns() {
 		v, d := quote(col.Name), quote(fieldDirty(col.Name))
 		read = append(read, v, d)
 		merge = append(merge, v+" = CASE WHEN s."+d+" IS NULL THEN ? ELSE "+t+"."+v+" END")
+		rebase = append(rebase, v+" = CASE WHEN "+d+" IS NULL THEN "+v+" ELSE ? END")
 		clear = append(clear, d+" = CASE WHEN "+d+" <= ?1 THEN NULL ELSE "+d+" END")
 	}
 	fs := fieldStatements{
@@ -151,9 +158,10 @@ func newFieldStatements(c ssync.Collection) fieldStatements {
 	if len(merge) > 0 {
 		fs.merge = "UPDATE " + t + " SET " + strings.Join(merge, ", ") + " FROM " + ct + " AS s WHERE " + t + "." + id + " = ? AND s." + id + " = " + t + "." + id +
 			" AND s." + quote(changedWhole) + " = 0 AND " + t + ".`deleted_at` IS NULL AND " + t + ".{dirty} > 0"
+		fs.rebase = "UPDATE " + ct + " SET " + strings.Join(rebase, ", ") + " WHERE " + id + " = ? AND " + quote(changedWhole) + " = 0"
 		fs.clearPushed = "UPDATE " + ct + " SET " + strings.Join(clear, ", ") + " WHERE " + id + " IN (%s) AND " + quote(changedDirty) + " > ?1"
 	}
-	for _, stmt := range []*string{&fs.read, &fs.merge, &fs.wholeMoved, &fs.clearPushed, &fs.dropPushed, &fs.dropClean, &fs.left} {
+	for _, stmt := range []*string{&fs.read, &fs.merge, &fs.rebase, &fs.wholeMoved, &fs.clearPushed, &fs.dropPushed, &fs.dropClean, &fs.left} {
 		*stmt = withColumns(*stmt)
 	}
 	return fs

@@ -372,8 +372,9 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 // mergeFields writes a pulled row into a local row with pending changes
 // known field by field, when pushes carry fields: the fields not changed
 // locally take the pulled values, the changed ones stay (they are pushed
-// next). It reports whether the local row was such a row. *stmt is the prepared statement, prepared
-// here on first use.
+// next) with the pulled values as their bases. It reports whether the
+// local row was such a row. *stmt is the prepared merge, prepared here on
+// first use.
 func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, row any, stmt **sql.Stmt) (bool, error) {
 	if lt.fields.merge == "" || lt.coll.RecordOf(row).DeletedAt != nil || !s.fields || s.opts.WholeRows {
 		// A device that pushes whole rows keeps its whole local row.
@@ -392,6 +393,10 @@ func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, r
 	if err != nil {
 		return false, err
 	}
-	n, err := r.RowsAffected()
-	return n > 0, err
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	// The device has now seen the server's values of its changed fields.
+	_, err = tx.ExecContext(ctx, lt.fields.rebase, args...)
+	return true, err
 }
