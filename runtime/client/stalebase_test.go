@@ -49,7 +49,9 @@ func TestFieldBaseMovesWithPull(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		repo := func(d *client.DB) *client.Repo[storetest.Node] { return client.NewRepo(d, storetest.RelTable("rel_project")) }
+		repo := func(d *client.DB) *client.Repo[storetest.Node] {
+			return client.NewRepo(d, storetest.RelTable("rel_project"))
+		}
 		set := func(d *client.DB, title string) {
 			t.Helper()
 			rows, err := repo(d).Select(ctx)
