@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/server/watermelon"
+	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -381,5 +383,41 @@ func TestWatermelonMigration(t *testing.T) {
 	q.Set(watermelon.ParamMigration, `{"from":1,"tables":["posts"],"columns":[]}`)
 	if status, body := wm.do("GET", "pull?"+q.Encode(), nil); status != 400 || !strings.Contains(string(body), "posts") {
 		t.Fatalf("migration naming an unknown table: %d %s", status, body)
+	}
+}
+
+// TestWatermelonHooks: the store's hooks apply to WatermelonDB apps as to
+// ssync devices: BeforeWrite refuses a push with its message, FilterPull
+// leaves rows out of a pull.
+func TestWatermelonHooks(t *testing.T) {
+	st, _ := storetest.SQLite().Store(t, generated.Registry(), store.WithHooks(notes, store.Hooks{
+		BeforeWrite: func(ctx context.Context, w *store.Write) error {
+			if n, ok := w.Row.(*models.Note); ok && n.Message == "" {
+				return errors.New("a note needs a message")
+			}
+			return nil
+		},
+		FilterPull: func(ctx context.Context, p store.PullContext, row any) bool {
+			return row.(*models.Note).Message != "secret"
+		},
+	}))
+	wm, err := watermelon.New(watermelon.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := storetest.Serve(t, st, server.Config{}, func(http.Handler) http.Handler {
+		return http.StripPrefix("/watermelon", wm)
+	})
+	a := &app{t: t, url: base, user: "alice"}
+	a.pull()
+	if status, body := a.push(map[string]any{notes: tableChanges([]map[string]any{note(uuid.New(), "")}, nil, nil)}); status != http.StatusUnprocessableEntity || !strings.Contains(body, "a note needs a message") {
+		t.Fatalf("push refused by BeforeWrite: %d %s, want 422 with its message", status, body)
+	}
+	shown, hidden := uuid.New(), uuid.New()
+	a.mustPush(map[string]any{notes: tableChanges([]map[string]any{note(shown, "shown"), note(hidden, "secret")}, nil, nil)})
+	other := &app{t: t, url: base, user: "alice"}
+	c := other.pull()
+	if find(c[notes].Created, shown) == nil || find(c[notes].Created, hidden) != nil {
+		t.Fatalf("pull through FilterPull: %v", c[notes].Created)
 	}
 }
