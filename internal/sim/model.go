@@ -349,11 +349,21 @@ func (w *world) compareModel(events map[string]map[uuid.UUID][]*event) {
 						}
 					}
 				}
-				writer := e.c.rec.deviceID
+				version, writer := e.c.version, e.c.rec.deviceID
 				if e.server {
 					writer = ""
 				}
-				return fmt.Sprintf("owner=%s deleted=%v version=%d writer=%s %s", owner, deleted, e.c.version, writer, content)
+				if deleted {
+					// A write ignored as deleted sends the delete to its
+					// device again: the tombstone takes that push's
+					// version and no writer.
+					for _, o := range evs {
+						if !o.del && o.ignored && o.c.version > version {
+							version, writer = o.c.version, ""
+						}
+					}
+				}
+				return fmt.Sprintf("owner=%s deleted=%v version=%d writer=%s %s", owner, deleted, version, writer, content)
 			}
 			var wants []string
 			match := false

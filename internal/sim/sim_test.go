@@ -64,6 +64,8 @@ var regressions = []struct {
 	{12, 250, "mysql", "", "a delete overwritten by an update pushed at the same time: note n2 comes back (fixed)"},
 	{1, 250, "mysql", "", "PurgeTombstones deadlocks with a push (Error 1213) (fixed)"},
 	{5, 250, "mysql", "", "a push deadlocks (Error 1213) and is refused with 422 row_refused, which the client does not retry (fixed)"},
+	{725904, 400, "", sim.ModelVersions, "a row edited during a full re-pull that left out its delete: the server ignored " +
+		"the edit (deleted) and the device kept the row live forever (fixed: the delete goes to the pusher again)"},
 }
 
 func backends(t *testing.T) []storetest.Backend {

@@ -13,7 +13,8 @@
 //     stranger's row; a delete of a stranger's row changes nothing, as the
 //     delete of an id the server does not have.
 //   - Delete wins: a write to a row deleted on the server is ignored (and
-//     reported), however late the delete committed.
+//     reported), however late the delete committed; the delete is sent to
+//     the writing device again (the store stamps the tombstone anew).
 //   - Last writer wins in server order. A write to a row that another device
 //     changed after the pushing device's checkpoint is a conflict: the
 //     server's resolver, when it has one, decides; without one the write

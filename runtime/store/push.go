@@ -547,7 +547,11 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	case conflict.IgnoreDeleted:
 		p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 			Message: "the row is deleted on the server; a delete wins over later edits"})
-		return nil
+		// The pusher holds the row live: its checkpoint may be past the
+		// delete without it (a full re-pull leaves out rows deleted
+		// before it, and keeps a row with local changes). The delete
+		// goes to it again.
+		return p.restamp(ctx, t, rec.ID)
 	}
 	var current any
 	if ex.found && (p.s.resolver != nil || p.s.hooks[name].BeforeWrite != nil || fc != nil) {
@@ -631,12 +635,13 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		}
 		if n, err := r.RowsAffected(); err == nil && n == 0 {
 			// Deleted by a push that committed after the lookup: the
-			// delete wins, and the row is not stamped. The rows this push
-			// writes under it follow their rule under a deleted row.
+			// delete wins, and goes to the pusher again, as for any write
+			// ignored as deleted. The rows this push writes under it
+			// follow their rule under a deleted row.
 			p.wrote[rec.ID] = true
 			p.res.Ignored = append(p.res.Ignored, wire.IgnoredRow{Collection: name, ID: rec.ID, Reason: wire.ReasonDeleted,
 				Message: "the row is deleted on the server; a delete wins over later edits"})
-			return nil
+			return p.restamp(ctx, t, rec.ID)
 		}
 		p.noteWritten(t, rec.ID)
 		p.noteOwner(rec.SyncID)
