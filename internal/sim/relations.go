@@ -138,39 +138,6 @@ func subtree(rows map[string]table, id uuid.UUID) map[uuid.UUID]bool {
 	return in
 }
 
-// cycling returns, unless Config.OpenBugs is set, the tasks a new task id
-// (one the server does not have yet) may not reference: those that reach
-// it through parentId and blockedBy, which would make a cycle among new
-// rows (see KnownBugs). Nil for a task the server has.
-func (w *world) cycling(rows map[string]table, id uuid.UUID) map[uuid.UUID]bool {
-	if w.cfg.OpenBugs || rows[rtaskColl][id].known {
-		return nil
-	}
-	out := map[uuid.UUID]bool{}
-	for tid := range rows[rtaskColl] {
-		seen := map[uuid.UUID]bool{}
-		for at := []uuid.UUID{tid}; len(at) > 0; {
-			cur := at[len(at)-1]
-			at = at[:len(at)-1]
-			if cur == id {
-				out[tid] = true
-				break
-			}
-			if seen[cur] || rows[rtaskColl][cur] == nil {
-				continue
-			}
-			seen[cur] = true
-			t := rows[rtaskColl][cur].data.(*models.Task)
-			for _, next := range []*uuid.UUID{t.ParentID, t.BlockedBy} {
-				if next != nil {
-					at = append(at, *next)
-				}
-			}
-		}
-	}
-	return out
-}
-
 func (w *world) pickID(ids []uuid.UUID) *uuid.UUID {
 	if len(ids) == 0 {
 		return nil
@@ -406,7 +373,7 @@ func (w *world) editTask(d *device, rows map[string]table, id uuid.UUID, tag str
 	if mask&2 != 0 {
 		t.ParentID = nil
 		if w.rng.IntN(3) > 0 {
-			t.ParentID = w.pickID(without(without(liveOf(rows, rtaskColl, owner), subtree(rows, id)), w.cycling(rows, id)))
+			t.ParentID = w.pickID(without(liveOf(rows, rtaskColl, owner), subtree(rows, id)))
 		}
 		changed = append(changed, "parent="+w.relLabel(rtaskColl, t.ParentID))
 		fields = append(fields, "parentId")
@@ -421,7 +388,7 @@ func (w *world) editTask(d *device, rows map[string]table, id uuid.UUID, tag str
 	if mask&8 != 0 {
 		t.BlockedBy = nil
 		if w.rng.IntN(3) > 0 {
-			t.BlockedBy = w.pickID(without(without(liveOf(rows, rtaskColl, owner), map[uuid.UUID]bool{id: true}), w.cycling(rows, id)))
+			t.BlockedBy = w.pickID(without(liveOf(rows, rtaskColl, owner), map[uuid.UUID]bool{id: true}))
 		}
 		changed = append(changed, "blockedBy="+w.relLabel(rtaskColl, t.BlockedBy))
 		fields = append(fields, "blockedBy")

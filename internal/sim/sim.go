@@ -128,11 +128,6 @@ var KnownBugs = []string{
 	"ModelRelations: a row deleted on a device while a sync of that device runs, after its push: the rows that sync " +
 		"then pulls under it (new to the device, live on the server) stay live on the device under the deleted row " +
 		"until the next sync pushes the delete and pulls the server's cascade",
-	"ModelRelations: new rows of a self-referencing table whose references form a cycle among them (a task blocked " +
-		"by its own new subtask) pushed in parts (SyncOptions.PushBatchRows) with the cycle split between two parts: " +
-		"the first part references a row the server does not have yet and is refused (422 dangling_reference) on " +
-		"every retry (seed 725882, 400 steps, sqlite, relations, with -open-bugs); one push holding the whole cycle " +
-		"is taken on every store (TestSelfCycle)",
 	// Found by this simulation and fixed: a parent deleted
 	// before its first push while a child referenced it; rows referencing
 	// rows out of a device's scope or created and deleted since its
@@ -147,7 +142,8 @@ var KnownBugs = []string{
 	// (MariaDB) refused when an update of the push referenced it; a row
 	// added live under a row deleted while its push ran; (MariaDB) new rows
 	// of a self-referencing table referencing each other in a cycle in one
-	// push, refused on every retry (TestSelfCycle); a field push that missed
+	// push, refused on every retry (TestSelfCycle), or split between two
+	// parts of a push on any store (TestCycleInParts); a field push that missed
 	// another device's push of other fields committed just before it (a
 	// plain read of the row: TestFieldPushSeesConcurrentCommit); a field
 	// set back to a base a pull had left stale, not pushed

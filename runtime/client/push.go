@@ -130,14 +130,18 @@ func (s *session) pushChanges(ctx context.Context) error {
 	// one, the device prepares and saves the next and acknowledges the one
 	// before, so that the two sides work at once.
 	var parts [][]dirtyRow
+	reach := forwardReach(db.reg, all)
 	for start := 0; start < len(all); {
 		// Take up to batch rows that are sent (plus any unsent ones among
-		// them); registry order is kept because all is in that order.
-		end, n := start, 0
-		for end < len(all) && (n < batch || all[end].op == "") {
+		// them, and the rows a row taken references further on: a cycle
+		// goes in one part); registry order is kept because all is in
+		// that order.
+		end, n, need := start, 0, 0
+		for end < len(all) && (n < batch || all[end].op == "" || end < need) {
 			if all[end].op != "" {
 				n++
 			}
+			need = max(need, reach[end]+1)
 			end++
 		}
 		parts = append(parts, all[start:end])

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"slices"
+
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/runtime/internal/refval"
@@ -64,4 +66,45 @@ func parentsFirst(c ssync.Collection, rows []dirtyRow) []dirtyRow {
 		visit(i)
 	}
 	return out
+}
+
+// forwardReach returns, for each row of all (the rows of a push, in the
+// order they go), the position of the last row after it that it
+// references, or its own position. A reference to a row later in the push
+// is one of a cycle (rows that reference each other, in one table or
+// through tables that reference each other): a part of the push must not
+// end between the two, or the server gets a reference to a row it does
+// not have yet and refuses the part on every retry.
+func forwardReach(reg *ssync.Registry, all []dirtyRow) []int {
+	reach := make([]int, len(all))
+	pos := make(map[string]map[uuid.UUID]int)
+	for i, r := range all {
+		reach[i] = i
+		if pos[r.coll] == nil {
+			pos[r.coll] = map[uuid.UUID]int{}
+		}
+		pos[r.coll][r.id] = i
+	}
+	var values []any
+	for i, r := range all {
+		if r.row == nil || r.op == "" || r.op == "deleted" {
+			continue
+		}
+		c, err := reg.Lookup(r.coll)
+		if err != nil {
+			continue
+		}
+		values = c.AppendValues(r.row, values[:0])
+		for k, col := range c.UserColumns() {
+			if col.Ref == "" || slices.Contains(r.absent, col.Name) {
+				continue
+			}
+			if id, ok := refval.ID(values[k]); ok {
+				if j, ok := pos[col.Ref][id]; ok && j > reach[i] {
+					reach[i] = j
+				}
+			}
+		}
+	}
+	return reach
 }

@@ -137,7 +137,8 @@ type Dialect struct {
 	// at commit to the Listen of every store over it (PostgreSQL: NOTIFY).
 	Notify string
 	// Listen, when set, waits for the notifications of Notify on a
-	// connection of its own and calls wake for each, until ctx ends or
+	// connection of its own and calls wake once it listens (a push may
+	// have committed before) and for each notification, until ctx ends or
 	// the connection fails (it returns then, and is called again after the
 	// watch interval). Without it, a store learns of other instances'
 	// pushes by its poll alone (Store.Watch).

@@ -155,6 +155,9 @@ func listen(ctx context.Context, db *sql.DB, wake func()) error {
 		if _, err := pc.Conn().Exec(ctx, "LISTEN "+channel); err != nil {
 			return errors.Join(err, driver.ErrBadConn)
 		}
+		// A push that committed before LISTEN took effect sent its
+		// notification to no one: look once now.
+		wake()
 		for {
 			if _, err := pc.Conn().WaitForNotification(ctx); err != nil {
 				return errors.Join(err, driver.ErrBadConn)
