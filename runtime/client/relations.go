@@ -81,7 +81,7 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 		if r.parent != table {
 			continue
 		}
-		children, err := db.liveChildren(ctx, r, id)
+		children, err := referencing(ctx, db.conn(ctx), r, id, false)
 		if err != nil {
 			return err
 		}
@@ -94,17 +94,15 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 		case ssync.OnDeleteSetNull:
 			db.wrote(ctx, r.child)
 			for _, c := range children {
-				if _, err := db.conn(ctx).ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+" SET "+quote(r.column)+
-					` = NULL, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, c.String()); err != nil {
-					return fmt.Errorf("clear %s %s: %w", r.child, c, err)
+				if err := clearRef(ctx, db.conn(ctx), r, c, now); err != nil {
+					return err
 				}
 			}
 		default:
 			db.wrote(ctx, r.child)
 			for _, c := range children {
-				if _, err := db.conn(ctx).ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+
-					` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, now, c.String()); err != nil {
-					return fmt.Errorf("delete %s %s: %w", r.child, c, err)
+				if err := deleteChild(ctx, db.conn(ctx), r, c, now); err != nil {
+					return err
 				}
 				if err := db.cascade(ctx, r.child, c, now); err != nil {
 					return err
@@ -115,8 +113,14 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 	return nil
 }
 
-func (db *DB) liveChildren(ctx context.Context, r localRef, id uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := db.conn(ctx).QueryContext(ctx, "SELECT id FROM "+quote(r.child)+" WHERE "+quote(r.column)+` = ? AND "deleted_at" IS NULL`, id.String())
+// referencing returns the live rows that reference id through r; with
+// pending, only those with local changes.
+func referencing(ctx context.Context, q queryer, r localRef, id uuid.UUID, pending bool) ([]uuid.UUID, error) {
+	query := "SELECT id FROM " + quote(r.child) + " WHERE " + quote(r.column) + ` = ? AND "deleted_at" IS NULL`
+	if pending {
+		query = withColumns(query + " AND {dirty} > 0")
+	}
+	rows, err := q.QueryContext(ctx, query, id.String())
 	if err != nil {
 		return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
 	}
@@ -130,6 +134,26 @@ func (db *DB) liveChildren(ctx context.Context, r localRef, id uuid.UUID) ([]uui
 		ids = append(ids, c)
 	}
 	return ids, rows.Err()
+}
+
+// clearRef sets the reference r of live row c to NULL at now, as a local
+// change (ondelete=setnull).
+func clearRef(ctx context.Context, q queryer, r localRef, c uuid.UUID, now time.Time) error {
+	if _, err := q.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+" SET "+quote(r.column)+
+		` = NULL, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, c.String()); err != nil {
+		return fmt.Errorf("clear %s %s: %w", r.child, c, err)
+	}
+	return nil
+}
+
+// deleteChild soft-deletes live row c of r's child table at now, as a
+// local change (ondelete=cascade).
+func deleteChild(ctx context.Context, q queryer, r localRef, c uuid.UUID, now time.Time) error {
+	if _, err := q.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+
+		` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, now, c.String()); err != nil {
+		return fmt.Errorf("delete %s %s: %w", r.child, c, err)
+	}
+	return nil
 }
 
 // cascadePulled applies the ondelete rules of the rows referencing the row
@@ -145,21 +169,19 @@ func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uu
 		if r.parent != table {
 			continue
 		}
-		children, err := pendingChildren(ctx, tx, r, id)
+		pending, err := referencing(ctx, tx, r, id, true)
 		if err != nil {
 			return err
 		}
-		for _, c := range children {
+		for _, c := range pending {
 			if r.rule == ssync.OnDeleteSetNull {
-				if _, err := tx.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+" SET "+quote(r.column)+
-					` = NULL, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, c.String()); err != nil {
-					return fmt.Errorf("clear %s %s: %w", r.child, c, err)
+				if err := clearRef(ctx, tx, r, c, now); err != nil {
+					return err
 				}
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, withColumns("UPDATE "+quote(r.child)+
-				` SET "deleted_at" = ?, "updated_at" = ?, {dirty} = {dirty} + 1 WHERE "id" = ? AND "deleted_at" IS NULL`), now, now, c.String()); err != nil {
-				return fmt.Errorf("delete %s %s: %w", r.child, c, err)
+			if err := deleteChild(ctx, tx, r, c, now); err != nil {
+				return err
 			}
 			if err := db.cascadePulled(ctx, tx, r.child, c, now); err != nil {
 				return err
@@ -167,24 +189,4 @@ func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uu
 		}
 	}
 	return nil
-}
-
-// pendingChildren returns the live rows with local changes that reference
-// id through r.
-func pendingChildren(ctx context.Context, tx *sql.Tx, r localRef, id uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := tx.QueryContext(ctx, withColumns("SELECT id FROM "+quote(r.child)+" WHERE "+quote(r.column)+
-		` = ? AND "deleted_at" IS NULL AND {dirty} > 0`), id.String())
-	if err != nil {
-		return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var c uuid.UUID
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
-		}
-		ids = append(ids, c)
-	}
-	return ids, rows.Err()
 }
