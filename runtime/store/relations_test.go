@@ -388,6 +388,36 @@ func TestChildUnderParentDeletedDuringPush(t *testing.T) {
 	})
 }
 
+// cycle writes, in one local transaction on d, a project and three tasks
+// in it: x and y referencing each other, z referencing itself when self is
+// set (else nothing). They are inserted in the cycle's order, a row before
+// the one it references: the device checks keys at commit.
+func (w *relWorld) cycle(d *client.DB, self bool) (x, y, z uuid.UUID) {
+	w.t.Helper()
+	p := w.add(d, "rel_project", "p", nil, nil)
+	x, y, z = uuid.New(), uuid.New(), uuid.New()
+	var zRef *uuid.UUID
+	if self {
+		zRef = &z
+	}
+	err := d.Transaction(context.Background(), func(ctx context.Context) error {
+		for _, n := range []*storetest.Node{
+			{Record: ssync.Record{ID: x}, Title: "x", A: &p, B: &y},
+			{Record: ssync.Record{ID: y}, Title: "y", A: &p, B: &x},
+			{Record: ssync.Record{ID: z}, Title: "z", A: &p, B: zRef},
+		} {
+			if err := repo(d, "rel_task").Insert(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return x, y, z
+}
+
 // TestSelfCycle: new rows of a self-referencing table that reference each
 // other in a cycle (and a row that references itself), created offline in
 // one local transaction, sync in one push on every store (MariaDB checks
@@ -398,25 +428,7 @@ func TestSelfCycle(t *testing.T) {
 		w := newRelWorld(t, b)
 		a, other := w.device(), w.device()
 		ctx := context.Background()
-		p := w.add(a, "rel_project", "p", nil, nil)
-		x, y, z := uuid.New(), uuid.New(), uuid.New()
-		err := a.Transaction(ctx, func(ctx context.Context) error {
-			// Inserted in the cycle's order: a row before the one it
-			// references; the device checks keys at commit.
-			for _, n := range []*storetest.Node{
-				{Record: ssync.Record{ID: x}, Title: "x", A: &p, B: &y},
-				{Record: ssync.Record{ID: y}, Title: "y", A: &p, B: &x},
-				{Record: ssync.Record{ID: z}, Title: "z", A: &p, B: &z},
-			} {
-				if err := repo(a, "rel_task").Insert(ctx, n); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, y, z := w.cycle(a, true)
 		w.sync(a)
 		w.sync(other)
 		for _, c := range []struct {
@@ -455,23 +467,7 @@ func TestCycleInParts(t *testing.T) {
 		w := newRelWorld(t, b)
 		a, other := w.device(), w.device()
 		ctx := context.Background()
-		p := w.add(a, "rel_project", "p", nil, nil)
-		x, y, z := uuid.New(), uuid.New(), uuid.New()
-		err := a.Transaction(ctx, func(ctx context.Context) error {
-			for _, n := range []*storetest.Node{
-				{Record: ssync.Record{ID: x}, Title: "x", A: &p, B: &y},
-				{Record: ssync.Record{ID: y}, Title: "y", A: &p, B: &x},
-				{Record: ssync.Record{ID: z}, Title: "z", A: &p},
-			} {
-				if err := repo(a, "rel_task").Insert(ctx, n); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, y, _ := w.cycle(a, false)
 		opts := storetest.Sync(w.url, "ann")
 		opts.PushBatchRows = 1
 		res, err := a.Synchronize(ctx, opts)
