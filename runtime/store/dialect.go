@@ -113,6 +113,16 @@ type Dialect struct {
 	// columns and indexes) and refuses the unsafe ones. Nil leaves
 	// existing tables as they are (CREATE TABLE IF NOT EXISTS only).
 	Inspect func(ctx context.Context, q Queryer) ([]ExistingTable, error)
+	// ForeignKeys, when set, reads the foreign keys the database has; Open
+	// then adds every declared key that a column of an existing table
+	// lacks, after checking that the rows hold no reference the key would
+	// refuse (it refuses to open otherwise, with an *ssync.SchemaChangeError
+	// naming the table, column and rows). MariaDB needs it: it commits each
+	// DDL statement by itself, so a process stopped between creating a
+	// table and adding its back reference's key (createTables) leaves the
+	// table without it. Nil where keys are declared with their table
+	// (SQLite).
+	ForeignKeys func(ctx context.Context, q Queryer) ([]ExistingKey, error)
 	// SameType reports whether a declared type Inspect reports is the
 	// type ColumnType spells (want); nil compares them ignoring case.
 	SameType func(want, have string) bool
@@ -192,6 +202,17 @@ type ExistingTable struct {
 	Columns []ExistingColumn
 	// Indexes are the names of its indexes.
 	Indexes []string
+}
+
+// ExistingKey is a foreign key as the database has it, as
+// Dialect.ForeignKeys reports it.
+type ExistingKey struct {
+	// Table is the referencing table.
+	Table string
+	// Column is the referencing column.
+	Column string
+	// Ref is the referenced table.
+	Ref string
 }
 
 // ExistingColumn is a column as the database has it.

@@ -54,9 +54,24 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 	if err != nil {
 		return fmt.Errorf("inspect tables: %w", err)
 	}
-	plan, err := migrate.Diff(want, inspected(found), migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType,
-		ZeroTime: d.ZeroTime, Recorded: recorded})
+	have := inspected(found)
+	if d.ForeignKeys != nil {
+		keys, err := d.ForeignKeys(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("inspect foreign keys: %w", err)
+		}
+		for _, k := range keys {
+			if t := have[k.Table]; t != nil {
+				t.ForeignKeys = append(t.ForeignKeys, migrate.ForeignKey{Column: k.Column, Ref: k.Ref})
+			}
+		}
+	}
+	plan, err := migrate.Diff(want, have, migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType,
+		ZeroTime: d.ZeroTime, Recorded: recorded, ForeignKeys: d.ForeignKeys != nil})
 	if err != nil {
+		return err
+	}
+	if err := s.checkKeys(ctx, tx, plan.Keys); err != nil {
 		return err
 	}
 	var create []TableDef
@@ -69,6 +84,10 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 	}
 	for _, ix := range plan.Indexes {
 		stmts = append(stmts, d.createIndex(ix.Table, ssync.Index{Name: ix.Index.Name, Columns: ix.Index.Columns}))
+	}
+	for _, k := range plan.Keys {
+		s.logger.WarnContext(ctx, "ssync store: adding a missing foreign key", "table", k.Table, "column", k.Column.Name, "references", k.Column.Ref)
+		stmts = append(stmts, d.addForeignKey(k.Table, k.Column))
 	}
 	if err := s.relax(ctx, tx, plan); err != nil {
 		return err
@@ -90,6 +109,30 @@ func (s *Store) recordKinds(ctx context.Context, tx execer, recorded migrate.Rec
 		}
 	}
 	return nil
+}
+
+// checkKeys refuses, before anything changes, to add a foreign key that
+// rows of its table already violate: it counts, for each key, the rows
+// whose reference names no row of the referenced table, and returns an
+// *ssync.SchemaChangeError for each key with any (joined).
+func (s *Store) checkKeys(ctx context.Context, tx execer, keys []migrate.NewKey) error {
+	q := s.dialect.Quote
+	var errs []error
+	for _, k := range keys {
+		col := "c." + q(k.Column.Name)
+		var n int64
+		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q(k.Table)+" c WHERE "+col+" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "+
+			q(k.Column.Ref)+" p WHERE p."+q(ssync.ColumnID)+" = "+col+")").Scan(&n)
+		if err != nil {
+			return fmt.Errorf("migrate: check rows of %s.%s against %s: %w", k.Table, k.Column.Name, k.Column.Ref, err)
+		}
+		if n > 0 {
+			errs = append(errs, &ssync.SchemaChangeError{Database: s.dialect.Name, Table: k.Table, Column: k.Column.Name,
+				Problem: fmt.Sprintf("the foreign key to %s is missing and %d rows reference ids %s does not have", k.Column.Ref, n, k.Column.Ref),
+				Fix:     fmt.Sprintf("set those references to NULL or delete those rows (or restore the %s rows), then open again: the key is added then", k.Column.Ref)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // relax makes the columns plan relaxes nullable (Dialect.DropNotNull), or
@@ -233,6 +276,24 @@ func InspectQueries(columns, indexes string) func(ctx context.Context, q Queryer
 		for i, name := range order {
 			out[i] = *byName[name]
 		}
+		return out, err
+	}
+}
+
+// ForeignKeysQuery returns a Dialect.ForeignKeys that runs query, whose
+// rows are the referencing table, its column and the referenced table, for
+// every foreign key of one column.
+func ForeignKeysQuery(query string) func(ctx context.Context, q Queryer) ([]ExistingKey, error) {
+	return func(ctx context.Context, q Queryer) ([]ExistingKey, error) {
+		var out []ExistingKey
+		err := scanRows(ctx, q, query, func(scan func(...any) error) error {
+			var k ExistingKey
+			if err := scan(&k.Table, &k.Column, &k.Ref); err != nil {
+				return err
+			}
+			out = append(out, k)
+			return nil
+		})
 		return out, err
 	}
 }

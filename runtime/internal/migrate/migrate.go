@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ssync-go/ssync/runtime/internal/sqlddl"
@@ -40,6 +41,17 @@ type Table struct {
 	Columns []Column
 	// Indexes are the names of its indexes.
 	Indexes []string
+	// ForeignKeys are its foreign keys; read only where Rules.ForeignKeys
+	// says so.
+	ForeignKeys []ForeignKey
+}
+
+// ForeignKey is a foreign key of one column, to the id of a table.
+type ForeignKey struct {
+	// Column is the referencing column.
+	Column string
+	// Ref is the referenced table.
+	Ref string
 }
 
 // Schema is the tables a database has, by name.
@@ -59,6 +71,13 @@ type Rules struct {
 	ZeroTime string
 	// Recorded are the kinds an earlier open recorded; nil when none did.
 	Recorded Recorded
+	// ForeignKeys says that the database reported its foreign keys
+	// (Table.ForeignKeys): Diff then plans the key of every reference
+	// column of an existing table that lacks one. A database that commits
+	// each DDL statement by itself (MariaDB) keeps a table created without
+	// the key that a later statement was to add, when the process stopped
+	// in between.
+	ForeignKeys bool
 }
 
 // Kind is a column's storage kind and size, as ss_columns records them.
@@ -116,9 +135,18 @@ type NewIndex struct {
 	Index sqlddl.Index
 }
 
+// NewKey is a foreign key to add to an existing column.
+type NewKey struct {
+	// Table is the table's name.
+	Table string
+	// Column is the referencing column (Column.Ref names the table it
+	// references).
+	Column ssync.Column
+}
+
 // Plan is the additive changes that bring a database to the model, in the
 // order to apply them: tables, then columns, then indexes (which may be on
-// new columns).
+// new columns), then foreign keys of existing columns.
 type Plan struct {
 	// Tables are the tables to create, whole.
 	Tables []sqlddl.Table
@@ -128,11 +156,14 @@ type Plan struct {
 	Indexes []NewIndex
 	// Relaxed are the columns of tables that exist to make nullable.
 	Relaxed []Relax
+	// Keys are the foreign keys that existing columns lack (only with
+	// Rules.ForeignKeys).
+	Keys []NewKey
 }
 
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool {
-	return len(p.Tables)+len(p.Columns)+len(p.Indexes)+len(p.Relaxed) == 0
+	return len(p.Tables)+len(p.Columns)+len(p.Indexes)+len(p.Relaxed)+len(p.Keys) == 0
 }
 
 // RelaxedIn returns the columns of table the plan makes nullable.
@@ -205,8 +236,12 @@ func diffTable(p *Plan, t sqlddl.Table, h *Table, r Rules) []error {
 		}
 		if problem, fix := compare(t.Name, c, hc, r); problem != "" {
 			fail(c.Name, problem, fix)
+			continue
 		} else if !hc.Nullable && c.Nullable {
 			p.Relaxed = append(p.Relaxed, Relax{Table: t.Name, Column: c.Name})
+		}
+		if r.ForeignKeys && c.Ref != "" && !slices.Contains(h.ForeignKeys, ForeignKey{Column: c.Name, Ref: c.Ref}) {
+			p.Keys = append(p.Keys, NewKey{Table: t.Name, Column: c})
 		}
 	}
 	for _, hc := range h.Columns {

@@ -139,3 +139,26 @@ func TestDiffRecordedKind(t *testing.T) {
 		t.Fatalf("Kind.String = %q", got)
 	}
 }
+
+// TestDiffKeys: with Rules.ForeignKeys, a reference column of an existing
+// table that lacks its key gets it; one that has it, a new column (added
+// with its key) and a new table (created with its keys) do not.
+func TestDiffKeys(t *testing.T) {
+	ref := func(name string) ssync.Column {
+		return ssync.Column{Name: name, Kind: ssync.KindUUID, Nullable: true, Ref: "t"}
+	}
+	h := have(Column{Name: "p", Type: "TEXT", Nullable: true}, Column{Name: "q", Type: "TEXT", Nullable: true})
+	h["t"].ForeignKeys = []ForeignKey{{Column: "q", Ref: "t"}, {Column: "p", Ref: "other"}}
+	r := rules
+	r.ForeignKeys = true
+	p, err := Diff(append(want(ref("p"), ref("q"), ref("new")), sqlddl.Table{Name: "u", Columns: []ssync.Column{ref("p")}}), h, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Keys) != 1 || p.Keys[0].Table != "t" || p.Keys[0].Column.Name != "p" {
+		t.Fatalf("keys %+v, want t.p only", p.Keys)
+	}
+	if p, err = Diff(want(ref("p"), ref("q")), h, rules); err != nil || len(p.Keys) != 0 {
+		t.Fatalf("without Rules.ForeignKeys: keys %+v (%v), want none", p.Keys, err)
+	}
+}

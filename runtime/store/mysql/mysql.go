@@ -64,6 +64,11 @@ func Dialect() store.Dialect {
 			`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL'
 			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION`,
 			`SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()`),
+		// Each DDL statement commits by itself: a setup stopped between
+		// creating a table and adding its back reference's key left it
+		// without the key, which the next open adds.
+		ForeignKeys: store.ForeignKeysQuery(`SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE
+			WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL`),
 		SameType:  sameType,
 		AddColumn: addColumn,
 		AddForeignKey: func(table string, c ssync.Column) string {

@@ -57,6 +57,15 @@ func Dialect() store.Dialect {
 			`SELECT table_name, column_name, data_type, is_nullable = 'YES', column_default IS NOT NULL
 			FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
 			`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()`),
+		// Setup is one transaction, so a key is never left out by a
+		// stopped process; one dropped by hand is added again.
+		ForeignKeys: store.ForeignKeysQuery(`SELECT cl.relname, a.attname, rf.relname
+			FROM pg_constraint c
+			JOIN pg_class cl ON cl.oid = c.conrelid
+			JOIN pg_class rf ON rf.oid = c.confrelid
+			JOIN pg_namespace n ON n.oid = cl.relnamespace
+			JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+			WHERE c.contype = 'f' AND cardinality(c.conkey) = 1 AND n.nspname = current_schema()`),
 		SameType:    sameType,
 		DropNotNull: dropNotNull,
 		ZeroTime:    "0001-01-01 00:00:00+00",
