@@ -25,9 +25,13 @@ check-generated:
 	@test -z "$$(git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/ internal/sim/relmodel/)" || { git status --porcelain --untracked-files=all -- generated/ internal/evolvetest/ internal/sim/relmodel/ >&2; echo "generated/ has uncommitted or untracked files after go generate" >&2; exit 1; }
 
 ## bench: hot-path Go benchmarks, then the end-to-end scenarios against same-run baselines
-bench:
+## (the watermelon scenario runs the WatermelonDB client in Node: npm ci in interop/watermelondb first)
+bench: interop/watermelondb/node_modules/.package-lock.json
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./generated/
 	$(GO) run ./cmd/ssync-bench -json -stores sqlite,postgres
+
+interop/watermelondb/node_modules/.package-lock.json: interop/watermelondb/package-lock.json
+	cd interop/watermelondb && npm ci --no-audit --no-fund
 
 ## bench-slow-link: the slow-link scenarios (10 Mbit/s + 50 ms, 1 Mbit/s + 150 ms) through a throttling proxy on 127.0.0.1
 bench-slow-link:

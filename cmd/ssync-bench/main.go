@@ -18,6 +18,10 @@
 //     context.Background.
 //   - clients: many devices of many users sync a few changed rows in a loop.
 //   - memory: the peak RSS of a client process pulling the large database.
+//   - watermelon: WatermelonDB apps (the real client in Node, on its LokiJS
+//     and SQLite adapters; interop/watermelondb, after npm ci there) make
+//     their first sync of N notes from the WatermelonDB front; baseline: a
+//     Go device's first sync of the same notes from the same server.
 //   - slowlink (only when asked, -slow-link): through a throttling TCP proxy
 //     on 127.0.0.1 for each of -links (bandwidth each way and round trip),
 //     the time and bytes on the wire of a first sync of N notes, a no-op and
@@ -63,6 +67,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	_ "github.com/ssync-go/ssync/runtime/client/sqlite" // the device databases' driver
 	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/server/watermelon"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
 	smysql "github.com/ssync-go/ssync/runtime/store/mysql"
@@ -87,6 +92,8 @@ type config struct {
 	dir         string
 	pgDSN       string
 	mysqlDSN    string
+
+	watermelonDir string
 
 	links []linkProfile
 
@@ -113,8 +120,9 @@ func main() {
 	flag.IntVar(&cfg.clients, "clients", 200, "devices (each of its own user) in the many-clients scenario")
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the many-clients scenario")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "how often each device of the many-clients scenario syncs (0: back to back)")
-	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients scenario: sqlite,postgres")
-	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,fields,clients,memory,concurrent,live", "scenarios to run")
+	flag.StringVar(&stores, "stores", "sqlite", "server stores for the many-clients, live and watermelon scenarios: sqlite,postgres")
+	flag.StringVar(&scenarios, "scenarios", "first,incremental,push,fields,clients,memory,concurrent,live,watermelon", "scenarios to run")
+	flag.StringVar(&cfg.watermelonDir, "watermelon-dir", "interop/watermelondb", "the `folder` of the WatermelonDB scripts, with their node_modules (npm ci there), for the watermelon scenario")
 	flag.IntVar(&cfg.pushers, "pushers", 32, "concurrent pushers in the concurrent scenario")
 	flag.DurationVar(&cfg.concDuration, "concurrent-duration", 20*time.Second, "length of the concurrent scenario, per store")
 	flag.StringVar(&concStores, "concurrent-stores", "sqlite,postgres,mysql", "server stores for the concurrent scenario")
@@ -315,6 +323,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 		r.print(cfg.json)
 	}
+	if want("watermelon") {
+		for _, st := range cfg.stores {
+			r, err := watermelonScenario(ctx, cfg, st)
+			if err != nil {
+				return fmt.Errorf("watermelon %s: %w", st, err)
+			}
+			r.print(cfg.json)
+		}
+	}
 	if want("concurrent") {
 		for _, st := range cfg.concurrentStores {
 			r, err := concurrent(ctx, cfg, st)
@@ -433,8 +450,15 @@ func (b *benchServer) serve(ctx context.Context) (*benchServer, error) {
 		db.Close()
 		return nil, err
 	}
+	wm, err := watermelon.New(watermelon.Config{Store: st, Authenticator: server.InsecureHeaderAuth(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	srv.Mount(mux, "")
+	mux.Handle("/watermelon/", http.StripPrefix("/watermelon", wm))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		db.Close()
