@@ -26,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ssync-go/ssync/internal/contentenc"
@@ -140,8 +139,7 @@ type Server struct {
 	store  *store.Store
 	logger *slog.Logger
 
-	mu       sync.Mutex
-	inFlight map[string]int // sync id → requests in progress (MaxUserRequests)
+	limit *UserLimit // MaxUserRequests
 }
 
 // slotKey is the context key of a request's *userSlot.
@@ -155,24 +153,21 @@ type userSlot struct{ release func() }
 // that many requests in progress already.
 func (s *Server) takeSlot(r *http.Request, id store.Identity) bool {
 	slot, _ := r.Context().Value(slotKey{}).(*userSlot)
-	if s.cfg.MaxUserRequests <= 0 || slot == nil || slot.release != nil {
+	if slot == nil || slot.release != nil {
 		return true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inFlight[id.SyncID] >= s.cfg.MaxUserRequests {
+	release, err := s.limit.Acquire(id.SyncID)
+	if err != nil {
 		return false
 	}
-	s.inFlight[id.SyncID]++
-	slot.release = func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.inFlight[id.SyncID]--; s.inFlight[id.SyncID] <= 0 {
-			delete(s.inFlight, id.SyncID)
-		}
-	}
+	slot.release = release
 	return true
 }
+
+// UserLimit returns the server's limit of requests in progress per user
+// (Config.MaxUserRequests), to share with other fronts over the same store
+// (watermelon.Config.UserLimit).
+func (s *Server) UserLimit() *UserLimit { return s.limit }
 
 // New returns a server for cfg.
 func New(cfg Config) (*Server, error) {
@@ -215,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxEventStream <= 0 {
 		cfg.MaxEventStream = DefaultMaxEventStream
 	}
-	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, inFlight: map[string]int{}}, nil
+	return &Server{cfg: cfg, store: cfg.Store, logger: cfg.Logger, limit: NewUserLimit(cfg.MaxUserRequests)}, nil
 }
 
 // Handler returns the API as an http.Handler whose paths are relative to
@@ -347,9 +342,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (store.Ide
 		s.fail(w, r, apiError{wire.CodeUnauthenticated, "missing or invalid credentials"})
 		return store.Identity{}, false
 	case !s.takeSlot(r, id):
-		w.Header().Set("Retry-After", "1")
-		s.fail(w, r, apiError{wire.CodeTooManyRequests,
-			fmt.Sprintf("%d requests of this user are in progress, the most this server serves at once; retry after a second", s.cfg.MaxUserRequests)})
+		w.Header().Set("Retry-After", RetryAfterBusy)
+		s.fail(w, r, apiError{wire.CodeTooManyRequests, (&TooManyRequestsError{Max: s.cfg.MaxUserRequests}).Error()})
 		return store.Identity{}, false
 	}
 	return id, true

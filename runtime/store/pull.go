@@ -46,6 +46,12 @@ type PullRequest struct {
 	// returns ErrPullCut (collections after it are not read). A client
 	// that pulls again from that checkpoint gets the rest.
 	Limit int
+	// Until, when positive, ends the pull at that version instead of the
+	// snapshot's horizon, if lower: every change set's checkpoint is then
+	// Until's, and the rows written after it come in the next pull. A
+	// client whose checkpoint cannot say a position inside a version (the
+	// WatermelonDB front) bounds its pulls with it.
+	Until uint64
 }
 
 // ErrPullCut is returned by a pull that reached its Limit: the last
@@ -107,6 +113,9 @@ func (s *Store) pull(ctx context.Context, req PullRequest, batch int, emit func(
 	upto, err := s.horizon(ctx, tx, req.Since.Version)
 	if err != nil {
 		return fmt.Errorf("ssync store: pull: read horizon: %w", err)
+	}
+	if req.Until > 0 && req.Until < upto {
+		upto = req.Until
 	}
 	if req.Since.Version > 0 {
 		horizon, err := s.counterValue(ctx, tx, "horizon")

@@ -22,11 +22,26 @@
 //
 // The timestamp is not a clock: it is the store's checkpoint version plus
 // one (WatermelonDB wants a non-zero number). A pull answers everything up
-// to the proven horizon of one snapshot, never cut short, so pulling again
-// from its timestamp never skips a row; rows may come again (a client's own
-// pushes come back on its next pull, which WatermelonDB applies as the same
+// to the proven horizon of one snapshot, so pulling again from its
+// timestamp never skips a row; rows may come again (a client's own pushes
+// come back on its next pull, which WatermelonDB applies as the same
 // values, unless the app sends a per-install id in the X-Ssync-Device
 // header, as ssync devices do).
+//
+// Limits: Config.UserLimit (the ssync server's MaxUserRequests) answers 429
+// too_many_requests with Retry-After. WatermelonDB's pull has no paging,
+// and its timestamp cannot say a position inside a write, so an answer
+// that would hold more than Config.MaxPullRows rows ends after the last
+// whole write within the cap (a single larger write comes whole) and says
+// "more": true (and the header X-Ssync-More). synchronize() hands the
+// answer's fields but changes to onDidPullChanges; an app syncs again
+// while it says more:
+//
+//	let more = true
+//	while (more) {
+//	  more = false
+//	  await synchronize({ ..., onDidPullChanges: (r) => { more = !!r.more } })
+//	}
 package watermelon
 
 import (
@@ -73,6 +88,18 @@ type Config struct {
 	// MaxPushRows caps the records and ids of one push; more get 413. 0
 	// means 100,000.
 	MaxPushRows int
+	// MaxPullRows caps the rows of one pull answer; 0 means 100,000.
+	// WatermelonDB's timestamp cannot say a position inside a write, so an
+	// answer that would pass it ends after the last whole write within it
+	// (a single write larger than the cap comes whole), with "more": true:
+	// the app syncs again, as the package documentation shows.
+	MaxPullRows int
+	// UserLimit caps the requests each user has in progress at once: more
+	// get 429 too_many_requests with Retry-After. Pass the ssync server's
+	// (server.Server.UserLimit, its Config.MaxUserRequests) so that a
+	// user's ssync devices and WatermelonDB apps count together. nil means
+	// no limit.
+	UserLimit *server.UserLimit
 	// Now is the clock for records pushed without created_at or
 	// updated_at; nil means time.Now.
 	Now func() time.Time
@@ -98,6 +125,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxPushRows <= 0 {
 		cfg.MaxPushRows = 100_000
+	}
+	if cfg.MaxPullRows <= 0 {
+		cfg.MaxPullRows = 100_000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -143,20 +173,29 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, op string, er
 	w.Write(wire.EncodeErrorBody(wire.CodeInternal, op+" failed"))
 }
 
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (store.Identity, bool) {
+// authenticate says who r acts for and counts r against the user's
+// requests in progress (Config.UserLimit); the caller calls release when
+// the request ends. Otherwise it answers w and returns false.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (id store.Identity, release func(), ok bool) {
 	id, err := h.cfg.Authenticator.Authenticate(r)
 	switch {
 	case errors.Is(err, server.ErrUnauthenticated):
 		h.fail(w, r, wire.CodeUnauthenticated, err.Error())
-		return id, false
+		return id, nil, false
 	case err != nil:
 		h.internal(w, r, "authenticate", err)
-		return id, false
+		return id, nil, false
 	case id.SyncID == "":
 		h.fail(w, r, wire.CodeUnauthenticated, "no user")
-		return id, false
+		return id, nil, false
 	}
-	return id, true
+	release, err = h.cfg.UserLimit.Acquire(id.SyncID)
+	if err != nil {
+		w.Header().Set("Retry-After", server.RetryAfterBusy)
+		h.fail(w, r, wire.CodeTooManyRequests, err.Error())
+		return id, nil, false
+	}
+	return id, release, true
 }
 
 // since reads last_pulled_at: absent, empty or null is the first sync;
@@ -201,10 +240,11 @@ func timestamp(cp string) (uint64, error) {
 }
 
 func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.authenticate(w, r)
+	id, release, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
+	defer release()
 	from, err := since(r, false)
 	if err != nil {
 		h.fail(w, r, wire.CodeInvalidCheckpoint, err.Error())
@@ -222,52 +262,140 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, wire.CodeInvalidParameters, err.Error())
 		return
 	}
-	changes := make(map[string]*tableChanges, len(reg.Names()))
-	var ts uint64
 	// Tables added or widened since the app's schema version come whole (a
-	// pull from the start); the rest from last_pulled_at. The answer's
-	// timestamp is the lower of the two pulls', so that neither skips a row.
-	for i, part := range [][]string{full, rest(reg.Names(), full)} {
-		if len(part) == 0 {
-			continue
-		}
-		c := from
-		if i == 0 {
-			c = store.Checkpoint{}
-		}
-		t, err := h.pullPart(r.Context(), id, device(r), part, c, changes)
-		if errors.Is(err, store.ErrResyncRequired) {
-			h.fail(w, r, wire.CodeResyncRequired, err.Error())
-			return
-		} else if err != nil {
-			h.internal(w, r, "pull", err)
-			return
-		}
-		if ts == 0 || t < ts {
-			ts = t
-		}
+	// pull from the start); the rest from last_pulled_at.
+	parts := []pullPart{{full, store.Checkpoint{}}, {rest(reg.Names(), full), from}}
+	ans, err := h.pullBounded(r.Context(), id, device(r), parts)
+	if errors.Is(err, store.ErrResyncRequired) {
+		h.fail(w, r, wire.CodeResyncRequired, err.Error())
+		return
+	} else if err != nil {
+		h.internal(w, r, "pull", err)
+		return
+	}
+	if ans.More {
+		w.Header().Set(wire.HeaderMore, "true")
 	}
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
-	json.NewEncoder(w).Encode(struct {
-		Changes   map[string]*tableChanges `json:"changes"`
-		Timestamp uint64                   `json:"timestamp"`
-	}{changes, ts})
+	json.NewEncoder(w).Encode(ans)
 }
 
-// pullPart pulls collections names from c into changes and returns the
-// timestamp reached.
-func (h *Handler) pullPart(ctx context.Context, id store.Identity, device string, names []string, c store.Checkpoint, changes map[string]*tableChanges) (uint64, error) {
-	reg := h.cfg.Store.Registry()
-	sets, err := h.cfg.Store.Pull(ctx, store.PullRequest{Identity: id, Device: device, Collections: names, Since: c})
-	if err != nil {
-		return 0, err
+// pullPart is a pull of some collections from a checkpoint.
+type pullPart struct {
+	names []string
+	since store.Checkpoint
+}
+
+// pullAnswer is the body of a pull.
+type pullAnswer struct {
+	Changes   map[string]*tableChanges `json:"changes"`
+	Timestamp uint64                   `json:"timestamp"`
+	// More says that the answer was bounded by MaxPullRows: the app syncs
+	// again for the rest. WatermelonDB hands it to onDidPullChanges.
+	More bool `json:"more,omitempty"`
+}
+
+// pullBounded pulls parts into one answer of at most MaxPullRows rows read
+// (more only when a single write holds more), whose timestamp is the lowest
+// of the parts' checkpoints, so that pulling from it never skips a row. A
+// part cut short at version v ends all parts at v - 1 instead and pulls
+// again; each retry ends lower, and in a later collection, so it ends.
+func (h *Handler) pullBounded(ctx context.Context, id store.Identity, device string, parts []pullPart) (pullAnswer, error) {
+	var until uint64 // 0: the snapshot's horizon
+	limit := h.cfg.MaxPullRows + 1
+	for {
+		ans := pullAnswer{Changes: map[string]*tableChanges{}, More: until > 0}
+		left := limit
+		cut := false
+		for _, p := range parts {
+			if len(p.names) == 0 {
+				continue
+			}
+			sets, err := h.readPart(ctx, store.PullRequest{Identity: id, Device: device, Collections: p.names, Since: p.since,
+				Until: until, Limit: left, BatchSize: left})
+			if errors.Is(err, store.ErrPullCut) {
+				v := lastVersion(sets)
+				if v > p.since.Version+1 {
+					until = v - 1
+				} else {
+					// One write past the cap: it comes whole.
+					until, limit = v, 0
+				}
+				cut = true
+				break
+			} else if err != nil {
+				return pullAnswer{}, err
+			}
+			n, ts, err := h.addSets(ans.Changes, sets)
+			if err != nil {
+				return pullAnswer{}, err
+			}
+			if ans.Timestamp == 0 || ts < ans.Timestamp {
+				ans.Timestamp = ts
+			}
+			if left > 0 {
+				left = max(left-n, 1)
+			}
+		}
+		if cut {
+			continue
+		}
+		if ans.Timestamp == 0 {
+			cur, err := h.cfg.Store.Current(ctx)
+			if err != nil {
+				return pullAnswer{}, err
+			}
+			ans.Timestamp = cur.Version + 1
+			if until > 0 && until < cur.Version {
+				ans.Timestamp = until + 1
+			}
+		}
+		return ans, nil
 	}
+}
+
+// readPart reads req's change sets, one per collection; a pull cut at its
+// limit returns the sets read with store.ErrPullCut.
+func (h *Handler) readPart(ctx context.Context, req store.PullRequest) ([]wire.ChangeSet, error) {
+	var sets []wire.ChangeSet
+	err := h.cfg.Store.PullStream(ctx, req, func(cs *wire.ChangeSet) error {
+		if n := len(sets); n > 0 && sets[n-1].Collection == cs.Collection {
+			last := &sets[n-1]
+			last.Created = append(last.Created, cs.Created...)
+			last.Updated = append(last.Updated, cs.Updated...)
+			last.Deleted = append(last.Deleted, cs.Deleted...)
+			last.Checkpoint = cs.Checkpoint
+			return nil
+		}
+		sets = append(sets, *cs)
+		return nil
+	})
+	return sets, err
+}
+
+// lastVersion is the version of the last checkpoint of sets (0 if none).
+func lastVersion(sets []wire.ChangeSet) uint64 {
+	if len(sets) == 0 {
+		return 0
+	}
+	c, err := store.ParseCheckpoint(sets[len(sets)-1].Checkpoint)
+	if err != nil {
+		return 0
+	}
+	return c.Version
+}
+
+// addSets adds pulled change sets to changes as WatermelonDB raw records
+// and returns the rows added and the timestamp they reach.
+func (h *Handler) addSets(changes map[string]*tableChanges, sets []wire.ChangeSet) (int, uint64, error) {
+	reg := h.cfg.Store.Registry()
 	var ts uint64
+	n := 0
 	for i := range sets {
 		cs := &sets[i]
 		coll, err := reg.Lookup(cs.Collection)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		tc := &tableChanges{Created: []json.RawMessage{}, Updated: []json.RawMessage{}, Deleted: []string{}}
 		for _, part := range []struct {
@@ -277,11 +405,11 @@ func (h *Handler) pullPart(ctx context.Context, id store.Identity, device string
 			for _, row := range part.rows {
 				raw, err := toRaw(coll, row)
 				if err != nil {
-					return 0, fmt.Errorf("%s: %w", cs.Collection, err)
+					return 0, 0, fmt.Errorf("%s: %w", cs.Collection, err)
 				}
 				b, err := json.Marshal(raw)
 				if err != nil {
-					return 0, err
+					return 0, 0, err
 				}
 				*part.dst = append(*part.dst, b)
 			}
@@ -289,21 +417,15 @@ func (h *Handler) pullPart(ctx context.Context, id store.Identity, device string
 		for _, d := range cs.Deleted {
 			tc.Deleted = append(tc.Deleted, d.String())
 		}
+		n += len(cs.Created) + len(cs.Updated) + len(cs.Deleted)
 		changes[cs.Collection] = tc
 		if t, err := timestamp(cs.Checkpoint); err != nil {
-			return 0, err
+			return 0, 0, err
 		} else if ts == 0 || t < ts {
 			ts = t
 		}
 	}
-	if ts == 0 {
-		cur, err := h.cfg.Store.Current(ctx)
-		if err != nil {
-			return 0, err
-		}
-		ts = cur.Version + 1
-	}
-	return ts, nil
+	return n, ts, nil
 }
 
 // migrated returns the collections a migration sync pulls whole: the
@@ -353,10 +475,11 @@ func rest(all, without []string) []string {
 }
 
 func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.authenticate(w, r)
+	id, release, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
+	defer release()
 	from, err := since(r, true)
 	if err != nil {
 		h.fail(w, r, wire.CodeInvalidCheckpoint, err.Error())

@@ -51,6 +51,7 @@ type app struct {
 	url  string
 	user string
 	last uint64 // lastPulledAt; 0 before the first sync
+	more bool   // the last pull said "more": true
 }
 
 type changes map[string]struct {
@@ -101,6 +102,7 @@ func (a *app) pull() changes {
 	var res struct {
 		Changes   changes `json:"changes"`
 		Timestamp uint64  `json:"timestamp"`
+		More      bool    `json:"more"`
 	}
 	if err := json.Unmarshal(body, &res); err != nil {
 		a.t.Fatalf("pull answer %s: %v", body, err)
@@ -113,7 +115,7 @@ func (a *app) pull() changes {
 			a.t.Fatalf("pull answer lacks table %s: %s", name, body)
 		}
 	}
-	a.last = res.Timestamp
+	a.last, a.more = res.Timestamp, res.More
 	return res.Changes
 }
 
