@@ -39,16 +39,22 @@ func nodeOrSkip(t *testing.T) {
 }
 
 // serve serves st's ssync API and its WatermelonDB front (under
-// /watermelon) on 127.0.0.1 and returns the root URL.
+// /watermelon, and with answers of at most 2 rows under
+// /watermelon-bounded) on 127.0.0.1 and returns the root URL.
 func serve(t *testing.T, st *store.Store) string {
 	t.Helper()
 	wm, err := watermelon.New(watermelon.Config{Store: st, Authenticator: server.InsecureHeaderAuth()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	bounded, err := watermelon.New(watermelon.Config{Store: st, Authenticator: server.InsecureHeaderAuth(), MaxPullRows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return storetest.Serve(t, st, server.Config{}, func(next http.Handler) http.Handler {
 		mux := http.NewServeMux()
 		mux.Handle("/watermelon/", http.StripPrefix("/watermelon", wm))
+		mux.Handle("/watermelon-bounded/", http.StripPrefix("/watermelon-bounded", bounded))
 		mux.Handle("/", next)
 		return mux
 	})
@@ -85,7 +91,7 @@ func TestWatermelonDBClient(t *testing.T) {
 				run, cancel := context.WithTimeout(ctx, 5*time.Minute)
 				defer cancel()
 				if err := watermelondb.Run(run, ".", "sync.test.js", &res, "SSYNC_URL="+base+"/watermelon",
-					"SEED_NOTE="+seed.ID.String(), "ADAPTER="+adapter); err != nil {
+					"SSYNC_URL_BOUNDED="+base+"/watermelon-bounded", "SEED_NOTE="+seed.ID.String(), "ADAPTER="+adapter); err != nil {
 					t.Fatal(err)
 				}
 

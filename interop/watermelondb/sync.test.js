@@ -4,6 +4,7 @@
 // device, and checks the rows this script leaves. Environment:
 //   SSYNC_URL   the front's root, e.g. http://127.0.0.1:1234/watermelon
 //   SEED_NOTE   the id of the note the Go device wrote
+//   SSYNC_URL_BOUNDED  a front over the same store whose answers hold at most 2 rows
 //   ADAPTER     lokijs (default) or sqlite (files in DB_DIR)
 // Prints one line "RESULT {json}" for the Go test, exits non-zero on failure.
 'use strict'
@@ -12,7 +13,8 @@ const lib = require('./lib')
 const { notes } = lib
 
 const base = process.env.SSYNC_URL
-assert.ok(base, 'SSYNC_URL is required')
+const boundedBase = process.env.SSYNC_URL_BOUNDED
+assert.ok(base && boundedBase, 'SSYNC_URL and SSYNC_URL_BOUNDED are required')
 const kind = process.env.ADAPTER || 'lokijs'
 const open = (name) => lib.open(kind, name)
 const sync = (db, user, opts) => lib.sync(base, db, user, opts)
@@ -82,6 +84,29 @@ async function main() {
   // Another user sees none of alice's rows.
   await sync(bob, 'bob')
   assert.equal(await notes(bob).query().fetchCount(), 0)
+
+  step('bounded pulls')
+  // Through a front whose answers hold at most 2 rows (MaxPullRows), an
+  // app syncs again while the answer says more (onDidPullChanges hands it
+  // over) and ends with every note, each in its own write.
+  for (let i = 0; i < 3; i++) {
+    await phone.write(() => notes(phone).create((n) => {
+      n._setRaw('message', `bounded ${i}`)
+      n._setRaw('user_name', 'Ann')
+    }))
+    await sync(phone, 'alice')
+  }
+  const paged = open('paged')
+  const mores = []
+  for (let more = true; more;) {
+    assert.ok(mores.length < 20, `still more after ${mores.length} syncs`)
+    more = false
+    await lib.sync(boundedBase, paged, 'alice', { onDidPullChanges: (r) => { more = r.more === true } })
+    mores.push(more)
+  }
+  const ids = async (db) => (await notes(db).query().fetch()).map((n) => n.id).sort()
+  assert.deepEqual(await ids(paged), await ids(phone))
+  assert.ok(mores.length >= 2 && mores[0], `bounded pulls: more was ${mores}`)
 
   console.log('RESULT ' + JSON.stringify({ created: created.id }))
 }
