@@ -236,3 +236,44 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// TestWatermelonTurboFirstSync checks on every store that a first pull
+// (no last_pulled_at) answers what WatermelonDB's turbo login loads
+// (native/shared/Database-turboSync.cpp in @nozbe/watermelondb 0.28): every
+// table's "deleted" empty, even after deletes, which that loader refuses;
+// records with an id and no _status or _changed (it inserts them as
+// synced).
+func TestWatermelonTurboFirstSync(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		base := serve(t, b)
+		writer := &app{t: t, url: base, user: "alice"}
+		writer.pull()
+		kept, gone := uuid.New(), uuid.New()
+		writer.mustPush(map[string]any{notes: tableChanges([]map[string]any{note(kept, "kept"), note(gone, "gone")}, nil, nil)})
+		writer.pull()
+		writer.mustPush(map[string]any{notes: tableChanges(nil, nil, []string{gone.String()})})
+		status, body, _ := get(t, base+"/watermelon/pull?schema_version=1", "alice")
+		if status != http.StatusOK {
+			t.Fatalf("first pull: %d %s", status, body)
+		}
+		var res struct {
+			Changes changes `json:"changes"`
+		}
+		if err := json.Unmarshal([]byte(body), &res); err != nil {
+			t.Fatal(err)
+		}
+		for name, tc := range res.Changes {
+			if len(tc.Deleted) != 0 {
+				t.Fatalf("first pull: %s deleted %v, want none (turbo login refuses them)", name, tc.Deleted)
+			}
+			for _, r := range append(tc.Created, tc.Updated...) {
+				if _, ok := r["id"].(string); !ok || r["_status"] != nil || r["_changed"] != nil {
+					t.Fatalf("first pull: %s record %v", name, r)
+				}
+			}
+		}
+		if c := res.Changes[notes]; len(c.Created)+len(c.Updated) != 1 || find(append(c.Created, c.Updated...), kept) == nil {
+			t.Fatalf("first pull: notes %+v, want only the kept one", c)
+		}
+	})
+}
