@@ -82,6 +82,7 @@ type config struct {
 	pushRows    int
 	pushReps    int
 	notesServer string
+	pushProfile string
 	reps        int
 	clients     int
 	duration    time.Duration
@@ -115,6 +116,7 @@ func main() {
 	flag.IntVar(&cfg.bigRows, "big", 1_000_000, "notes for the large incremental sync and the memory scenario (0 skips them)")
 	flag.IntVar(&cfg.pushRows, "push", 10_000, "notes a device pushes")
 	flag.StringVar(&cfg.notesServer, "notes-server", "", "a notes-server `binary` for the push scenario in the notes CLI's shape (default: built from example/cmd/notes-server for the run)")
+	flag.StringVar(&cfg.pushProfile, "push-profile", "", "write CPU profiles of the push scenarios to files named `prefix`-SCENARIO-REP.pprof, each of one push only (its raw copy to ...-raw.pprof); the notes-server process writes its own, of its whole run, to prefix-notes-server.pprof")
 	flag.IntVar(&cfg.pushReps, "push-reps", 5, "repetitions of the push scenarios, each by a device of its own user, each beside its own raw copy")
 	flag.IntVar(&cfg.reps, "reps", 50, "repetitions of the incremental sync")
 	flag.IntVar(&cfg.clients, "clients", 200, "devices (each of its own user) in the many-clients scenario")

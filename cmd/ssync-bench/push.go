@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,7 +81,11 @@ func pushNotesServer(ctx context.Context, cfg config) (result, error) {
 	if err := seedFile(ctx, path, "holder", cfg.rows); err != nil {
 		return result{}, err
 	}
-	url, proc, err := startNotesServer(ctx, bin, path)
+	var args []string
+	if cfg.pushProfile != "" {
+		args = append(args, "-cpuprofile", cfg.pushProfile+"-notes-server.pprof")
+	}
+	url, proc, err := startNotesServer(ctx, bin, path, args...)
 	if err != nil {
 		return result{}, err
 	}
@@ -119,10 +124,10 @@ type serverProcess struct {
 var listeningLine = regexp.MustCompile(`notes-server listening on (http://\S+)`)
 
 // startNotesServer starts bin over the SQLite file at path, trusting the
-// user header, on a free port of 127.0.0.1, and returns its URL once it
-// listens.
-func startNotesServer(ctx context.Context, bin, path string) (string, *serverProcess, error) {
-	cmd := exec.CommandContext(ctx, bin, "-insecure-dev", "-addr", "127.0.0.1:0", "-db", path)
+// user header, on a free port of 127.0.0.1, with the further arguments
+// args, and returns its URL once it listens.
+func startNotesServer(ctx context.Context, bin, path string, args ...string) (string, *serverProcess, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-insecure-dev", "-addr", "127.0.0.1:0", "-db", path}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", nil, err
@@ -231,9 +236,14 @@ func measurePush(ctx context.Context, cfg config, scenario, url string, serverCP
 			if err != nil {
 				return err
 			}
+			stopProfile, err := startProfile(cfg, fmt.Sprintf("%s-%d", scenario, rep))
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			res, err := dev.Synchronize(ctx, syncOptions(url, user))
 			took = time.Since(start)
+			stopProfile()
 			if err != nil {
 				return err
 			}
@@ -249,8 +259,12 @@ func measurePush(ctx context.Context, cfg config, scenario, url string, serverCP
 		}
 		copyOnce := func() error {
 			before := processCPU()
-			var err error
+			stopProfile, err := startProfile(cfg, fmt.Sprintf("%s-%d-raw", scenario, rep))
+			if err != nil {
+				return err
+			}
 			base, _, err = rawCopy(ctx, dev.SQL(), filepath.Join(cfg.dir, user+"-raw.db"))
+			stopProfile()
 			baseCPU = processCPU() - before
 			return err
 		}
@@ -279,6 +293,26 @@ func measurePush(ctx context.Context, cfg config, scenario, url string, serverCP
 		Target: fmt.Sprintf("median at most %.1fx the raw copy, into a server holding -rows notes", pushTarget)}
 	r.Met = r.Ratio <= pushTarget
 	return r, nil
+}
+
+// startProfile starts a CPU profile into -push-profile's prefix plus
+// "-"+name+".pprof" when -push-profile is set, and returns what stops it.
+func startProfile(cfg config, name string) (func(), error) {
+	if cfg.pushProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cfg.pushProfile + "-" + name + ".pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-push-profile (not with -cpuprofile): %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // median returns the median of v (the mean of the middle two when even).

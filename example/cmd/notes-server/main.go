@@ -56,6 +56,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -106,6 +107,7 @@ type options struct {
 	ttl         time.Duration
 	pool        dbopen.Pool
 	maxUser     int
+	cpuProfile  string
 }
 
 // run parses args and either mints a token (printed to stdout) or serves
@@ -128,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.pool.MaxOpen, "max-open-conns", pool.MaxOpen, "most database `connections` open at once (0: no limit); instances over one database share its limit")
 	fs.IntVar(&o.pool.MaxIdle, "max-idle-conns", pool.MaxIdle, "database `connections` kept open between requests; below the load's concurrency every burst opens new sessions")
 	fs.DurationVar(&o.pool.MaxIdleTime, "conn-max-idle", pool.MaxIdleTime, "close a database connection idle this long, a `duration` (0: never)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
 	fs.StringVar(&o.mintFor, "mint-token", "", "print a bearer token for `syncId`, signed with the JWT secret, and exit")
 	fs.StringVar(&linked, "linked", "", "with -mint-token: comma-separated `syncIds` the user is linked to")
 	fs.DurationVar(&o.ttl, "ttl", 24*time.Hour, "with -mint-token: how long the token is valid, a `duration`")
@@ -230,6 +233,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"or pass -insecure-dev to trust the %s header (development only)", secretEnv, wire.HeaderUser)
 	}
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return usage("-cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usage("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := serve(ctx, logger, o, target, auth, stderr); err != nil {
 		logger.Error("notes-server: stopped", "error", err)
 		return exitError
