@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -210,11 +211,67 @@ func (e *DecodeError) Unwrap() []error { return []error{e.Err, ErrMalformed} }
 // (else the error wraps [ssync.ErrUnknownCollection]) and appear once; rows
 // are decoded by the collection's generated decoder with opts.
 func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions) ([]ChangeSet, error) {
+	// The rows are decoded in one pass by lenient lexers; the text is
+	// checked apart (UTF-8 and strict JSON), on another core for a large
+	// body, and a failed check wins over the decoder's error.
+	checked := make(chan error, 1)
+	if len(data) >= concurrentCheck {
+		go func() { checked <- checkText(data) }()
+	} else {
+		checked <- checkText(data)
+	}
+	sets, err := decodeSets(data, reg, opts)
+	cerr := <-checked
+	var invalidUTF8 *invalidUTF8Error
+	if errors.As(cerr, &invalidUTF8) {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	return sets, nil
+}
+
+// concurrentCheck is the body size from which DecodeChangeSets checks the
+// text while it decodes the rows.
+const concurrentCheck = 64 << 10
+
+// invalidUTF8Error is the error of a body that is not UTF-8.
+type invalidUTF8Error struct{ at int }
+
+func (e *invalidUTF8Error) Error() string {
+	return fmt.Sprintf("the body is not valid UTF-8 (first invalid byte at offset %d)", e.at)
+}
+
+// checkText checks that data is UTF-8 and JSON as RFC 8259 has it (the
+// row decoders take some malformed text, such as a raw control character
+// in a string).
+func checkText(data []byte) error {
 	if !utf8.Valid(data) {
 		// JSON text is UTF-8 (RFC 8259); the decoder would pass the bytes
 		// through to the store, which keeps or refuses them per database.
-		return nil, &DecodeError{Index: -1, Err: fmt.Errorf("the body is not valid UTF-8 (first invalid byte at offset %d)", invalidUTF8At(data))}
+		return &DecodeError{Index: -1, Err: &invalidUTF8Error{at: invalidUTF8At(data)}}
 	}
+	if json.Valid(data) {
+		return nil
+	}
+	var raw json.RawMessage
+	err := json.Unmarshal(data, &raw)
+	if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
+		return &DecodeError{Index: -1, Err: fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, se.Error())}
+	}
+	if err == nil {
+		err = errors.New("invalid JSON")
+	}
+	return &DecodeError{Index: -1, Err: err}
+}
+
+// decodeSets decodes the wire array of data (see DecodeChangeSets),
+// without checking its text.
+func decodeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions) ([]ChangeSet, error) {
 	l := &jlexer.Lexer{Data: data}
 	var sets []ChangeSet
 	seen := make(map[string]bool)
@@ -250,12 +307,22 @@ func DecodeChangeSets(data []byte, reg *ssync.Registry, opts ssync.DecodeOptions
 
 func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOptions) (ChangeSet, error) {
 	var cs ChangeSet
+	var coll ssync.Collection
 	var changes, base []byte
-	haveCollection, haveChanges := false, false
+	var deletedAt map[uuid.UUID]time.Time
+	haveCollection, haveChanges, decoded, null := false, false, false, false
 	l.Delim('{')
 	for l.Ok() && !l.IsDelim('}') {
 		key := l.UnsafeFieldName(false)
 		l.WantColon()
+		switch key {
+		case "collection", "changes":
+			// The rows of "changes" are decoded as the collection says:
+			// each key once.
+			if key == "collection" && haveCollection || key == "changes" && haveChanges {
+				return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: fmt.Errorf("%q appears twice in a change set", key)}
+			}
+		}
 		switch key {
 		case "collection":
 			cs.Collection = l.String()
@@ -267,8 +334,28 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 				cs.Checkpoint = l.String()
 			}
 		case "changes":
-			changes = l.Raw()
 			haveChanges = true
+			if l.IsNull() {
+				l.Skip()
+				null = true
+				break
+			}
+			if !haveCollection || !l.Ok() {
+				// The collection comes later: keep the changes until it
+				// is known.
+				changes = l.Raw()
+				break
+			}
+			// The collection came first (as every encoder here writes
+			// it): decode the rows in place, in one pass over them.
+			var err error
+			if coll, err = lookupCollection(reg, cs.Collection); err != nil {
+				return cs, err
+			}
+			if deletedAt, err = decodeChanges(l, coll, opts, &cs); err != nil {
+				return cs, err
+			}
+			decoded = true
 		case "base":
 			base = l.Raw()
 		default:
@@ -290,13 +377,11 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 	if !haveCollection || cs.Collection == "" {
 		return cs, &DecodeError{Index: -1, Err: errors.New(`missing "collection"`)}
 	}
-	coll, err := reg.Lookup(cs.Collection)
-	if err != nil {
-		if errors.Is(err, ssync.ErrUnknownCollection) {
-			// Name it cut short: the name is the sender's, of any length.
-			err = fmt.Errorf("%w %q", ssync.ErrUnknownCollection, echo.Clip(cs.Collection))
+	if coll == nil {
+		var err error
+		if coll, err = lookupCollection(reg, cs.Collection); err != nil {
+			return cs, err
 		}
-		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
 	if !haveChanges {
 		if base != nil {
@@ -304,51 +389,15 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 		}
 		return cs, nil
 	}
-	cl := &jlexer.Lexer{Data: changes}
-	if cl.IsNull() {
+	if null {
 		return cs, nil
 	}
-	var deletedAt map[uuid.UUID]time.Time
-	cl.Delim('{')
-	for cl.Ok() && !cl.IsDelim('}') {
-		part := strings.Clone(cl.UnsafeFieldName(false))
-		cl.WantColon()
-		switch part {
-		case "created", "updated":
-			rows, err := decodeRows(cl, coll, part, opts, &cs)
-			if err != nil {
-				return cs, err
-			}
-			if part == "created" {
-				cs.Created = rows
-			} else {
-				cs.Updated = rows
-			}
-		case "deleted":
-			ids, err := decodeIDs(cl, cs.Collection)
-			if err != nil {
-				return cs, err
-			}
-			cs.Deleted = ids
-		case "deletedAt":
-			if deletedAt, err = decodeDeletedAt(cl, cs.Collection); err != nil {
-				return cs, err
-			}
-		default:
-			if opts.Strict {
-				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted, deletedAt)", ErrUnknownField, echo.Clip(part)))
-			} else {
-				cl.SkipRecursive()
-			}
+	if !decoded {
+		cl := &jlexer.Lexer{Data: changes}
+		var err error
+		if deletedAt, err = decodeChanges(cl, coll, opts, &cs); err != nil {
+			return cs, err
 		}
-		if !cl.Ok() {
-			return cs, &DecodeError{Collection: cs.Collection, Part: part, Index: -1, Err: cl.Error()}
-		}
-		cl.WantComma()
-	}
-	cl.Delim('}')
-	if err := cl.Error(); err != nil {
-		return cs, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
 	}
 	if err := pairDeletedAt(&cs, deletedAt, opts.Strict); err != nil {
 		return cs, err
@@ -359,6 +408,69 @@ func decodeChangeSet(l *jlexer.Lexer, reg *ssync.Registry, opts ssync.DecodeOpti
 		}
 	}
 	return cs, nil
+}
+
+// lookupCollection returns the collection name names in reg, or a
+// DecodeError naming it (cut short: the name is the sender's).
+func lookupCollection(reg *ssync.Registry, name string) (ssync.Collection, error) {
+	coll, err := reg.Lookup(name)
+	if err != nil {
+		if errors.Is(err, ssync.ErrUnknownCollection) {
+			err = fmt.Errorf("%w %q", ssync.ErrUnknownCollection, echo.Clip(name))
+		}
+		return nil, &DecodeError{Collection: name, Index: -1, Err: err}
+	}
+	return coll, nil
+}
+
+// decodeChanges reads a change set's "changes" object from cl into cs,
+// and returns the deletedAt stamps it names, paired with the deleted ids by
+// the caller.
+func decodeChanges(cl *jlexer.Lexer, coll ssync.Collection, opts ssync.DecodeOptions, cs *ChangeSet) (map[uuid.UUID]time.Time, error) {
+	var deletedAt map[uuid.UUID]time.Time
+	cl.Delim('{')
+	for cl.Ok() && !cl.IsDelim('}') {
+		part := strings.Clone(cl.UnsafeFieldName(false))
+		cl.WantColon()
+		switch part {
+		case "created", "updated":
+			rows, err := decodeRows(cl, coll, part, opts, cs)
+			if err != nil {
+				return nil, err
+			}
+			if part == "created" {
+				cs.Created = rows
+			} else {
+				cs.Updated = rows
+			}
+		case "deleted":
+			ids, err := decodeIDs(cl, cs.Collection)
+			if err != nil {
+				return nil, err
+			}
+			cs.Deleted = ids
+		case "deletedAt":
+			var err error
+			if deletedAt, err = decodeDeletedAt(cl, cs.Collection); err != nil {
+				return nil, err
+			}
+		default:
+			if opts.Strict {
+				cl.AddError(fmt.Errorf("%w %q in changes (want created, updated, deleted, deletedAt)", ErrUnknownField, echo.Clip(part)))
+			} else {
+				cl.SkipRecursive()
+			}
+		}
+		if !cl.Ok() {
+			return nil, &DecodeError{Collection: cs.Collection, Part: part, Index: -1, Err: cl.Error()}
+		}
+		cl.WantComma()
+	}
+	cl.Delim('}')
+	if err := cl.Error(); err != nil {
+		return nil, &DecodeError{Collection: cs.Collection, Index: -1, Err: err}
+	}
+	return deletedAt, nil
 }
 
 // decodeDeletedAt reads a "deletedAt" object: deleted row ids to times.

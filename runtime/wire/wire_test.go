@@ -113,7 +113,10 @@ func TestDecodeErrors(t *testing.T) {
 		is             error
 	}{
 		{"empty", ``, "empty body", wire.ErrMalformed},
-		{"truncated", `[{"collection":"ss_tb_user","changes":{"created":[{"id":"a6ea`, "unexpected end of JSON input", wire.ErrMalformed},
+		{"truncated", `[{"collection":"ss_tb_user","changes":{"created":[{"id":"a6ea`, `created[0]: field "id": unterminated string literal`, wire.ErrMalformed},
+		{"truncated before collection", `[{"changes":{"created":[{"id":"a6ea`, "unexpected end of JSON input", wire.ErrMalformed},
+		{"collection twice", `[{"collection":"ss_tb_user","changes":{},"collection":"ss_tb_note"}]`, `"collection" appears twice`, wire.ErrMalformed},
+		{"changes twice", `[{"collection":"ss_tb_user","changes":{},"changes":{}}]`, `"changes" appears twice`, wire.ErrMalformed},
 		{"null", `null`, "expected an array", wire.ErrMalformed},
 		{"trailing", `[] []`, "malformed change set", wire.ErrMalformed},
 		{"missing collection", `[{"changes":{}}]`, `missing "collection"`, wire.ErrMalformed},
@@ -125,7 +128,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"null for string", `[{"collection":"ss_tb_user","changes":{"updated":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","name":null}]}}]`, `field "name": expected string`, wire.ErrMalformed},
 		{"unknown changes key", `[{"collection":"ss_tb_user","changes":{"upserted":[]}}]`, `unknown field "upserted"`, wire.ErrUnknownField},
 		{"deep nesting", `[{"collection":"ss_tb_user","changes":{"created":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}]}}]`, `unknown field "x"`, wire.ErrUnknownField},
-		{"too deep", `[{"collection":"ss_tb_user","changes":{"created":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}]}}]`, `nested too deeply`, wire.ErrMalformed},
+		{"too deep, collection last", `[{"changes":{"created":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}]},"collection":"ss_tb_user"}]`, `nested too deeply`, wire.ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -145,5 +148,19 @@ func TestLenientDecodeSkipsUnknownFields(t *testing.T) {
 	}
 	if u := sets[0].Created[0].(*models.User); u.Name != "x" {
 		t.Fatalf("user %+v", u)
+	}
+}
+
+// TestLenientDecodeRefusesTooDeep: a lenient decoder skips unknown fields,
+// but not one nested past the JSON decoder's depth, whether the rows are
+// decoded in place (collection first) or kept until the collection is
+// known.
+func TestLenientDecodeRefusesTooDeep(t *testing.T) {
+	deep := `"changes":{"created":[{"id":"a6ea4282-a3ea-4893-ba50-e11e673030ef","x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}]}`
+	for _, in := range []string{`[{"collection":"ss_tb_user",` + deep + `}]`, `[{` + deep + `,"collection":"ss_tb_user"}]`} {
+		_, err := wire.DecodeChangeSets([]byte(in), generated.Registry(), ssync.DecodeOptions{})
+		if err == nil || !strings.Contains(err.Error(), "nested too deeply") || !errors.Is(err, wire.ErrMalformed) {
+			t.Fatalf("error %v, want a malformed change set nested too deeply", err)
+		}
 	}
 }
