@@ -204,6 +204,36 @@ func NewReader(enc string, r io.Reader, limit int64) (io.ReadCloser, error) {
 	return &limited{rc: rc, left: limit}, nil
 }
 
+// Sniff returns the content coding whose magic number data starts with
+// (Zstd or Gzip), or "" when it starts with neither, as JSON text never
+// does.
+func Sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, zstdMagic):
+		return Zstd
+	case bytes.HasPrefix(data, gzipMagic):
+		return Gzip
+	}
+	return ""
+}
+
+// The first bytes of a zstd frame and of a gzip member.
+var (
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	gzipMagic = []byte{0x1f, 0x8b}
+)
+
+// Decode returns data decoded from enc, failing with ErrTooLarge past
+// limit decoded bytes (limit < 0: no limit).
+func Decode(enc string, data []byte, limit int64) ([]byte, error) {
+	r, err := NewReader(enc, bytes.NewReader(data), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
 // zstdReaders keeps decoders for reuse: making one costs more than
 // decoding a small answer.
 var zstdReaders = sync.Pool{New: func() any {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/wire"
@@ -305,3 +307,86 @@ func (a *answerHook) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (a *answerHook) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+// lostAnswer is a response writer that keeps the handler's answer from the
+// client: the push is applied, its answer lost.
+type lostAnswer struct{ h http.Header }
+
+func (l *lostAnswer) Header() http.Header         { return l.h }
+func (l *lostAnswer) Write(b []byte) (int, error) { return len(b), nil }
+func (l *lostAnswer) WriteHeader(int)             {}
+
+// TestOutboxKeepsCompressedBody: a compressed push is kept in the outbox
+// as it was sent (zstd, a fraction of the JSON); when its answer is lost,
+// the next sync sends the same bytes with the same key, the server answers
+// with what it recorded, and the rows are acknowledged once.
+func TestOutboxKeepsCompressedBody(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h := newHarness(t, be)
+	type push struct {
+		coding, key, replayed string
+		body                  []byte
+	}
+	var mu sync.Mutex
+	var pushes []push
+	var lose atomic.Bool
+	lose.Store(true)
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if !strings.HasSuffix(r.URL.Path, "/push") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		p := push{coding: r.Header.Get("Content-Encoding"), key: r.Header.Get(wire.HeaderIdempotencyKey), body: body}
+		if lose.CompareAndSwap(true, false) {
+			next.ServeHTTP(&lostAnswer{h: http.Header{}}, r)
+			w.WriteHeader(http.StatusBadGateway)
+		} else {
+			rec := &answerHook{ResponseWriter: w, on: func(_ int, hdr http.Header) { p.replayed = hdr.Get(wire.HeaderIdempotentReplayed) }}
+			next.ServeHTTP(rec, r)
+		}
+		mu.Lock()
+		pushes = append(pushes, p)
+		mu.Unlock()
+	}
+	h.wrap.Store(&wrap)
+
+	dev := h.device("writer", "alice")
+	insertNotes(t, dev, 200, "kept")
+	opts := h.opts(dev)
+	opts.MaxAttempts = 1
+	if _, err := dev.Synchronize(t.Context(), opts); err == nil {
+		t.Fatal("the sync whose push answer was lost succeeded")
+	}
+	var stored []byte
+	if err := dev.SQL().QueryRow(`SELECT body FROM ss_outbox`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(pushes) != 1 || pushes[0].coding != contentenc.Zstd || !bytes.Equal(stored, pushes[0].body) {
+		t.Fatalf("the outbox keeps %d bytes (coding %q); want the %q body sent", len(stored), contentenc.Sniff(stored), "zstd")
+	}
+	plain, err := contentenc.Decode(contentenc.Zstd, stored, -1)
+	if err != nil || !bytes.HasPrefix(plain, []byte(`[{"collection":"ss_tb_note"`)) || len(stored)*3 > len(plain) {
+		t.Fatalf("the stored body decodes to %d bytes from %d (%v); want a change set at least 3 times larger", len(plain), len(stored), err)
+	}
+
+	res := h.sync(dev)
+	if len(pushes) != 2 || pushes[1].key != pushes[0].key || !bytes.Equal(pushes[1].body, pushes[0].body) || pushes[1].replayed != "true" {
+		t.Fatalf("the resent push: %d pushes, same key %v, same bytes %v, replayed %q; want the same bytes, key, and a replayed answer",
+			len(pushes), pushes[len(pushes)-1].key == pushes[0].key, bytes.Equal(pushes[len(pushes)-1].body, pushes[0].body), pushes[len(pushes)-1].replayed)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != 200 {
+		t.Fatalf("the resending sync reports %+v pushed, want the 200 notes", res.Pushed)
+	}
+	if n, err := dev.PendingPushes(t.Context()); err != nil || n != 0 {
+		t.Fatalf("pending pushes: %d, %v; want none", n, err)
+	}
+	var onServer, dirty int
+	if err := h.st.QueryRow(`SELECT COUNT(*) FROM ss_tb_note`).Scan(&onServer); err != nil || onServer != 200 {
+		t.Fatalf("the server holds %d notes (%v), want 200", onServer, err)
+	}
+	if err := dev.SQL().QueryRow(`SELECT COUNT(*) FROM ss_tb_note WHERE ss_dirty > 0`).Scan(&dirty); err != nil || dirty != 0 {
+		t.Fatalf("%d notes still pending on the device (%v), want none", dirty, err)
+	}
+}

@@ -97,6 +97,9 @@ type call struct {
 	// encoding, when set, sends body compressed in this content coding
 	// (one the server announced in its handshake).
 	encoding string
+	// encodedBody, when set, is body already compressed in encoding: sent
+	// in its place, with no compression of its own.
+	encodedBody []byte
 }
 
 // do sends c until an attempt succeeds or the retry policy gives up, and
@@ -123,6 +126,10 @@ func (ex *exchange) do(ctx context.Context, c call) ([]byte, error) {
 func (c call) encoded() (call, error) {
 	if c.encoding == "" || c.body == nil {
 		c.encoding = ""
+		return c, nil
+	}
+	if c.encodedBody != nil {
+		c.body = c.encodedBody
 		return c, nil
 	}
 	body, err := contentenc.Encode(c.encoding, c.body)

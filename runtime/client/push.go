@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jwriter"
 
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -34,7 +35,17 @@ type outboxEntry struct {
 	query   string
 	body    []byte
 	pending []pendingRow
+	// encoded is body compressed in encoding (the coding the server took
+	// when the push was made), sent as it is while the server takes that
+	// coding, and what the outbox keeps; nil when the push is not
+	// compressed.
+	encoded  []byte
+	encoding string
 }
+
+// maxOutboxBody bounds the decoded size of a compressed body read back
+// from the outbox.
+const maxOutboxBody = 1 << 30
 
 // push first resends pushes left in the outbox by an earlier run, then
 // pushes the current local changes in parts.
@@ -325,6 +336,14 @@ func (s *session) prepare(rows []dirtyRow, checkpoints map[string]string) (*outb
 	}
 	e.query = q.Encode()
 	e.body = body
+	if s.pushEncoding != "" {
+		// Compressed once, here: the outbox keeps it so, and every attempt
+		// sends it.
+		if e.encoded, err = contentenc.Encode(s.pushEncoding, body); err != nil {
+			return nil, nil, fmt.Errorf("ssync client: compress push: %w", err)
+		}
+		e.encoding = s.pushEncoding
+	}
 	return e, counts, nil
 }
 
@@ -366,6 +385,9 @@ func (s *session) post(ctx context.Context, e *outboxEntry) (*wire.PushResult, e
 		return nil, fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
 	}
 	c := call{op: wire.PathPush, method: http.MethodPost, query: q, body: e.body, key: e.key, device: true, encoding: s.pushEncoding}
+	if e.encoded != nil && e.encoding == s.pushEncoding {
+		c.encodedBody = e.encoded
+	}
 	body, err := s.ex.do(ctx, c)
 	if errors.Is(err, ErrUnsupportedEncoding) {
 		// The server stopped taking compressed bodies since its
@@ -431,8 +453,14 @@ func (db *DB) saveOutbox(ctx context.Context, scope string, e *outboxEntry) erro
 	if err != nil {
 		return err
 	}
+	// A compressed body is kept as it is: a fraction of the bytes to
+	// write, and the coding is told by its first bytes (contentenc.Sniff).
+	stored := e.body
+	if e.encoded != nil {
+		stored = e.encoded
+	}
 	res, err := db.sql.ExecContext(ctx, `INSERT INTO ss_outbox (idem_key, scope, query, body, pending) VALUES (?, ?, ?, ?, ?)`,
-		e.key, scope, e.query, e.body, string(pending))
+		e.key, scope, e.query, stored, string(pending))
 	if err != nil {
 		return fmt.Errorf("ssync client: save push: %w", err)
 	}
@@ -456,6 +484,12 @@ func (db *DB) outbox(ctx context.Context, scope string) ([]*outboxEntry, error) 
 		}
 		if err := json.Unmarshal([]byte(pending), &e.pending); err != nil {
 			return nil, fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
+		}
+		if enc := contentenc.Sniff(e.body); enc != "" {
+			e.encoded, e.encoding = e.body, enc
+			if e.body, err = contentenc.Decode(enc, e.encoded, maxOutboxBody); err != nil {
+				return nil, fmt.Errorf("ssync client: outbox entry %d: %w", e.seq, err)
+			}
 		}
 		out = append(out, e)
 	}
