@@ -104,3 +104,29 @@ func BenchmarkIncrementalPull(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStorePushIntoHeld measures applying pushes of 5,000 new notes
+// (a part of a push, as the client splits them) into a store that holds
+// 100,000 notes of another user, each by a user of its own.
+func BenchmarkStorePushIntoHeld(b *testing.B) {
+	st := benchStore(b)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: "holder"}, Device: "seed",
+			Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: benchNotes("holder", 10_000, i*10_000)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		user := fmt.Sprintf("pusher-%d", i)
+		rows := benchNotes(user, 5000, 0)
+		b.StartTimer()
+		if _, err := st.Push(ctx, store.PushRequest{Identity: store.Identity{SyncID: user}, Device: "d", Key: "k",
+			RequestHash: "h", Sets: []wire.ChangeSet{{Collection: "ss_tb_note", Created: rows}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*5000)/b.Elapsed().Seconds(), "rows/s")
+}

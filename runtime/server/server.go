@@ -598,6 +598,10 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The body's hash (the idempotency record's) is taken beside the
+	// decoding.
+	hashed := make(chan [sha256.Size]byte, 1)
+	go func() { hashed <- sha256.Sum256(body) }()
 	sets, err := wire.DecodeChangeSets(body, s.store.Registry(), ssync.DecodeOptions{TrackAbsent: true, Strict: true, RefuseNUL: true})
 	if err != nil {
 		code := wire.CodeInvalidChangeSet
@@ -626,7 +630,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("push holds %d rows, more than the limit of %d", total, s.cfg.MaxPushRows)})
 		return
 	}
-	sum := sha256.Sum256(body)
+	sum := <-hashed
 	res, err := s.store.Push(r.Context(), store.PushRequest{Identity: id, Device: device(r), Key: key,
 		RequestHash: hex.EncodeToString(sum[:]), Since: since, Sets: sets})
 	if err != nil {
