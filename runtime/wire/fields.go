@@ -1,9 +1,15 @@
 package wire
 
 import (
+	"bytes"
+	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
@@ -203,19 +209,105 @@ func fieldValues(coll ssync.Collection, row any) map[string][]byte {
 }
 
 // DiffFields reports, for each user field named in fields (device names),
-// whether rows a and b of coll hold different values of it: whether they
-// encode differently on the wire (times compare in UTC, as they travel).
+// whether rows a and b of coll hold different values of it as stores keep
+// them (the values coll.AppendValues gives a database: times in UTC to the
+// microsecond, floats with -0 as 0, pointers and driver.Valuers by what
+// they hold). The values are compared as they are typed, with no encoding;
+// a value of a type that cannot be compared so (a struct holding a slice,
+// say) is compared by its JSON encoding.
 func DiffFields(coll ssync.Collection, a, b any, fields []string) []bool {
-	av, bv := fieldValues(coll, a), fieldValues(coll, b)
+	cols := coll.UserColumns()
+	var small [2][16]any
+	av := coll.AppendValues(a, small[0][:0])
+	bv := coll.AppendValues(b, small[1][:0])
 	out := make([]bool, len(fields))
 	for i, name := range fields {
-		for _, c := range coll.UserColumns() {
-			if c.Name == name {
-				out[i] = string(av[c.Wire]) != string(bv[c.Wire])
+		for j := range cols {
+			if cols[j].Name == name {
+				out[i] = !sameValue(av[j], bv[j])
+				break
 			}
 		}
 	}
 	return out
+}
+
+// sameValue reports whether database values a and b are the same.
+func sameValue(a, b any) bool {
+	// Equal as they are, pointers followed: the same, with nothing made.
+	va, vb := deref(reflect.ValueOf(a)), deref(reflect.ValueOf(b))
+	if !va.IsValid() && !vb.IsValid() {
+		return true
+	}
+	if va.IsValid() && vb.IsValid() && va.Type() == vb.Type() && va.Type().Comparable() && va.Equal(vb) {
+		return true
+	}
+	// Else as database/sql hands them to a driver.
+	a, b = plainValue(a), plainValue(b)
+	switch av := a.(type) {
+	case nil:
+		return b == nil
+	case []byte:
+		bv, ok := b.([]byte)
+		return ok && bytes.Equal(av, bv)
+	case time.Time:
+		bv, ok := b.(time.Time)
+		return ok && av.Equal(bv)
+	case float64:
+		bv, ok := b.(float64)
+		return ok && math.Float64bits(av) == math.Float64bits(bv)
+	case float32:
+		bv, ok := b.(float32)
+		return ok && math.Float32bits(av) == math.Float32bits(bv)
+	}
+	if b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) {
+		return false
+	}
+	if reflect.TypeOf(a).Comparable() {
+		return a == b
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+// deref follows v's pointers; a nil pointer is the zero Value.
+func deref(v reflect.Value) reflect.Value {
+	for v.IsValid() && v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}
+		}
+		v = v.Elem()
+	}
+	return v
+}
+
+// plainValue returns v with its pointers followed and its driver.Valuer
+// asked, as database/sql does before handing it to a driver (a nil pointer
+// is nil). A Valuer that fails is left as it is.
+func plainValue(v any) any {
+	for range 8 {
+		if v == nil {
+			return nil
+		}
+		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return nil
+		}
+		if vr, ok := v.(driver.Valuer); ok {
+			val, err := vr.Value()
+			if err != nil {
+				return v
+			}
+			v = val
+			continue
+		}
+		if rv.Kind() != reflect.Pointer {
+			return v
+		}
+		v = rv.Elem().Interface()
+	}
+	return v
 }
 
 // WithFields returns a new row of coll holding row's values but for the
