@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,5 +93,41 @@ func TestDiffFields(t *testing.T) {
 		if got[0] != c.differ {
 			t.Errorf("attachments %+v and %+v: differ %v, want %v", c.a, c.b, got[0], c.differ)
 		}
+	}
+}
+
+// TestWithFields: the new row holds the named fields of from and the rest
+// of row, and shares no memory with either.
+func TestWithFields(t *testing.T) {
+	coll := kinds.KindTable()
+	at := time.Date(2026, 3, 1, 5, 0, 0, 123456789, time.FixedZone("x", 3600))
+	s1, s2 := "row", "from"
+	id1, id2 := uuid.New(), uuid.New()
+	del, p1, p2 := at, id1, id2
+	row := &kindmodels.Kind{Record: ssync.Record{ID: uuid.New(), SyncID: "u", DeletedAt: &del},
+		Str: "row", Int64: 1, Bytes: []byte("row"), Time: at, StrPtr: &s1, UUIDPtr: &p1, Float64: math.Copysign(0, -1)}
+	from := &kindmodels.Kind{Str: "from", Int64: 2, Bytes: []byte("from"), StrPtr: &s2, UUIDPtr: &p2}
+	got, err := wire.WithFields(coll, row, from, []string{"str", "bytes", "uuid_ptr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := got.(*kindmodels.Kind)
+	if out.Str != "from" || string(out.Bytes) != "from" || *out.UUIDPtr != id2 || out.Int64 != 1 || *out.StrPtr != "row" ||
+		!out.Time.Equal(at) || out.Time.Nanosecond() != at.Nanosecond() || out.ID != row.ID || out.SyncID != "u" ||
+		!out.DeletedAt.Equal(at) || math.Float64bits(out.Float64) != math.Float64bits(row.Float64) {
+		t.Fatalf("new row %+v", out)
+	}
+	// Changing the sources through their pointers and slices leaves it.
+	from.Bytes[0], *from.UUIDPtr, *row.StrPtr, *row.DeletedAt = 'X', id1, "changed", time.Time{}
+	if string(out.Bytes) != "from" || *out.UUIDPtr != id2 || *out.StrPtr != "row" || !out.DeletedAt.Equal(at) {
+		t.Fatalf("the new row shares memory with its sources: %+v", out)
+	}
+	// A whole copy (no fields) is equal to the row.
+	again, err := wire.WithFields(coll, out, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := wire.DiffFields(coll, out, again, []string{"str", "bytes", "uuid_ptr", "str_ptr", "time", "int64"}); slices.Contains(d, true) {
+		t.Fatalf("a copy differs from its row: %v", d)
 	}
 }

@@ -190,24 +190,6 @@ func sameFields(coll ssync.Collection, changed, absent []string) error {
 	return nil
 }
 
-// fieldValues returns the encoded value of each user field of row's
-// object, by wire name.
-func fieldValues(coll ssync.Collection, row any) map[string][]byte {
-	var w jwriter.Writer
-	coll.EncodeRow(&w, row)
-	data, _ := w.BuildBytes() // a generated encoder's output is valid JSON
-	out := make(map[string][]byte, len(coll.UserColumns()))
-	l := &jlexer.Lexer{Data: data}
-	l.Delim('{')
-	for l.Ok() && !l.IsDelim('}') {
-		key := string(l.UnsafeFieldName(false))
-		l.WantColon()
-		out[key] = l.Raw()
-		l.WantComma()
-	}
-	return out
-}
-
 // DiffFields reports, for each user field named in fields (device names),
 // whether rows a and b of coll hold different values of it as stores keep
 // them (the values coll.AppendValues gives a database: times in UTC to the
@@ -311,8 +293,121 @@ func plainValue(v any) any {
 }
 
 // WithFields returns a new row of coll holding row's values but for the
-// user fields named in fields (device names), which hold from's.
+// user fields named in fields (device names), which hold from's. The new
+// row shares nothing with row or from: its values are copied, typed (a
+// field of a type it cannot copy so, such as a struct holding a pointer,
+// makes it copy the rows through their JSON encoding).
 func WithFields(coll ssync.Collection, row, from any, fields []string) (any, error) {
+	out := coll.NewRow()
+	rec, src := coll.RecordOf(out), coll.RecordOf(row)
+	*rec = *src
+	if src.DeletedAt != nil {
+		at := *src.DeletedAt
+		rec.DeletedAt = &at
+	}
+	cols := coll.UserColumns()
+	dst := coll.AppendTargets(out, make([]any, 0, len(cols)))
+	rowT := coll.AppendTargets(row, make([]any, 0, len(cols)))
+	var fromT []any
+	if len(fields) > 0 {
+		fromT = coll.AppendTargets(from, make([]any, 0, len(cols)))
+	}
+	for i := range cols {
+		s := rowT[i]
+		if slices.Contains(fields, cols[i].Name) {
+			s = fromT[i]
+		}
+		d, v := reflect.ValueOf(dst[i]), reflect.ValueOf(s)
+		if d.Kind() != reflect.Pointer || v.Type() != d.Type() || !copyValue(d.Elem(), v.Elem()) {
+			return withFieldsJSON(coll, row, from, fields)
+		}
+	}
+	return out, nil
+}
+
+// copyValue sets dst to a copy of src that shares no memory with it, and
+// reports whether it could: false for an interface, a channel or a
+// function, and for a struct holding any of them or a pointer, slice or
+// map (but time.Time, which is copied as a value).
+func copyValue(dst, src reflect.Value) bool {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			dst.SetZero()
+			return true
+		}
+		p := reflect.New(src.Type().Elem())
+		if !copyValue(p.Elem(), src.Elem()) {
+			return false
+		}
+		dst.Set(p)
+	case reflect.Slice:
+		if src.IsNil() {
+			dst.SetZero()
+			return true
+		}
+		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+		if src.Type().Elem().Kind() == reflect.Uint8 {
+			reflect.Copy(s, src)
+		} else {
+			for i := range src.Len() {
+				if !copyValue(s.Index(i), src.Index(i)) {
+					return false
+				}
+			}
+		}
+		dst.Set(s)
+	case reflect.Map:
+		if src.IsNil() {
+			dst.SetZero()
+			return true
+		}
+		m := reflect.MakeMapWithSize(src.Type(), src.Len())
+		for it := src.MapRange(); it.Next(); {
+			v := reflect.New(src.Type().Elem()).Elem()
+			if !copyValue(v, it.Value()) {
+				return false
+			}
+			m.SetMapIndex(it.Key(), v)
+		}
+		dst.Set(m)
+	case reflect.Struct:
+		if src.Type() != timeType && !flat(src.Type()) {
+			return false
+		}
+		dst.Set(src)
+	case reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return false
+	default:
+		dst.Set(src)
+	}
+	return true
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// flat reports whether values of t hold no pointer, slice, map, interface,
+// channel or function: a copy of one shares nothing with it (strings are
+// immutable).
+func flat(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !flat(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	case reflect.Array:
+		return flat(t.Elem())
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return false
+	}
+	return true
+}
+
+// withFieldsJSON is WithFields through the rows' JSON encoding.
+func withFieldsJSON(coll ssync.Collection, row, from any, fields []string) (any, error) {
 	out := coll.NewRow()
 	for i := range 2 {
 		var w jwriter.Writer
