@@ -228,21 +228,21 @@ func (db *DB) dropCleanFields(ctx context.Context) error {
 }
 
 // ackFields updates the side table of lt for the acknowledged push of the
-// rows ids (in, their placeholders) at change counter dirty, before the
-// rows themselves are acknowledged: created rows that changed since they
-// were read become whole (their changes were not tracked), the fields the
+// rows ids (a JSON array of them, which in reads) at change counter dirty,
+// before the rows themselves are acknowledged: created rows that changed
+// since they were read become whole (their changes were not tracked), the fields the
 // push carried are no longer pending, and rows with nothing newer are
 // dropped. It returns the ids of the rows left: those that changed again
 // since they were read.
-func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty int64, ids []any) ([]string, error) {
+func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty int64, ids string) ([]string, error) {
 	fs := lt.fields
 	stmts := []struct {
 		q    string
 		args []any
 	}{
-		{fs.wholeMoved, append([]any{dirty}, ids...)},
-		{fs.clearPushed, append([]any{dirty}, ids...)},
-		{fs.dropPushed, append(append([]any{}, ids...), dirty)},
+		{fs.wholeMoved, []any{dirty, ids}},
+		{fs.clearPushed, []any{dirty, ids}},
+		{fs.dropPushed, []any{ids, dirty}},
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("ssync client: acknowledge push: changed fields of %s: %w", lt.coll.CollectionName(), err)
@@ -255,7 +255,7 @@ func ackFields(ctx context.Context, tx *sql.Tx, lt *localTable, in string, dirty
 			return nil, fail(err)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(fs.left, in), ids...)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(fs.left, in), ids)
 	if err != nil {
 		return nil, fail(err)
 	}

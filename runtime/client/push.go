@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -576,8 +575,9 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 	return out, nil
 }
 
-// ackChunk is how many ids one acknowledging UPDATE names.
-const ackChunk = 500
+// ackChunk is how many ids one acknowledging UPDATE names (in one JSON
+// array).
+const ackChunk = 5000
 
 // ackRows marks pushed rows as known to the server and clean, unless they
 // changed since they were read (their change counter moved): those stay
@@ -592,7 +592,7 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow, body
 		sent       bool
 		dirty      int64
 	}
-	groups := map[group][]any{}
+	groups := map[group][]string{}
 	var order []group
 	for _, p := range pending {
 		if _, ok := db.tables[p.Collection]; !ok {
@@ -609,10 +609,15 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow, body
 		ids := groups[g]
 		t := quote(g.collection)
 		for start := 0; start < len(ids); start += ackChunk {
-			chunk := ids[start:min(start+ackChunk, len(ids))]
-			in := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+			chunk, err := json.Marshal(ids[start:min(start+ackChunk, len(ids))])
+			if err != nil {
+				return err
+			}
+			// The ids go as one JSON array: one value to bind, not one per
+			// row.
+			const in = "SELECT value FROM json_each(?)"
 			if g.sent {
-				left, err := ackFields(ctx, tx, db.tables[g.collection], in, g.dirty, chunk)
+				left, err := ackFields(ctx, tx, db.tables[g.collection], in, g.dirty, string(chunk))
 				if err != nil {
 					return err
 				}
@@ -632,8 +637,7 @@ func ackRows(ctx context.Context, tx *sql.Tx, db *DB, pending []pendingRow, body
 			} else {
 				q = withColumns("UPDATE " + t + " SET {dirty} = 0 WHERE {dirty} = ? AND `id` IN (" + in + ")")
 			}
-			args := append([]any{g.dirty}, chunk...)
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			if _, err := tx.ExecContext(ctx, q, g.dirty, string(chunk)); err != nil {
 				return fmt.Errorf("ssync client: acknowledge push: %w", err)
 			}
 		}
