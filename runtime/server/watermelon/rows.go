@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/mailru/easyjson/jlexer"
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/ssync-go/ssync/runtime/internal/echo"
@@ -27,52 +29,90 @@ const (
 // mapped onto its collection.
 var errBadRecord = errors.New("invalid record")
 
-// toRaw turns a stored row into a WatermelonDB raw record: the id, the
-// record times as milliseconds since the epoch under created_at and
-// updated_at, and each user column under its column name, times as
-// milliseconds and JSON values as their JSON text (WatermelonDB keeps
-// JSON in string columns).
-func toRaw(coll ssync.Collection, row any) (map[string]any, error) {
+// rawWriter writes one collection's stored rows as WatermelonDB raw
+// records: the id, the record times as milliseconds since the epoch under
+// created_at and updated_at, and each user column under its column name,
+// times as milliseconds and JSON values as their JSON text (WatermelonDB
+// keeps JSON in string columns).
+type rawWriter struct {
+	coll  ssync.Collection
+	cols  []ssync.Column
+	names [][]byte       // `,"<column name>":` of each column
+	index map[string]int // wire name → column
+	vals  [][]byte       // a row's values, by column (reused)
+}
+
+func newRawWriter(coll ssync.Collection) *rawWriter {
+	cols := coll.UserColumns()
+	rw := &rawWriter{coll: coll, cols: cols, names: make([][]byte, len(cols)), index: make(map[string]int, len(cols)),
+		vals: make([][]byte, len(cols))}
+	for i, c := range cols {
+		name, _ := json.Marshal(c.Name)
+		rw.names[i] = append(append([]byte{','}, name...), ':')
+		rw.index[c.Wire] = i
+	}
+	return rw
+}
+
+// appendRow appends row's raw record to dst.
+func (rw *rawWriter) appendRow(dst []byte, row any) ([]byte, error) {
 	var w jwriter.Writer
-	coll.EncodeRow(&w, row)
+	rw.coll.EncodeRow(&w, row)
 	data, err := w.BuildBytes()
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, err
+	clear(rw.vals)
+	l := jlexer.Lexer{Data: data}
+	l.Delim('{')
+	for !l.IsDelim('}') {
+		key := l.UnsafeString()
+		l.WantColon()
+		if i, ok := rw.index[key]; ok {
+			rw.vals[i] = l.Raw()
+		} else {
+			l.SkipRecursive()
+		}
+		l.WantComma()
 	}
-	rec := coll.RecordOf(row)
-	raw := map[string]any{
-		rawID:        rec.ID.String(),
-		rawCreatedAt: rec.CreatedAt.UnixMilli(),
-		rawUpdatedAt: rec.UpdatedAt.UnixMilli(),
+	l.Delim('}')
+	if err := l.Error(); err != nil {
+		return dst, err
 	}
-	for _, c := range coll.UserColumns() {
-		v, ok := obj[c.Wire]
-		if !ok || string(v) == "null" {
-			raw[c.Name] = nil
+	rec := rw.coll.RecordOf(row)
+	dst = append(dst, `{"`+rawID+`":"`...)
+	dst = append(dst, rec.ID.String()...)
+	dst = append(dst, `","`+rawCreatedAt+`":`...)
+	dst = strconv.AppendInt(dst, rec.CreatedAt.UnixMilli(), 10)
+	dst = append(dst, `,"`+rawUpdatedAt+`":`...)
+	dst = strconv.AppendInt(dst, rec.UpdatedAt.UnixMilli(), 10)
+	for i, c := range rw.cols {
+		dst = append(dst, rw.names[i]...)
+		v := rw.vals[i]
+		if v == nil || string(v) == "null" {
+			dst = append(dst, "null"...)
 			continue
 		}
 		switch c.Kind {
 		case ssync.KindTime:
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, fmt.Errorf("column %s: %w", c.Name, err)
+				return dst, fmt.Errorf("column %s: %w", c.Name, err)
 			}
 			t, err := wire.ParseTime(s)
 			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", c.Name, err)
+				return dst, fmt.Errorf("column %s: %w", c.Name, err)
 			}
-			raw[c.Name] = t.UnixMilli()
+			dst = strconv.AppendInt(dst, t.UnixMilli(), 10)
 		case ssync.KindJSON:
-			raw[c.Name] = string(v)
+			var w jwriter.Writer
+			w.String(string(v))
+			dst = append(dst, w.Buffer.BuildBytes()...)
 		default:
-			raw[c.Name] = v
+			dst = append(dst, v...)
 		}
 	}
-	return raw, nil
+	return append(dst, '}'), nil
 }
 
 // fromRaw turns a pushed WatermelonDB raw record into the ssync wire

@@ -52,6 +52,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -277,7 +278,7 @@ func (h *Handler) pull(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(wire.HeaderMore, "true")
 	}
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
-	json.NewEncoder(w).Encode(ans)
+	w.Write(ans.appendJSON(nil))
 }
 
 // pullPart is a pull of some collections from a checkpoint.
@@ -288,11 +289,57 @@ type pullPart struct {
 
 // pullAnswer is the body of a pull.
 type pullAnswer struct {
-	Changes   map[string]*tableChanges `json:"changes"`
-	Timestamp uint64                   `json:"timestamp"`
+	Changes   map[string]*pulledTable
+	Timestamp uint64
 	// More says that the answer was bounded by MaxPullRows: the app syncs
 	// again for the rest. WatermelonDB hands it to onDidPullChanges.
-	More bool `json:"more,omitempty"`
+	More bool
+}
+
+// pulledTable is one table's changes in a pull answer: its created and
+// updated raw records, each list as JSON array elements.
+type pulledTable struct {
+	created, updated []byte
+	deleted          []uuid.UUID
+}
+
+// appendJSON appends the answer's JSON to dst: {"changes": {table:
+// {"created": [...], "updated": [...], "deleted": [ids]}}, "timestamp": n}
+// with "more": true when it is bounded. Tables go in name order.
+func (a *pullAnswer) appendJSON(dst []byte) []byte {
+	names := make([]string, 0, len(a.Changes))
+	for name := range a.Changes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	dst = append(dst, `{"changes":{`...)
+	for i, name := range names {
+		tc := a.Changes[name]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendQuote(dst, name)
+		dst = append(dst, `:{"created":[`...)
+		dst = append(dst, tc.created...)
+		dst = append(dst, `],"updated":[`...)
+		dst = append(dst, tc.updated...)
+		dst = append(dst, `],"deleted":[`...)
+		for j, id := range tc.deleted {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = append(dst, id.String()...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, "]}"...)
+	}
+	dst = append(dst, `},"timestamp":`...)
+	dst = strconv.AppendUint(dst, a.Timestamp, 10)
+	if a.More {
+		dst = append(dst, `,"more":true`...)
+	}
+	return append(dst, "}\n"...)
 }
 
 // pullBounded pulls parts into one answer of at most MaxPullRows rows read
@@ -304,7 +351,7 @@ func (h *Handler) pullBounded(ctx context.Context, id store.Identity, device str
 	var until uint64 // 0: the snapshot's horizon
 	limit := h.cfg.MaxPullRows + 1
 	for {
-		ans := pullAnswer{Changes: map[string]*tableChanges{}, More: until > 0}
+		ans := pullAnswer{Changes: map[string]*pulledTable{}, More: until > 0}
 		left := limit
 		cut := false
 		for _, p := range parts {
@@ -387,7 +434,7 @@ func lastVersion(sets []wire.ChangeSet) uint64 {
 
 // addSets adds pulled change sets to changes as WatermelonDB raw records
 // and returns the rows added and the timestamp they reach.
-func (h *Handler) addSets(changes map[string]*tableChanges, sets []wire.ChangeSet) (int, uint64, error) {
+func (h *Handler) addSets(changes map[string]*pulledTable, sets []wire.ChangeSet) (int, uint64, error) {
 	reg := h.cfg.Store.Registry()
 	var ts uint64
 	n := 0
@@ -397,26 +444,22 @@ func (h *Handler) addSets(changes map[string]*tableChanges, sets []wire.ChangeSe
 		if err != nil {
 			return 0, 0, err
 		}
-		tc := &tableChanges{Created: []json.RawMessage{}, Updated: []json.RawMessage{}, Deleted: []string{}}
+		rw := newRawWriter(coll)
+		tc := &pulledTable{}
 		for _, part := range []struct {
 			rows []any
-			dst  *[]json.RawMessage
-		}{{cs.Created, &tc.Created}, {cs.Updated, &tc.Updated}} {
-			for _, row := range part.rows {
-				raw, err := toRaw(coll, row)
-				if err != nil {
+			dst  *[]byte
+		}{{cs.Created, &tc.created}, {cs.Updated, &tc.updated}} {
+			for i, row := range part.rows {
+				if i > 0 {
+					*part.dst = append(*part.dst, ',')
+				}
+				if *part.dst, err = rw.appendRow(*part.dst, row); err != nil {
 					return 0, 0, fmt.Errorf("%s: %w", cs.Collection, err)
 				}
-				b, err := json.Marshal(raw)
-				if err != nil {
-					return 0, 0, err
-				}
-				*part.dst = append(*part.dst, b)
 			}
 		}
-		for _, d := range cs.Deleted {
-			tc.Deleted = append(tc.Deleted, d.String())
-		}
+		tc.deleted = cs.Deleted
 		n += len(cs.Created) + len(cs.Updated) + len(cs.Deleted)
 		changes[cs.Collection] = tc
 		if t, err := timestamp(cs.Checkpoint); err != nil {
