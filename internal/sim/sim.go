@@ -122,9 +122,6 @@ var Models = []string{ModelNotes, ModelVersions, ModelRelations}
 // Config.KnownBugs (ModelNotes) or Config.OpenBugs (ModelVersions and
 // ModelRelations) is set. Each entry says what triggers it.
 var KnownBugs = []string{
-	"ModelVersions: a device that pushes whole rows (SyncOptions.WholeRows), upgraded to a version whose table gained " +
-		"columns, that edits a row before its first sync since the upgrade pushes the row whole, the new columns' " +
-		"defaults included, and resets the values other devices wrote there (a field push carries only the changed fields)",
 	"ModelRelations: a row deleted on a device while a sync of that device runs, after its push: the rows that sync " +
 		"then pulls under it (new to the device, live on the server) stay live on the device under the deleted row " +
 		"until the next sync pushes the delete and pulls the server's cascade",
@@ -147,7 +144,10 @@ var KnownBugs = []string{
 	// another device's push of other fields committed just before it (a
 	// plain read of the row: TestFieldPushSeesConcurrentCommit); a field
 	// set back to a base a pull had left stale, not pushed
-	// (TestFieldBaseMovesWithPull).
+	// (TestFieldBaseMovesWithPull); a device pushing whole rows, upgraded,
+	// that edited a row before the re-pull of its grown table (or during
+	// it) pushed the new columns' defaults over other devices' values
+	// (TestWholeRowsAfterUpgrade).
 }
 
 // referenceable reports whether notes may reference user row id. Unless

@@ -25,7 +25,10 @@ import (
 // upgraded in the middle of the run, often with local changes pending: its
 // file is closed by version-1 code and opened by version-2 code, which
 // migrates it, pushes the pending changes without the new fields
-// (ss_absent) and re-pulls the tasks for their values.
+// (ss_absent) and re-pulls the tasks for their values. Until that re-pull
+// is done, an upgraded device's whole-row pushes leave out the new fields
+// it did not set, and it edits rows as any device does, before, during
+// and after the re-pull.
 //
 // Most devices push the fields they changed (field pushes); a third push
 // whole rows (SyncOptions.WholeRows), as clients that know nothing of
@@ -39,9 +42,9 @@ import (
 //     kept as they were, and a delete wins (last writer wins per field);
 //   - a field push carries only values the device's writes set; a whole
 //     row carries the fields version 2 added only when the device's last
-//     write of the row was made by version 2 after its re-pull, or with
-//     the server's values: a change made by version 1 never resets them,
-//     also once its device is upgraded;
+//     write of the row was made by version 2 after its re-pull, or set
+//     them, or with the server's values: a change made by version 1, or
+//     by version 2 before its re-pull, never resets them;
 //   - every field every acknowledged write set reached the server, unless
 //     the device set it again or the row is deleted;
 //   - every device, whichever its version, holds the server's values of
@@ -194,20 +197,6 @@ func (w *world) pickVRow(d *device) (string, uuid.UUID, bool) {
 	return coll, ids[w.rng.IntN(len(ids))], true
 }
 
-// mayEdit reports whether d may edit rows now. An upgraded device's rows
-// hold the new columns' defaults until its first sync after the upgrade
-// re-pulls them, and a whole-row push of an edit made before that would
-// carry those defaults over the server's values; the driver lets such a
-// device, when it pushes whole rows, edit only once it synced (see
-// KnownBugs). A field push carries only what the edit changed.
-func (w *world) mayEdit(d *device) bool {
-	if d.wholeRows && d.upgradedAt > 0 && !d.repulled && !w.cfg.OpenBugs {
-		w.logf("%s does not edit before its first sync since the upgrade (see KnownBugs)", d.label)
-		return false
-	}
-	return true
-}
-
 // vEdit changes a random, non-empty set of the fields d's version knows of
 // a live row; it reports false when d has no such row.
 func (w *world) vEdit(d *device, coll string, id uuid.UUID, tag string) bool {
@@ -292,9 +281,7 @@ func (w *world) opVEdit() {
 		w.logf("%s has no row to edit", d.label)
 		return
 	}
-	if w.mayEdit(d) {
-		w.vEdit(d, coll, id, "")
-	}
+	w.vEdit(d, coll, id, "")
 }
 
 // opVEditTwo has two devices, often of different versions, edit one row
@@ -314,19 +301,13 @@ func (w *world) opVEditTwo() {
 	}
 	if len(holders) == 0 {
 		w.logf("no other device holds %s: plain edit", w.label(coll, id))
-		if w.mayEdit(d) {
-			w.vEdit(d, coll, id, "")
-		}
+		w.vEdit(d, coll, id, "")
 		return
 	}
 	o := holders[w.rng.IntN(len(holders))]
 	w.logf("%s (v%d) and %s (v%d) edit %s concurrently", d.label, d.version, o.label, o.version, w.label(coll, id))
-	if w.mayEdit(d) {
-		w.vEdit(d, coll, id, "a")
-	}
-	if w.mayEdit(o) {
-		w.vEdit(o, coll, id, "b")
-	}
+	w.vEdit(d, coll, id, "a")
+	w.vEdit(o, coll, id, "b")
 }
 
 func (w *world) opVDelete() {
@@ -504,19 +485,56 @@ func (w *world) fieldModel(commits []commit) (map[string]map[uuid.UUID]*fieldSta
 
 // madeBy returns the write of dev that made a pushed task row: its last
 // write whose content the row has (seen through the model of the write's
-// version), or nil when none has.
-func (w *world) madeBy(dev *device, c ssync.Collection, data any) *localWrite {
+// version), or nil when none has. The fields the push left out (absent,
+// by wire name) decode as zero values: they are compared as the write
+// left them, since the push does not say what the device held there.
+func (w *world) madeBy(dev *device, c ssync.Collection, data any, absent []string) *localWrite {
 	id := c.RecordOf(data).ID
 	content := canon(c, data, false)
 	oc, _ := v1.Registry().Lookup(taskColl)
 	old := canon(oc, project(c, oc, data), false)
 	var made *localWrite
 	for _, lw := range w.writes[dev.label+"|"+taskColl+"|"+id.String()] {
-		if (lw.version == 2 && lw.content == content) || (lw.version == 1 && lw.content == old) {
+		switch {
+		case lw.version == 1:
+			if lw.content == old {
+				made = lw
+			}
+		case len(absent) > 0:
+			if lw.content == canon(c, withValues(c, data, w.writeValues(lw), absent), false) {
+				made = lw
+			}
+		case lw.content == content:
 			made = lw
 		}
 	}
 	return made
+}
+
+// withValues returns a copy of row data of c whose fields named (by wire
+// name) hold values (JSON, by wire name) instead.
+func withValues(c ssync.Collection, data any, values map[string]string, fields []string) any {
+	jw := &jwriter.Writer{}
+	c.EncodeRow(jw, data)
+	b, _ := jw.BuildBytes()
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		panic(fmt.Sprintf("sim: a %s row does not encode as a JSON object: %v", c.CollectionName(), err))
+	}
+	for _, f := range fields {
+		if v, ok := values[f]; ok {
+			all[f] = json.RawMessage(v)
+		}
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		panic(fmt.Sprintf("sim: re-encode a %s row: %v", c.CollectionName(), err))
+	}
+	out := c.NewRow()
+	if err := decodeInto(c, b, out); err != nil {
+		panic(fmt.Sprintf("sim: a %s row does not decode: %v", c.CollectionName(), err))
+	}
+	return out
 }
 
 // checkCarried checks a pushed task row that carries the fields version 2
@@ -544,7 +562,7 @@ func (w *world) checkCarried(cm *commit, dev *device, c ssync.Collection, data a
 		return
 	}
 	id := c.RecordOf(data).ID
-	made := w.madeBy(dev, c, data)
+	made := w.madeBy(dev, c, data, absent)
 	if made == nil {
 		w.violate("version %d: %s pushed task %s with content none of its writes made: %s", cm.version, dev.label, w.label(taskColl, id), canon(c, data, false))
 		return

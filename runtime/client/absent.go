@@ -2,7 +2,13 @@ package client
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // Rows with pending changes when a migration adds columns to their table
@@ -11,6 +17,15 @@ import (
 // they had then; until the row changes again, its push leaves those
 // fields out (wire.ChangeSet.Absent), so the server keeps its values, and
 // the re-pull that follows brings them.
+//
+// Every other row of the table holds the defaults too, until that re-pull
+// reaches it. The migration records the columns it added per scope in
+// ss_meta (addedKey); while the re-pull is pending, a row pushed whole
+// (SyncOptions.WholeRows, or a change not known field by field) leaves out
+// the added columns that the device did not change since its last
+// acknowledged push (the side table of changed fields says which), and a
+// field push carries only what changed anyway. finishResync forgets the
+// record, unless the re-pull left such a row as it was (see there).
 
 // markAbsent records the rows of table with pending changes, which lack
 // the columns cols, in the migration's transaction.
@@ -90,4 +105,44 @@ func (db *DB) dropAbsent(ctx context.Context) error {
 		}
 	}
 	return db.loadAbsent(ctx, db.sql)
+}
+
+// addedColumns returns the columns a migration added to table whose
+// re-pull in scope has not finished (addedKey).
+func (db *DB) addedColumns(ctx context.Context, scope, table string) ([]string, error) {
+	var v string
+	err := db.sql.QueryRowContext(ctx, `SELECT value FROM ss_meta WHERE key = ?`, addedKey(scope, table)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) || v == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: read ss_meta: %w", err)
+	}
+	return strings.Split(v, ","), nil
+}
+
+// union returns a with the names of b it lacks appended.
+func union(a, b []string) []string {
+	a = slices.Clip(a)
+	for _, n := range b {
+		if !slices.Contains(a, n) {
+			a = append(a, n)
+		}
+	}
+	return a
+}
+
+// unchanged returns the columns of cols that f, a row's changed fields
+// (nil when they are not known), does not list.
+func unchanged(cols []string, f *wire.FieldChange) []string {
+	if f == nil {
+		return cols
+	}
+	var out []string
+	for _, c := range cols {
+		if !slices.Contains(f.Changed, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

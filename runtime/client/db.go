@@ -484,6 +484,11 @@ type localTable struct {
 	// resyncDrop removes clean rows in scope that a full resync did not
 	// return: they are gone on the server.
 	resyncDrop string
+	// keptWhole counts the live known rows in scope with pending changes
+	// that a pull left as they were, not merged field by field: all of them
+	// when the first arg is true (the sync keeps pending rows whole),
+	// else those whose changes are not known field by field.
+	keptWhole string
 	// fields are the statements of the table's changed fields (fields.go).
 	fields fieldStatements
 }
@@ -542,11 +547,13 @@ func newLocalTable(c ssync.Collection) *localTable {
 			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
 			" AND `id` NOT IN (SELECT id FROM ss_resync WHERE collection = ?)",
+		keptWhole: "SELECT COUNT(*) FROM " + t + " WHERE {dirty} > 0 AND {known} = 1 AND `deleted_at` IS NULL AND (? OR NOT EXISTS (SELECT 1 FROM " +
+			quote(changedName(c.CollectionName())) + " AS c WHERE c.`id` = " + t + ".`id` AND c." + quote(changedWhole) + " = 0))" + scope,
 		applyDel: "UPDATE " + t + " SET `deleted_at` = COALESCE(?, `deleted_at`, ?), {dirty} = 0, {known} = 1" +
 			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
 		applyStamp: "UPDATE " + t + " SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NOT NULL AND `deleted_at` IS NOT ?",
 	}
-	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.applyDel} {
+	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
 		*stmt = withColumns(*stmt)
 	}
 	lt.fields = newFieldStatements(c)

@@ -183,3 +183,126 @@ func TestHandshakeSchema(t *testing.T) {
 		t.Fatalf("handshakes seen: %+v", seen)
 	}
 }
+
+// TestWholeRowsAfterUpgrade: a device that pushes whole rows
+// (SyncOptions.WholeRows), upgraded to version 2, edits rows before the
+// sync that re-pulls their table: one clean row's title, one row with a
+// version-1 change pending whose points it sets, and, during that sync's
+// re-pull, one of them that the re-pull has not reached yet (the re-pull
+// then goes again at the next sync). None of its pushes resets the values
+// another device wrote in the new columns, the points it set reach the
+// server, and it ends with the server's values; on every store.
+func TestWholeRowsAfterUpgrade(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		sdb, _ := b.Open(t)
+		st, err := store.Open(ctx, sdb, b.Dialect, v2.Registry(), store.WithSchemaVersion(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := storetest.Serve(t, st, server.Config{SchemaVersion: 2})
+		dir := t.TempDir()
+		other := openAs(t, filepath.Join(dir, "other.db"), v2.Registry(), 2)
+		defer other.Close()
+		var tasks []*m2.Task
+		for i, title := range []string{"clean", "pending"} {
+			task := &m2.Task{Title: title, Assignee: "bob", Points: 5 + i}
+			if err := v2.SyncTasks(other).Insert(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+			tasks = append(tasks, task)
+		}
+		syncAs(t, other, url)
+
+		path := filepath.Join(dir, "whole.db")
+		wholeSync := func(db *client.DB, progress func(client.Progress)) *client.Result {
+			t.Helper()
+			res, err := db.Synchronize(ctx, client.SyncOptions{ServerURL: url, RetryDelay: 1, WholeRows: true, PullBatchRows: 1,
+				Progress: progress, Decorate: func(r *http.Request) error { r.Header.Set(wire.HeaderUser, "alice"); return nil }})
+			if err != nil {
+				t.Fatalf("synchronize: %v", err)
+			}
+			return res
+		}
+		dev := openAs(t, path, v1.Registry(), 1)
+		wholeSync(dev, nil)
+		pending, err := v1.SyncTasks(dev).Get(ctx, tasks[1].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending.Title = "pending, edited by version 1"
+		if err := v1.SyncTasks(dev).Update(ctx, pending); err != nil {
+			t.Fatal(err)
+		}
+		dev.Close()
+		dev = openAs(t, path, v2.Registry(), 2)
+		defer dev.Close()
+
+		edit := func(id uuid.UUID, change func(*m2.Task)) {
+			t.Helper()
+			task := getV2(t, dev, id)
+			change(task)
+			if err := v2.SyncTasks(dev).Update(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+		}
+		edit(tasks[0].ID, func(task *m2.Task) { task.Title = "clean, edited after the upgrade" })
+		edit(tasks[1].ID, func(task *m2.Task) { task.Points = 70 })
+		want := []struct {
+			title    string
+			assignee string
+			points   int
+		}{
+			{"clean, edited after the upgrade", "bob", 5},
+			{"pending, edited by version 1", "bob", 70},
+		}
+		during := -1
+		res := wholeSync(dev, func(p client.Progress) {
+			if p.Stage != client.StagePull || during >= 0 {
+				return
+			}
+			// One row is pulled (one a batch); the other still holds the
+			// new columns' defaults.
+			for i, task := range tasks {
+				if getV2(t, dev, task.ID).Assignee == "" {
+					during = i
+					want[i].title += ", again during the re-pull"
+					edit(task.ID, func(task *m2.Task) { task.Title = want[i].title })
+					return
+				}
+			}
+		})
+		// The row edited during the re-pull kept the defaults: the re-pull
+		// goes again, after its push.
+		if during < 0 {
+			t.Fatal("no row was left to edit during the re-pull")
+		}
+		if len(res.Resynced) != 0 {
+			t.Errorf("the sync after the upgrade resynced %v, want none: row %d, changed during the re-pull, holds the defaults", res.Resynced, during)
+		}
+		if res := wholeSync(dev, nil); len(res.Resynced) != 1 || res.Resynced[0] != "ev_task" {
+			t.Errorf("the next sync resynced %v, want [ev_task]", res.Resynced)
+		}
+		if res := wholeSync(dev, nil); len(res.Resynced) != 0 {
+			t.Errorf("a third sync resynced %v, want none", res.Resynced)
+		}
+
+		syncAs(t, other, url)
+		for i, w := range want {
+			var title, assignee string
+			var points int
+			if err := sdb.QueryRow("SELECT title, assignee, points FROM ev_task WHERE id = "+b.Dialect.Placeholder(1), tasks[i].ID.String()).
+				Scan(&title, &assignee, &points); err != nil {
+				t.Fatal(err)
+			}
+			if title != w.title || assignee != w.assignee || points != w.points {
+				t.Errorf("server row %d: %q %q %d, want %q %q %d", i, title, assignee, points, w.title, w.assignee, w.points)
+			}
+			for name, db := range map[string]*client.DB{"the upgraded device": dev, "the other device": other} {
+				if got := getV2(t, db, tasks[i].ID); got.Title != w.title || got.Assignee != w.assignee || got.Points != w.points {
+					t.Errorf("%s, row %d: %q %q %d, want %q %q %d", name, i, got.Title, got.Assignee, got.Points, w.title, w.assignee, w.points)
+				}
+			}
+		}
+	})
+}

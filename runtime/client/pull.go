@@ -204,6 +204,13 @@ func readLine(rd *bufio.Reader) ([]byte, error) {
 }
 
 // finishResync drops local rows the full pull did not return.
+//
+// The re-pull of a table that gained columns (addedKey) starts over, at
+// the next sync, when it left rows of the table as they were because they
+// had pending changes it could not merge: those rows still hold the new
+// columns' defaults, which their pushes leave out while the re-pull is
+// pending, and the next re-pull (after their push) brings them the
+// server's values.
 func (s *session) finishResync(ctx context.Context, names []string) error {
 	db := s.db
 	tx, end, err := db.beginApply(ctx)
@@ -212,14 +219,28 @@ func (s *session) finishResync(ctx context.Context, names []string) error {
 	}
 	defer end()
 	defer tx.Rollback()
+	var finished []string
 	for _, name := range names {
 		if _, err := tx.ExecContext(ctx, db.tables[name].resyncDrop, s.scope, name); err != nil {
 			return fmt.Errorf("ssync client: finish resync of %s: %w", name, err)
 		}
+		again, err := s.repullAgain(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if again {
+			if err := startResyncTx(ctx, tx, s.scope, []string{name}); err != nil {
+				return err
+			}
+			db.logger.InfoContext(ctx, "ssync: rows changed during the re-pull of a table that gained columns; the next sync pulls it again",
+				"table", name)
+			continue
+		}
+		finished = append(finished, name)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_resync WHERE collection = ?`, name); err != nil {
 			return fmt.Errorf("ssync client: finish resync: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_meta WHERE key = ?`, resyncKey(s.scope, name)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_meta WHERE key IN (?, ?)`, resyncKey(s.scope, name), addedKey(s.scope, name)); err != nil {
 			return fmt.Errorf("ssync client: finish resync: %w", err)
 		}
 	}
@@ -227,8 +248,27 @@ func (s *session) finishResync(ctx context.Context, names []string) error {
 		return fmt.Errorf("ssync client: finish resync: %w", err)
 	}
 	db.changed(OriginPull, names...)
-	s.res.Resynced = append(s.res.Resynced, names...)
+	s.res.Resynced = append(s.res.Resynced, finished...)
 	return nil
+}
+
+// repullAgain reports whether the re-pull of table name, which gained
+// columns, left rows with pending changes whole (see finishResync).
+func (s *session) repullAgain(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
+	var added string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM ss_meta WHERE key = ?`, addedKey(s.scope, name)).Scan(&added)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && added == "") {
+		return false, nil
+	}
+	var n int
+	if err == nil {
+		keptWhole := s.opts.WholeRows || !s.fields
+		err = tx.QueryRowContext(ctx, s.db.tables[name].keptWhole, keptWhole, s.scope).Scan(&n)
+	}
+	if err != nil {
+		return false, fmt.Errorf("ssync client: finish resync of %s: %w", name, err)
+	}
+	return n > 0, nil
 }
 
 // apply writes one pulled change set and its checkpoint in one transaction.

@@ -515,8 +515,12 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 	if err != nil {
 		return nil, err
 	}
+	added, err := db.addedColumns(ctx, scope, name)
+	if err != nil {
+		return nil, err
+	}
 	var changed map[string]*wire.FieldChange
-	if fields {
+	if fields || len(added) > 0 {
 		if changed, err = db.changedFields(ctx, lt); err != nil {
 			return nil, err
 		}
@@ -561,8 +565,11 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 			if a := absent[d.rec.ID]; a != nil && a.dirty == dirty {
 				d.absent = a.cols
 			}
-			if f := changed[d.rec.ID]; f != nil {
+			f := changed[d.rec.ID]
+			if fields && f != nil {
 				d.fields = fieldPush(lt.coll, row, f, d.absent)
+			} else if len(added) > 0 {
+				d.absent = union(d.absent, unchanged(added, f))
 			}
 		default:
 			d.op = "created"

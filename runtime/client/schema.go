@@ -128,7 +128,7 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 		if _, ok := have[name]; !ok || !slices.Contains(db.reg.Names(), name) {
 			continue // a side table of changed fields (fields.go)
 		}
-		if err := repullAll(ctx, tx, name); err != nil {
+		if err := repullAll(ctx, tx, name, added(plan, name)); err != nil {
 			return err
 		}
 		if err := markAbsent(ctx, tx, name, added(plan, name)); err != nil {
@@ -154,9 +154,10 @@ func recordKinds(ctx context.Context, tx queryer, recorded migrate.Recorded, wan
 
 // repullAll makes every scope that has pulled collection name pull it
 // again in full at its next sync (a resync: resumable, and rows with
-// pending local changes keep them). It runs in the migration's
+// pending local changes keep them), and records for each the columns cols
+// the migration added (see addedKey). It runs in the migration's
 // transaction.
-func repullAll(ctx context.Context, tx queryer, name string) error {
+func repullAll(ctx context.Context, tx queryer, name string, cols []string) error {
 	meta, err := readMeta(ctx, tx)
 	if err != nil {
 		return err
@@ -168,6 +169,13 @@ func repullAll(ctx context.Context, tx queryer, name string) error {
 			continue
 		}
 		if err := startResyncTx(ctx, tx, scope, []string{name}); err != nil {
+			return err
+		}
+		all := cols
+		if before := meta[addedKey(scope, name)]; before != "" {
+			all = union(strings.Split(before, ","), cols)
+		}
+		if err := writeMeta(ctx, tx, addedKey(scope, name), strings.Join(all, ",")); err != nil {
 			return err
 		}
 	}

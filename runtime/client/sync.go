@@ -492,6 +492,12 @@ func checkpointKey(scope, collection string) string { return "checkpoint:" + col
 
 func resyncKey(scope, collection string) string { return "resync:" + collection + ":" + scope }
 
+// addedKey is the ss_meta key of the columns (comma-separated) a migration
+// added to collection whose re-pull in scope has not finished: the rows
+// hold the columns' defaults, not the server's values, so a whole-row
+// update leaves them out (readDirty) until finishResync.
+func addedKey(scope, collection string) string { return "added:" + collection + ":" + scope }
+
 func (db *DB) checkpoints(ctx context.Context, scope string) (map[string]string, error) {
 	meta, err := readMeta(ctx, db.sql)
 	if err != nil {
