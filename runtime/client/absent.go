@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -23,8 +24,9 @@ import (
 // ss_meta (addedKey); while the re-pull is pending, a row pushed whole
 // (SyncOptions.WholeRows, or a change not known field by field) leaves out
 // the added columns that the device did not change since its last
-// acknowledged push (the side table of changed fields says which), and a
-// field push carries only what changed anyway. finishResync forgets the
+// acknowledged push (the side table of changed fields says which; for a
+// change not known field by field, those that still hold their default),
+// and a field push carries only what changed anyway. finishResync forgets the
 // record, unless the re-pull left such a row as it was (see there).
 
 // markAbsent records the rows of table with pending changes, which lack
@@ -132,16 +134,23 @@ func union(a, b []string) []string {
 	return a
 }
 
-// unchanged returns the columns of cols that f, a row's changed fields
-// (nil when they are not known), does not list.
-func unchanged(cols []string, f *wire.FieldChange) []string {
-	if f == nil {
-		return cols
-	}
+// unchanged returns the columns of cols that row, of c, holds as a
+// migration added them: those that f, the row's changed fields, does not
+// list, or, when f is nil (its changes are not known field by field),
+// those that hold their zero value, the default the migration gave them.
+func unchanged(c ssync.Collection, row any, cols []string, f *wire.FieldChange) []string {
 	var out []string
-	for _, c := range cols {
-		if !slices.Contains(f.Changed, c) {
-			out = append(out, c)
+	if f == nil {
+		for i, differs := range wire.DiffFields(c, row, c.NewRow(), cols) {
+			if !differs {
+				out = append(out, cols[i])
+			}
+		}
+		return out
+	}
+	for _, col := range cols {
+		if !slices.Contains(f.Changed, col) {
+			out = append(out, col)
 		}
 	}
 	return out

@@ -569,7 +569,7 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 			if fields && f != nil {
 				d.fields = fieldPush(lt.coll, row, f, d.absent)
 			} else if len(added) > 0 {
-				d.absent = union(d.absent, unchanged(added, f))
+				d.absent = union(d.absent, unchanged(lt.coll, row, added, f))
 			}
 		default:
 			d.op = "created"
