@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -292,6 +293,15 @@ func (l *live) listen(ctx context.Context) {
 	}
 }
 
+// ownPushes reports whether an EventChanged event's data announces only
+// this device's own pushes (wire.EventData.Own): the sync that pushed them
+// pulled after them, so there is nothing new to pull. Data that does not
+// decode announces changes.
+func ownPushes(data string) bool {
+	var d wire.EventData
+	return json.Unmarshal([]byte(data), &d) == nil && d.Own
+}
+
 // errStreamEnded is how an event stream the server closed ends.
 var errStreamEnded = errors.New("the server ended the event stream")
 
@@ -326,18 +336,20 @@ func (l *live) stream(ctx context.Context, opened func()) error {
 	guard := time.AfterFunc(eventIdle, cancel)
 	defer guard.Stop()
 	sc := bufio.NewScanner(resp.Body)
-	event := ""
+	event, data := "", ""
 	for sc.Scan() {
 		guard.Reset(eventIdle)
 		line := sc.Text()
 		switch {
 		case line == "":
-			if event == wire.EventChanged {
+			if event == wire.EventChanged && !ownPushes(data) {
 				l.kick()
 			}
-			event = ""
+			event, data = "", ""
 		case strings.HasPrefix(line, "event:"):
 			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data += strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/client"
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // instance is a server instance on a fixed address of 127.0.0.1 that can
@@ -308,4 +310,75 @@ func TestSubscribe(t *testing.T) {
 	all.Close()
 	insertNode(t, d, "rel_project", "after close", nil)
 	quiet(all, "closed")
+}
+
+// requestCounter counts the requests of each device (X-Ssync-Device) to
+// each endpoint (the last element of the path).
+type requestCounter struct {
+	mu sync.Mutex
+	n  map[string]int // device + " " + endpoint
+}
+
+func (c *requestCounter) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.n[r.Header.Get(wire.HeaderDevice)+" "+path.Base(r.URL.Path)]++
+		c.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (c *requestCounter) get(device, endpoint string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[device+" "+endpoint]
+}
+
+// TestLiveOwnPush: a running device's local write makes exactly one
+// exchange with the server (one push, one pull): the server's announcement
+// of that push tells the device it is its own, so no second, empty sync
+// follows. Another device of the user still receives the write, and the
+// first device still receives the other's writes; on every store.
+func TestLiveOwnPush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		reg := storetest.Relations(t)
+		st, _ := b.Store(t, reg, store.WithWatchInterval(10*time.Millisecond))
+		counter := &requestCounter{n: map[string]int{}}
+		url := storetest.Serve(t, st, server.Config{}, counter.wrap)
+		a, other := storetest.Device(t, reg, "ann"), storetest.Device(t, reg, "ann")
+		runA, runOther := runLive(t, a, url, "ann"), runLive(t, other, url, "ann")
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			deadline := time.Now().Add(time.Minute)
+			for !ok() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s after a minute", what)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		for _, d := range []*client.DB{a, other} {
+			waitFor("event stream", func() bool { return counter.get(d.DeviceID(), wire.PathEvents) > 0 })
+		}
+		for _, r := range []*running{runA, runOther} {
+			waitFor("first sync", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.syncs > 0 })
+		}
+		// Quiet: whatever the start announced has been synced.
+		time.Sleep(500 * time.Millisecond)
+
+		for i, title := range []string{"first", "second", "third"} {
+			pushes, pulls := counter.get(a.DeviceID(), wire.PathPush), counter.get(a.DeviceID(), wire.PathPullStream)
+			insertNode(t, a, "rel_project", title, nil)
+			want := []string{"first", "second", "third"}[:i+1]
+			waitTitles(t, other, "rel_project", want...)
+			// An extra sync would follow the announcement within
+			// milliseconds (10ms poll, 10ms debounce); wait far longer.
+			time.Sleep(time.Second)
+			if p, q := counter.get(a.DeviceID(), wire.PathPush)-pushes, counter.get(a.DeviceID(), wire.PathPullStream)-pulls; p != 1 || q != 1 {
+				t.Errorf("write %q: the writing device made %d pushes and %d pulls, want 1 and 1", title, p, q)
+			}
+		}
+		insertNode(t, other, "rel_project", "from the other", nil)
+		waitTitles(t, a, "rel_project", "first", "second", "third", "from the other")
+	})
 }

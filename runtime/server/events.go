@@ -28,7 +28,8 @@ const (
 const eventWriteTimeout = 10 * time.Second
 
 // handleEvents serves a Server-Sent Events stream that announces the
-// pushes changing rows in the user's scope past the checkpoint in ?since=.
+// pushes changing rows in the user's scope past the checkpoint in ?since=,
+// saying when they were all the requesting device's own (X-Ssync-Device).
 // The stream does not count against MaxUserRequests: it is idle nearly
 // always.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	changes, err := s.store.Watch(ctx, id, since)
+	changes, err := s.store.Watch(ctx, id, since, device(r))
 	if err != nil {
 		s.internal(w, r, "events", err)
 		return
@@ -87,7 +88,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if !open {
 				return
 			}
-			data, _ := json.Marshal(wire.EventData{Checkpoint: c.String()})
+			data, _ := json.Marshal(wire.EventData{Checkpoint: c.Checkpoint.String(), Own: c.Own})
 			if !send("event: " + wire.EventChanged + "\ndata: " + string(data) + "\n\n") {
 				return
 			}

@@ -16,11 +16,30 @@ import (
 // row per user, so a watcher learns that rows in its scope changed past
 // its checkpoint, and nothing about any other user.
 
+//
+// Each row also says who made that push (writer: the pushing user and
+// device, activityWriter) and the version of the last push that wrote one
+// of the user's rows from anywhere else (other): a watcher that is the
+// writer, past other, is told that the pushes announced are its own
+// (Announcement.Own), so that a device does not sync again after its own
+// push. Device ids are compared on the server, never sent.
+
 // activityTable holds, per user, the version of the last push that wrote
-// one of the user's rows.
+// one of the user's rows, its writer, and the version of the last push by
+// another writer.
 var activityTable = TableDef{Name: "ss_activity", PrimaryKey: []string{"sync_id"},
-	Columns: []ssync.Column{text("sync_id", 255), {Name: "version", Kind: ssync.KindInt, Size: 64}},
+	Columns: []ssync.Column{text("sync_id", 255), {Name: "version", Kind: ssync.KindInt, Size: 64},
+		{Name: "writer", Kind: ssync.KindText, Default: ""}, {Name: "other", Kind: ssync.KindInt, Size: 64, Default: int64(0)}},
 	Indexes: []ssync.Index{{Name: "ss_activity_version", Columns: []string{"version"}}},
+}
+
+// activityWriter is the writer recorded for a push by device of user, and
+// compared with a watcher's; "" (never anyone's) without a device.
+func activityWriter(user, device string) string {
+	if device == "" {
+		return ""
+	}
+	return fmt.Sprintf("%d:%s%s", len(user), user, device)
 }
 
 // noteOwner records that the push wrote a row of owner.
@@ -57,8 +76,17 @@ func (p *pusher) recordActivity(ctx context.Context, v uint64) error {
 		owners = append(owners, o)
 	}
 	slices.Sort(owners)
+	writer := activityWriter(p.req.Identity.SyncID, p.req.Device)
 	for _, o := range owners {
-		if _, err := p.tx.ExecContext(ctx, p.s.stmt.upsertActivity, o, int64(v)); err != nil {
+		r, err := p.tx.ExecContext(ctx, p.s.stmt.bumpActivity, writer, int64(v), writer, o)
+		var n int64
+		if err == nil {
+			n, err = r.RowsAffected()
+		}
+		if err == nil && n == 0 {
+			_, err = p.tx.ExecContext(ctx, p.s.stmt.upsertActivity, o, int64(v), writer, int64(0))
+		}
+		if err != nil {
 			return fmt.Errorf("ssync store: push: record activity: %w", err)
 		}
 	}

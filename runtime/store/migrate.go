@@ -66,7 +66,9 @@ func (s *Store) migrate(ctx context.Context, tx execer) error {
 			}
 		}
 	}
-	plan, err := migrate.Diff(want, have, migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType,
+	// The store's own table that gained columns since it was created.
+	own := append(slices.Clip(want), sqlTable(activityTable))
+	plan, err := migrate.Diff(own, have, migrate.Rules{Database: d.Name, Type: d.ColumnType, SameType: d.SameType,
 		ZeroTime: d.ZeroTime, Recorded: recorded, ForeignKeys: d.ForeignKeys != nil})
 	if err != nil {
 		return err

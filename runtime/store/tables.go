@@ -97,8 +97,13 @@ type statements struct {
 	// opened at, last opened at.
 	recordSchema string
 	// upsertActivity records the version of a push that wrote rows of a
-	// user: args sync id, version.
+	// user who has no activity yet: args sync id, version, writer, other.
 	upsertActivity string
+	// bumpActivity records the version of a push that wrote rows of a
+	// user: args writer, version, writer, sync id. other takes the
+	// version before when another writer made it (SET assigns left to
+	// right on MySQL, from the old row elsewhere: other comes first).
+	bumpActivity string
 	// recordKind records a column's kind: args table, column, kind, size.
 	recordKind string
 }
@@ -115,7 +120,11 @@ func newStatements(d Dialect) statements {
 			[]string{"size", "pending", "touched_at"}),
 		recordSchema: d.upsert(schemaTable.Name, []string{"fingerprint", "version", "first_opened_at", "last_opened_at"},
 			schemaTable.PrimaryKey, []string{"version", "last_opened_at"}),
-		upsertActivity: d.upsert(activityTable.Name, []string{"sync_id", "version"}, activityTable.PrimaryKey, []string{"version"}),
-		recordKind:     d.upsert(columnsTable.Name, []string{"tbl", "col", "kind", "size"}, columnsTable.PrimaryKey, []string{"kind", "size"}),
+		upsertActivity: d.upsert(activityTable.Name, []string{"sync_id", "version", "writer", "other"}, activityTable.PrimaryKey,
+			[]string{"version", "writer"}),
+		bumpActivity: "UPDATE " + d.Quote(activityTable.Name) + " SET other = CASE WHEN writer = " + d.Placeholder(1) +
+			" THEN other ELSE version END, version = " + d.Placeholder(2) + ", writer = " + d.Placeholder(3) +
+			" WHERE sync_id = " + d.Placeholder(4),
+		recordKind: d.upsert(columnsTable.Name, []string{"tbl", "col", "kind", "size"}, columnsTable.PrimaryKey, []string{"kind", "size"}),
 	}
 }

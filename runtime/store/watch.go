@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,6 +35,18 @@ func WithWatchInterval(d time.Duration) Option {
 	}
 }
 
+// Announcement is what Watch sends: pushes changed rows in the watcher's
+// scope up to a checkpoint.
+type Announcement struct {
+	// Checkpoint is the checkpoint of the newest push announced.
+	Checkpoint Checkpoint
+	// Own is true when every push announced (since the announcement
+	// before) was made by the watching device: a device that pulled after
+	// its own pushes has nothing new to pull. Announcements replaced
+	// before they were read are folded in: Own only if all were.
+	Own bool
+}
+
 // Watch announces the pushes that change rows of the users of id (the user
 // and the users it is linked to) past checkpoint since: it sends the
 // checkpoint of the newest such push on the returned channel, at once when
@@ -43,22 +54,24 @@ func WithWatchInterval(d time.Duration) Option {
 // any store over the same database. Announcements are coalesced: a
 // watcher that reads slowly gets the newest checkpoint, never a backlog.
 // The channel is closed when ctx ends. A watcher learns nothing of other
-// users' pushes.
+// users' pushes. device is the watching device (PushRequest.Device): an
+// announcement of pushes all made by that device of id's user says so
+// (Announcement.Own); "" never does.
 //
 // One goroutine per store serves every watcher, while there is one.
-func (s *Store) Watch(ctx context.Context, id Identity, since Checkpoint) (<-chan Checkpoint, error) {
-	w := &watcher{users: id.owners(), since: since.Version, ch: make(chan Checkpoint, 1)}
+func (s *Store) Watch(ctx context.Context, id Identity, since Checkpoint, device string) (<-chan Announcement, error) {
+	w := &watcher{users: id.owners(), since: since.Version, writer: activityWriter(id.SyncID, device), ch: make(chan Announcement, 1)}
 	if err := s.feed.add(ctx, s, w); err != nil {
 		return nil, fmt.Errorf("ssync store: watch: %w", err)
 	}
 	// Registered before looking: a push the feed has not read yet is
 	// announced by it; one it has read committed before this look.
-	v, err := s.lastActivity(ctx, w.users)
+	v, own, err := s.lastActivity(ctx, w)
 	if err != nil {
 		s.feed.remove(w)
 		return nil, fmt.Errorf("ssync store: watch: %w", err)
 	}
-	s.feed.announce(w, v)
+	s.feed.announce(w, v, own)
 	go func() {
 		<-ctx.Done()
 		s.feed.remove(w)
@@ -66,24 +79,54 @@ func (s *Store) Watch(ctx context.Context, id Identity, since Checkpoint) (<-cha
 	return w.ch, nil
 }
 
-// lastActivity returns the newest version recorded for any of users.
-func (s *Store) lastActivity(ctx context.Context, users []string) (uint64, error) {
-	marks := make([]string, len(users))
-	args := make([]any, len(users))
-	for i, u := range users {
+// lastActivity returns the newest version recorded for any of w's users,
+// and whether w made every push recorded past its checkpoint.
+func (s *Store) lastActivity(ctx context.Context, w *watcher) (uint64, bool, error) {
+	marks := make([]string, len(w.users))
+	args := make([]any, len(w.users))
+	for i, u := range w.users {
 		marks[i], args[i] = s.dialect.Placeholder(i+1), u
 	}
-	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM ss_activity WHERE sync_id IN ("+strings.Join(marks, ", ")+")", args...).Scan(&v)
-	return uint64(v.Int64), err
+	rows, err := s.db.QueryContext(ctx, "SELECT version, writer, other FROM ss_activity WHERE sync_id IN ("+strings.Join(marks, ", ")+")", args...)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	var last uint64
+	own := true
+	for rows.Next() {
+		var a activity
+		if err := rows.Scan(&a.version, &a.writer, &a.other); err != nil {
+			return 0, false, err
+		}
+		if uint64(a.version) > w.since {
+			last = max(last, uint64(a.version))
+			own = own && w.owns(a)
+		}
+	}
+	return last, own, rows.Err()
+}
+
+// activity is a row of ss_activity.
+type activity struct {
+	version, other int64
+	writer         string
 }
 
 // watcher is one Watch.
 type watcher struct {
 	users  []string
 	since  uint64 // the newest version announced (or the watcher's checkpoint)
-	ch     chan Checkpoint
+	writer string // the watching device's activityWriter
+	ch     chan Announcement
 	closed bool
+}
+
+// owns reports whether the pushes a's row records past w's checkpoint
+// were all w's own: its writer is w's device, and no other writer's push
+// came after the checkpoint.
+func (w *watcher) owns(a activity) bool {
+	return w.writer != "" && a.writer == w.writer && uint64(a.other) <= w.since
 }
 
 // feed reads ss_activity for the store's watchers.
@@ -180,23 +223,25 @@ func (f *feed) remove(w *watcher) {
 }
 
 // announce sends w version v unless it had it already.
-func (f *feed) announce(w *watcher, v uint64) {
+func (f *feed) announce(w *watcher, v uint64, own bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.send(w, v)
+	f.send(w, v, own)
 }
 
-// send offers v to w (f.mu held), replacing an announcement not read yet.
-func (f *feed) send(w *watcher, v uint64) {
+// send offers v to w (f.mu held), replacing an announcement not read yet
+// (own only if that one was too).
+func (f *feed) send(w *watcher, v uint64, own bool) {
 	if w.closed || v <= w.since {
 		return
 	}
 	w.since = v
 	select {
-	case <-w.ch:
+	case old := <-w.ch:
+		own = own && old.Own
 	default:
 	}
-	w.ch <- Checkpoint{Version: v}
+	w.ch <- Announcement{Checkpoint: Checkpoint{Version: v}, Own: own}
 }
 
 // run reads ss_activity past version last, when poked and every
@@ -280,7 +325,7 @@ func (s *Store) readActivity(ctx context.Context, from uint64, f *feed) (uint64,
 		return from, err
 	}
 	ph := s.dialect.Placeholder
-	rows, err := tx.QueryContext(ctx, "SELECT sync_id, version FROM ss_activity WHERE version > "+ph(1)+" AND version <= "+ph(2),
+	rows, err := tx.QueryContext(ctx, "SELECT sync_id, version, writer, other FROM ss_activity WHERE version > "+ph(1)+" AND version <= "+ph(2),
 		int64(from), int64(h))
 	if err != nil {
 		return from, err
@@ -290,12 +335,12 @@ func (s *Store) readActivity(ctx context.Context, from uint64, f *feed) (uint64,
 	defer f.mu.Unlock()
 	for rows.Next() {
 		var user string
-		var v int64
-		if err := rows.Scan(&user, &v); err != nil {
+		var a activity
+		if err := rows.Scan(&user, &a.version, &a.writer, &a.other); err != nil {
 			return from, err
 		}
 		for w := range f.byUser[user] {
-			f.send(w, uint64(v))
+			f.send(w, uint64(a.version), w.owns(a))
 		}
 	}
 	if err := rows.Err(); err != nil {

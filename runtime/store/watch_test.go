@@ -35,7 +35,7 @@ func pushNode(t *testing.T, st *store.Store, who store.Identity, owner, table st
 
 // next waits for the next announcement (a hung feed fails the test after
 // a minute, which no healthy run comes near).
-func next(t *testing.T, ch <-chan store.Checkpoint, who string) store.Checkpoint {
+func next(t *testing.T, ch <-chan store.Announcement, who string) store.Announcement {
 	t.Helper()
 	select {
 	case c, ok := <-ch:
@@ -46,20 +46,20 @@ func next(t *testing.T, ch <-chan store.Checkpoint, who string) store.Checkpoint
 	case <-time.After(time.Minute):
 		t.Fatalf("%s: no announcement", who)
 	}
-	return store.Checkpoint{}
+	return store.Announcement{}
 }
 
 // until reads announcements until one reaches want (earlier pushes of
 // the same scope may come first, coalesced or not).
-func until(t *testing.T, ch <-chan store.Checkpoint, who string, want store.Checkpoint) {
+func until(t *testing.T, ch <-chan store.Announcement, who string, want store.Checkpoint) store.Announcement {
 	t.Helper()
 	for {
 		c := next(t, ch, who)
-		if c.Version > want.Version {
-			t.Fatalf("%s: announced %d, past the push awaited (%d)", who, c.Version, want.Version)
+		if c.Checkpoint.Version > want.Version {
+			t.Fatalf("%s: announced %d, past the push awaited (%d)", who, c.Checkpoint.Version, want.Version)
 		}
-		if c.Version == want.Version {
-			return
+		if c.Checkpoint.Version == want.Version {
+			return c
 		}
 	}
 }
@@ -90,8 +90,12 @@ func TestWatch(t *testing.T) {
 		carol := store.Identity{SyncID: "carol", Linked: []string{"ann"}}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		watch := func(st *store.Store, id store.Identity, since store.Checkpoint) <-chan store.Checkpoint {
-			ch, err := st.Watch(ctx, id, since)
+		var watchAs func(st *store.Store, id store.Identity, since store.Checkpoint, device string) <-chan store.Announcement
+		watch := func(st *store.Store, id store.Identity, since store.Checkpoint) <-chan store.Announcement {
+			return watchAs(st, id, since, "")
+		}
+		watchAs = func(st *store.Store, id store.Identity, since store.Checkpoint, device string) <-chan store.Announcement {
+			ch, err := st.Watch(ctx, id, since, device)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,8 +104,21 @@ func TestWatch(t *testing.T) {
 		annW, benW, carolW := watch(st2, ann, store.Checkpoint{}), watch(st2, ben, store.Checkpoint{}), watch(st2, carol, store.Checkpoint{})
 		annLocal := watch(st1, ann, store.Checkpoint{})
 
+		// ann's pushing device, another of her devices, and carol (linked)
+		// claiming the id of ann's device.
+		annDev, annPhone := watchAs(st2, ann, store.Checkpoint{}, "dev-ann"), watchAs(st2, ann, store.Checkpoint{}, "phone")
+		carolAsAnnDev := watchAs(st2, carol, store.Checkpoint{}, "dev-ann")
+
 		cp1, project := pushNode(t, st1, ann, "ann", "rel_project", nil)
 		until(t, annW, "ann", cp1)
+		if c := until(t, annDev, "ann's pushing device", cp1); !c.Own {
+			t.Errorf("ann's pushing device heard of its push as another's: %+v", c)
+		}
+		for who, ch := range map[string]<-chan store.Announcement{"ann's phone": annPhone, "carol with the id of ann's device": carolAsAnnDev} {
+			if c := until(t, ch, who, cp1); c.Own {
+				t.Errorf("%s heard of ann's push as its own: %+v", who, c)
+			}
+		}
 		until(t, carolW, "carol (linked to ann)", cp1)
 		until(t, annLocal, "ann on the pushing store", cp1)
 		// A second push of ann's, heard: the feed's pass that announced
@@ -114,15 +131,18 @@ func TestWatch(t *testing.T) {
 		default:
 		}
 		cp3, _ := pushNode(t, st1, ben, "ben", "rel_project", nil)
-		if c := next(t, benW, "ben"); c != cp3 {
+		if c := next(t, benW, "ben"); c.Checkpoint != cp3 {
 			t.Fatalf("ben heard %v, want his push %v", c, cp3)
 		}
 
 		// A watcher that comes late hears at once of what it missed, and
 		// one that is up to date hears nothing of the past.
 		late := watch(st2, ann, cp1)
-		if c := next(t, late, "ann, late"); c != cp2 {
+		if c := next(t, late, "ann, late"); c.Checkpoint != cp2 {
 			t.Fatalf("late watcher heard %v, want %v", c, cp2)
+		}
+		if c := next(t, watchAs(st2, ann, cp1, "dev-ann"), "ann's pushing device, late"); c.Checkpoint != cp2 || !c.Own {
+			t.Fatalf("ann's pushing device, late, heard %+v, want %v, its own", c, cp2)
 		}
 		current := watch(st2, ann, cp2)
 		// Carol (linked) deletes ann's project: the cascade reaches ann's
@@ -133,14 +153,49 @@ func TestWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		cp4, _ := store.ParseCheckpoint(res.Checkpoint)
-		if c := next(t, current, "ann, up to date"); c != cp4 {
+		if c := next(t, current, "ann, up to date"); c.Checkpoint != cp4 {
 			t.Fatalf("up-to-date watcher heard %v, want the delete %v", c, cp4)
 		}
 		until(t, annW, "ann", cp4)
+		// Carol's delete reached ann's rows: not the pushing device's own.
+		if c := until(t, annDev, "ann's pushing device", cp4); c.Own {
+			t.Errorf("ann's device heard of carol's delete as its own: %+v", c)
+		}
 
 		// Ending the context closes the channel.
 		cancel()
 		for range annW {
+		}
+	})
+}
+
+// TestWatchOnOlderStore: a store whose ss_activity predates the writer
+// columns (as an older release created it) gets them at open, and a
+// device's own push is announced as such; on every store.
+func TestWatchOnOlderStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		reg := storetest.Relations(t)
+		st, db := b.Store(t, reg)
+		ann := store.Identity{SyncID: "ann"}
+		before, _ := pushNode(t, st, ann, "ann", "rel_project", nil)
+		for _, column := range []string{"other", "writer"} {
+			if _, err := db.Exec("ALTER TABLE ss_activity DROP COLUMN " + b.Dialect.Quote(column)); err != nil {
+				t.Fatalf("drop ss_activity.%s: %v", column, err)
+			}
+		}
+		st, err := store.Open(ctx, db, b.Dialect, reg)
+		if err != nil {
+			t.Fatalf("open a store whose ss_activity lacks writer and other: %v", err)
+		}
+		ch, err := st.Watch(ctx, ann, before, "dev-ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, _ := pushNode(t, st, ann, "ann", "rel_project", nil)
+		if c := until(t, ch, "ann's pushing device", cp); !c.Own {
+			t.Fatalf("ann's device heard of its push as another's: %+v", c)
 		}
 	})
 }

@@ -57,6 +57,13 @@ const (
 type EventData struct {
 	// Checkpoint is the checkpoint of the newest push announced.
 	Checkpoint string `json:"checkpoint"`
+	// Own is true when every push announced since the event before was
+	// made by the device that opened the stream (the same user and
+	// HeaderDevice): a device that pulled after its own pushes has nothing
+	// new to pull. Absent (false) otherwise, and for a stream opened
+	// without a device id. Device ids are compared by the server, never
+	// sent.
+	Own bool `json:"own,omitempty"`
 }
 
 // The query parameters.
