@@ -222,7 +222,7 @@ func (db *DB) init(ctx context.Context, migrations []Migration) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, stmt := range clientDDL {
+	for _, stmt := range slices.Concat(clientDDL, heldDDL) {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create sync tables: %w", err)
 		}
@@ -247,6 +247,10 @@ func (db *DB) init(ctx context.Context, migrations []Migration) error {
 				db.referenced[col.Ref] = true
 			}
 		}
+	}
+	for _, r := range db.refs() {
+		lt := db.tables[r.child]
+		lt.refs = append(lt.refs, r)
 	}
 	meta, err := readMeta(ctx, tx)
 	if err != nil {
@@ -491,7 +495,16 @@ type localTable struct {
 	keptWhole string
 	// fields are the statements of the table's changed fields (fields.go).
 	fields fieldStatements
+	// refs are the table's references (ref=).
+	refs []localRef
+	// dirtyHeld is dirty with each reference read as its held target
+	// (held.go): what pushes send.
+	dirtyHeld string
 }
+
+// nMeta is how many metadata columns (metaValues) come before the user
+// columns in the statements of localTable.
+const nMeta = 5
 
 // quote quotes an identifier for SQLite (sqlddl.QuoteSQLite): in
 // backticks, so that a missing column is an error, never a string.
@@ -543,6 +556,8 @@ func newLocalTable(c ssync.Collection) *localTable {
 		// instead of the owner index, which would scan every row of the user.
 		dirty: "SELECT " + cols + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
 			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
+		dirtyHeld: "SELECT " + strings.Join(heldColumns(c, q), ", ") + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
+			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
 		apply: "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 0, 1)" +
 			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
@@ -553,7 +568,7 @@ func newLocalTable(c ssync.Collection) *localTable {
 			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
 		applyStamp: "UPDATE " + t + " SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NOT NULL AND `deleted_at` IS NOT ?",
 	}
-	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
+	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.dirtyHeld, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
 		*stmt = withColumns(*stmt)
 	}
 	lt.fields = newFieldStatements(c)

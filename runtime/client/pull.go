@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -274,6 +276,7 @@ func (s *session) repullAgain(ctx context.Context, tx *sql.Tx, name string) (boo
 // apply writes one pulled change set and its checkpoint in one transaction.
 // A row with an unpushed local change keeps it (it is pushed next time),
 // except that a delete always wins. Pulled rows never become local changes.
+// References to rows the device does not have yet are held (held.go).
 func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) error {
 	db := s.db
 	lt := db.tables[cs.Collection]
@@ -286,125 +289,272 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	defer tx.Rollback()
 	// The statements run at full speed; ctx is checked every checkRows
 	// rows, and ends the transaction (see hot.go).
-	qctx := quiet(ctx)
-	check := func(i int) error {
-		if i%checkRows != 0 {
-			return nil
+	ap := &applier{s: s, ctx: quiet(ctx), check: ctx, tx: tx, resync: resync}
+	defer ap.close()
+	held, err := anyHeld(ap.ctx, tx)
+	if err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
+	}
+	var ids []string // of the rows written, whose waiting references are released
+	if len(cs.Created)+len(cs.Updated) > 0 {
+		rows := append(append(make([]any, 0, len(cs.Created)+len(cs.Updated)), cs.Created...), cs.Updated...)
+		if held {
+			if err := dropHeld(ap.ctx, tx, name, rowIDs(lt, rows)); err != nil {
+				return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
+			}
 		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("ssync client: apply %s: %w", name, err)
+		ap.created = len(cs.Created)
+		if ids, err = ap.rows(lt, rows, held || len(lt.refs) > 0 || db.referenced[name]); err != nil {
+			return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 		}
+	}
+	if err := ap.deletes(lt, cs); err != nil {
+		return err
+	}
+	if held || ap.held {
+		if held {
+			if err := dropHeld(ap.ctx, tx, name, uuidStrings(cs.Deleted)); err != nil {
+				return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
+			}
+		}
+		if err := ap.release(ids); err != nil {
+			return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, err)
+	}
+	if err := writeMeta(ap.ctx, tx, checkpointKey(s.scope, name), cs.Checkpoint); err != nil {
+		return fmt.Errorf("ssync client: %w", cause(ctx, err))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
+	}
+	for _, t := range db.reg.Names() {
+		if c := ap.counts[t]; c != [3]int{} {
+			addCount(&s.res.Pulled, t, c[0], c[1], c[2])
+			db.changed(OriginPull, t)
+		}
+	}
+	s.res.Checkpoint = cs.Checkpoint
+	return nil
+}
+
+// rowIDs returns the ids of rows of lt.
+func rowIDs(lt *localTable, rows []any) []string {
+	ids := make([]string, len(rows))
+	for i, row := range rows {
+		ids[i] = lt.coll.RecordOf(row).ID.String()
+	}
+	return ids
+}
+
+// uuidStrings returns ids as strings.
+func uuidStrings(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
+// applier writes pulled rows in one apply transaction, with the
+// statements it prepares once per table.
+type applier struct {
+	s      *session
+	ctx    context.Context // quiet: see hot.go
+	check  context.Context // the caller's, checked every checkRows rows
+	tx     *sql.Tx
+	resync bool
+	// created is how many of the next rows passed to rows were created
+	// on the server (the others were updated), for the counts.
+	created int
+	n       int  // rows handled, for the checks of check
+	held    bool // something was held
+	stmts   map[string]*applyStmts
+	counts  map[string][3]int // created, updated, deleted per table
+}
+
+// applyStmts are the prepared statements of one table.
+type applyStmts struct {
+	apply, merge, seen *sql.Stmt
+}
+
+// pulled is a pulled row and its apply arguments.
+type pulled struct {
+	row  any
+	id   uuid.UUID
+	args []any
+}
+
+func (ap *applier) close() {
+	for _, st := range ap.stmts {
+		for _, s := range []*sql.Stmt{st.apply, st.merge, st.seen} {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}
+}
+
+// tick checks the caller's context every checkRows rows.
+func (ap *applier) tick() error {
+	ap.n++
+	if ap.n%checkRows != 1 {
 		return nil
 	}
-	n := 0
-	created, updated, deleted := 0, 0, 0
-	if len(cs.Created)+len(cs.Updated) > 0 {
-		stmt, err := tx.PrepareContext(qctx, lt.apply)
-		if err != nil {
-			return fmt.Errorf("ssync client: apply %s: %w", name, err)
-		}
-		defer stmt.Close()
-		var seen *sql.Stmt
-		if resync {
-			st, err := tx.PrepareContext(qctx, `INSERT OR IGNORE INTO ss_resync (collection, id) VALUES (?, ?)`)
-			if err != nil {
-				return fmt.Errorf("ssync client: apply %s: %w", name, err)
-			}
-			defer st.Close()
-			seen = st
-		}
-		var args []any
-		var merge *sql.Stmt // prepared on first use
-		defer func() {
-			if merge != nil {
-				merge.Close()
-			}
-		}()
-		for part, rows := range [][]any{cs.Created, cs.Updated} {
-			for _, row := range rows {
-				if err := check(n); err != nil {
-					return err
-				}
-				n++
-				rec := lt.coll.RecordOf(row)
-				if seen != nil {
-					if _, err := seen.ExecContext(qctx, name, rec.ID.String()); err != nil {
-						return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
-					}
-				}
-				args = lt.coll.AppendValues(row, metaValues(rec, args[:0]))
-				r, err := stmt.ExecContext(qctx, args...)
-				if err != nil {
-					return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, cause(ctx, err))
-				}
-				if n, _ := r.RowsAffected(); n == 0 {
-					merged, err := s.mergeFields(qctx, tx, lt, row, &merge)
-					if err != nil {
-						return fmt.Errorf("ssync client: apply %s %s: %w", name, rec.ID, cause(ctx, err))
-					}
-					if !merged {
-						s.res.Skipped++
-						continue
-					}
-					updated++
-					s.log("pull", name, "updated", lt.coll, row, rec.ID)
-					continue
-				}
-				op := "created"
-				if part == 0 {
-					created++
-				} else {
-					updated++
-					op = "updated"
-				}
-				s.log("pull", name, op, lt.coll, row, rec.ID)
-			}
+	return ap.check.Err()
+}
+
+func (ap *applier) count(table string, i int) {
+	if ap.counts == nil {
+		ap.counts = map[string][3]int{}
+	}
+	c := ap.counts[table]
+	c[i]++
+	ap.counts[table] = c
+}
+
+// statements returns lt's prepared statements.
+func (ap *applier) statements(lt *localTable) (*applyStmts, error) {
+	name := lt.coll.CollectionName()
+	if st := ap.stmts[name]; st != nil {
+		return st, nil
+	}
+	st := &applyStmts{}
+	var err error
+	if st.apply, err = ap.tx.PrepareContext(ap.ctx, lt.apply); err != nil {
+		return nil, err
+	}
+	if ap.stmts == nil {
+		ap.stmts = map[string]*applyStmts{}
+	}
+	ap.stmts[name] = st
+	if ap.resync {
+		if st.seen, err = ap.tx.PrepareContext(ap.ctx, `INSERT OR IGNORE INTO ss_resync (collection, id) VALUES (?, ?)`); err != nil {
+			return nil, err
 		}
 	}
+	return st, nil
+}
+
+// rows writes pulled rows of lt and returns the ids of those the device
+// now has. With refs, references to rows the device lacks are held.
+func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]string, error) {
+	st, err := ap.statements(lt)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]pulled, len(rows))
+	for i, row := range rows {
+		rec := lt.coll.RecordOf(row)
+		batch[i] = pulled{row: row, id: rec.ID, args: lt.coll.AppendValues(row, metaValues(rec, nil))}
+	}
+	var missing map[uuid.UUID][]heldLink
+	if refs {
+		if missing, err = missingRefs(ap.ctx, ap.tx, lt, batch); err != nil {
+			return nil, err
+		}
+	}
+	var ids []string
+	if refs {
+		ids = make([]string, 0, len(batch))
+	}
+	created := ap.created
+	ap.created = 0
+	for i, p := range batch {
+		if err := ap.tick(); err != nil {
+			return nil, err
+		}
+		written, err := ap.row(lt, st, p, missing[p.id], i < created)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.id, err)
+		}
+		if written && refs {
+			ids = append(ids, p.id.String())
+		}
+	}
+	return ids, nil
+}
+
+// row writes one pulled row and reports whether the device now has it.
+func (ap *applier) row(lt *localTable, st *applyStmts, p pulled, links []heldLink, created bool) (bool, error) {
+	name := lt.coll.CollectionName()
+	if st.seen != nil {
+		if _, err := st.seen.ExecContext(ap.ctx, name, p.id.String()); err != nil {
+			return false, err
+		}
+	}
+	if len(links) > 0 {
+		ok, err := substitute(ap.ctx, ap.tx, lt, p.id, p.args, links)
+		if err != nil {
+			return false, err
+		}
+		ap.held = true
+		if !ok {
+			return false, holdRow(ap.ctx, ap.tx, lt, p.row, links)
+		}
+	}
+	r, err := st.apply.ExecContext(ap.ctx, p.args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		merged, err := ap.s.mergeFields(ap.ctx, ap.tx, lt, p.row, p.args[nMeta:], &st.merge)
+		if err != nil {
+			return false, err
+		}
+		if !merged {
+			ap.s.res.Skipped++
+			return true, nil
+		}
+		ap.count(name, 1)
+		ap.s.log("pull", name, "updated", lt.coll, p.row, p.id)
+		return true, holdLinks(ap.ctx, ap.tx, lt, p.id, links, true)
+	}
+	op := "updated"
+	if created {
+		op = "created"
+		ap.count(name, 0)
+	} else {
+		ap.count(name, 1)
+	}
+	ap.s.log("pull", name, op, lt.coll, p.row, p.id)
+	return true, holdLinks(ap.ctx, ap.tx, lt, p.id, links, false)
+}
+
+// deletes applies the pulled deletes of cs.
+func (ap *applier) deletes(lt *localTable, cs *wire.ChangeSet) error {
+	db, name, ctx := ap.s.db, cs.Collection, ap.ctx
 	now := db.timestamp()
 	for i, id := range cs.Deleted {
-		if err := check(n); err != nil {
-			return err
+		if err := ap.tick(); err != nil {
+			return fmt.Errorf("ssync client: apply %s: %w", name, err)
 		}
-		n++
 		// The server's deletedAt, which every device stores; an older
 		// server sends none, and the device's clock stamps the delete.
 		var at any
 		if i < len(cs.DeletedAt) && !cs.DeletedAt[i].IsZero() {
 			at = ssync.StoredTime(cs.DeletedAt[i])
 		}
-		r, err := tx.ExecContext(qctx, lt.applyDel, at, now, id.String())
+		r, err := ap.tx.ExecContext(ctx, lt.applyDel, at, now, id.String())
 		if err != nil {
-			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
+			return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ap.check, err))
 		}
 		if n, _ := r.RowsAffected(); n > 0 {
-			deleted++
-			s.log("pull", name, "deleted", lt.coll, nil, id)
+			ap.count(name, 2)
+			ap.s.log("pull", name, "deleted", lt.coll, nil, id)
 		} else if at != nil {
 			// Deleted here already (and pushed): take the server's stamp.
-			if _, err := tx.ExecContext(qctx, lt.applyStamp, at, id.String(), at); err != nil {
-				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
+			if _, err := ap.tx.ExecContext(ctx, lt.applyStamp, at, id.String(), at); err != nil {
+				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ap.check, err))
 			}
 		}
 		if db.referenced[name] {
-			if err := db.cascadePulled(qctx, tx, name, id, now); err != nil {
-				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ctx, err))
+			if err := db.cascadePulled(ctx, ap.tx, name, id, now); err != nil {
+				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ap.check, err))
 			}
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ssync client: apply %s: %w", name, err)
-	}
-	if err := writeMeta(qctx, tx, checkpointKey(s.scope, name), cs.Checkpoint); err != nil {
-		return fmt.Errorf("ssync client: %w", cause(ctx, err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
-	}
-	addCount(&s.res.Pulled, name, created, updated, deleted)
-	s.res.Checkpoint = cs.Checkpoint
-	if created+updated+deleted > 0 {
-		db.changed(OriginPull, name)
 	}
 	return nil
 }
@@ -413,9 +563,10 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 // known field by field, when pushes carry fields: the fields not changed
 // locally take the pulled values, the changed ones stay (they are pushed
 // next) with the pulled values as their bases. It reports whether the
-// local row was such a row. *stmt is the prepared merge, prepared here on
+// local row was such a row. values are the row's user values as written
+// (held references replaced: held.go). *stmt is the prepared merge, prepared here on
 // first use.
-func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, row any, stmt **sql.Stmt) (bool, error) {
+func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, row any, values []any, stmt **sql.Stmt) (bool, error) {
 	if lt.fields.merge == "" || lt.coll.RecordOf(row).DeletedAt != nil || !s.fields || s.opts.WholeRows {
 		// A device that pushes whole rows keeps its whole local row.
 		return false, nil
@@ -427,8 +578,7 @@ func (s *session) mergeFields(ctx context.Context, tx *sql.Tx, lt *localTable, r
 		}
 		*stmt = st
 	}
-	args := lt.coll.AppendValues(row, nil)
-	args = append(args, lt.coll.RecordOf(row).ID.String())
+	args := append(slices.Clip(values), lt.coll.RecordOf(row).ID.String())
 	r, err := (*stmt).ExecContext(ctx, args...)
 	if err != nil {
 		return false, err

@@ -527,7 +527,19 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 	}
 	// The rows are read at full speed; ctx is checked every checkRows rows
 	// (see hot.go).
-	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
+	query := lt.dirty
+	if len(lt.refs) > 0 {
+		// Pushes send held references (held.go), never what the device
+		// shows meanwhile.
+		var held bool
+		if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ss_held WHERE collection = ? AND row IS NULL)`, name).Scan(&held); err != nil {
+			return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+		}
+		if held {
+			query = lt.dirtyHeld
+		}
+	}
+	rows, err := db.sql.QueryContext(quiet(ctx), query, scope)
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}

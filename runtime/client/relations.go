@@ -20,6 +20,9 @@ var (
 	// ErrDeletedReference is returned by Insert and Update when the row
 	// references (ref=) a row that is deleted.
 	ErrDeletedReference = errors.New("ssync client: the row references a deleted row")
+	// ErrMissingReference is returned by Insert and Update when the row
+	// references (ref=) a row the device does not have.
+	ErrMissingReference = errors.New("ssync client: the row references a row the device does not have")
 )
 
 // localRef is a reference column of the registry: rows of child hold in
@@ -29,6 +32,7 @@ type localRef struct {
 	column        string
 	index         int // among the child's user columns
 	rule          ssync.OnDelete
+	nullable      bool
 }
 
 // refs returns the registry's references.
@@ -37,7 +41,7 @@ func (db *DB) refs() []localRef {
 	for _, c := range db.reg.Collections() {
 		for i, col := range c.UserColumns() {
 			if col.Ref != "" {
-				out = append(out, localRef{parent: col.Ref, child: c.CollectionName(), column: col.Name, index: i, rule: col.Rule()})
+				out = append(out, localRef{parent: col.Ref, child: c.CollectionName(), column: col.Name, index: i, rule: col.Rule(), nullable: col.Nullable})
 			}
 		}
 	}
@@ -52,9 +56,9 @@ func (db *DB) atomically(ctx context.Context, fn func(ctx context.Context) error
 	return db.Transaction(ctx, fn)
 }
 
-// checkParents refuses a row that references a deleted row: the server
-// would delete it, refuse it or clear the reference as it arrives. A
-// missing row is the foreign key's business.
+// checkParents refuses a row that references a deleted row (the server
+// would delete it, refuse it or clear the reference as it arrives) or a
+// row the device does not have, naming the reference.
 func (db *DB) checkParents(ctx context.Context, table string, values []any) error {
 	for _, r := range db.refs() {
 		if r.child != table {
@@ -66,8 +70,13 @@ func (db *DB) checkParents(ctx context.Context, table string, values []any) erro
 		}
 		var deleted bool
 		err := db.conn(ctx).QueryRowContext(ctx, "SELECT deleted_at IS NOT NULL FROM "+quote(r.parent)+" WHERE id = ?", id.String()).Scan(&deleted)
-		if err == nil && deleted {
-			return fmt.Errorf("%w: %s %s (%s)", ErrDeletedReference, r.parent, id, r.column)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("%w: %s.%s = %s, a row of %s", ErrMissingReference, table, r.column, id, r.parent)
+		case err != nil:
+			return fmt.Errorf("ssync client: check %s.%s: %w", table, r.column, err)
+		case deleted:
+			return fmt.Errorf("%w: %s.%s = %s, a row of %s", ErrDeletedReference, table, r.column, id, r.parent)
 		}
 	}
 	return nil

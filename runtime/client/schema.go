@@ -105,6 +105,7 @@ func (db *DB) migrate(ctx context.Context, tx queryer) error {
 	}
 	for _, c := range db.reg.Collections() {
 		stmts = append(stmts, trackDDL(c)...)
+		stmts = append(stmts, heldTriggerDDL(c)...)
 	}
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {

@@ -1,0 +1,343 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/mailru/easyjson/jlexer"
+	"github.com/mailru/easyjson/jwriter"
+
+	"github.com/ssync-go/ssync/runtime/internal/refval"
+	"github.com/ssync-go/ssync/runtime/ssync"
+)
+
+// Held references.
+//
+// A pull applies rows with the device's foreign-key checks off: the server
+// checked them. Yet a pulled row may reference a row the device does not
+// have yet: a table's rows come in the order they were last written, so a
+// subtask comes before its parent when the parent was edited after it; a
+// reference may point into a table pulled later, or in another group of
+// collections at another checkpoint; and a pull may be cut between any two
+// batches. The device never stores such a reference. It holds it in
+// ss_held until the referenced row arrives:
+//
+//   - a nullable reference is written as NULL: the row reads as having no
+//     parent yet;
+//   - a NOT NULL reference of a row the device has keeps the local value;
+//   - a row the device does not have, with a NOT NULL reference, is not
+//     written at all: it waits whole in ss_held, encoded as on the wire.
+//
+// When the referenced row arrives (in any later batch or sync), the
+// reference is written, without becoming a local change and as the base
+// of its field, and a waiting row is applied as if just pulled. A newer
+// pulled version of the row, or its delete, replaces what was held. A
+// local write that changes a held reference drops it: the app's value
+// wins. Pushes send a held reference's target, never the value the device
+// shows meanwhile, so edits made meanwhile never clear it on the server.
+var heldDDL = []string{
+	`CREATE TABLE IF NOT EXISTS ss_held (
+		collection TEXT NOT NULL,
+		id TEXT NOT NULL,
+		col TEXT NOT NULL,
+		target TEXT NOT NULL,
+		row BLOB,
+		PRIMARY KEY (collection, id, col)) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS ss_held_target ON ss_held (target)`,
+}
+
+// heldLink is a reference of a pulled row to a row the device lacks.
+type heldLink struct {
+	ref    localRef
+	target uuid.UUID
+}
+
+// sqlString quotes s as an SQLite string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// heldTriggerDDL returns the statements that (re)create the triggers that
+// drop a held reference of c's table when a local write changes it.
+func heldTriggerDDL(c ssync.Collection) []string {
+	var out []string
+	name := c.CollectionName()
+	for _, col := range c.UserColumns() {
+		if col.Ref == "" {
+			continue
+		}
+		trigger := quote("ss_held_" + name + "_" + col.Name)
+		v := quote(col.Name)
+		out = append(out, "DROP TRIGGER IF EXISTS "+trigger,
+			"CREATE TRIGGER "+trigger+" AFTER UPDATE OF "+v+" ON "+quote(name)+
+				" WHEN NEW."+quote(columnDirty)+" > OLD."+quote(columnDirty)+" AND OLD."+v+" IS NOT NEW."+v+""+
+				" BEGIN DELETE FROM ss_held WHERE collection = "+sqlString(name)+" AND id = OLD."+quote(ssync.ColumnID)+
+				" AND col = "+sqlString(col.Name)+"; END")
+	}
+	return out
+}
+
+// heldColumns returns the columns of c's select list with each reference
+// read as its held target when one is held: what a push sends.
+func heldColumns(c ssync.Collection, cols []string) []string {
+	name := c.CollectionName()
+	out := append([]string(nil), cols...)
+	for i, col := range c.UserColumns() {
+		if col.Ref == "" {
+			continue
+		}
+		j := len(cols) - len(c.UserColumns()) + i
+		out[j] = "COALESCE((SELECT h.target FROM ss_held h WHERE h.collection = " + sqlString(name) +
+			" AND h.id = " + quote(name) + "." + quote(ssync.ColumnID) + " AND h.col = " + sqlString(col.Name) +
+			" AND h.row IS NULL), " + quote(name) + "." + quote(col.Name) + ")"
+	}
+	return out
+}
+
+// anyHeld reports whether the device holds references (see above).
+func anyHeld(ctx context.Context, q *sql.Tx) (bool, error) {
+	var held bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ss_held)`).Scan(&held)
+	return held, err
+}
+
+// idList is ids as a JSON array, for json_each.
+func idList(ids []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(id)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// missingRefs returns, for the pulled rows of lt, the references to rows
+// the device does not have and that are not among rows themselves (a
+// subtask pulled with its parent), by row id; nil when there are none.
+func missingRefs(ctx context.Context, tx *sql.Tx, lt *localTable, rows []pulled) (map[uuid.UUID][]heldLink, error) {
+	if len(lt.refs) == 0 {
+		return nil, nil
+	}
+	name := lt.coll.CollectionName()
+	var out map[uuid.UUID][]heldLink
+	var batch map[uuid.UUID]bool // ids of rows, for self-references
+	for _, r := range lt.refs {
+		seen := map[uuid.UUID]bool{}
+		var targets []string
+		for _, p := range rows {
+			if id, ok := refval.ID(p.args[nMeta+r.index]); ok && !seen[id] {
+				seen[id] = true
+				targets = append(targets, id.String())
+			}
+		}
+		if len(targets) == 0 {
+			continue
+		}
+		missing, err := absentIDs(ctx, tx, r.parent, targets)
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if r.parent == name && batch == nil {
+			batch = map[uuid.UUID]bool{}
+			for _, p := range rows {
+				batch[p.id] = true
+			}
+		}
+		for _, p := range rows {
+			id, ok := refval.ID(p.args[nMeta+r.index])
+			if !ok || !missing[id] || batch[id] {
+				continue
+			}
+			if out == nil {
+				out = map[uuid.UUID][]heldLink{}
+			}
+			out[p.id] = append(out[p.id], heldLink{ref: r, target: id})
+		}
+	}
+	return out, nil
+}
+
+// absentIDs returns which of ids table lacks.
+func absentIDs(ctx context.Context, tx *sql.Tx, table string, ids []string) (map[uuid.UUID]bool, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM "+
+		quote(table)+" p WHERE p."+quote(ssync.ColumnID)+" = j.value)", idList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up %s: %w", table, err)
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// substitute replaces, in the apply arguments of a pulled row, each held
+// reference by what the device stores meanwhile (see above). It returns
+// false when the row must wait whole.
+func substitute(ctx context.Context, tx *sql.Tx, lt *localTable, id uuid.UUID, args []any, links []heldLink) (bool, error) {
+	for _, l := range links {
+		i := nMeta + l.ref.index
+		if l.ref.nullable {
+			args[i] = nil
+			continue
+		}
+		var v any
+		err := tx.QueryRowContext(ctx, "SELECT "+quote(l.ref.column)+" FROM "+quote(l.ref.child)+
+			" WHERE "+quote(ssync.ColumnID)+" = ?", id.String()).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read %s.%s: %w", l.ref.child, l.ref.column, err)
+		}
+		args[i] = v
+	}
+	return true, nil
+}
+
+// holdLinks records the held references of a pulled row the device wrote.
+// A row merged into local changes holds only the references it did not
+// change itself (merged): those it changed stay the device's.
+func holdLinks(ctx context.Context, tx *sql.Tx, lt *localTable, id uuid.UUID, links []heldLink, merged bool) error {
+	for _, l := range links {
+		if merged {
+			var changed bool
+			err := tx.QueryRowContext(ctx, "SELECT "+quote(fieldDirty(l.ref.column))+" IS NOT NULL FROM "+
+				quote(changedName(l.ref.child))+" WHERE "+quote(ssync.ColumnID)+" = ?", id.String()).Scan(&changed)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("read changed fields of %s: %w", l.ref.child, err)
+			}
+			if changed {
+				continue
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO ss_held (collection, id, col, target, row) VALUES (?, ?, ?, ?, NULL)`,
+			l.ref.child, id.String(), l.ref.column, l.target.String()); err != nil {
+			return fmt.Errorf("hold a reference of %s: %w", l.ref.child, err)
+		}
+	}
+	return nil
+}
+
+// holdRow keeps a pulled row the device cannot write yet (see above),
+// waiting for the first of links.
+func holdRow(ctx context.Context, tx *sql.Tx, lt *localTable, row any, links []heldLink) error {
+	w := &jwriter.Writer{}
+	lt.coll.EncodeRow(w, row)
+	data, err := w.BuildBytes()
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ss_held (collection, id, col, target, row) VALUES (?, ?, ?, ?, ?)`,
+		lt.coll.CollectionName(), lt.coll.RecordOf(row).ID.String(), links[0].ref.column, links[0].target.String(), data)
+	if err != nil {
+		return fmt.Errorf("hold a row of %s: %w", lt.coll.CollectionName(), err)
+	}
+	return nil
+}
+
+// dropHeld forgets what is held for rows ids of table: a newer version of
+// them, or their delete, was pulled.
+func dropHeld(ctx context.Context, tx *sql.Tx, table string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM ss_held WHERE collection = ? AND id IN (SELECT value FROM json_each(?))`, table, idList(ids))
+	return err
+}
+
+// heldEntry is one row of ss_held.
+type heldEntry struct {
+	collection, id, col, target string
+	row                         []byte
+}
+
+// release writes what waited for the rows ids, which the device now has:
+// held references, and waiting rows (applied by ap, whose ids are then
+// released in turn).
+func (ap *applier) release(ids []string) error {
+	for len(ids) > 0 {
+		entries, err := heldFor(ap.ctx, ap.tx, ids)
+		if err != nil {
+			return err
+		}
+		ids = nil
+		for _, e := range entries {
+			lt := ap.s.db.tables[e.collection]
+			if lt == nil {
+				continue // a table no longer in the model
+			}
+			if e.row == nil {
+				if err := restoreLink(ap.ctx, ap.tx, e); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := dropHeld(ap.ctx, ap.tx, e.collection, []string{e.id}); err != nil {
+				return err
+			}
+			row := lt.coll.NewRow()
+			l := &jlexer.Lexer{Data: e.row}
+			if err := lt.coll.DecodeRow(l, row, ssync.DecodeOptions{}); err != nil {
+				return fmt.Errorf("a held row of %s: %w", e.collection, err)
+			}
+			written, err := ap.rows(lt, []any{row}, true)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, written...)
+		}
+	}
+	return nil
+}
+
+// heldFor reads what waits for the rows ids.
+func heldFor(ctx context.Context, tx *sql.Tx, ids []string) ([]heldEntry, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT collection, id, col, target, row FROM ss_held
+		WHERE target IN (SELECT value FROM json_each(?)) ORDER BY collection, id, col`, idList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("read held references: %w", err)
+	}
+	defer rows.Close()
+	var out []heldEntry
+	for rows.Next() {
+		var e heldEntry
+		if err := rows.Scan(&e.collection, &e.id, &e.col, &e.target, &e.row); err != nil {
+			return nil, fmt.Errorf("read held references: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// restoreLink writes a held reference whose row arrived, as the server's
+// value (and the base of the field), and forgets it.
+func restoreLink(ctx context.Context, tx *sql.Tx, e heldEntry) error {
+	t, c, id := quote(e.collection), quote(e.col), quote(ssync.ColumnID)
+	for _, q := range []string{
+		"UPDATE " + t + " SET " + c + " = ? WHERE " + id + " = ? AND `deleted_at` IS NULL",
+		"UPDATE " + quote(changedName(e.collection)) + " SET " + c + " = ? WHERE " + id + " = ? AND " + quote(fieldDirty(e.col)) + " IS NULL",
+	} {
+		if _, err := tx.ExecContext(ctx, q, e.target, e.id); err != nil {
+			return fmt.Errorf("write a held reference of %s: %w", e.collection, err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM ss_held WHERE collection = ? AND id = ? AND col = ?`, e.collection, e.id, e.col)
+	return err
+}

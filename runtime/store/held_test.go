@@ -1,0 +1,124 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/client"
+)
+
+// TestInterruptedPull: a pull cut between batches leaves the device with
+// rows whose referenced rows come in later batches (a subtask pulled
+// before its parent, which was edited after it). The device never holds
+// such a reference: its file passes PRAGMA foreign_key_check, every row
+// it has can be edited, the references appear once their rows arrive, and
+// the edits made meanwhile, pushed field by field or whole, do not clear
+// them on the server.
+func TestInterruptedPull(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		for _, whole := range []bool{false, true} {
+			w := newRelWorld(t, b)
+			a := w.device()
+			p := w.add(a, "rel_project", "launch", nil, nil)
+			t0 := w.add(a, "rel_task", "elsewhere", &p, nil)
+			t1 := w.add(a, "rel_task", "plan", &p, nil)
+			t2 := w.add(a, "rel_task", "plan, part 1", &p, &t1)
+			t3 := w.add(a, "rel_task", "plan, part 1a", &p, &t2)
+			t4 := w.add(a, "rel_task", "plan, part 2", &p, &t1)
+			w.sync(a)
+			// Parents edited after their children: a pull sends t0 and t3
+			// (in either order), t2, t4, then t1.
+			for _, id := range []uuid.UUID{t2, t4, t1} {
+				n := w.get(a, "rel_task", id)
+				n.Title += " (edited)"
+				if err := repo(a, "rel_task").Update(context.Background(), n); err != nil {
+					t.Fatal(err)
+				}
+				w.sync(a)
+			}
+
+			fresh := w.device()
+			ctx, cancel := context.WithCancel(context.Background())
+			opts := storetest.Sync(w.url, "ann")
+			opts.WholeRows = whole
+			opts.PullBatchRows = 1
+			batches := 0
+			opts.Progress = func(p client.Progress) {
+				if p.Stage == client.StagePull && p.Collection == "rel_task" {
+					if batches++; batches == 4 {
+						cancel() // before t1
+					}
+				}
+			}
+			if _, err := fresh.Synchronize(ctx, opts); !errors.Is(err, context.Canceled) {
+				t.Fatalf("whole=%v: the cut pull: %v, want context.Canceled", whole, err)
+			}
+			cancel()
+			w.checkInvariant(fresh, "the device whose pull was cut")
+			n3, n2, n4 := w.get(fresh, "rel_task", t3), w.get(fresh, "rel_task", t2), w.get(fresh, "rel_task", t4)
+			if n3 == nil || n2 == nil || n4 == nil || w.get(fresh, "rel_task", t1) != nil {
+				t.Fatalf("whole=%v: the cut pull did not stop right before t1 (t3 %v, t2 %v, t4 %v)", whole, n3 != nil, n2 != nil, n4 != nil)
+			}
+			if n3.B == nil || *n3.B != t2 {
+				t.Fatalf("whole=%v: t3's parent t2 arrived in the same pull, yet t3.b = %v", whole, n3.B)
+			}
+			if n2.B != nil || n4.B != nil {
+				t.Fatalf("whole=%v: t2 and t4 reference t1, which the device does not have: b = %v, %v", whole, n2.B, n4.B)
+			}
+			// Everything the device has can be edited: t4 is moved under
+			// t0 (the app's value wins over the held one).
+			n4.B = &t0
+			for _, n := range []*storetest.Node{n3, n2, n4} {
+				n.Title += " (fresh)"
+				if err := repo(fresh, "rel_task").Update(context.Background(), n); err != nil {
+					t.Fatalf("whole=%v: edit %s on the device whose pull was cut: %v", whole, n.Title, err)
+				}
+			}
+			w.checkInvariant(fresh, "the device that edited")
+
+			opts.Progress, opts.PullBatchRows = nil, 0
+			if _, err := fresh.Synchronize(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			w.checkInvariant(fresh, "the device after a whole pull")
+			w.sync(a)
+			for _, d := range []*client.DB{fresh, a} {
+				n2, n4 := w.get(d, "rel_task", t2), w.get(d, "rel_task", t4)
+				if n2 == nil || n2.B == nil || *n2.B != t1 || n2.Title != "plan, part 1 (edited) (fresh)" {
+					t.Fatalf("whole=%v: t2 after the syncs: %+v, want parent t1 and both edits", whole, n2)
+				}
+				if n4 == nil || n4.B == nil || *n4.B != t0 || n4.Title != "plan, part 2 (edited) (fresh)" {
+					t.Fatalf("whole=%v: t4 after the syncs: %+v, want parent t0 and both edits", whole, n4)
+				}
+			}
+		}
+	})
+}
+
+// TestMissingReference: a local write that references a row the device
+// does not have is refused with an error that names the reference.
+func TestMissingReference(t *testing.T) {
+	d := storetest.Device(t, storetest.Relations(t), "ann")
+	ghost := uuid.New()
+	err := repo(d, "rel_task").Insert(context.Background(), &storetest.Node{Title: "x", B: &ghost})
+	if !errors.Is(err, client.ErrMissingReference) {
+		t.Fatalf("insert under a missing row: %v, want ErrMissingReference", err)
+	}
+	if want := ghost.String(); !containsAll(err.Error(), want, "rel_task", "b") {
+		t.Fatalf("the error does not name the reference: %v", err)
+	}
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
