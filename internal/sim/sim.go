@@ -342,6 +342,9 @@ type world struct {
 	cfg Config
 	ctx context.Context
 	rng *rand.Rand
+	// cutRng draws the pulls cut between two batches (plan.cutAfter),
+	// apart from rng so that pinned seeds replay the runs they pinned.
+	cutRng *rand.Rand
 	reg *ssync.Registry // the server's
 	app *app
 	rep *Report
@@ -407,6 +410,7 @@ func Run(t testing.TB, cfg Config) *Report {
 	w := &world{
 		t: t, cfg: cfg, ctx: ctx,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x55796e635369)),
+		cutRng:  rand.New(rand.NewPCG(cfg.Seed, 0x637574)),
 		rep:     &Report{Seed: cfg.Seed, Steps: cfg.Steps, Store: cfg.Backend.Name, Model: cfg.Model, Bursts: cfg.Bursts, Ops: map[string]int{}},
 		byLabel: map[string]*device{},
 		faults:  map[string]int{},
@@ -613,8 +617,9 @@ type app struct {
 	ops       func() []op
 	// afterSync checks a device after a successful sync that ran alone.
 	afterSync func(d *device, when string)
-	// afterOwnSync, when set, checks a device after any successful sync
-	// of it once it ended, whatever else ran meanwhile.
+	// afterOwnSync, when set, checks a device after any sync of it once
+	// it ended, whatever else ran meanwhile: successful, failed or cut
+	// short (a killed device once its file is opened again).
 	afterOwnSync func(d *device, when string)
 	// final runs the final checks, once every device synced until
 	// nothing moves.

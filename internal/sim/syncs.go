@@ -106,6 +106,10 @@ type plan struct {
 	pullSeen       bool
 
 	pushBatch, pullBatch, attempts int
+	// cutAfter, when positive, cancels the sync once that many pulled
+	// change sets are applied: a pull cut between two batches, which no
+	// retry resumes within the sync.
+	cutAfter, pulledSets int
 
 	cancel context.CancelFunc
 	killed atomic.Bool
@@ -122,6 +126,9 @@ func (p *plan) describe() string {
 	}
 	if p.killBeforePull {
 		parts = append(parts, "kill before the pull")
+	}
+	if p.cutAfter > 0 {
+		parts = append(parts, fmt.Sprintf("pull cut after %d change sets", p.cutAfter))
 	}
 	s := fmt.Sprintf("push batch %d, pull batch %d, %d attempts", p.pushBatch, p.pullBatch, p.attempts)
 	if len(parts) > 0 {
@@ -163,6 +170,9 @@ func (w *world) drawPlan(faulty bool) *plan {
 	p.attempts = 2 + w.rng.IntN(4)
 	if !faulty {
 		return p
+	}
+	if w.cutRng.Float64() < w.cfg.FaultRate {
+		p.cutAfter = 1 + w.cutRng.IntN(8)
 	}
 	for i := 0; i < 12; i++ {
 		if w.rng.Float64() >= w.cfg.FaultRate {
@@ -220,6 +230,16 @@ func (w *world) startSync(d *device, p *plan, kind string) chan outcome {
 		// writer wins per row); the versions model checks fields, and its
 		// devices push fields but for some (see versionsApp).
 		WholeRows: d.wholeRows,
+		Progress: func(pr client.Progress) {
+			if p.cutAfter == 0 || pr.Stage != client.StagePull {
+				return
+			}
+			if p.pulledSets++; p.pulledSets == p.cutAfter {
+				p.note(fmt.Sprintf("pull cut after %d change sets", p.cutAfter))
+				w.countFault("pull-cut-between-batches")
+				cancel()
+			}
+		},
 		Decorate: func(r *http.Request) error {
 			n := ord
 			ord++
@@ -491,9 +511,12 @@ func (w *world) finishSync(o outcome, alone bool) {
 		d.hc.CloseIdleConnections()
 		d.db = w.openDevice(d)
 		w.logf("%s was killed; its database file is opened again", d.label)
+		if w.app.afterOwnSync != nil {
+			w.app.afterOwnSync(d, fmt.Sprintf("after %s %s, killed", kind, d.label))
+		}
 		return
 	}
-	if o.err == nil && w.app.afterOwnSync != nil {
+	if w.app.afterOwnSync != nil {
 		w.app.afterOwnSync(d, fmt.Sprintf("after %s %s", kind, d.label))
 	}
 	if o.err == nil && alone && !w.busy() {

@@ -331,7 +331,7 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 	}
 	for _, t := range db.reg.Names() {
-		if c := ap.counts[t]; c != [3]int{} {
+		if c := ap.counts[t]; c != [3]int{} || ap.touched[t] {
 			addCount(&s.res.Pulled, t, c[0], c[1], c[2])
 			db.changed(OriginPull, t)
 		}
@@ -373,6 +373,7 @@ type applier struct {
 	held    bool // something was held
 	stmts   map[string]*applyStmts
 	counts  map[string][3]int // created, updated, deleted per table
+	touched map[string]bool   // tables changed beyond counts (cascades)
 }
 
 // applyStmts are the prepared statements of one table.
@@ -404,6 +405,14 @@ func (ap *applier) tick() error {
 		return nil
 	}
 	return ap.check.Err()
+}
+
+// touch records that a pull changed table without counting a row of it.
+func (ap *applier) touch(table string) {
+	if ap.touched == nil {
+		ap.touched = map[string]bool{}
+	}
+	ap.touched[table] = true
 }
 
 func (ap *applier) count(table string, i int) {
@@ -551,7 +560,7 @@ func (ap *applier) deletes(lt *localTable, cs *wire.ChangeSet) error {
 			}
 		}
 		if db.referenced[name] {
-			if err := db.cascadePulled(ctx, ap.tx, name, id, now); err != nil {
+			if err := db.cascadePulled(ctx, ap.tx, name, id, now, ap.touch); err != nil {
 				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ap.check, err))
 			}
 		}

@@ -57,8 +57,10 @@ func (db *DB) atomically(ctx context.Context, fn func(ctx context.Context) error
 }
 
 // checkParents refuses a row that references a deleted row (the server
-// would delete it, refuse it or clear the reference as it arrives) or a
-// row the device does not have, naming the reference.
+// would delete it, refuse it or clear the reference as it arrives). A
+// reference to a row the device does not have is checked again when the
+// transaction commits (the row may come later in it: a cycle), and then
+// refused with ErrMissingReference, naming it.
 func (db *DB) checkParents(ctx context.Context, table string, values []any) error {
 	for _, r := range db.refs() {
 		if r.child != table {
@@ -72,11 +74,43 @@ func (db *DB) checkParents(ctx context.Context, table string, values []any) erro
 		err := db.conn(ctx).QueryRowContext(ctx, "SELECT deleted_at IS NOT NULL FROM "+quote(r.parent)+" WHERE id = ?", id.String()).Scan(&deleted)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("%w: %s.%s = %s, a row of %s", ErrMissingReference, table, r.column, id, r.parent)
+			ref := missingRef{ref: r, id: id}
+			t, ok := ctx.Value(touchedKey{db}).(*touched)
+			if !ok {
+				return ref.error()
+			}
+			t.missing = append(t.missing, ref)
 		case err != nil:
 			return fmt.Errorf("ssync client: check %s.%s: %w", table, r.column, err)
 		case deleted:
 			return fmt.Errorf("%w: %s.%s = %s, a row of %s", ErrDeletedReference, table, r.column, id, r.parent)
+		}
+	}
+	return nil
+}
+
+// missingRef is a reference to a row the device did not have when it was
+// written.
+type missingRef struct {
+	ref localRef
+	id  uuid.UUID
+}
+
+func (m missingRef) error() error {
+	return fmt.Errorf("%w: %s.%s = %s, a row of %s", ErrMissingReference, m.ref.child, m.ref.column, m.id, m.ref.parent)
+}
+
+// checkMissing refuses, before a transaction commits, the first of refs
+// whose row it did not write after all.
+func checkMissing(ctx context.Context, tx *sql.Tx, refs []missingRef) error {
+	for _, m := range refs {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+quote(m.ref.parent)+" WHERE id = ?", m.id.String()).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return m.error()
+		}
+		if err != nil {
+			return fmt.Errorf("ssync client: check %s.%s: %w", m.ref.child, m.ref.column, err)
 		}
 	}
 	return nil
@@ -166,36 +200,70 @@ func deleteChild(ctx context.Context, q queryer, r localRef, c uuid.UUID, now ti
 }
 
 // cascadePulled applies the ondelete rules of the rows referencing the row
-// id of table, which a pull deleted, to the live rows with local changes
-// the server has not seen (written after the sync's push, or offline under
-// a row another device deleted): cascade and restrict delete them (the
-// server would delete them as they arrive), setnull clears the reference;
-// each is a local change, pushed by the next Synchronize. The rows without
-// local changes follow the server's rules in the same pull. It runs in the
-// pull's transaction, recursively.
-func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time) error {
+// id of table, which a pull deleted, recursively, in the pull's
+// transaction, so that no live row references a deleted one even when the
+// pull is cut before the server's own changes to those rows arrive:
+//
+//   - live rows with local changes the server has not seen (written after
+//     the sync's push, or offline under a row another device deleted):
+//     cascade and restrict delete them (the server would delete them as
+//     they arrive), setnull clears the reference; each is a local change,
+//     pushed by the next Synchronize;
+//   - the other live rows get what the server did to them, without
+//     becoming local changes: deleted (cascade, and restrict, whose rows
+//     the server moved or deleted before it deleted this one) or their
+//     reference cleared (setnull). The server's versions of them come
+//     later in the pull and replace these.
+//
+// touched is called with each table it changes.
+func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time, touched func(string)) error {
 	for _, r := range db.refs() {
 		if r.parent != table {
 			continue
 		}
-		pending, err := referencing(ctx, tx, r, id, true)
-		if err != nil {
-			return err
-		}
-		for _, c := range pending {
-			if r.rule == ssync.OnDeleteSetNull {
-				if err := clearRef(ctx, tx, r, c, now); err != nil {
+		for _, pending := range []bool{true, false} {
+			children, err := referencing(ctx, tx, r, id, pending)
+			if err != nil {
+				return err
+			}
+			if len(children) > 0 {
+				touched(r.child)
+			}
+			for _, c := range children {
+				if err := pulledRule(ctx, tx, r, c, now, pending); err != nil {
 					return err
 				}
-				continue
-			}
-			if err := deleteChild(ctx, tx, r, c, now); err != nil {
-				return err
-			}
-			if err := db.cascadePulled(ctx, tx, r.child, c, now); err != nil {
-				return err
+				if r.rule == ssync.OnDeleteSetNull {
+					continue
+				}
+				if err := db.cascadePulled(ctx, tx, r.child, c, now, touched); err != nil {
+					return err
+				}
 			}
 		}
+	}
+	return nil
+}
+
+// pulledRule applies r's rule to the live row c whose referenced row a
+// pull deleted: as a local change when pending, else as the server did.
+func pulledRule(ctx context.Context, tx *sql.Tx, r localRef, c uuid.UUID, now time.Time, pending bool) error {
+	switch {
+	case pending && r.rule == ssync.OnDeleteSetNull:
+		return clearRef(ctx, tx, r, c, now)
+	case pending:
+		return deleteChild(ctx, tx, r, c, now)
+	}
+	set := quote(r.column) + " = NULL"
+	if r.rule != ssync.OnDeleteSetNull {
+		set = "`deleted_at` = ?"
+	}
+	args := []any{c.String()}
+	if r.rule != ssync.OnDeleteSetNull {
+		args = append([]any{now}, args...)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET "+set+" WHERE `id` = ? AND `deleted_at` IS NULL", args...); err != nil {
+		return fmt.Errorf("apply the delete of %s %s to %s %s: %w", r.parent, c, r.child, c, err)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) erro
 	if err = fn(ctx); err != nil {
 		return err
 	}
+	if err = checkMissing(ctx, tx, wrote.missing); err != nil {
+		return err
+	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("ssync client: commit: %w", err)
 	}
@@ -61,8 +64,8 @@ func (db *DB) conn(ctx context.Context) interface {
 
 // beginApply starts a transaction for writing what the server sent, on a
 // connection with foreign-key checks off: the server already enforced them,
-// and a device may hold a child row whose parent is outside its scope or not
-// pulled yet. Local writes through repositories keep the checks. end must be
+// and the pull holds references to rows the device does not have yet
+// (held.go). Local writes through repositories keep the checks. end must be
 // called after the transaction is committed or rolled back.
 func (db *DB) beginApply(ctx context.Context) (tx *sql.Tx, end func(), err error) {
 	conn, err := db.sql.Conn(ctx)

@@ -192,7 +192,13 @@ func (s *Subscription) add(origin Origin, tables []string) {
 type touchedKey struct{ db *DB }
 
 // touched are the tables a Transaction wrote.
-type touched struct{ tables []string }
+type touched struct {
+	tables []string
+	// missing are references to rows the transaction had not written
+	// yet when it wrote them (a reference cycle written in one
+	// Transaction): checked again before it commits.
+	missing []missingRef
+}
 
 // wrote records a local write to table: announced now, or, inside a
 // Transaction, when it commits.

@@ -3,13 +3,18 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
+	"github.com/ssync-go/ssync/runtime/server"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/store"
 )
 
 // TestInterruptedPull: a pull cut between batches leaves the device with
@@ -109,9 +114,36 @@ func TestMissingReference(t *testing.T) {
 	if !errors.Is(err, client.ErrMissingReference) {
 		t.Fatalf("insert under a missing row: %v, want ErrMissingReference", err)
 	}
-	if want := ghost.String(); !containsAll(err.Error(), want, "rel_task", "b") {
+	if want := ghost.String(); !containsAll(err.Error(), want, "rel_task.b", "rel_task") {
 		t.Fatalf("the error does not name the reference: %v", err)
 	}
+	// In a transaction the row may come later (a cycle); one that never
+	// comes fails the transaction, which writes nothing.
+	ctx := context.Background()
+	var first uuid.UUID
+	err = d.Transaction(ctx, func(ctx context.Context) error {
+		n := &storetest.Node{Title: "first"}
+		if err := repo(d, "rel_task").Insert(ctx, n); err != nil {
+			return err
+		}
+		first = n.ID
+		return repo(d, "rel_task").Insert(ctx, &storetest.Node{Title: "y", B: &ghost})
+	})
+	if !errors.Is(err, client.ErrMissingReference) || !strings.Contains(err.Error(), ghost.String()) {
+		t.Fatalf("a transaction referencing a row it never writes: %v, want ErrMissingReference naming it", err)
+	}
+	if n := taskOf(d, first); n != nil {
+		t.Fatalf("the refused transaction wrote %+v", n)
+	}
+}
+
+// taskOf returns the rel_task row id of d (nil when d does not have it).
+func taskOf(d *client.DB, id uuid.UUID) *storetest.Node {
+	n, err := repo(d, "rel_task").Get(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	return n
 }
 
 func containsAll(s string, parts ...string) bool {
@@ -121,4 +153,80 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestWaitingRow: a pulled row whose NOT NULL reference names a row the
+// device does not get (a pull filter leaves the project out) waits, unseen,
+// until that row arrives; newer versions replace it meanwhile.
+func TestWaitingRow(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		// rel_task.a is NOT NULL here.
+		strict := *storetest.RelTable("rel_task")
+		strict.Columns = slices.Clone(strict.Columns)
+		strict.Columns[1].Nullable = false
+		reg, err := ssync.NewRegistry(storetest.RelTable("rel_project"), &strict, storetest.RelTable("rel_tag"), storetest.RelTable("rel_comment"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hidden atomic.Bool
+		hidden.Store(true)
+		hooks := store.Hooks{FilterPull: func(_ context.Context, _ store.PullContext, row any) bool {
+			return !hidden.Load() || row.(*storetest.Node).Title != "hidden"
+		}}
+		st, _ := b.Store(t, reg, store.WithHooks("rel_project", hooks))
+		w := &relWorld{t: t, url: storetest.Serve(t, st, server.Config{})}
+		a, fresh := storetest.Device(t, reg, "ann"), storetest.Device(t, reg, "ann")
+		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, &strict)
+		p := &storetest.Node{Title: "hidden"}
+		if err := projects.Insert(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		x := &storetest.Node{Title: "x", A: &p.ID}
+		if err := tasks.Insert(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		w.sync(fresh)
+		waiting := func(want bool) {
+			t.Helper()
+			w.checkInvariant(fresh, "the device")
+			if _, err := client.NewRepo(fresh, &strict).Get(context.Background(), x.ID); (err == nil) == want {
+				t.Fatalf("the task under the project the device lacks: Get = %v, want waiting %v", err, want)
+			}
+		}
+		waiting(true)
+		x.Title = "x, edited"
+		if err := tasks.Update(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		w.sync(fresh)
+		waiting(true)
+
+		hidden.Store(false)
+		p.Title = "shown"
+		if err := projects.Update(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		res := w.sync(fresh)
+		waiting(false)
+		got, _ := client.NewRepo(fresh, &strict).Get(context.Background(), x.ID)
+		if got.Title != "x, edited" || *got.A != p.ID {
+			t.Fatalf("the task after its project arrived: %+v", got)
+		}
+		if n := pulledOf(res, "rel_task"); n != 1 {
+			t.Fatalf("the sync that brought the task reports %d rel_task rows pulled, want 1", n)
+		}
+	})
+}
+
+// pulledOf is how many rows of collection res reports pulled.
+func pulledOf(res client.Result, collection string) int {
+	for _, c := range res.Pulled {
+		if c.Collection == collection {
+			return c.Created + c.Updated + c.Deleted
+		}
+	}
+	return 0
 }
