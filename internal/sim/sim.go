@@ -345,9 +345,9 @@ type world struct {
 	// cutRng draws the pulls cut between two batches (plan.cutAfter),
 	// apart from rng so that pinned seeds replay the runs they pinned.
 	cutRng *rand.Rand
-	reg *ssync.Registry // the server's
-	app *app
-	rep *Report
+	reg    *ssync.Registry // the server's
+	app    *app
+	rep    *Report
 
 	srv     *serverSide
 	dir     string // the devices' files
