@@ -32,6 +32,14 @@ import (
 //   - a row the device does not have, with a NOT NULL reference, is not
 //     written at all: it waits whole in ss_held, encoded as on the wire.
 //
+// A pulled delete also deletes the rows under the deleted row at once
+// (cascadePulled), so that no live row references a deleted one when a
+// pull is cut; the server's own versions of those rows come later in the
+// pull. A row deleted so because the row between it and the deleted one
+// was deleted too waits for that row in ss_held (col heldCascade): if the
+// server moved that row away instead, the pull brings it back, and the row
+// comes back with it.
+//
 // When the referenced row arrives (in any later batch or sync), the
 // reference is written, without becoming a local change and as the base
 // of its field, and a waiting row is applied as if just pulled. A newer
@@ -48,6 +56,46 @@ var heldDDL = []string{
 		row BLOB,
 		PRIMARY KEY (collection, id, col)) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS ss_held_target ON ss_held (target)`,
+}
+
+// heldCascade is the col of an ss_held row that a pulled delete deleted
+// (see above); target is the row through which it was deleted.
+const heldCascade = ""
+
+// holdCascade records that a pulled delete deleted the clean row id of
+// table because it deleted the row cause.
+func holdCascade(ctx context.Context, tx *sql.Tx, table string, id, cause uuid.UUID) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO ss_held (collection, id, col, target, row) VALUES (?, ?, ?, ?, NULL)`,
+		table, id.String(), heldCascade, cause.String()); err != nil {
+		return fmt.Errorf("hold a deleted row of %s: %w", table, err)
+	}
+	return nil
+}
+
+// uncascade brings back a row a pulled delete deleted (holdCascade)
+// whose cause came back live, unless another of its references names a
+// deleted row: then it waits for that one. It reports whether the row
+// came back.
+func uncascade(ctx context.Context, tx *sql.Tx, lt *localTable, e heldEntry) (bool, error) {
+	for _, r := range lt.refs {
+		var parent string
+		err := tx.QueryRowContext(ctx, "SELECT p.`id` FROM "+quote(r.child)+" c JOIN "+quote(r.parent)+" p ON p.`id` = c."+quote(r.column)+
+			" WHERE c.`id` = ? AND p.`deleted_at` IS NOT NULL", e.id).Scan(&parent)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("bring back %s %s: %w", e.collection, e.id, err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE ss_held SET target = ? WHERE collection = ? AND id = ? AND col = ?`, parent, e.collection, e.id, heldCascade)
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+quote(e.collection)+" SET `deleted_at` = NULL WHERE `id` = ? AND "+
+		quote(columnDirty)+" = 0", e.id); err != nil {
+		return false, fmt.Errorf("bring back %s %s: %w", e.collection, e.id, err)
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM ss_held WHERE collection = ? AND id = ? AND col = ?`, e.collection, e.id, heldCascade)
+	return err == nil, err
 }
 
 // heldLink is a reference of a pulled row to a row the device lacks.
@@ -283,6 +331,17 @@ func (ap *applier) release(ids []string) error {
 			if lt == nil {
 				continue // a table no longer in the model
 			}
+			if e.row == nil && e.col == heldCascade {
+				back, err := uncascade(ap.ctx, ap.tx, lt, e)
+				if err != nil {
+					return err
+				}
+				if back {
+					ap.touch(e.collection)
+					ids = append(ids, e.id)
+				}
+				continue
+			}
 			if e.row == nil {
 				if err := restoreLink(ap.ctx, ap.tx, e); err != nil {
 					return err
@@ -301,7 +360,7 @@ func (ap *applier) release(ids []string) error {
 			if err != nil {
 				return err
 			}
-			ids = append(ids, written...)
+			ids = append(ids, uuidStrings(written)...)
 		}
 	}
 	return nil

@@ -295,7 +295,7 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 	if err != nil {
 		return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 	}
-	var ids []string // of the rows written, whose waiting references are released
+	var ids []uuid.UUID // of the rows written, whose waiting references are released
 	if len(cs.Created)+len(cs.Updated) > 0 {
 		rows := append(append(make([]any, 0, len(cs.Created)+len(cs.Updated)), cs.Created...), cs.Updated...)
 		if held {
@@ -304,7 +304,7 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 			}
 		}
 		ap.created = len(cs.Created)
-		if ids, err = ap.rows(lt, rows, held || len(lt.refs) > 0 || db.referenced[name]); err != nil {
+		if ids, err = ap.rows(lt, rows, held || len(lt.refs) > 0); err != nil {
 			return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 		}
 	}
@@ -312,12 +312,12 @@ func (s *session) apply(ctx context.Context, cs *wire.ChangeSet, resync bool) er
 		return err
 	}
 	if held || ap.held {
-		if held {
+		if len(cs.Deleted) > 0 {
 			if err := dropHeld(ap.ctx, tx, name, uuidStrings(cs.Deleted)); err != nil {
 				return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 			}
 		}
-		if err := ap.release(ids); err != nil {
+		if err := ap.release(uuidStrings(ids)); err != nil {
 			return fmt.Errorf("ssync client: apply %s: %w", name, cause(ctx, err))
 		}
 	}
@@ -407,8 +407,10 @@ func (ap *applier) tick() error {
 	return ap.check.Err()
 }
 
-// touch records that a pull changed table without counting a row of it.
+// touch records that a pull changed table without counting a row of it
+// (a cascade, which may hold rows: held.go).
 func (ap *applier) touch(table string) {
+	ap.held = true
 	if ap.touched == nil {
 		ap.touched = map[string]bool{}
 	}
@@ -449,15 +451,19 @@ func (ap *applier) statements(lt *localTable) (*applyStmts, error) {
 
 // rows writes pulled rows of lt and returns the ids of those the device
 // now has. With refs, references to rows the device lacks are held.
-func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]string, error) {
+func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]uuid.UUID, error) {
 	st, err := ap.statements(lt)
 	if err != nil {
 		return nil, err
 	}
+	// One array holds every row's arguments.
+	width := nMeta + len(lt.coll.UserColumns())
+	all := make([]any, 0, len(rows)*width)
 	batch := make([]pulled, len(rows))
 	for i, row := range rows {
 		rec := lt.coll.RecordOf(row)
-		batch[i] = pulled{row: row, id: rec.ID, args: lt.coll.AppendValues(row, metaValues(rec, nil))}
+		all = lt.coll.AppendValues(row, metaValues(rec, all))
+		batch[i] = pulled{row: row, id: rec.ID, args: all[len(all)-width:]}
 	}
 	var missing map[uuid.UUID][]heldLink
 	if refs {
@@ -465,10 +471,7 @@ func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]string, error)
 			return nil, err
 		}
 	}
-	var ids []string
-	if refs {
-		ids = make([]string, 0, len(batch))
-	}
+	ids := make([]uuid.UUID, 0, len(batch))
 	created := ap.created
 	ap.created = 0
 	for i, p := range batch {
@@ -479,8 +482,8 @@ func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]string, error)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.id, err)
 		}
-		if written && refs {
-			ids = append(ids, p.id.String())
+		if written {
+			ids = append(ids, p.id)
 		}
 	}
 	return ids, nil

@@ -213,7 +213,9 @@ func deleteChild(ctx context.Context, q queryer, r localRef, c uuid.UUID, now ti
 //     becoming local changes: deleted (cascade, and restrict, whose rows
 //     the server moved or deleted before it deleted this one) or their
 //     reference cleared (setnull). The server's versions of them come
-//     later in the pull and replace these.
+//     later in the pull and replace these; a row deleted here because its
+//     parent was comes back with that parent if the server moved the
+//     parent away instead (held.go).
 //
 // touched is called with each table it changes.
 func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time, touched func(string)) error {
@@ -230,7 +232,7 @@ func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uu
 				touched(r.child)
 			}
 			for _, c := range children {
-				if err := pulledRule(ctx, tx, r, c, now, pending); err != nil {
+				if err := pulledRule(ctx, tx, r, c, id, now, pending); err != nil {
 					return err
 				}
 				if r.rule == ssync.OnDeleteSetNull {
@@ -245,25 +247,25 @@ func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uu
 	return nil
 }
 
-// pulledRule applies r's rule to the live row c whose referenced row a
-// pull deleted: as a local change when pending, else as the server did.
-func pulledRule(ctx context.Context, tx *sql.Tx, r localRef, c uuid.UUID, now time.Time, pending bool) error {
+// pulledRule applies r's rule to the live row c whose referenced row, the
+// row cause, a pull deleted: as a local change when pending, else as the
+// server did. A row deleted so waits in ss_held for its cause to come
+// back (held.go): the server may have moved the row between them away.
+func pulledRule(ctx context.Context, tx *sql.Tx, r localRef, c, cause uuid.UUID, now time.Time, pending bool) error {
 	switch {
 	case pending && r.rule == ssync.OnDeleteSetNull:
 		return clearRef(ctx, tx, r, c, now)
 	case pending:
 		return deleteChild(ctx, tx, r, c, now)
+	case r.rule == ssync.OnDeleteSetNull:
+		_, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET "+quote(r.column)+" = NULL WHERE `id` = ? AND `deleted_at` IS NULL", c.String())
+		if err != nil {
+			return fmt.Errorf("clear %s %s: %w", r.child, c, err)
+		}
+		return nil
 	}
-	set := quote(r.column) + " = NULL"
-	if r.rule != ssync.OnDeleteSetNull {
-		set = "`deleted_at` = ?"
+	if _, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NULL", now, c.String()); err != nil {
+		return fmt.Errorf("delete %s %s: %w", r.child, c, err)
 	}
-	args := []any{c.String()}
-	if r.rule != ssync.OnDeleteSetNull {
-		args = append([]any{now}, args...)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET "+set+" WHERE `id` = ? AND `deleted_at` IS NULL", args...); err != nil {
-		return fmt.Errorf("apply the delete of %s %s to %s %s: %w", r.parent, c, r.child, c, err)
-	}
-	return nil
+	return holdCascade(ctx, tx, r.child, c, cause)
 }

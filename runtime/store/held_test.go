@@ -230,3 +230,61 @@ func pulledOf(res client.Result, collection string) int {
 	}
 	return 0
 }
+
+// TestDeleteAfterMove: a pulled delete deletes the rows under the deleted
+// row at once, so a pull cut after it leaves no live row under a deleted
+// one; a row the server had moved away before the delete comes back with
+// its subtree, which the server never changed.
+func TestDeleteAfterMove(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		w := newRelWorld(t, b)
+		a, other := w.device(), w.device()
+		p := w.add(a, "rel_project", "old home", nil, nil)
+		p2 := w.add(a, "rel_project", "new home", nil, nil)
+		k := w.add(a, "rel_task", "moves", &p, nil)
+		// sub is in p2 already: it goes with p only through its parent k,
+		// and the server never changes it.
+		sub := w.add(a, "rel_task", "under it", &p2, &k)
+		stays := w.add(a, "rel_task", "goes with the project", &p, nil)
+		w.sync(a)
+		w.sync(other)
+		n := w.get(a, "rel_task", k)
+		n.A = &p2
+		if err := repo(a, "rel_task").Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+		if err := repo(a, "rel_project").Delete(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		w.sync(a)
+
+		// other pulls the project's delete, and its pull is cut there.
+		cut, cancel := context.WithCancel(ctx)
+		opts := storetest.Sync(w.url, "ann")
+		opts.Progress = func(pr client.Progress) {
+			if pr.Stage == client.StagePull && pr.Collection == "rel_project" {
+				cancel()
+			}
+		}
+		if _, err := other.Synchronize(cut, opts); !errors.Is(err, context.Canceled) {
+			t.Fatalf("the cut pull: %v", err)
+		}
+		cancel()
+		w.checkInvariant(other, "the device whose pull was cut after the delete")
+		if w.get(other, "rel_task", stays) != nil {
+			t.Fatal("a task of the deleted project is live after its delete was pulled")
+		}
+		w.sync(other)
+		w.checkInvariant(other, "the device after a whole pull")
+		for _, id := range []uuid.UUID{k, sub} {
+			if got := w.get(other, "rel_task", id); got == nil || *got.A != p2 {
+				t.Fatalf("task %s, which the server moved away before the delete: %+v", id, got)
+			}
+		}
+		if w.get(other, "rel_task", stays) != nil {
+			t.Fatal("a task of the deleted project came back")
+		}
+	})
+}
