@@ -497,9 +497,6 @@ type localTable struct {
 	fields fieldStatements
 	// refs are the table's references (ref=).
 	refs []localRef
-	// dirtyHeld is dirty with each reference read as its held target
-	// (held.go): what pushes send.
-	dirtyHeld string
 }
 
 // nMeta is how many metadata columns (metaValues) come before the user
@@ -556,8 +553,6 @@ func newLocalTable(c ssync.Collection) *localTable {
 		// instead of the owner index, which would scan every row of the user.
 		dirty: "SELECT " + cols + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
 			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
-		dirtyHeld: "SELECT " + strings.Join(heldColumns(c, q), ", ") + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
-			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
 		apply: "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 0, 1)" +
 			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
@@ -568,7 +563,7 @@ func newLocalTable(c ssync.Collection) *localTable {
 			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
 		applyStamp: "UPDATE " + t + " SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NOT NULL AND `deleted_at` IS NOT ?",
 	}
-	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.dirtyHeld, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
+	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
 		*stmt = withColumns(*stmt)
 	}
 	lt.fields = newFieldStatements(c)

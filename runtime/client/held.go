@@ -45,8 +45,8 @@ import (
 // of its field, and a waiting row is applied as if just pulled. A newer
 // pulled version of the row, or its delete, replaces what was held. A
 // local write that changes a held reference drops it: the app's value
-// wins. Pushes send a held reference's target, never the value the device
-// shows meanwhile, so edits made meanwhile never clear it on the server.
+// wins. Pushes leave a held reference out, so edits made meanwhile never
+// change it on the server (whole-row pushes included).
 var heldDDL = []string{
 	`CREATE TABLE IF NOT EXISTS ss_held (
 		collection TEXT NOT NULL,
@@ -127,21 +127,33 @@ func heldTriggerDDL(c ssync.Collection) []string {
 	return out
 }
 
-// heldColumns returns the columns of c's select list with each reference
-// read as its held target when one is held: what a push sends.
-func heldColumns(c ssync.Collection, cols []string) []string {
-	name := c.CollectionName()
-	out := append([]string(nil), cols...)
-	for i, col := range c.UserColumns() {
-		if col.Ref == "" {
-			continue
-		}
-		j := len(cols) - len(c.UserColumns()) + i
-		out[j] = "COALESCE((SELECT h.target FROM ss_held h WHERE h.collection = " + sqlString(name) +
-			" AND h.id = " + quote(name) + "." + quote(ssync.ColumnID) + " AND h.col = " + sqlString(col.Name) +
-			" AND h.row IS NULL), " + quote(name) + "." + quote(col.Name) + ")"
+// heldRefs returns the held references of table, by row id: pushes leave
+// them out (wire.ChangeSet.Absent), so the server keeps its value, never
+// the one the device shows meanwhile, and does not judge a reference this
+// device's user may not read; nil when there are none.
+func (db *DB) heldRefs(ctx context.Context, lt *localTable) (map[uuid.UUID][]string, error) {
+	if len(lt.refs) == 0 {
+		return nil, nil
 	}
-	return out
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, col FROM ss_held WHERE collection = ? AND row IS NULL AND col <> ?`,
+		lt.coll.CollectionName(), heldCascade)
+	if err != nil {
+		return nil, fmt.Errorf("read held references: %w", err)
+	}
+	defer rows.Close()
+	var out map[uuid.UUID][]string
+	for rows.Next() {
+		var id uuid.UUID
+		var col string
+		if err := rows.Scan(&id, &col); err != nil {
+			return nil, fmt.Errorf("read held references: %w", err)
+		}
+		if out == nil {
+			out = map[uuid.UUID][]string{}
+		}
+		out[id] = append(out[id], col)
+	}
+	return out, rows.Err()
 }
 
 // anyHeld reports whether the device holds references (see above).

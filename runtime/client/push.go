@@ -527,19 +527,11 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 	}
 	// The rows are read at full speed; ctx is checked every checkRows rows
 	// (see hot.go).
-	query := lt.dirty
-	if len(lt.refs) > 0 {
-		// Pushes send held references (held.go), never what the device
-		// shows meanwhile.
-		var held bool
-		if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ss_held WHERE collection = ? AND row IS NULL)`, name).Scan(&held); err != nil {
-			return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
-		}
-		if held {
-			query = lt.dirtyHeld
-		}
+	held, err := db.heldRefs(ctx, lt)
+	if err != nil {
+		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
-	rows, err := db.sql.QueryContext(quiet(ctx), query, scope)
+	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
 	if err != nil {
 		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
@@ -577,6 +569,7 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 			if a := absent[d.rec.ID]; a != nil && a.dirty == dirty {
 				d.absent = a.cols
 			}
+			d.absent = union(d.absent, held[rec.ID])
 			f := changed[d.rec.ID]
 			if fields && f != nil {
 				d.fields = fieldPush(lt.coll, row, f, d.absent)

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"github.com/ssync-go/ssync/runtime/server"
 	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // TestInterruptedPull: a pull cut between batches leaves the device with
@@ -285,6 +288,65 @@ func TestDeleteAfterMove(t *testing.T) {
 		}
 		if w.get(other, "rel_task", stays) != nil {
 			t.Fatal("a task of the deleted project came back")
+		}
+	})
+}
+
+// TestReferenceOutOfScope: carol, who may read alice's rows, writes a task
+// of alice's under a project of her own, which alice may not read. Alice's
+// device holds the task without the reference (nil), edits it, and pushes
+// it, field by field or whole: the server takes the edits and keeps the
+// reference, which alice's push never names.
+func TestReferenceOutOfScope(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		w := newRelWorld(t, b)
+		asCarol := storetest.Sync(w.url, "carol")
+		asCarol.Decorate = func(r *http.Request) error {
+			r.Header.Set(wire.HeaderUser, "carol")
+			r.Header.Set(wire.HeaderLinked, "alice")
+			return nil
+		}
+		carol := storetest.Device(t, storetest.Relations(t), "carol")
+		if err := carol.SetUser(ctx, "carol", "alice"); err != nil {
+			t.Fatal(err)
+		}
+		p := w.add(carol, "rel_project", "carol's", nil, nil)
+		task := &storetest.Node{Record: ssync.Record{SyncID: "alice"}, Title: "for alice", A: &p}
+		if err := repo(carol, "rel_task").Insert(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := carol.Synchronize(ctx, asCarol); err != nil {
+			t.Fatal(err)
+		}
+
+		alice := storetest.Device(t, storetest.Relations(t), "alice")
+		asAlice := storetest.Sync(w.url, "alice")
+		for i, whole := range []bool{false, true} {
+			if _, err := alice.Synchronize(ctx, asAlice); err != nil {
+				t.Fatal(err)
+			}
+			w.checkInvariant(alice, "alice's device")
+			n, err := repo(alice, "rel_task").Get(ctx, task.ID)
+			if err != nil || n.A != nil {
+				t.Fatalf("alice's task under carol's project: %+v, %v; want it with no project", n, err)
+			}
+			n.Title = fmt.Sprintf("for alice, edited %d", i)
+			if err := repo(alice, "rel_task").Update(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			asAlice.WholeRows = whole
+			res, err := alice.Synchronize(ctx, asAlice)
+			if err != nil || len(res.Ignored) > 0 {
+				t.Fatalf("whole=%v: alice's push of her edit: %v %+v", whole, err, res)
+			}
+			if _, err := carol.Synchronize(ctx, asCarol); err != nil {
+				t.Fatal(err)
+			}
+			got, err := repo(carol, "rel_task").Get(ctx, task.ID)
+			if err != nil || got.Title != n.Title || got.A == nil || *got.A != p {
+				t.Fatalf("whole=%v: the task on carol's device: %+v, %v; want alice's title under carol's project", whole, got, err)
+			}
 		}
 	})
 }

@@ -645,7 +645,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 		}
 		p.noteWritten(t, rec.ID)
 		p.noteOwner(rec.SyncID)
-		p.noteRefs(t, row, user)
+		p.noteRefs(t, row, user, absent)
 		p.links = append(p.links, links...)
 		if merged != nil {
 			p.res.Merged = append(p.res.Merged, *merged)
@@ -676,7 +676,7 @@ func (p *pusher) write(ctx context.Context, t *serverTable, row any, since Check
 	}
 	p.noteWritten(t, rec.ID)
 	p.noteOwner(rec.SyncID)
-	p.noteRefs(t, row, user)
+	p.noteRefs(t, row, user, nil)
 	p.links = append(p.links, links...)
 	return p.queueInsert(ctx, t, args, rec.ID)
 }

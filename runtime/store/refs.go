@@ -18,10 +18,12 @@ type reference struct {
 
 // noteRefs records the rows that row, about to be written, references
 // (vals are its user values, by column); checkRefs checks them once the
-// push has written every row.
-func (p *pusher) noteRefs(t *serverTable, row any, vals []any) {
+// push has written every row. The columns at absent are not written: the
+// row keeps the server's values, whoever they reference (a device that
+// holds a reference to a row it may not read leaves it out).
+func (p *pusher) noteRefs(t *serverTable, row any, vals []any, absent []int) {
 	for i, c := range t.coll.UserColumns() {
-		if c.Ref == "" {
+		if c.Ref == "" || slices.Contains(absent, i) {
 			continue
 		}
 		id, ok := refval.ID(vals[i])
