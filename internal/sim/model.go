@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -129,6 +130,44 @@ type event struct {
 	content string // canonical written row
 	ignored bool   // the server reported the write ignored
 	server  bool   // a delete the server made itself (ondelete=cascade): no writer
+	// absent are the fields (by wire name) the write left out: the server
+	// kept its values (a device's held references, runtime/client/held.go).
+	absent []string
+}
+
+// wireNames returns the wire names of the columns names of c.
+func wireNames(c ssync.Collection, names []string) []string {
+	var out []string
+	for _, col := range c.UserColumns() {
+		if slices.Contains(names, col.Name) {
+			out = append(out, col.Wire)
+		}
+	}
+	return out
+}
+
+// keptFields returns the row write e makes of a row whose server row is
+// now srv: e's data, with the fields e left out as the server has them,
+// provided another write of the row (evs) wrote those values. Otherwise
+// e's data as it is, which will not match.
+func keptFields(c ssync.Collection, e *event, evs []*event, srv any) any {
+	if len(e.absent) == 0 || srv == nil {
+		return e.data
+	}
+	want := fieldValues(c, srv)
+	for _, o := range evs {
+		if o == e || o.data == nil {
+			continue
+		}
+		got, same := fieldValues(c, o.data), true
+		for _, f := range e.absent {
+			same = same && got[f] == want[f]
+		}
+		if same {
+			return withFields(c, e.data, srv, e.absent)
+		}
+	}
+	return e.data
 }
 
 // before reports whether push a committed before push b began: then b saw
@@ -151,7 +190,7 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 		cm := &commits[i]
 		dev := w.byLabel[cm.rec.dev]
 		allowed := dev.user.scope()
-		sets, err := wire.DecodeChangeSets(cm.rec.body, w.reg, ssync.DecodeOptions{Strict: true})
+		sets, err := wire.DecodeChangeSets(cm.rec.body, w.reg, ssync.DecodeOptions{Strict: true, TrackAbsent: true})
 		if err != nil {
 			w.violate("the server applied a push of %s that does not decode: %v", dev.label, err)
 			continue
@@ -177,7 +216,7 @@ func (w *world) checkModel() map[string]map[uuid.UUID][]*event {
 					if conflict.Decide(conflict.Row{}, conflict.Push{Owner: rec.SyncID}, may) == conflict.Refuse {
 						w.violate("version %d: the server took a %s row for %s from %s, who may not write for them", cm.version, short(cs.Collection), rec.SyncID, dev.label)
 					}
-					ev := &event{c: cm, data: data, content: canon(c, data, false), ignored: ignored[key] != ""}
+					ev := &event{c: cm, data: data, content: canon(c, data, false), ignored: ignored[key] != "", absent: wireNames(c, cs.Absent[data])}
 					if rec.DeletedAt != nil {
 						// A row that arrives already deleted (deleted on the
 						// device before it was ever pushed) is a write and a
@@ -338,7 +377,7 @@ func (w *world) compareModel(events map[string]map[uuid.UUID][]*event) {
 			want := func(e *event) string {
 				content := "(the content of none of the writes)"
 				if e.data != nil {
-					content = canon(c, e.data, false)
+					content = canon(c, keptFields(c, e, evs, s.data), false)
 				} else {
 					// A delete keeps the content of a write before it.
 					sc := canon(c, s.data, true)

@@ -247,20 +247,40 @@ func heldView(c ssync.Collection, data any, srv map[string]table, scope map[stri
 	if len(clear) == 0 {
 		return data
 	}
+	fields := jsonFields(c, data)
+	for _, f := range clear {
+		fields[f] = json.RawMessage("null")
+	}
+	return fromFields(c, fields)
+}
+
+// withFields returns a copy of dst with the fields (by wire name) of src.
+func withFields(c ssync.Collection, dst, src any, names []string) any {
+	d, s := jsonFields(c, dst), jsonFields(c, src)
+	for _, f := range names {
+		d[f] = s[f]
+	}
+	return fromFields(c, d)
+}
+
+// jsonFields returns the fields of row by wire name, as JSON.
+func jsonFields(c ssync.Collection, row any) map[string]json.RawMessage {
 	w := &jwriter.Writer{}
-	c.EncodeRow(w, data)
+	c.EncodeRow(w, row)
 	b, _ := w.BuildBytes()
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil {
 		panic(fmt.Sprintf("sim: a %s row is not a JSON object: %v", c.CollectionName(), err))
 	}
-	for _, f := range clear {
-		fields[f] = json.RawMessage("null")
-	}
-	b, _ = json.Marshal(fields)
+	return fields
+}
+
+// fromFields decodes a row of c from its fields.
+func fromFields(c ssync.Collection, fields map[string]json.RawMessage) any {
+	b, _ := json.Marshal(fields)
 	out := c.NewRow()
 	if err := decodeInto(c, b, out); err != nil {
-		panic(fmt.Sprintf("sim: a %s row with references cleared does not decode: %v", c.CollectionName(), err))
+		panic(fmt.Sprintf("sim: a %s row does not decode from its fields: %v", c.CollectionName(), err))
 	}
 	return out
 }
