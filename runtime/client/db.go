@@ -117,11 +117,14 @@ type Options struct {
 // plus the sync state (device id, active user, checkpoints). It is safe for
 // concurrent use.
 type DB struct {
-	sql    *sql.DB
-	reg    *ssync.Registry
-	logger *slog.Logger
-	now    func() time.Time
-	tables map[string]*localTable
+	sql *sql.DB
+	reg *ssync.Registry
+	// streamPush is set when no row can reference a row a push sends
+	// after it: pushes are then sent while they are read (pushStreamed).
+	streamPush bool
+	logger     *slog.Logger
+	now        func() time.Time
+	tables     map[string]*localTable
 	// referenced names the tables some column references (ref=): a pulled
 	// delete of their rows follows the rules of the local changes under
 	// them (cascadePulled).
@@ -240,6 +243,7 @@ func (db *DB) init(ctx context.Context, migrations []Migration) error {
 		return err
 	}
 	db.referenced = map[string]bool{}
+	db.streamPush = streamablePush(db.reg)
 	for _, c := range db.reg.Collections() {
 		db.tables[c.CollectionName()] = newLocalTable(c)
 		for _, col := range c.UserColumns() {
@@ -478,7 +482,9 @@ type localTable struct {
 	update    string
 	delete    string
 	dirty     string
-	apply     string
+	// countDirty counts the rows dirty reads.
+	countDirty string
+	apply      string
 	// applyDel applies a pulled delete: args the server's deletedAt (nil
 	// from an older server), the device's clock, the id.
 	applyDel string
@@ -553,6 +559,8 @@ func newLocalTable(c ssync.Collection) *localTable {
 		// instead of the owner index, which would scan every row of the user.
 		dirty: "SELECT " + cols + `, {dirty}, {known} FROM ` + t + ` WHERE {dirty} > 0` +
 			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
+		countDirty: "SELECT COUNT(*) FROM " + t + ` WHERE {dirty} > 0` +
+			" AND +`ss_sync_id` IN (SELECT value FROM json_each(?))",
 		apply: "INSERT INTO " + t + " (" + cols + `, {dirty}, {known}) VALUES (` + ph + ", 0, 1)" +
 			" ON CONFLICT(`id`) DO UPDATE SET " + strings.Join(excluded, ", ") + `, {known} = 1 WHERE ` + t + `.{dirty} = 0`,
 		resyncDrop: "DELETE FROM " + t + ` WHERE {dirty} = 0` + scope +
@@ -563,7 +571,7 @@ func newLocalTable(c ssync.Collection) *localTable {
 			" WHERE `id` = ? AND (`deleted_at` IS NULL OR {dirty} > 0)",
 		applyStamp: "UPDATE " + t + " SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NOT NULL AND `deleted_at` IS NOT ?",
 	}
-	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
+	for _, stmt := range []*string{&lt.insert, &lt.update, &lt.delete, &lt.dirty, &lt.countDirty, &lt.apply, &lt.resyncDrop, &lt.keptWhole, &lt.applyDel} {
 		*stmt = withColumns(*stmt)
 	}
 	lt.fields = newFieldStatements(c)

@@ -1,13 +1,21 @@
 package client_test
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ssync-go/ssync/generated"
+	"github.com/ssync-go/ssync/internal/contentenc"
 	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/ssync"
+	"github.com/ssync-go/ssync/runtime/wire"
 )
 
 // TestPushPipelined: a push in parts overlaps the device's work with the
@@ -95,4 +103,53 @@ func serverNotes(t *testing.T, h *harness, user string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestPushFirstPartSmall: a push in parts of 2,000 rows sends a first
+// part of 500 (a quarter), so that the server starts on it while the device
+// reads and prepares the rest; every row arrives once, in parts that
+// follow the order the rows were read in.
+func TestPushFirstPartSmall(t *testing.T) {
+	be := storetest.Backends(t)[0] // SQLite
+	h := newHarness(t, be)
+	dev := h.device("writer", "alice")
+	insertNotes(t, dev, 2600, "note")
+
+	var mu sync.Mutex
+	var sizes []int
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/push") {
+			body, err := io.ReadAll(r.Body)
+			if err == nil && r.Header.Get("Content-Encoding") != "" {
+				body, err = contentenc.Decode(r.Header.Get("Content-Encoding"), body, -1)
+			}
+			sets, derr := wire.DecodeChangeSets(body, generated.Registry(), ssync.DecodeOptions{})
+			if err != nil || derr != nil || len(sets) != 1 {
+				t.Errorf("push body: %v, %v, %d sets", err, derr, len(sets))
+			} else {
+				mu.Lock()
+				sizes = append(sizes, len(sets[0].Created))
+				mu.Unlock()
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			r.Header.Del("Content-Encoding")
+		}
+		next.ServeHTTP(w, r)
+	}
+	h.wrap.Store(&wrap)
+	opts := h.opts(dev)
+	opts.PushBatchRows = 2000
+	res, err := dev.Synchronize(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sizes) != "[500 2000 100]" {
+		t.Fatalf("parts of %v rows, want [500 2000 100]", sizes)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Created != 2600 || serverNotes(t, h, "alice") != 2600 {
+		t.Fatalf("pushed %+v, the server holds %d notes; want 2600", res.Pushed, serverNotes(t, h, "alice"))
+	}
+	if n, err := dev.PendingPushes(t.Context()); err != nil || n != 0 {
+		t.Fatalf("%d pushes kept (%v)", n, err)
+	}
 }

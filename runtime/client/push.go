@@ -14,6 +14,7 @@ import (
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/ssync-go/ssync/internal/contentenc"
+	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
 
@@ -113,7 +114,11 @@ func (s *session) pushChanges(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Read every dirty row first (a snapshot of what to send), in order.
+	if db.streamPush {
+		return s.pushStreamed(ctx, checkpoints)
+	}
+	// Read every dirty row first (a snapshot of what to send), in order:
+	// rows may reference rows further on (see pushStreamed).
 	var all []dirtyRow
 	for _, c := range db.reg.Collections() {
 		rows, err := db.readDirty(ctx, db.tables[c.CollectionName()], s.scope, s.fields && !s.opts.WholeRows)
@@ -171,6 +176,133 @@ func (s *session) pushChanges(ctx context.Context) error {
 		}
 	}
 	return p.finish(ctx)
+}
+
+// pushStreamed pushes the changed rows as pushChanges does, for a registry
+// whose rows never reference a row further on in a push (no
+// self-reference, no back reference of a cycle of tables: see
+// streamablePush): the rows are read while the parts before them are
+// prepared, sent and applied, and the first part is a quarter of the
+// others (firstPart), so that the server starts early.
+func (s *session) pushStreamed(ctx context.Context, checkpoints map[string]string) error {
+	db := s.db
+	fields := s.fields && !s.opts.WholeRows
+	total := 0
+	for _, c := range db.reg.Collections() {
+		n, err := db.countDirty(ctx, db.tables[c.CollectionName()], s.scope)
+		if err != nil {
+			return err
+		}
+		total += n
+	}
+	if total == 0 {
+		return nil
+	}
+	batch := s.opts.PushBatchRows
+	if batch <= 0 {
+		batch = 5000
+	}
+	s.progress(Progress{Stage: StagePush, Done: 0, Total: total})
+	// The reader runs ahead by at most a part.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows := make(chan dirtyRow, batch)
+	var readErr error
+	go func() {
+		defer close(rows)
+		for _, c := range db.reg.Collections() {
+			readErr = db.readDirtyEach(rctx, db.tables[c.CollectionName()], s.scope, fields, func(d dirtyRow) error {
+				select {
+				case rows <- d:
+					return nil
+				case <-rctx.Done():
+					return rctx.Err()
+				}
+			})
+			if readErr != nil {
+				return
+			}
+		}
+	}()
+	stop := func(err error) error {
+		cancel()
+		for range rows {
+		}
+		return err
+	}
+	p := &pipeline{s: s, total: total}
+	limit := firstPart(batch)
+	var part []dirtyRow
+	send := func() error {
+		e, counts, err := s.prepare(part, checkpoints)
+		if err != nil {
+			return p.stop(ctx, err)
+		}
+		if err := db.saveOutbox(ctx, s.scope, e); err != nil {
+			return p.stop(ctx, err)
+		}
+		if err := p.next(ctx, e, counts, sentCount(part)); err != nil {
+			return err
+		}
+		part, limit = nil, batch
+		return nil
+	}
+	for r := range rows {
+		part = append(part, r)
+		if len(part) >= limit {
+			if err := send(); err != nil {
+				return stop(err)
+			}
+		}
+	}
+	if readErr != nil {
+		return p.stop(ctx, readErr)
+	}
+	if len(part) > 0 {
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	return p.finish(ctx)
+}
+
+// firstPart is the size of the first part of a push in parts of batch
+// rows: a quarter of batch when that is at least 500 rows, else batch.
+func firstPart(batch int) int {
+	if batch/4 >= 500 {
+		return batch / 4
+	}
+	return batch
+}
+
+// streamablePush reports whether no row of reg can reference a row that a
+// push sends after it: no collection references itself or a collection
+// after it in registry order (a back reference of a cycle of tables).
+// Then no row needs parentsFirst or forwardReach, and the rows of a push
+// can be sent while they are read (pushStreamed).
+func streamablePush(reg *ssync.Registry) bool {
+	order := map[string]int{}
+	for i, c := range reg.Collections() {
+		order[c.CollectionName()] = i
+	}
+	for i, c := range reg.Collections() {
+		for _, col := range c.UserColumns() {
+			if o, ok := order[col.Ref]; col.Ref != "" && (!ok || o >= i) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// countDirty counts the changed rows of lt in scope (those readDirty
+// reads).
+func (db *DB) countDirty(ctx context.Context, lt *localTable, scope string) (int, error) {
+	var n int
+	if err := db.sql.QueryRowContext(ctx, lt.countDirty, scope).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ssync client: count changes of %s: %w", lt.coll.CollectionName(), err)
+	}
+	return n, nil
 }
 
 // pipeline posts a push's parts one after the other, each once the one
@@ -510,19 +642,30 @@ func (db *DB) PendingPushes(ctx context.Context) (int, error) {
 // outbox are read again; their newer state is pushed after the outbox.
 // With fields, updates known field by field are pushed so.
 func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, fields bool) ([]dirtyRow, error) {
+	var out []dirtyRow
+	err := db.readDirtyEach(ctx, lt, scope, fields, func(d dirtyRow) error {
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+// readDirtyEach reads the changed rows of lt in scope, as readDirty, and
+// hands each to each as it is read; an error of each stops the reading.
+func (db *DB) readDirtyEach(ctx context.Context, lt *localTable, scope string, fields bool, each func(dirtyRow) error) error {
 	name := lt.coll.CollectionName()
 	absent, err := db.absentOf(ctx, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	added, err := db.addedColumns(ctx, scope, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var changed map[string]*wire.FieldChange
 	if fields || len(added) > 0 {
 		if changed, err = db.changedFields(ctx, lt); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// The rows are read at full speed; ctx is checked every checkRows rows
@@ -533,15 +676,14 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 	}
 	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
 	if err != nil {
-		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+		return fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
 	defer rows.Close()
-	var out []dirtyRow
 	var targets []any
-	for rows.Next() {
-		if len(out)%checkRows == 0 {
+	for n := 0; rows.Next(); n++ {
+		if n%checkRows == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+				return fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 			}
 		}
 		row := lt.coll.NewRow()
@@ -551,7 +693,7 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 		targets = lt.coll.AppendTargets(row, metaTargets(rec, targets[:0]))
 		targets = append(targets, &dirty, &known)
 		if err := rows.Scan(targets...); err != nil {
-			return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+			return fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 		}
 		d := dirtyRow{row: row, id: rec.ID, coll: name,
 			rec: pendingRow{Collection: name, ID: rec.ID.String(), Dirty: dirty, Sent: true}}
@@ -579,12 +721,14 @@ func (db *DB) readDirty(ctx context.Context, lt *localTable, scope string, field
 		default:
 			d.op = "created"
 		}
-		out = append(out, d)
+		if err := each(d); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+		return fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
-	return out, nil
+	return nil
 }
 
 // ackChunk is how many ids one acknowledging UPDATE names (in one JSON
