@@ -65,7 +65,10 @@ type SyncOptions struct {
 	// keeps concurrent changes of the other fields (wire.FeatureFields).
 	WholeRows bool
 	// PushBatchRows bounds the rows of one push request; larger change sets
-	// go in several pushes. 0 means 5,000.
+	// go in several pushes. 0 means 5,000. When the registry's rows never
+	// reference rows sent after them, the first push of several holds a
+	// quarter of it (when that is at least 500 rows), so that the server
+	// starts while the device reads the rest.
 	PushBatchRows int
 	// PullBatchRows is the rows per streamed pull batch the server is asked
 	// for; each batch is applied in its own transaction. 0 lets the server
