@@ -306,3 +306,96 @@ func TestWholeRowsAfterUpgrade(t *testing.T) {
 		}
 	})
 }
+
+// TestWholeRowsAfterInterruptedRepull: the re-pull after an upgrade is
+// cut after its first row, which then holds the server's values of the new
+// columns while the others hold their defaults; the device, pushing whole
+// rows, sets one new field of that row. Its push carries that field and
+// leaves the other new field out (the re-pull is still pending): the
+// server keeps its value there, and the next sync finishes the re-pull;
+// on every store.
+func TestWholeRowsAfterInterruptedRepull(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		sdb, _ := b.Open(t)
+		st, err := store.Open(ctx, sdb, b.Dialect, v2.Registry(), store.WithSchemaVersion(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := storetest.Serve(t, st, server.Config{SchemaVersion: 2})
+		dir := t.TempDir()
+		other := openAs(t, filepath.Join(dir, "other.db"), v2.Registry(), 2)
+		defer other.Close()
+		for i, title := range []string{"one", "two"} {
+			if err := v2.SyncTasks(other).Insert(ctx, &m2.Task{Title: title, Assignee: "bob", Points: 5 + i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		syncAs(t, other, url)
+		path := filepath.Join(dir, "whole.db")
+		opts := func(progress func(client.Progress)) client.SyncOptions {
+			return client.SyncOptions{ServerURL: url, RetryDelay: 1, WholeRows: true, PullBatchRows: 1, Progress: progress,
+				Decorate: func(r *http.Request) error { r.Header.Set(wire.HeaderUser, "alice"); return nil }}
+		}
+		dev := openAs(t, path, v1.Registry(), 1)
+		if _, err := dev.Synchronize(ctx, opts(nil)); err != nil {
+			t.Fatal(err)
+		}
+		dev.Close()
+		dev = openAs(t, path, v2.Registry(), 2)
+		defer dev.Close()
+
+		cut, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_, err = dev.Synchronize(cut, opts(func(p client.Progress) {
+			if p.Stage == client.StagePull {
+				cancel() // after the first pulled row
+			}
+		}))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the cut re-pull: %v, want context.Canceled", err)
+		}
+		tasks, err := v2.SyncTasks(dev).Select(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pulled *m2.Task
+		for _, task := range tasks {
+			if task.Assignee == "bob" {
+				pulled = task
+			}
+		}
+		if pulled == nil || len(tasks) != 2 {
+			t.Fatalf("after the cut re-pull the device holds %+v, want two tasks, one with the server's values", tasks)
+		}
+		wantPoints := pulled.Points
+		pulled.Assignee = "carl"
+		if err := v2.SyncTasks(dev).Update(ctx, pulled); err != nil {
+			t.Fatal(err)
+		}
+		res, err := dev.Synchronize(ctx, opts(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Resynced) != 1 {
+			t.Errorf("the next sync resynced %v, want [ev_task]", res.Resynced)
+		}
+		var assignee string
+		var points int
+		if err := sdb.QueryRow("SELECT assignee, points FROM ev_task WHERE id = "+b.Dialect.Placeholder(1), pulled.ID.String()).
+			Scan(&assignee, &points); err != nil {
+			t.Fatal(err)
+		}
+		if assignee != "carl" || points != wantPoints {
+			t.Fatalf("server row: %q %d, want carl %d", assignee, points, wantPoints)
+		}
+		if tasks, err = v2.SyncTasks(dev).Select(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if task.Assignee == "" || task.Points == 0 {
+				t.Errorf("after the re-pull the device holds %+v, want the server's values", task)
+			}
+		}
+	})
+}
