@@ -393,11 +393,13 @@ func (w *world) compareModel(events map[string]map[uuid.UUID][]*event) {
 					writer = ""
 				}
 				if deleted {
-					// A write ignored as deleted sends the delete to its
+					// A write ignored as deleted, and a device's delete of
+					// the row deleted already, send the delete to its
 					// device again: the tombstone takes that push's
 					// version and no writer.
 					for _, o := range evs {
-						if !o.del && o.ignored && o.c.version > version {
+						again := (!o.del && o.ignored) || (o.del && !o.server && o != e)
+						if again && o.c.version > version {
 							version, writer = o.c.version, ""
 						}
 					}

@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/store"
+	"github.com/ssync-go/ssync/runtime/wire"
+)
+
+// TestDeleteOfDeletedRow: a device deletes a row another device deleted
+// before, with its own stamp, from a checkpoint past that delete (it held
+// the row because a full re-pull, which leaves out tombstones, ran while
+// it deleted it). The delete changes nothing, but goes to the device
+// again, so that it takes the stamp every other device holds (simulation,
+// versions seed 1018); on every store.
+func TestDeleteOfDeletedRow(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		st, _ := b.Store(t, storetest.Relations(t))
+		ann := store.Identity{SyncID: "ann"}
+		_, id := pushNode(t, st, ann, "ann", "rel_project", nil)
+		first := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+		del := func(device string, at time.Time, since string) store.Checkpoint {
+			t.Helper()
+			res, err := st.Push(ctx, store.PushRequest{Identity: ann, Device: device, Sets: []wire.ChangeSet{{Collection: "rel_project",
+				Checkpoint: since, Deleted: []uuid.UUID{id}, DeletedAt: []time.Time{at}}}})
+			if err != nil {
+				t.Fatalf("delete as %s: %v", device, err)
+			}
+			cp, err := store.ParseCheckpoint(res.Checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cp
+		}
+		cp := del("dev-ann", first, "")
+		after := del("phone", first.Add(30*time.Second), cp.String())
+		sets, err := st.Pull(ctx, store.PullRequest{Identity: ann, Device: "phone", Collections: []string{"rel_project"}, Since: cp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []time.Time
+		for _, cs := range sets {
+			for i, d := range cs.Deleted {
+				if d == id && i < len(cs.DeletedAt) {
+					got = append(got, cs.DeletedAt[i])
+				}
+			}
+		}
+		if len(got) != 1 || !got[0].Equal(first) {
+			t.Fatalf("the second deleting device pulls the delete stamped %v (checkpoint %v after its push), want once at %v", got, after, first)
+		}
+	})
+}
