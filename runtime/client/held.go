@@ -271,6 +271,34 @@ func substitute(ctx context.Context, tx *sql.Tx, lt *localTable, id uuid.UUID, a
 	return true, nil
 }
 
+// holdUnderWaiting holds the self-references of the rows of batch that
+// name rows of the same batch held whole (waiting): missingRefs took those
+// for rows the batch brings.
+func holdUnderWaiting(ctx context.Context, tx *sql.Tx, lt *localTable, batch []pulled, waiting map[uuid.UUID]bool) error {
+	for _, r := range lt.refs {
+		if r.parent != r.child || !r.nullable {
+			continue
+		}
+		for _, p := range batch {
+			target, ok := refval.ID(p.args[nMeta+r.index])
+			if !ok || !waiting[target] || waiting[p.id] {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET "+quote(r.column)+" = NULL WHERE "+
+				quote(ssync.ColumnID)+" = ? AND "+quote(r.column)+" = ?", p.id.String(), target.String())
+			if err != nil {
+				return fmt.Errorf("hold a reference of %s: %w", r.child, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				if err := holdLinks(ctx, tx, lt, p.id, []heldLink{{ref: r, target: target}}, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // holdLinks records the held references of a pulled row the device wrote.
 // A row merged into local changes holds only the references it did not
 // change itself (merged): those it changed stay the device's.
@@ -368,6 +396,7 @@ func (ap *applier) release(ids []string) error {
 			if err := lt.coll.DecodeRow(l, row, ssync.DecodeOptions{}); err != nil {
 				return fmt.Errorf("a held row of %s: %w", e.collection, err)
 			}
+			ap.created = 1 // new to the device
 			written, err := ap.rows(lt, []any{row}, true)
 			if err != nil {
 				return err

@@ -474,6 +474,7 @@ func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]uuid.UUID, err
 	ids := make([]uuid.UUID, 0, len(batch))
 	created := ap.created
 	ap.created = 0
+	var waiting map[uuid.UUID]bool // rows of the batch held whole
 	for i, p := range batch {
 		if err := ap.tick(); err != nil {
 			return nil, err
@@ -484,6 +485,16 @@ func (ap *applier) rows(lt *localTable, rows []any, refs bool) ([]uuid.UUID, err
 		}
 		if written {
 			ids = append(ids, p.id)
+		} else if len(missing[p.id]) > 0 {
+			if waiting == nil {
+				waiting = map[uuid.UUID]bool{}
+			}
+			waiting[p.id] = true
+		}
+	}
+	if len(waiting) > 0 {
+		if err := holdUnderWaiting(ap.ctx, ap.tx, lt, batch, waiting); err != nil {
+			return nil, err
 		}
 	}
 	return ids, nil

@@ -188,11 +188,23 @@ func TestWaitingRow(t *testing.T) {
 		if err := tasks.Insert(context.Background(), x); err != nil {
 			t.Fatal(err)
 		}
+		// A subtask of x in a project the device gets: pulled in x's batch.
+		shown := &storetest.Node{Title: "shown"}
+		if err := projects.Insert(context.Background(), shown); err != nil {
+			t.Fatal(err)
+		}
+		sub := &storetest.Node{Title: "sub", A: &shown.ID, B: &x.ID}
+		if err := tasks.Insert(context.Background(), sub); err != nil {
+			t.Fatal(err)
+		}
 		w.sync(a)
 		w.sync(fresh)
 		waiting := func(want bool) {
 			t.Helper()
 			w.checkInvariant(fresh, "the device")
+			if got, err := client.NewRepo(fresh, &strict).Get(context.Background(), sub.ID); err != nil || (got.B == nil) != want {
+				t.Fatalf("the subtask of the waiting task: %+v, %v", got, err)
+			}
 			if _, err := client.NewRepo(fresh, &strict).Get(context.Background(), x.ID); (err == nil) == want {
 				t.Fatalf("the task under the project the device lacks: Get = %v, want waiting %v", err, want)
 			}
@@ -220,6 +232,9 @@ func TestWaitingRow(t *testing.T) {
 		}
 		if n := pulledOf(res, "rel_task"); n != 1 {
 			t.Fatalf("the sync that brought the task reports %d rel_task rows pulled, want 1", n)
+		}
+		if got, _ := client.NewRepo(fresh, &strict).Get(context.Background(), sub.ID); got == nil || got.B == nil || *got.B != x.ID {
+			t.Fatalf("the subtask after its parent arrived: %+v", got)
 		}
 	})
 }
