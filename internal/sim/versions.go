@@ -382,13 +382,7 @@ func (w *world) opVCreateOn(d *device) {
 
 // fieldValues returns a row's user fields as JSON values, by wire name.
 func fieldValues(c ssync.Collection, data any) map[string]string {
-	jw := &jwriter.Writer{}
-	c.EncodeRow(jw, data)
-	b, _ := jw.BuildBytes()
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		panic(fmt.Sprintf("sim: a %s row does not encode as a JSON object: %v", c.CollectionName(), err))
-	}
+	all := jsonFields(c, data)
 	out := map[string]string{}
 	for _, col := range c.UserColumns() {
 		out[col.Wire] = string(all[col.Wire])
