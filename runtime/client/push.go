@@ -672,7 +672,7 @@ func (db *DB) readDirtyEach(ctx context.Context, lt *localTable, scope string, f
 	// (see hot.go).
 	held, err := db.heldRefs(ctx, lt)
 	if err != nil {
-		return nil, fmt.Errorf("ssync client: read changes of %s: %w", name, err)
+		return fmt.Errorf("ssync client: read changes of %s: %w", name, err)
 	}
 	rows, err := db.sql.QueryContext(quiet(ctx), lt.dirty, scope)
 	if err != nil {
