@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,56 +132,75 @@ func TestWatermelonUserLimit(t *testing.T) {
 // handling of "more" (onDidPullChanges) runs in interop/watermelondb.
 func TestWatermelonPullBounded(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		st, _ := b.Store(t, generated.Registry())
-		wm, err := watermelon.New(watermelon.Config{Store: st, Authenticator: server.InsecureHeaderAuth(), MaxPullRows: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := storetest.Serve(t, st, server.Config{}, func(http.Handler) http.Handler {
-			mux := http.NewServeMux()
-			mux.Handle("/watermelon/", http.StripPrefix("/watermelon", wm))
-			return mux
-		})
-		writer := &app{t: t, url: base, user: "alice"}
-		writer.pull()
-		want := map[string]bool{}
-		for _, n := range []int{2, 2, 2, 8} {
-			var rows []map[string]any
-			for range n {
-				id := uuid.New()
-				want[id.String()] = true
-				rows = append(rows, note(id, "bounded"))
-			}
-			writer.mustPush(map[string]any{notes: tableChanges(rows, nil, nil)})
-			writer.pull()
-		}
-		reader := &app{t: t, url: base, user: "alice"}
-		got := map[string]bool{}
-		var sizes []int
-		for i := 0; ; i++ {
-			if i > 10 {
-				t.Fatalf("still more after %d pulls (answers of %v rows)", i, sizes)
-			}
-			c := reader.pull()
-			sizes = append(sizes, len(c[notes].Created))
-			for _, r := range c[notes].Created {
-				id := r["id"].(string)
-				if got[id] {
-					t.Fatalf("note %s came twice (answers of %v rows)", id, sizes)
-				}
-				got[id] = true
-			}
-			if !reader.more {
-				break
-			}
-		}
-		if len(got) != len(want) {
-			t.Fatalf("bounded pulls brought %d notes, want %d (answers of %v rows)", len(got), len(want), sizes)
-		}
-		if want := []int{4, 2, 8, 0}; !equal(sizes, want) {
-			t.Fatalf("answers of %v rows, want %v", sizes, want)
-		}
+		boundedPulls(t, b, watermelon.Config{MaxPullRows: 5}, []int{2, 2, 2, 8}, 10, []int{4, 2, 8, 0})
 	})
+}
+
+// TestWatermelonPullBoundedBytes is TestWatermelonPullBounded with
+// MaxPullBytes 1,000 and notes of about 400 bytes, written in pushes of 1,
+// 1, 1, 1 and 5: answers of 2, 2, then the push of 5 whole.
+func TestWatermelonPullBoundedBytes(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		boundedPulls(t, b, watermelon.Config{MaxPullBytes: 1000}, []int{1, 1, 1, 1, 5}, 300, []int{2, 2, 5, 0})
+	})
+}
+
+// boundedPulls writes pushes of the given numbers of notes (with messages
+// of size characters) through a front of cfg, then pulls them all from the
+// start, an answer after another while it says "more", and checks the
+// answers' sizes and that every note came once.
+func boundedPulls(t *testing.T, b storetest.Backend, cfg watermelon.Config, pushes []int, size int, answers []int) {
+	t.Helper()
+	st, _ := b.Store(t, generated.Registry())
+	cfg.Store, cfg.Authenticator = st, server.InsecureHeaderAuth()
+	wm, err := watermelon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := storetest.Serve(t, st, server.Config{}, func(http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("/watermelon/", http.StripPrefix("/watermelon", wm))
+		return mux
+	})
+	writer := &app{t: t, url: base, user: "alice"}
+	writer.pull()
+	want := map[string]bool{}
+	for _, n := range pushes {
+		var rows []map[string]any
+		for range n {
+			id := uuid.New()
+			want[id.String()] = true
+			rows = append(rows, note(id, strings.Repeat("m", size)))
+		}
+		writer.mustPush(map[string]any{notes: tableChanges(rows, nil, nil)})
+		writer.pull()
+	}
+	reader := &app{t: t, url: base, user: "alice"}
+	got := map[string]bool{}
+	var sizes []int
+	for i := 0; ; i++ {
+		if i > 10 {
+			t.Fatalf("still more after %d pulls (answers of %v rows)", i, sizes)
+		}
+		c := reader.pull()
+		sizes = append(sizes, len(c[notes].Created))
+		for _, r := range c[notes].Created {
+			id := r["id"].(string)
+			if got[id] {
+				t.Fatalf("note %s came twice (answers of %v rows)", id, sizes)
+			}
+			got[id] = true
+		}
+		if !reader.more {
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("bounded pulls brought %d notes, want %d (answers of %v rows)", len(got), len(want), sizes)
+	}
+	if !slices.Equal(sizes, answers) {
+		t.Fatalf("answers of %v rows, want %v", sizes, answers)
+	}
 }
 
 // request sends method to url as user and returns the answer.
@@ -223,57 +243,4 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// TestWatermelonTurboFirstSync checks on every store that a first pull
-// (no last_pulled_at) answers what WatermelonDB's turbo login loads
-// (native/shared/Database-turboSync.cpp in @nozbe/watermelondb 0.28): every
-// table's "deleted" empty, even after deletes, which that loader refuses;
-// records with an id and no _status or _changed (it inserts them as
-// synced).
-func TestWatermelonTurboFirstSync(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		base := serve(t, b)
-		writer := &app{t: t, url: base, user: "alice"}
-		writer.pull()
-		kept, gone := uuid.New(), uuid.New()
-		writer.mustPush(map[string]any{notes: tableChanges([]map[string]any{note(kept, "kept"), note(gone, "gone")}, nil, nil)})
-		writer.pull()
-		writer.mustPush(map[string]any{notes: tableChanges(nil, nil, []string{gone.String()})})
-		status, body, _ := get(t, base+"/watermelon/pull?schema_version=1", "alice")
-		if status != http.StatusOK {
-			t.Fatalf("first pull: %d %s", status, body)
-		}
-		var res struct {
-			Changes changes `json:"changes"`
-		}
-		if err := json.Unmarshal([]byte(body), &res); err != nil {
-			t.Fatal(err)
-		}
-		for name, tc := range res.Changes {
-			if len(tc.Deleted) != 0 {
-				t.Fatalf("first pull: %s deleted %v, want none (turbo login refuses them)", name, tc.Deleted)
-			}
-			for _, r := range append(tc.Created, tc.Updated...) {
-				if _, ok := r["id"].(string); !ok || r["_status"] != nil || r["_changed"] != nil {
-					t.Fatalf("first pull: %s record %v", name, r)
-				}
-			}
-		}
-		if c := res.Changes[notes]; len(c.Created)+len(c.Updated) != 1 || find(append(c.Created, c.Updated...), kept) == nil {
-			t.Fatalf("first pull: notes %+v, want only the kept one", c)
-		}
-	})
 }

@@ -31,8 +31,9 @@
 // Limits: Config.UserLimit (the ssync server's MaxUserRequests) answers 429
 // too_many_requests with Retry-After. WatermelonDB's pull has no paging,
 // and its timestamp cannot say a position inside a write, so an answer
-// that would hold more than Config.MaxPullRows rows ends after the last
-// whole write within the cap (a single larger write comes whole) and says
+// that would hold more than Config.MaxPullRows rows or Config.MaxPullBytes
+// bytes of records ends after the last whole write within the caps (a
+// single larger write comes whole) and says
 // "more": true (and the header X-Ssync-More). synchronize() hands the
 // answer's fields but changes to onDidPullChanges; an app syncs again
 // while it says more:
@@ -95,6 +96,9 @@ type Config struct {
 	// (a single write larger than the cap comes whole), with "more": true:
 	// the app syncs again, as the package documentation shows.
 	MaxPullRows int
+	// MaxPullBytes caps the bytes of one pull answer's records the same
+	// way; 0 means 64 MiB.
+	MaxPullBytes int
 	// UserLimit caps the requests each user has in progress at once: more
 	// get 429 too_many_requests with Retry-After. Pass the ssync server's
 	// (server.Server.UserLimit, its Config.MaxUserRequests) so that a
@@ -129,6 +133,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxPullRows <= 0 {
 		cfg.MaxPullRows = 100_000
+	}
+	if cfg.MaxPullBytes <= 0 {
+		cfg.MaxPullBytes = 64 << 20
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -342,50 +349,87 @@ func (a *pullAnswer) appendJSON(dst []byte) []byte {
 	return append(dst, "}\n"...)
 }
 
+// errAnswerFull stops a pull whose answer passed MaxPullBytes.
+var errAnswerFull = errors.New("watermelon: pull answer full")
+
+// pullBatchRows is the rows of a batch that a pull reads before it
+// counts the answer's bytes.
+const pullBatchRows = 1000
+
 // pullBounded pulls parts into one answer of at most MaxPullRows rows read
-// (more only when a single write holds more), whose timestamp is the lowest
-// of the parts' checkpoints, so that pulling from it never skips a row. A
-// part cut short at version v ends all parts at v - 1 instead and pulls
-// again; each retry ends lower, and in a later collection, so it ends.
+// and MaxPullBytes bytes of records (more only when a single write holds
+// more), whose timestamp is the lowest of the parts' checkpoints, so that
+// pulling from it never skips a row. A part cut short inside version v
+// ends all parts at v - 1 instead and pulls again; an answer past
+// MaxPullBytes pulls again with fewer rows. Each retry ends lower or
+// reads fewer rows, so it ends.
 func (h *Handler) pullBounded(ctx context.Context, id store.Identity, device string, parts []pullPart) (pullAnswer, error) {
 	var until uint64 // 0: the snapshot's horizon
-	limit := h.cfg.MaxPullRows + 1
+	rowCap := h.cfg.MaxPullRows
+	bounded := true
 	for {
 		ans := pullAnswer{Changes: map[string]*pulledTable{}, More: until > 0}
-		left := limit
-		cut := false
+		final := map[string]string{} // collection → its last checkpoint
+		rows, size := 0, 0
+		retry := false
 		for _, p := range parts {
 			if len(p.names) == 0 {
 				continue
 			}
-			sets, err := h.readPart(ctx, store.PullRequest{Identity: id, Device: device, Collections: p.names, Since: p.since,
-				Until: until, Limit: left, BatchSize: left})
-			if errors.Is(err, store.ErrPullCut) {
-				v := lastVersion(sets)
-				if v > p.since.Version+1 {
-					until = v - 1
-				} else {
-					// One write past the cap: it comes whole.
-					until, limit = v, 0
+			req := store.PullRequest{Identity: id, Device: device, Collections: p.names, Since: p.since, Until: until}
+			if bounded {
+				req.Limit = max(rowCap+1-rows, 1)
+				req.BatchSize = min(req.Limit, pullBatchRows)
+			}
+			var last string
+			err := h.cfg.Store.PullStream(ctx, req, func(cs *wire.ChangeSet) error {
+				room := h.cfg.MaxPullBytes - size
+				n, b, fit, err := ans.add(h.cfg.Store.Registry(), cs, room)
+				if err != nil {
+					return err
 				}
-				cut = true
+				// Past the bytes: pull again with fewer rows, which a row
+				// cap then cuts at a version. (The row read past the cap,
+				// which only shows where to cut, may pass them.)
+				if bounded && b > room && rows+fit < rowCap {
+					rowCap = rows + fit
+					return errAnswerFull
+				}
+				rows, size, last = rows+n, size+b, cs.Checkpoint
+				final[cs.Collection] = cs.Checkpoint
+				return nil
+			})
+			if errors.Is(err, errAnswerFull) {
+				retry = true
+				break
+			} else if errors.Is(err, store.ErrPullCut) {
+				c, perr := store.ParseCheckpoint(last)
+				if perr != nil {
+					return pullAnswer{}, perr
+				}
+				if cut := max(c.Version, p.since.Version+1); cut > p.since.Version+1 {
+					until = cut - 1
+				} else {
+					// One write past the caps: it comes whole.
+					until, bounded = cut, false
+				}
+				retry = true
 				break
 			} else if err != nil {
 				return pullAnswer{}, err
 			}
-			n, ts, err := h.addSets(ans.Changes, sets)
+		}
+		if retry {
+			continue
+		}
+		for _, cp := range final {
+			t, err := timestamp(cp)
 			if err != nil {
 				return pullAnswer{}, err
 			}
-			if ans.Timestamp == 0 || ts < ans.Timestamp {
-				ans.Timestamp = ts
+			if ans.Timestamp == 0 || t < ans.Timestamp {
+				ans.Timestamp = t
 			}
-			if left > 0 {
-				left = max(left-n, 1)
-			}
-		}
-		if cut {
-			continue
 		}
 		if ans.Timestamp == 0 {
 			cur, err := h.cfg.Store.Current(ctx)
@@ -401,74 +445,44 @@ func (h *Handler) pullBounded(ctx context.Context, id store.Identity, device str
 	}
 }
 
-// readPart reads req's change sets, one per collection; a pull cut at its
-// limit returns the sets read with store.ErrPullCut.
-func (h *Handler) readPart(ctx context.Context, req store.PullRequest) ([]wire.ChangeSet, error) {
-	var sets []wire.ChangeSet
-	err := h.cfg.Store.PullStream(ctx, req, func(cs *wire.ChangeSet) error {
-		if n := len(sets); n > 0 && sets[n-1].Collection == cs.Collection {
-			last := &sets[n-1]
-			last.Created = append(last.Created, cs.Created...)
-			last.Updated = append(last.Updated, cs.Updated...)
-			last.Deleted = append(last.Deleted, cs.Deleted...)
-			last.Checkpoint = cs.Checkpoint
-			return nil
-		}
-		sets = append(sets, *cs)
-		return nil
-	})
-	return sets, err
-}
-
-// lastVersion is the version of the last checkpoint of sets (0 if none).
-func lastVersion(sets []wire.ChangeSet) uint64 {
-	if len(sets) == 0 {
-		return 0
-	}
-	c, err := store.ParseCheckpoint(sets[len(sets)-1].Checkpoint)
+// add adds a pulled change set to the answer as WatermelonDB raw records
+// and returns the rows and bytes added, and how many of those rows fit in
+// room bytes (in the set's order: created, updated, deleted).
+func (a *pullAnswer) add(reg *ssync.Registry, cs *wire.ChangeSet, room int) (rows, bytes, fit int, err error) {
+	coll, err := reg.Lookup(cs.Collection)
 	if err != nil {
-		return 0
+		return 0, 0, 0, err
 	}
-	return c.Version
-}
-
-// addSets adds pulled change sets to changes as WatermelonDB raw records
-// and returns the rows added and the timestamp they reach.
-func (h *Handler) addSets(changes map[string]*pulledTable, sets []wire.ChangeSet) (int, uint64, error) {
-	reg := h.cfg.Store.Registry()
-	var ts uint64
-	n := 0
-	for i := range sets {
-		cs := &sets[i]
-		coll, err := reg.Lookup(cs.Collection)
-		if err != nil {
-			return 0, 0, err
-		}
-		rw := newRawWriter(coll)
-		tc := &pulledTable{}
-		for _, part := range []struct {
-			rows []any
-			dst  *[]byte
-		}{{cs.Created, &tc.created}, {cs.Updated, &tc.updated}} {
-			for i, row := range part.rows {
-				if i > 0 {
-					*part.dst = append(*part.dst, ',')
-				}
-				if *part.dst, err = rw.appendRow(*part.dst, row); err != nil {
-					return 0, 0, fmt.Errorf("%s: %w", cs.Collection, err)
-				}
+	tc := a.Changes[cs.Collection]
+	if tc == nil {
+		tc = &pulledTable{}
+		a.Changes[cs.Collection] = tc
+	}
+	rw := newRawWriter(coll)
+	for _, part := range []struct {
+		rows []any
+		dst  *[]byte
+	}{{cs.Created, &tc.created}, {cs.Updated, &tc.updated}} {
+		for _, row := range part.rows {
+			before := len(*part.dst)
+			if before > 0 {
+				*part.dst = append(*part.dst, ',')
+			}
+			if *part.dst, err = rw.appendRow(*part.dst, row); err != nil {
+				return 0, 0, 0, fmt.Errorf("%s: %w", cs.Collection, err)
+			}
+			if bytes += len(*part.dst) - before; bytes <= room {
+				fit++
 			}
 		}
-		tc.deleted = cs.Deleted
-		n += len(cs.Created) + len(cs.Updated) + len(cs.Deleted)
-		changes[cs.Collection] = tc
-		if t, err := timestamp(cs.Checkpoint); err != nil {
-			return 0, 0, err
-		} else if ts == 0 || t < ts {
-			ts = t
+	}
+	for range cs.Deleted {
+		if bytes += 39; bytes <= room { // "<uuid>",
+			fit++
 		}
 	}
-	return n, ts, nil
+	tc.deleted = append(tc.deleted, cs.Deleted...)
+	return len(cs.Created) + len(cs.Updated) + len(cs.Deleted), bytes, fit, nil
 }
 
 // migrated returns the collections a migration sync pulls whole: the
