@@ -30,16 +30,21 @@ func TestCompressionInterop(t *testing.T) {
 				h := newHarnessWith(t, be, server.Config{DisableCompression: serverOff})
 				var mu sync.Mutex
 				seen := map[string]string{} // "push" → request coding, "pull-stream" → answer coding
-				wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-					next.ServeHTTP(w, r)
+				// Recorded as the answer starts: a client may leave once it
+				// has read what it needs, before the handler returns.
+				record := func(key, coding string) {
 					mu.Lock()
 					defer mu.Unlock()
+					seen[key] = coding
+				}
+				wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 					switch {
 					case strings.HasSuffix(r.URL.Path, "/push"):
-						seen["push"] = r.Header.Get("Content-Encoding")
+						record("push", r.Header.Get("Content-Encoding"))
 					case strings.HasSuffix(r.URL.Path, "/pull-stream"):
-						seen["pull-stream"] = w.Header().Get("Content-Encoding")
+						w = &answerSpy{ResponseWriter: w, started: func(h http.Header) { record("pull-stream", h.Get("Content-Encoding")) }}
 					}
+					next.ServeHTTP(w, r)
 				}
 				h.wrap.Store(&wrap)
 				sync := func(name string) {
@@ -70,6 +75,37 @@ func TestCompressionInterop(t *testing.T) {
 		}
 	}
 }
+
+// answerSpy calls started with the answer's header when it is sent.
+type answerSpy struct {
+	http.ResponseWriter
+	started func(http.Header)
+	sent    bool
+}
+
+func (a *answerSpy) WriteHeader(code int) {
+	if !a.sent {
+		a.sent = true
+		a.started(a.Header())
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerSpy) Write(b []byte) (int, error) {
+	if !a.sent {
+		a.WriteHeader(http.StatusOK)
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answerSpy) Flush() {
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (a *answerSpy) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // TestAttachmentCompression: attachment content that compresses (text) is
 // uploaded and downloaded compressed, content that does not (random bytes,
