@@ -76,6 +76,38 @@ func TestCompressionInterop(t *testing.T) {
 	}
 }
 
+// TestDisableCompressionTakesEffect: a sync with DisableCompression sends
+// its push as it is, even right after a compressed sync whose handshake it
+// reuses (HandshakeInterval).
+func TestDisableCompressionTakesEffect(t *testing.T) {
+	h := newHarnessWith(t, storetest.Backends(t)[0], server.Config{})
+	var mu sync.Mutex
+	var codings []string
+	wrap := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/push") {
+			mu.Lock()
+			codings = append(codings, r.Header.Get("Content-Encoding"))
+			mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	}
+	h.wrap.Store(&wrap)
+	dev := h.device("writer", "alice")
+	opts := h.opts(dev)
+	for _, off := range []bool{false, true} {
+		insertNotes(t, dev, 300, fmt.Sprintf("off=%v", off))
+		opts.DisableCompression = off
+		if _, err := dev.Synchronize(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(codings) != 2 || codings[0] != "zstd" || codings[1] != "" {
+		t.Fatalf("pushes sent in %q, want zstd, then as they are", codings)
+	}
+}
+
 // answerSpy calls started with the answer's header when it is sent.
 type answerSpy struct {
 	http.ResponseWriter

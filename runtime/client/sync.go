@@ -416,6 +416,10 @@ func (s *session) handshakeUnlessRecent(ctx context.Context, key string) error {
 	db.helloMu.Unlock()
 	if every > 0 && last.key == key && time.Since(last.at) < every {
 		s.pushEncoding, s.uploadEncoding, s.fields, s.deletedAt = last.pushEncoding, last.uploadEncoding, last.fields, last.deletedAt
+		if !s.ex.compress {
+			// This sync's options turned compression off since.
+			s.pushEncoding, s.uploadEncoding = "", ""
+		}
 		return nil
 	}
 	if err := s.handshake(ctx); err != nil {
