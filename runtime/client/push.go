@@ -361,6 +361,9 @@ func (p *pipeline) landed(ctx context.Context, f *flight) error {
 		addCount(&p.s.res.Pushed, c.Collection, c.Created, c.Updated, c.Deleted)
 	}
 	p.done += f.rows
+	// A streamed push counted its rows before reading them: rows changed
+	// since may make more.
+	p.total = max(p.total, p.done)
 	p.s.progress(Progress{Stage: StagePush, Done: p.done, Total: p.total})
 	return nil
 }
