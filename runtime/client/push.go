@@ -206,22 +206,37 @@ func (s *session) pushStreamed(ctx context.Context, checkpoints map[string]strin
 	// The reader runs ahead by at most a part.
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rows := make(chan dirtyRow, batch)
+	// The reader hands rows over in chunks (one wake-up per chunk, not per
+	// row) and runs ahead by at most a part.
+	const chunk = 256
+	rows := make(chan []dirtyRow, batch/chunk+1)
 	var readErr error
 	go func() {
 		defer close(rows)
+		var buf []dirtyRow
+		hand := func() error {
+			select {
+			case rows <- buf:
+				buf = make([]dirtyRow, 0, chunk)
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
+			}
+		}
 		for _, c := range db.reg.Collections() {
 			readErr = db.readDirtyEach(rctx, db.tables[c.CollectionName()], s.scope, fields, func(d dirtyRow) error {
-				select {
-				case rows <- d:
+				buf = append(buf, d)
+				if len(buf) < chunk {
 					return nil
-				case <-rctx.Done():
-					return rctx.Err()
 				}
+				return hand()
 			})
 			if readErr != nil {
 				return
 			}
+		}
+		if len(buf) > 0 {
+			readErr = hand()
 		}
 	}()
 	stop := func(err error) error {
@@ -247,11 +262,13 @@ func (s *session) pushStreamed(ctx context.Context, checkpoints map[string]strin
 		part, limit = nil, batch
 		return nil
 	}
-	for r := range rows {
-		part = append(part, r)
-		if len(part) >= limit {
-			if err := send(); err != nil {
-				return stop(err)
+	for got := range rows {
+		for _, r := range got {
+			part = append(part, r)
+			if len(part) >= limit {
+				if err := send(); err != nil {
+					return stop(err)
+				}
 			}
 		}
 	}
