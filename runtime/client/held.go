@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/mailru/easyjson/jlexer"
@@ -54,6 +56,7 @@ var heldDDL = []string{
 		col TEXT NOT NULL,
 		target TEXT NOT NULL,
 		row BLOB,
+		owner TEXT,
 		PRIMARY KEY (collection, id, col)) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS ss_held_target ON ss_held (target)`,
 }
@@ -96,6 +99,118 @@ func uncascade(ctx context.Context, tx *sql.Tx, lt *localTable, e heldEntry) (bo
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM ss_held WHERE collection = ? AND id = ? AND col = ?`, e.collection, e.id, heldCascade)
 	return err == nil, err
+}
+
+// waitWhole makes the clean live rows that hold, through r's NOT NULL
+// column, id (deleted by a pull) in place of a held reference wait whole
+// for their referenced row: the device has no value to show there. Such a
+// row is deleted locally (not a local change) and held whole with the held
+// reference; the rows under it wait for it to come back (holdCascade).
+func (db *DB) waitWhole(ctx context.Context, tx *sql.Tx, r localRef, id uuid.UUID, now time.Time, touched func(string)) error {
+	lt := db.tables[r.child]
+	rows, err := tx.QueryContext(ctx, withColumns("SELECT t."+quote(ssync.ColumnID)+", h.target FROM "+quote(r.child)+
+		" t JOIN ss_held h ON h.collection = ? AND h.id = t."+quote(ssync.ColumnID)+" AND h.col = ? AND h.row IS NULL"+
+		" WHERE t."+quote(r.column)+" = ? AND t.`deleted_at` IS NULL AND t.{dirty} = 0"), r.child, r.column, id.String())
+	if err != nil {
+		return fmt.Errorf("rows of %s holding %s: %w", r.child, r.column, err)
+	}
+	var links []heldLink
+	var ids []uuid.UUID
+	for rows.Next() {
+		var c, target uuid.UUID
+		if err := rows.Scan(&c, &target); err != nil {
+			rows.Close()
+			return fmt.Errorf("rows of %s holding %s: %w", r.child, r.column, err)
+		}
+		ids, links = append(ids, c), append(links, heldLink{ref: r, target: target})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, c := range ids {
+		row, err := readRow(ctx, tx, lt, c)
+		if err != nil {
+			return err
+		}
+		data, err := rowWith(lt.coll, row, r, links[i].target)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET `deleted_at` = ? WHERE `id` = ?", now, c.String()); err != nil {
+			return fmt.Errorf("hold %s %s: %w", r.child, c, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ss_held WHERE collection = ? AND id = ?`, r.child, c.String()); err != nil {
+			return fmt.Errorf("hold %s %s: %w", r.child, c, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ss_held (collection, id, col, target, row, owner) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.child, c.String(), r.column, links[i].target.String(), data, lt.coll.RecordOf(row).SyncID); err != nil {
+			return fmt.Errorf("hold %s %s: %w", r.child, c, err)
+		}
+		touched(r.child)
+		if err := db.cascadeUnder(ctx, tx, r.child, c, now, touched); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cascadeUnder deletes, as a pull does, the clean live rows under the row
+// id of table, which now waits whole: they wait for it (holdCascade).
+func (db *DB) cascadeUnder(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time, touched func(string)) error {
+	for _, r := range db.refs() {
+		if r.parent != table {
+			continue
+		}
+		children, err := referencing(ctx, tx, r, id, cleanRows)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			touched(r.child)
+			if r.rule == ssync.OnDeleteSetNull {
+				if err := holdLinks(ctx, tx, db.tables[r.child], c, []heldLink{{ref: r, target: id}}, false); err != nil {
+					return err
+				}
+			}
+			if err := pulledRule(ctx, tx, r, c, id, now, false); err != nil {
+				return err
+			}
+			if r.rule != ssync.OnDeleteSetNull {
+				if err := db.cascadeUnder(ctx, tx, r.child, c, now, touched); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readRow reads row id of lt.
+func readRow(ctx context.Context, tx *sql.Tx, lt *localTable, id uuid.UUID) (any, error) {
+	row := lt.coll.NewRow()
+	rec := lt.coll.RecordOf(row)
+	err := tx.QueryRowContext(ctx, lt.selectAll+" WHERE `id` = ?", id.String()).Scan(lt.coll.AppendTargets(row, metaTargets(rec, nil))...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", lt.coll.CollectionName(), id, err)
+	}
+	return row, nil
+}
+
+// rowWith returns row as on the wire, with target in r's column.
+func rowWith(c ssync.Collection, row any, r localRef, target uuid.UUID) ([]byte, error) {
+	w := &jwriter.Writer{}
+	c.EncodeRow(w, row)
+	data, err := w.BuildBytes()
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	fields[c.UserColumns()[r.index].Wire] = json.RawMessage(`"` + target.String() + `"`)
+	return json.Marshal(fields)
 }
 
 // heldLink is a reference of a pulled row to a row the device lacks.
@@ -332,10 +447,30 @@ func holdRow(ctx context.Context, tx *sql.Tx, lt *localTable, row any, links []h
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ss_held (collection, id, col, target, row) VALUES (?, ?, ?, ?, ?)`,
-		lt.coll.CollectionName(), lt.coll.RecordOf(row).ID.String(), links[0].ref.column, links[0].target.String(), data)
+	rec := lt.coll.RecordOf(row)
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ss_held (collection, id, col, target, row, owner) VALUES (?, ?, ?, ?, ?, ?)`,
+		lt.coll.CollectionName(), rec.ID.String(), links[0].ref.column, links[0].target.String(), data, rec.SyncID)
 	if err != nil {
 		return fmt.Errorf("hold a row of %s: %w", lt.coll.CollectionName(), err)
+	}
+	return nil
+}
+
+// dropUnseenHeld forgets, at the end of a full re-pull of table in scope,
+// the rows waiting whole that it did not return (gone on the server), and
+// what is held for rows the device no longer has.
+func dropUnseenHeld(ctx context.Context, tx *sql.Tx, table, scope string) error {
+	for _, q := range []struct {
+		stmt string
+		args []any
+	}{
+		{`DELETE FROM ss_held WHERE collection = ? AND row IS NOT NULL AND owner IN (SELECT value FROM json_each(?))
+			AND id NOT IN (SELECT id FROM ss_resync WHERE collection = ?)`, []any{table, scope, table}},
+		{"DELETE FROM ss_held WHERE collection = ? AND row IS NULL AND id NOT IN (SELECT `id` FROM " + quote(table) + ")", []any{table}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.stmt, q.args...); err != nil {
+			return fmt.Errorf("forget what %s held: %w", table, err)
+		}
 	}
 	return nil
 }

@@ -226,6 +226,9 @@ func (s *session) finishResync(ctx context.Context, names []string) error {
 		if _, err := tx.ExecContext(ctx, db.tables[name].resyncDrop, s.scope, name); err != nil {
 			return fmt.Errorf("ssync client: finish resync of %s: %w", name, err)
 		}
+		if err := dropUnseenHeld(ctx, tx, name, s.scope); err != nil {
+			return fmt.Errorf("ssync client: finish resync: %w", err)
+		}
 		again, err := s.repullAgain(ctx, tx, name)
 		if err != nil {
 			return err
@@ -574,7 +577,7 @@ func (ap *applier) deletes(lt *localTable, cs *wire.ChangeSet) error {
 			}
 		}
 		if db.referenced[name] {
-			if err := db.cascadePulled(ctx, ap.tx, name, id, now, ap.touch); err != nil {
+			if err := db.cascadePulled(ctx, ap.tx, name, id, now, ap.s.opts.WholeRows || !ap.s.fields, ap.touch); err != nil {
 				return fmt.Errorf("ssync client: apply delete %s %s: %w", name, id, cause(ap.check, err))
 			}
 		}

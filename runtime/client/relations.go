@@ -124,7 +124,7 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 		if r.parent != table {
 			continue
 		}
-		children, err := referencing(ctx, db.conn(ctx), r, id, false)
+		children, err := referencing(ctx, db.conn(ctx), r, id, anyRows)
 		if err != nil {
 			return err
 		}
@@ -156,14 +156,21 @@ func (db *DB) cascade(ctx context.Context, table string, id uuid.UUID, now time.
 	return nil
 }
 
-// referencing returns the live rows that reference id through r; with
-// pending, only those with local changes.
-func referencing(ctx context.Context, q queryer, r localRef, id uuid.UUID, pending bool) ([]uuid.UUID, error) {
-	query := "SELECT id FROM " + quote(r.child) + " WHERE " + quote(r.column) + ` = ? AND "deleted_at" IS NULL`
-	if pending {
-		query = withColumns(query + " AND {dirty} > 0")
-	}
-	rows, err := q.QueryContext(ctx, query, id.String())
+// Which rows referencing returns.
+const (
+	anyRows     = ""
+	pendingRows = " AND {dirty} > 0"
+	cleanRows   = " AND {dirty} = 0"
+)
+
+// referencing returns the live rows that reference id through r, those of
+// which (anyRows, pendingRows, cleanRows). A row whose reference through r
+// is held (held.go) does not reference id on the server: it is left out.
+func referencing(ctx context.Context, q queryer, r localRef, id uuid.UUID, which string) ([]uuid.UUID, error) {
+	t := quote(r.child)
+	query := withColumns("SELECT id FROM " + t + " WHERE " + quote(r.column) + ` = ? AND "deleted_at" IS NULL` + which +
+		" AND NOT EXISTS (SELECT 1 FROM ss_held h WHERE h.collection = ? AND h.id = " + t + ".`id` AND h.col = ?)")
+	rows, err := q.QueryContext(ctx, query, id.String(), r.child, r.column)
 	if err != nil {
 		return nil, fmt.Errorf("rows referencing %s %s: %w", r.parent, id, err)
 	}
@@ -177,6 +184,24 @@ func referencing(ctx context.Context, q queryer, r localRef, id uuid.UUID, pendi
 		ids = append(ids, c)
 	}
 	return ids, rows.Err()
+}
+
+// ownChange reports whether the pending change of row c (of r's child
+// table) is what references through r: the row is new to the server, its
+// change is pushed whole (whole: the device pushes whole rows), or it
+// changed that reference.
+func ownChange(ctx context.Context, tx *sql.Tx, r localRef, c uuid.UUID, whole bool) (bool, error) {
+	if whole {
+		return true, nil
+	}
+	var own bool
+	err := tx.QueryRowContext(ctx, withColumns("SELECT t.{known} = 0 OR ch."+quote(ssync.ColumnID)+" IS NULL OR ch."+quote(changedWhole)+
+		" <> 0 OR ch."+quote(fieldDirty(r.column))+" IS NOT NULL FROM "+quote(r.child)+" t LEFT JOIN "+quote(changedName(r.child))+
+		" ch ON ch."+quote(ssync.ColumnID)+" = t."+quote(ssync.ColumnID)+" WHERE t."+quote(ssync.ColumnID)+" = ?"), c.String()).Scan(&own)
+	if err != nil {
+		return false, fmt.Errorf("read the pending change of %s %s: %w", r.child, c, err)
+	}
+	return own, nil
 }
 
 // clearRef sets the reference r of live row c to NULL at now, as a local
@@ -204,11 +229,15 @@ func deleteChild(ctx context.Context, q queryer, r localRef, c uuid.UUID, now ti
 // transaction, so that no live row references a deleted one even when the
 // pull is cut before the server's own changes to those rows arrive:
 //
-//   - live rows with local changes the server has not seen (written after
-//     the sync's push, or offline under a row another device deleted):
-//     cascade and restrict delete them (the server would delete them as
-//     they arrive), setnull clears the reference; each is a local change,
-//     pushed by the next Synchronize;
+//   - live rows whose local change put them there (new rows, rows moved
+//     there, rows pushed whole: whole is set when the device pushes whole
+//     rows), written after the sync's push or offline under a row another
+//     device deleted: cascade and restrict delete them (the server would
+//     delete them as they arrive), setnull clears the reference; each is a
+//     local change, pushed by the next Synchronize;
+//   - live rows with other local changes (pushed field by field) stay as
+//     they are: the server's version of them, which this pull brings
+//     later, is merged into them (the server may have moved them away);
 //   - the other live rows get what the server did to them, without
 //     becoming local changes: deleted (cascade, and restrict, whose rows
 //     the server moved or deleted before it deleted this one) or their
@@ -218,27 +247,41 @@ func deleteChild(ctx context.Context, q queryer, r localRef, c uuid.UUID, now ti
 //     parent away instead (held.go).
 //
 // touched is called with each table it changes.
-func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time, touched func(string)) error {
+func (db *DB) cascadePulled(ctx context.Context, tx *sql.Tx, table string, id uuid.UUID, now time.Time, whole bool, touched func(string)) error {
 	for _, r := range db.refs() {
 		if r.parent != table {
 			continue
 		}
-		for _, pending := range []bool{true, false} {
-			children, err := referencing(ctx, tx, r, id, pending)
+		if !r.nullable {
+			// Rows that show id only in place of a held reference.
+			if err := db.waitWhole(ctx, tx, r, id, now, touched); err != nil {
+				return err
+			}
+		}
+		for _, which := range []string{pendingRows, cleanRows} {
+			children, err := referencing(ctx, tx, r, id, which)
 			if err != nil {
 				return err
 			}
-			if len(children) > 0 {
-				touched(r.child)
-			}
 			for _, c := range children {
+				pending := which == pendingRows
+				if pending {
+					own, err := ownChange(ctx, tx, r, c, whole)
+					if err != nil {
+						return err
+					}
+					if !own {
+						continue
+					}
+				}
+				touched(r.child)
 				if err := pulledRule(ctx, tx, r, c, id, now, pending); err != nil {
 					return err
 				}
 				if r.rule == ssync.OnDeleteSetNull {
 					continue
 				}
-				if err := db.cascadePulled(ctx, tx, r.child, c, now, touched); err != nil {
+				if err := db.cascadePulled(ctx, tx, r.child, c, now, whole, touched); err != nil {
 					return err
 				}
 			}
