@@ -297,7 +297,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		repo := relmodel.SyncProjects(d.db)
 		p, gerr := repo.Get(w.ctx, id)
 		if gerr != nil {
-			w.violate("%s: get live project %s: %v", d.label, lbl, gerr)
+			w.editFailed(d, "get live project "+lbl, gerr)
 			return false
 		}
 		p.Name = w.vText(words, tag)
@@ -313,7 +313,7 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		repo := relmodel.SyncComments(d.db)
 		c, gerr := repo.Get(w.ctx, id)
 		if gerr != nil {
-			w.violate("%s: get live comment %s: %v", d.label, lbl, gerr)
+			w.editFailed(d, "get live comment "+lbl, gerr)
 			return false
 		}
 		c.Body = w.vText(words, tag)
@@ -329,12 +329,23 @@ func (w *world) relEdit(d *device, rows map[string]table, coll string, id uuid.U
 		err, row = repo.Update(w.ctx, c), c
 	}
 	if err != nil {
-		w.violate("%s: edit %s %s under live rows (%s): %v", d.label, short(coll), lbl, strings.Join(changed, " "), err)
+		w.editFailed(d, fmt.Sprintf("edit %s %s under live rows (%s)", short(coll), lbl, strings.Join(changed, " ")), err)
 		return false
 	}
 	w.recordRel(d, coll, id, "update", row, fields)
 	w.logf("%s edits %s %s: %s", d.label, short(coll), lbl, strings.Join(changed, " "))
 	return true
+}
+
+// editFailed reports a failed edit of d as a violation, unless d's
+// background sync may have pulled the row's delete (or its parent's)
+// after the rows were read: an app editing while it syncs sees that too.
+func (w *world) editFailed(d *device, what string, err error) {
+	if d.bg != nil && (errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrDeletedReference)) {
+		w.logf("%s: %s: %v (its background sync changed the rows meanwhile)", d.label, what, err)
+		return
+	}
+	w.violate("%s: %s: %v", d.label, what, err)
 }
 
 func (w *world) opRDelete() {
@@ -358,7 +369,7 @@ func (w *world) editTask(d *device, rows map[string]table, id uuid.UUID, tag str
 	repo := relmodel.SyncTasks(d.db)
 	t, gerr := repo.Get(w.ctx, id)
 	if gerr != nil {
-		w.violate("%s: get live task %s: %v", d.label, w.label(rtaskColl, id), gerr)
+		w.editFailed(d, "get live task "+w.label(rtaskColl, id), gerr)
 		return nil, nil, nil, false, nil
 	}
 	mask := 1

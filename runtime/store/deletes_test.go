@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,68 @@ func TestDeleteOfDeletedRow(t *testing.T) {
 		}
 		if len(got) != 1 || !got[0].Equal(first) {
 			t.Fatalf("the second deleting device pulls the delete stamped %v (checkpoint %v after its push), want once at %v", got, after, first)
+		}
+	})
+}
+
+// TestDeleteOfRowDeletedDuringPush: another device's delete of a row
+// commits after a push deleting it read it and before it wrote it. As for
+// a row deleted already, the push stamps the tombstone again (its version,
+// no writer), so the delete goes back to the pushing device whatever its
+// checkpoint, with the stamp every device holds.
+func TestDeleteOfRowDeletedDuringPush(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		if b.Name == "sqlite" {
+			t.Skip("SQLite applies one push at a time: no delete commits inside another push")
+		}
+		ctx := context.Background()
+		ann := store.Identity{SyncID: "ann"}
+		first := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+		var st *store.Store
+		var id uuid.UUID
+		var armed atomic.Bool
+		var inner store.Checkpoint // after the other device's delete
+		del := func(device string, at time.Time, since string) store.Checkpoint {
+			t.Helper()
+			res, err := st.Push(ctx, store.PushRequest{Identity: ann, Device: device, Sets: []wire.ChangeSet{{Collection: "rel_project",
+				Checkpoint: since, Deleted: []uuid.UUID{id}, DeletedAt: []time.Time{at}}}})
+			if err != nil {
+				t.Fatalf("delete as %s: %v", device, err)
+			}
+			cp, err := store.ParseCheckpoint(res.Checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cp
+		}
+		hooks := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
+			if w.Op == store.OpDelete && armed.CompareAndSwap(true, false) {
+				inner = del("dev-ann", first, "")
+			}
+			return nil
+		}}
+		st, _ = b.Store(t, storetest.Relations(t), store.WithHooks("rel_project", hooks))
+		cp, pid := pushNode(t, st, ann, "ann", "rel_project", nil)
+		id = pid
+		armed.Store(true)
+		del("phone", first.Add(30*time.Second), cp.String())
+		if armed.Load() {
+			t.Fatal("the other delete did not run inside the push")
+		}
+		sets, err := st.Pull(ctx, store.PullRequest{Identity: ann, Device: "phone", Collections: []string{"rel_project"}, Since: inner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []time.Time
+		for _, cs := range sets {
+			for i, d := range cs.Deleted {
+				if d == id && i < len(cs.DeletedAt) {
+					got = append(got, cs.DeletedAt[i])
+				}
+			}
+		}
+		if len(got) != 1 || !got[0].Equal(first) {
+			t.Fatalf("the device whose delete lost the race pulls the delete stamped %v, want once at %v", got, first)
 		}
 	})
 }

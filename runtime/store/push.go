@@ -830,7 +830,10 @@ func (p *pusher) delete(ctx context.Context, t *serverTable, rowID uuid.UUID, si
 		return &RowError{Collection: name, ID: rowID, Err: p.s.refused(err)}
 	}
 	if n, err := r.RowsAffected(); err == nil && n == 0 {
-		return nil // deleted meanwhile by another push: nothing to stamp
+		// Deleted meanwhile by another push: as for a row deleted
+		// already, the delete goes to the device again, with the stamp
+		// every device holds.
+		return p.restamp(ctx, t, rowID)
 	}
 	if err := p.releaseRow(ctx, t, rowID, ex.owner); err != nil {
 		return err
