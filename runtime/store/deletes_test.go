@@ -41,18 +41,7 @@ func TestDeleteOfDeletedRow(t *testing.T) {
 		}
 		cp := del("dev-ann", first, "")
 		after := del("phone", first.Add(30*time.Second), cp.String())
-		sets, err := st.Pull(ctx, store.PullRequest{Identity: ann, Device: "phone", Collections: []string{"rel_project"}, Since: cp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []time.Time
-		for _, cs := range sets {
-			for i, d := range cs.Deleted {
-				if d == id && i < len(cs.DeletedAt) {
-					got = append(got, cs.DeletedAt[i])
-				}
-			}
-		}
+		got := deleteStamps(t, st, ann, "phone", cp, id)
 		if len(got) != 1 || !got[0].Equal(first) {
 			t.Fatalf("the second deleting device pulls the delete stamped %v (checkpoint %v after its push), want once at %v", got, after, first)
 		}
@@ -103,20 +92,28 @@ func TestDeleteOfRowDeletedDuringPush(t *testing.T) {
 		if armed.Load() {
 			t.Fatal("the other delete did not run inside the push")
 		}
-		sets, err := st.Pull(ctx, store.PullRequest{Identity: ann, Device: "phone", Collections: []string{"rel_project"}, Since: inner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []time.Time
-		for _, cs := range sets {
-			for i, d := range cs.Deleted {
-				if d == id && i < len(cs.DeletedAt) {
-					got = append(got, cs.DeletedAt[i])
-				}
-			}
-		}
+		got := deleteStamps(t, st, ann, "phone", inner, id)
 		if len(got) != 1 || !got[0].Equal(first) {
 			t.Fatalf("the device whose delete lost the race pulls the delete stamped %v, want once at %v", got, first)
 		}
 	})
+}
+
+// deleteStamps pulls rel_project as device of who from since and returns
+// the stamps of the deletes of row id it gets.
+func deleteStamps(t *testing.T, st *store.Store, who store.Identity, device string, since store.Checkpoint, id uuid.UUID) []time.Time {
+	t.Helper()
+	sets, err := st.Pull(context.Background(), store.PullRequest{Identity: who, Device: device, Collections: []string{"rel_project"}, Since: since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []time.Time
+	for _, cs := range sets {
+		for i, d := range cs.Deleted {
+			if d == id && i < len(cs.DeletedAt) {
+				got = append(got, cs.DeletedAt[i])
+			}
+		}
+	}
+	return got
 }

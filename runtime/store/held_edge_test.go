@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/ssync-go/ssync/internal/storetest"
 	"github.com/ssync-go/ssync/runtime/client"
-	"github.com/ssync-go/ssync/runtime/server"
-	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
 )
 
@@ -112,25 +109,13 @@ func editDuringPullOfParentDelete(t *testing.T, b storetest.Backend, parent, chi
 func TestResyncDropsWaitingRow(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
-		strict := *storetest.RelTable("rel_task")
-		strict.Columns = slices.Clone(strict.Columns)
-		strict.Columns[1].Nullable = false
-		reg, err := ssync.NewRegistry(storetest.RelTable("rel_project"), &strict, storetest.RelTable("rel_tag"), storetest.RelTable("rel_comment"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hidden atomic.Bool
-		hidden.Store(true)
-		hooks := store.Hooks{FilterPull: func(_ context.Context, _ store.PullContext, row any) bool {
-			return !hidden.Load() || row.(*storetest.Node).Title != "hidden"
-		}}
 		var skew atomic.Int64
-		st, _ := b.Store(t, reg, store.WithHooks("rel_project", hooks),
+		h := newHiddenWorld(t, b,
 			store.WithTombstoneRetention(time.Minute),
 			store.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
-		w := &relWorld{t: t, url: storetest.Serve(t, st, server.Config{})}
+		reg, strict, w, hidden, st := h.reg, h.strict, h.relWorld, &h.hidden, h.st
 		a, fresh := storetest.Device(t, reg, "ann"), storetest.Device(t, reg, "ann")
-		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, &strict)
+		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, strict)
 		p := &storetest.Node{Title: "hidden"}
 		if err := projects.Insert(ctx, p); err != nil {
 			t.Fatal(err)
@@ -141,7 +126,7 @@ func TestResyncDropsWaitingRow(t *testing.T) {
 		}
 		w.sync(a)
 		w.sync(fresh) // x waits whole on fresh
-		if _, err := client.NewRepo(fresh, &strict).Get(ctx, x.ID); err == nil {
+		if _, err := client.NewRepo(fresh, strict).Get(ctx, x.ID); err == nil {
 			t.Fatal("x is shown although its project is not on the device")
 		}
 		if err := tasks.Delete(ctx, x.ID); err != nil {
@@ -164,7 +149,7 @@ func TestResyncDropsWaitingRow(t *testing.T) {
 		}
 		w.sync(a)
 		w.sync(fresh)
-		if got, err := client.NewRepo(fresh, &strict).Get(ctx, x.ID); err == nil {
+		if got, err := client.NewRepo(fresh, strict).Get(ctx, x.ID); err == nil {
 			t.Fatalf("x, deleted on the server, is live on the re-pulled device: %+v", got)
 		}
 		var n int
@@ -183,22 +168,10 @@ func TestResyncDropsWaitingRow(t *testing.T) {
 func TestHeldMoveThenOldParentDeleted(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
-		strict := *storetest.RelTable("rel_task")
-		strict.Columns = slices.Clone(strict.Columns)
-		strict.Columns[1].Nullable = false
-		reg, err := ssync.NewRegistry(storetest.RelTable("rel_project"), &strict, storetest.RelTable("rel_tag"), storetest.RelTable("rel_comment"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hidden atomic.Bool
-		hidden.Store(true)
-		hooks := store.Hooks{FilterPull: func(_ context.Context, _ store.PullContext, row any) bool {
-			return !hidden.Load() || row.(*storetest.Node).Title != "hidden"
-		}}
-		st, _ := b.Store(t, reg, store.WithHooks("rel_project", hooks))
-		w := &relWorld{t: t, url: storetest.Serve(t, st, server.Config{})}
+		h := newHiddenWorld(t, b)
+		reg, strict, w, hidden := h.reg, h.strict, h.relWorld, &h.hidden
 		a, d := storetest.Device(t, reg, "ann"), storetest.Device(t, reg, "ann")
-		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, &strict)
+		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, strict)
 		p1, p9 := &storetest.Node{Title: "old"}, &storetest.Node{Title: "hidden"}
 		for _, p := range []*storetest.Node{p1, p9} {
 			if err := projects.Insert(ctx, p); err != nil {
@@ -228,7 +201,7 @@ func TestHeldMoveThenOldParentDeleted(t *testing.T) {
 		w.checkInvariant(d, "d")
 		// r's NOT NULL project is held (d cannot get p9) and the row d
 		// showed in its place is deleted: r waits, unseen, for p9.
-		if got, err := client.NewRepo(d, &strict).Get(ctx, r.ID); err == nil {
+		if got, err := client.NewRepo(d, strict).Get(ctx, r.ID); err == nil {
 			t.Errorf("after the old project's delete, d shows task r under it: %+v", got)
 		}
 		hidden.Store(false)
@@ -239,7 +212,7 @@ func TestHeldMoveThenOldParentDeleted(t *testing.T) {
 		w.sync(a)
 		w.sync(d)
 		w.checkInvariant(d, "d")
-		if got, err := client.NewRepo(d, &strict).Get(ctx, r.ID); err != nil || *got.A != p9.ID {
+		if got, err := client.NewRepo(d, strict).Get(ctx, r.ID); err != nil || *got.A != p9.ID {
 			t.Errorf("once its project arrived, d has task r = %+v, %v; want it live under that project", got, err)
 		}
 	})

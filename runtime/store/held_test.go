@@ -163,23 +163,10 @@ func containsAll(s string, parts ...string) bool {
 // until that row arrives; newer versions replace it meanwhile.
 func TestWaitingRow(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		// rel_task.a is NOT NULL here.
-		strict := *storetest.RelTable("rel_task")
-		strict.Columns = slices.Clone(strict.Columns)
-		strict.Columns[1].Nullable = false
-		reg, err := ssync.NewRegistry(storetest.RelTable("rel_project"), &strict, storetest.RelTable("rel_tag"), storetest.RelTable("rel_comment"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hidden atomic.Bool
-		hidden.Store(true)
-		hooks := store.Hooks{FilterPull: func(_ context.Context, _ store.PullContext, row any) bool {
-			return !hidden.Load() || row.(*storetest.Node).Title != "hidden"
-		}}
-		st, _ := b.Store(t, reg, store.WithHooks("rel_project", hooks))
-		w := &relWorld{t: t, url: storetest.Serve(t, st, server.Config{})}
+		h := newHiddenWorld(t, b)
+		reg, strict, w, hidden := h.reg, h.strict, h.relWorld, &h.hidden
 		a, fresh := storetest.Device(t, reg, "ann"), storetest.Device(t, reg, "ann")
-		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, &strict)
+		projects, tasks := client.NewRepo(a, storetest.RelTable("rel_project")), client.NewRepo(a, strict)
 		p := &storetest.Node{Title: "hidden"}
 		if err := projects.Insert(context.Background(), p); err != nil {
 			t.Fatal(err)
@@ -202,10 +189,10 @@ func TestWaitingRow(t *testing.T) {
 		waiting := func(want bool) {
 			t.Helper()
 			w.checkInvariant(fresh, "the device")
-			if got, err := client.NewRepo(fresh, &strict).Get(context.Background(), sub.ID); err != nil || (got.B == nil) != want {
+			if got, err := client.NewRepo(fresh, strict).Get(context.Background(), sub.ID); err != nil || (got.B == nil) != want {
 				t.Fatalf("the subtask of the waiting task: %+v, %v", got, err)
 			}
-			if _, err := client.NewRepo(fresh, &strict).Get(context.Background(), x.ID); (err == nil) == want {
+			if _, err := client.NewRepo(fresh, strict).Get(context.Background(), x.ID); (err == nil) == want {
 				t.Fatalf("the task under the project the device lacks: Get = %v, want waiting %v", err, want)
 			}
 		}
@@ -226,14 +213,14 @@ func TestWaitingRow(t *testing.T) {
 		w.sync(a)
 		res := w.sync(fresh)
 		waiting(false)
-		got, _ := client.NewRepo(fresh, &strict).Get(context.Background(), x.ID)
+		got, _ := client.NewRepo(fresh, strict).Get(context.Background(), x.ID)
 		if got.Title != "x, edited" || *got.A != p.ID {
 			t.Fatalf("the task after its project arrived: %+v", got)
 		}
 		if n := pulledOf(res, "rel_task"); n != 1 {
 			t.Fatalf("the sync that brought the task reports %d rel_task rows pulled, want 1", n)
 		}
-		if got, _ := client.NewRepo(fresh, &strict).Get(context.Background(), sub.ID); got == nil || got.B == nil || *got.B != x.ID {
+		if got, _ := client.NewRepo(fresh, strict).Get(context.Background(), sub.ID); got == nil || got.B == nil || *got.B != x.ID {
 			t.Fatalf("the subtask after its parent arrived: %+v", got)
 		}
 	})
@@ -364,4 +351,34 @@ func TestReferenceOutOfScope(t *testing.T) {
 			}
 		}
 	})
+}
+
+// hiddenWorld is a server of storetest.Relations whose rel_task.a is NOT
+// NULL (strict) and whose pulls leave out projects titled "hidden" while
+// hidden is set (it is at first).
+type hiddenWorld struct {
+	*relWorld
+	st     *store.Store
+	reg    *ssync.Registry
+	strict *ssync.Table[storetest.Node]
+	hidden atomic.Bool
+}
+
+func newHiddenWorld(t *testing.T, b storetest.Backend, opts ...store.Option) *hiddenWorld {
+	t.Helper()
+	strict := *storetest.RelTable("rel_task")
+	strict.Columns = slices.Clone(strict.Columns)
+	strict.Columns[1].Nullable = false
+	reg, err := ssync.NewRegistry(storetest.RelTable("rel_project"), &strict, storetest.RelTable("rel_tag"), storetest.RelTable("rel_comment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hiddenWorld{reg: reg, strict: &strict}
+	h.hidden.Store(true)
+	hooks := store.Hooks{FilterPull: func(_ context.Context, _ store.PullContext, row any) bool {
+		return !h.hidden.Load() || row.(*storetest.Node).Title != "hidden"
+	}}
+	h.st, _ = b.Store(t, reg, append([]store.Option{store.WithHooks("rel_project", hooks)}, opts...)...)
+	h.relWorld = &relWorld{t: t, url: storetest.Serve(t, h.st, server.Config{})}
+	return h
 }
