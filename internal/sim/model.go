@@ -522,7 +522,7 @@ func (w *world) addCascades(events map[string]map[uuid.UUID][]*event) {
 			continue
 		}
 		for noteID, nevs := range events[generated.NoteTable().Name] {
-			if last := stateBefore(nevs, del.c.version); last != nil && !last.del && noteUser(last.data) == userID {
+			if last := stateBefore(nevs, del.c.version); last != nil && !last.del && noteUserOf(last, nevs) == userID {
 				events[generated.NoteTable().Name][noteID] = append(nevs, &event{c: del.c, del: true, server: true})
 			}
 		}
@@ -541,6 +541,26 @@ func stateBefore(evs []*event, v uint64) *event {
 		}
 	}
 	return last
+}
+
+// noteUserOf returns the user note write e left its row under: the one it
+// wrote, or when it left the field out (a held reference), the one the
+// last write before it that carried the field wrote.
+func noteUserOf(e *event, evs []*event) uuid.UUID {
+	if !slices.Contains(e.absent, "userId") {
+		return noteUser(e.data)
+	}
+	var prev *event
+	for _, o := range evs {
+		if o != e && !o.del && o.data != nil && !slices.Contains(o.absent, "userId") && o.c.version <= e.c.version &&
+			(prev == nil || o.c.version >= prev.c.version) {
+			prev = o
+		}
+	}
+	if prev == nil {
+		return uuid.Nil
+	}
+	return noteUser(prev.data)
 }
 
 func noteUser(data any) uuid.UUID {

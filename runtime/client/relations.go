@@ -305,7 +305,9 @@ func pulledRule(ctx context.Context, tx *sql.Tx, r localRef, c, cause uuid.UUID,
 		if err != nil {
 			return fmt.Errorf("clear %s %s: %w", r.child, c, err)
 		}
-		return nil
+		// Held: the reference comes back if cause does (it went down
+		// with a row the server moved away).
+		return holdLinks(ctx, tx, nil, c, []heldLink{{ref: r, target: cause}}, false)
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE "+quote(r.child)+" SET `deleted_at` = ? WHERE `id` = ? AND `deleted_at` IS NULL", now, c.String()); err != nil {
 		return fmt.Errorf("delete %s %s: %w", r.child, c, err)
