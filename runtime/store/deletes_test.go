@@ -2,13 +2,16 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
 	"github.com/ssync-go/ssync/internal/storetest"
+	"github.com/ssync-go/ssync/runtime/ssync"
 	"github.com/ssync-go/ssync/runtime/store"
 	"github.com/ssync-go/ssync/runtime/wire"
 )
@@ -116,4 +119,75 @@ func deleteStamps(t *testing.T, st *store.Store, who store.Identity, device stri
 		}
 	}
 	return got
+}
+
+// pgDeadlock is an error that PostgreSQL's dialect takes for a deadlock.
+type pgDeadlock struct{}
+
+func (pgDeadlock) Error() string    { return "deadlock detected (test)" }
+func (pgDeadlock) SQLState() string { return "40P01" }
+
+// TestRetriedPushStartsAgain: a push that a transient database error (a
+// deadlock) makes run again runs from the rows as they arrived: a row it
+// wrote deleted because its parent is deleted (parent_deleted) is not
+// taken, on the second run, for a row the device deleted itself, which the
+// device would never pull back.
+func TestRetriedPushStartsAgain(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		var transient error
+		switch b.Name {
+		case "postgres":
+			transient = pgDeadlock{}
+		case "mysql":
+			transient = &mysql.MySQLError{Number: 1213, Message: "Deadlock found (test)"}
+		default:
+			t.Skip("SQLite runs one push at a time: no deadlock to retry")
+		}
+		ctx := context.Background()
+		ann := store.Identity{SyncID: "ann"}
+		late := uuid.New()
+		var fail atomic.Bool
+		hooks := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
+			if w.ID == late && fail.CompareAndSwap(true, false) {
+				return transient
+			}
+			return nil
+		}}
+		st, _ := b.Store(t, storetest.Relations(t), store.WithHooks("rel_task", hooks))
+		cp, p := pushNode(t, st, ann, "ann", "rel_project", nil)
+		res, err := st.Push(ctx, store.PushRequest{Identity: ann, Device: "dev-ann", Sets: []wire.ChangeSet{{Collection: "rel_project",
+			Checkpoint: cp.String(), Deleted: []uuid.UUID{p}, DeletedAt: []time.Time{time.Now()}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		since, err := store.ParseCheckpoint(res.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		under := &storetest.Node{Record: ssync.Record{ID: uuid.New(), CreatedAt: now, UpdatedAt: now, SyncID: "ann"}, Title: "under", A: &p}
+		after := &storetest.Node{Record: ssync.Record{ID: late, CreatedAt: now, UpdatedAt: now, SyncID: "ann"}, Title: "after"}
+		fail.Store(true)
+		res, err = st.Push(ctx, store.PushRequest{Identity: ann, Device: "phone", Sets: []wire.ChangeSet{{Collection: "rel_task",
+			Checkpoint: since.String(), Created: []any{under, after}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fail.Load() {
+			t.Fatal("the push did not run into the transient error")
+		}
+		if len(res.Ignored) != 1 || res.Ignored[0].ID != under.ID || res.Ignored[0].Reason != wire.ReasonParentDeleted {
+			t.Fatalf("ignored %+v, want the row under the deleted project, parent_deleted", res.Ignored)
+		}
+		sets, err := st.Pull(ctx, store.PullRequest{Identity: ann, Device: "phone", Collections: []string{"rel_task"}, Since: since})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range sets {
+			if slices.Contains(cs.Deleted, under.ID) {
+				return
+			}
+		}
+		t.Fatalf("the pushing device does not pull the delete of its row under the deleted project: %+v", sets)
+	})
 }

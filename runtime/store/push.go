@@ -66,12 +66,62 @@ func (s *Store) Push(ctx context.Context, req PushRequest) (*wire.PushResult, er
 	}
 	ctx = context.WithoutCancel(ctx)
 	var res *wire.PushResult
+	arrived := s.records(req)
 	err := s.retryConflicts(ctx, func() error {
+		// A push marks rows it writes (a row under a deleted parent
+		// becomes deleted, a row without an owner gets the pusher): a
+		// retry starts from the rows as they arrived.
+		arrived.restore()
 		var err error
 		res, err = s.push(ctx, req)
 		return err
 	})
 	return res, err
+}
+
+// arrivedRecords are the pushed rows' records as they arrived.
+type arrivedRecords []struct {
+	rec       *ssync.Record
+	deletedAt *time.Time
+	syncID    string
+}
+
+// records returns the records of req's rows as they are now.
+func (s *Store) records(req PushRequest) arrivedRecords {
+	var out arrivedRecords
+	for _, cs := range req.Sets {
+		t := s.tables[cs.Collection]
+		if t == nil {
+			continue // refused by the push, whole
+		}
+		for _, rows := range [][]any{cs.Created, cs.Updated} {
+			for _, row := range rows {
+				rec := t.coll.RecordOf(row)
+				var at *time.Time
+				if rec.DeletedAt != nil {
+					v := *rec.DeletedAt
+					at = &v
+				}
+				out = append(out, struct {
+					rec       *ssync.Record
+					deletedAt *time.Time
+					syncID    string
+				}{rec, at, rec.SyncID})
+			}
+		}
+	}
+	return out
+}
+
+// restore sets the records back as they arrived.
+func (a arrivedRecords) restore() {
+	for _, r := range a {
+		r.rec.DeletedAt, r.rec.SyncID = r.deletedAt, r.syncID
+		if r.deletedAt != nil {
+			v := *r.deletedAt
+			r.rec.DeletedAt = &v
+		}
+	}
 }
 
 func (s *Store) push(ctx context.Context, req PushRequest) (*wire.PushResult, error) {
