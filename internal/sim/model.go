@@ -382,7 +382,7 @@ func (w *world) compareModel(events map[string]map[uuid.UUID][]*event) {
 					// A delete keeps the content of a write before it.
 					sc := canon(c, s.data, true)
 					for _, o := range evs {
-						if o.data != nil && canon(c, o.data, true) == sc {
+						if o.data != nil && canon(c, keptFields(c, o, evs, s.data), true) == sc {
 							content = sc
 							break
 						}
