@@ -169,6 +169,14 @@ func (s *Server) takeSlot(r *http.Request, id store.Identity) bool {
 // (watermelon.Config.UserLimit).
 func (s *Server) UserLimit() *UserLimit { return s.limit }
 
+// The limits a zero Config field means, for every protocol front.
+const (
+	// DefaultMaxBodyBytes is the push body cap of a zero MaxBodyBytes.
+	DefaultMaxBodyBytes = 32 << 20
+	// DefaultMaxPushRows is the rows-per-push cap of a zero MaxPushRows.
+	DefaultMaxPushRows = 100_000
+)
+
 // New returns a server for cfg.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
@@ -181,10 +189,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 32 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.MaxPushRows <= 0 {
-		cfg.MaxPushRows = 100_000
+		cfg.MaxPushRows = DefaultMaxPushRows
 	}
 	if cfg.MaxStreamBatch <= 0 {
 		cfg.MaxStreamBatch = 10_000

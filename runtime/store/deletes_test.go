@@ -24,23 +24,13 @@ import (
 // versions seed 1018); on every store.
 func TestDeleteOfDeletedRow(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		ctx := context.Background()
 		st, _ := b.Store(t, storetest.Relations(t))
 		ann := store.Identity{SyncID: "ann"}
 		_, id := pushNode(t, st, ann, "ann", "rel_project", nil)
 		first := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
 		del := func(device string, at time.Time, since string) store.Checkpoint {
 			t.Helper()
-			res, err := st.Push(ctx, store.PushRequest{Identity: ann, Device: device, Sets: []wire.ChangeSet{{Collection: "rel_project",
-				Checkpoint: since, Deleted: []uuid.UUID{id}, DeletedAt: []time.Time{at}}}})
-			if err != nil {
-				t.Fatalf("delete as %s: %v", device, err)
-			}
-			cp, err := store.ParseCheckpoint(res.Checkpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return cp
+			return pushDelete(t, st, ann, device, id, at, since)
 		}
 		cp := del("dev-ann", first, "")
 		after := del("phone", first.Add(30*time.Second), cp.String())
@@ -61,7 +51,6 @@ func TestDeleteOfRowDeletedDuringPush(t *testing.T) {
 		if b.Name == "sqlite" {
 			t.Skip("SQLite applies one push at a time: no delete commits inside another push")
 		}
-		ctx := context.Background()
 		ann := store.Identity{SyncID: "ann"}
 		first := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
 		var st *store.Store
@@ -70,16 +59,7 @@ func TestDeleteOfRowDeletedDuringPush(t *testing.T) {
 		var inner store.Checkpoint // after the other device's delete
 		del := func(device string, at time.Time, since string) store.Checkpoint {
 			t.Helper()
-			res, err := st.Push(ctx, store.PushRequest{Identity: ann, Device: device, Sets: []wire.ChangeSet{{Collection: "rel_project",
-				Checkpoint: since, Deleted: []uuid.UUID{id}, DeletedAt: []time.Time{at}}}})
-			if err != nil {
-				t.Fatalf("delete as %s: %v", device, err)
-			}
-			cp, err := store.ParseCheckpoint(res.Checkpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return cp
+			return pushDelete(t, st, ann, device, id, at, since)
 		}
 		hooks := store.Hooks{BeforeWrite: func(ctx context.Context, w *store.Write) error {
 			if w.Op == store.OpDelete && armed.CompareAndSwap(true, false) {
@@ -190,4 +170,20 @@ func TestRetriedPushStartsAgain(t *testing.T) {
 		}
 		t.Fatalf("the pushing device does not pull the delete of its row under the deleted project: %+v", sets)
 	})
+}
+
+// pushDelete pushes, as device of who from checkpoint since, the delete of
+// rel_project row id stamped at, and returns the push's checkpoint.
+func pushDelete(t *testing.T, st *store.Store, who store.Identity, device string, id uuid.UUID, at time.Time, since string) store.Checkpoint {
+	t.Helper()
+	res, err := st.Push(context.Background(), store.PushRequest{Identity: who, Device: device, Sets: []wire.ChangeSet{{Collection: "rel_project",
+		Checkpoint: since, Deleted: []uuid.UUID{id}, DeletedAt: []time.Time{at}}}})
+	if err != nil {
+		t.Fatalf("delete as %s: %v", device, err)
+	}
+	cp, err := store.ParseCheckpoint(res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }

@@ -126,10 +126,10 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 32 << 20
+		cfg.MaxBodyBytes = server.DefaultMaxBodyBytes
 	}
 	if cfg.MaxPushRows <= 0 {
-		cfg.MaxPushRows = 100_000
+		cfg.MaxPushRows = server.DefaultMaxPushRows
 	}
 	if cfg.MaxPullRows <= 0 {
 		cfg.MaxPullRows = 100_000
